@@ -22,7 +22,9 @@ KAFKA_LOCAL = ROOT / "scripts" / "kafka-local"
 
 
 def _kafka_answers(env: dict[str, str]) -> bool:
-    return subprocess.run([str(KAFKA_LOCAL), "status"], env=env, capture_output=True).returncode == 0
+    return (
+        subprocess.run([str(KAFKA_LOCAL), "status"], env=env, capture_output=True).returncode == 0
+    )
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,11 @@ from kafka import KafkaConsumer, TopicPartition
 def test_produce_and_read_back_exact_offsets_on_two_partitions(kafka, make_topic):
     topic = make_topic(partitions=2)
     base = 1_700_000_000_000
-    assert kafka.produce(topic, [{"n": i} for i in range(3)], partition=0, timestamp_ms=base) == [0, 1, 2]
+    assert kafka.produce(topic, [{"n": i} for i in range(3)], partition=0, timestamp_ms=base) == [
+        0,
+        1,
+        2,
+    ]
     assert kafka.produce(topic, [{"n": 10}], partition=1, timestamp_ms=base + 5000) == [0]
     assert kafka.produce(topic, [{"n": 11}], partition=1, timestamp_ms=base + 9000) == [1]
 
@@ -25,7 +29,9 @@ def test_produce_and_read_back_exact_offsets_on_two_partitions(kafka, make_topic
         got: dict[int, list[tuple[int, int, int]]] = {0: [], 1: []}
         for _ in range(20):
             for tp, records in consumer.poll(timeout_ms=500).items():
-                got[tp.partition] += [(r.offset, r.timestamp, json.loads(r.value)["n"]) for r in records]
+                got[tp.partition] += [
+                    (r.offset, r.timestamp, json.loads(r.value)["n"]) for r in records
+                ]
             if len(got[0]) + len(got[1]) == 4:
                 break
         assert got[0] == [(1, base, 1), (2, base, 2)]

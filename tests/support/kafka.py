@@ -3,6 +3,7 @@ timestamps, and asking the broker what it knows about consumer groups."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -25,16 +26,28 @@ class KafkaHelper:
         self.bootstrap = bootstrap
         self.admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="kafkasse-tests-admin")
         self.producer = KafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", linger_ms=0, client_id="kafkasse-tests-producer"
+            bootstrap_servers=bootstrap,
+            acks="all",
+            linger_ms=0,
+            client_id="kafkasse-tests-producer",
         )
 
     def close(self) -> None:
         self.producer.close()
         self.admin.close()
 
-    def create_topic(self, name: str, partitions: int = 1, config: dict[str, str] | None = None) -> str:
+    def create_topic(
+        self, name: str, partitions: int = 1, config: dict[str, str] | None = None
+    ) -> str:
         self.admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=1, topic_configs=config or {})]
+            [
+                NewTopic(
+                    name,
+                    num_partitions=partitions,
+                    replication_factor=1,
+                    topic_configs=config or {},
+                )
+            ]
         )
         self.wait_for_topic(name, partitions)
         return name
@@ -63,10 +76,8 @@ class KafkaHelper:
         names = list(names)
         if not names:
             return
-        try:
+        with contextlib.suppress(UnknownTopicOrPartitionError):
             self.admin.delete_topics(names)
-        except UnknownTopicOrPartitionError:
-            pass
 
     def produce(
         self,
@@ -86,7 +97,9 @@ class KafkaHelper:
             else:
                 raw = value
             futures.append(
-                self.producer.send(topic, raw, key=key, partition=partition, timestamp_ms=timestamp_ms)
+                self.producer.send(
+                    topic, raw, key=key, partition=partition, timestamp_ms=timestamp_ms
+                )
             )
         self.producer.flush()
         return [future.get(timeout=10).offset for future in futures]

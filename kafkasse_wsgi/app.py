@@ -1,0 +1,184 @@
+"""Request → stream, or request → JSON error: the two public entry points.
+
+:func:`kafka_sse` serves one request inside any WSGI callable, like the Node original's
+``kafkaSse(req, res, assignments, options, atTimestamp)``; :class:`KafkaSSE` is a complete
+WSGI app that takes the topics from the path (``/topicA,topicB``) and the start time from
+``?since=``. Everything that can fail before the response starts becomes an HTTP error with
+a JSON body; after ``start_response``, errors travel inside the stream (see ``stream.py``).
+"""
+
+from __future__ import annotations
+
+import http
+import logging
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from .assignments import parse_assignments, parse_last_event_id, parse_since, topics_of
+from .consumer import (
+    assign_and_seek,
+    check_topics,
+    close_quietly,
+    open_consumer,
+    resolve_start_positions,
+)
+from .errors import InvalidAssignmentError, KafkaSSEError
+from .log import PACKAGE_LOGGER, RequestLogAdapter
+from .options import Options
+from .stream import EventStream
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+
+SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+
+
+def request_id_of(environ: WSGIEnvironment) -> str:
+    """The client's ``X-Request-ID`` if it is a sane token, else a new UUID."""
+    given = environ.get("HTTP_X_REQUEST_ID", "")
+    return given if _REQUEST_ID.match(given) else str(uuid.uuid4())
+
+
+def wants_json(environ: WSGIEnvironment) -> bool:
+    """JSON lines when the client accepts JSON and not event streams."""
+    accept = environ.get("HTTP_ACCEPT", "")
+    return "application/json" in accept and "text/event-stream" not in accept
+
+
+def error_response(
+    error: KafkaSSEError,
+    environ: WSGIEnvironment,
+    start_response: StartResponse,
+    request_id: str,
+    options: Options | None = None,
+) -> Iterable[bytes]:
+    """The HTTP form of an error before the stream started (or the user's handler's)."""
+    handler = options.connect_error_handler if options else None
+    if handler is not None:
+        try:
+            return handler(error, environ, start_response)
+        except Exception:
+            logging.getLogger(PACKAGE_LOGGER).exception("connect_error_handler failed")
+    body = error.to_json().encode("utf-8")
+    status = f"{error.status} {http.HTTPStatus(error.status).phrase}"
+    headers = [
+        ("Content-Type", JSON_CONTENT_TYPE),
+        ("Content-Length", str(len(body))),
+        ("Cache-Control", "no-cache"),
+        ("X-Request-ID", request_id),
+        *error.http_headers(),
+    ]
+    start_response(status, headers)
+    return [body]
+
+
+def kafka_sse(
+    environ: WSGIEnvironment,
+    start_response: StartResponse,
+    assignments: Any,
+    options: Options | Mapping[str, Any] | None = None,
+    at_timestamp: int | str | None = None,
+) -> Iterable[bytes]:
+    """Stream ``assignments`` to this request; return the WSGI response iterable.
+
+    :param assignments: topic names (a list, or a comma string) or assignment objects
+        ``{"topic", "partition", "offset" | "timestamp"}``. A ``Last-Event-ID`` header
+        overrides them.
+    :param options: an :class:`Options` or a dict of option names.
+    :param at_timestamp: start time for partitions without an offset: epoch ms or ISO-8601.
+    """
+    request_id = request_id_of(environ)
+    try:
+        opts = Options.from_any(options)
+    except KafkaSSEError as error:
+        logging.getLogger(PACKAGE_LOGGER).error("invalid options: %s", error.message)
+        return error_response(error, environ, start_response, request_id)
+    log = RequestLogAdapter(opts.logger or logging.getLogger(PACKAGE_LOGGER), request_id)
+    if wants_json(environ) and not opts.disable_sse_formatting:
+        opts = opts.replace(disable_sse_formatting=True)
+
+    consumer = None
+    try:
+        last_event_id = environ.get("HTTP_LAST_EVENT_ID")
+        if last_event_id:
+            wanted = parse_last_event_id(last_event_id)
+        else:
+            wanted = parse_assignments(assignments)
+        timestamp = parse_since(at_timestamp) if at_timestamp not in (None, "") else None
+        consumer = open_consumer(opts, request_id)
+        _call_hook(opts, "connected", log, consumer)
+        check_topics(consumer, topics_of(wanted), opts, environ)
+        starts = resolve_start_positions(consumer, wanted, timestamp, opts.resume_policy, log)
+        assign_and_seek(consumer, starts)
+    except KafkaSSEError as error:
+        close_quietly(consumer, log)
+        log.info("refused: %s %s", error.status, error.message, extra={"error": error.name})
+        _call_hook(opts, "error", log, error)
+        return error_response(error, environ, start_response, request_id, opts)
+    except Exception:
+        close_quietly(consumer, log)
+        log.exception("unexpected error while starting a stream")
+        error = KafkaSSEError("internal error while starting the stream")
+        return error_response(error, environ, start_response, request_id, opts)
+
+    stream = EventStream(consumer, starts, opts, log)
+    _call_hook(opts, "assigned", log, stream.positions.as_list())
+    headers = [
+        ("Content-Type", JSON_CONTENT_TYPE if opts.disable_sse_formatting else SSE_CONTENT_TYPE),
+        ("Cache-Control", "no-cache"),
+        ("X-Accel-Buffering", "no"),
+        ("X-Request-ID", request_id),
+    ]
+    resets = [s for s in starts if s.source == "reset"]
+    if resets:
+        headers.append(
+            (
+                "X-KafkaSSE-Reset",
+                ",".join(
+                    f"{s.topic}/{s.partition}:{s.requested_offset}->{s.offset}" for s in resets
+                ),
+            )
+        )
+    log.info("stream started: %s", stream.positions.event_id())
+    start_response("200 OK", headers)
+    return stream
+
+
+def _call_hook(options: Options, event: str, log: logging.LoggerAdapter, *args: Any) -> None:
+    handler = options.kafka_event_handlers.get(event)
+    if handler is None:
+        return
+    try:
+        handler(*args)
+    except Exception:
+        log.warning("kafka_event_handlers[%r] raised", event, exc_info=True)
+
+
+class KafkaSSE:
+    """A WSGI app: ``GET /<topic>[,<topic>…][?since=<ms|ISO-8601>]`` streams those topics.
+
+    Takes the keyword arguments of :class:`~kafkasse_wsgi.options.Options`, validated once.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self.options = Options.from_any(options)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method not in ("GET", "HEAD"):
+            error = InvalidAssignmentError(f"method {method} not allowed; use GET")
+            error.status = 405
+            return error_response(error, environ, start_response, request_id_of(environ))
+        topics = environ.get("PATH_INFO", "").strip("/")
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        since = query.get("since", [None])[-1]
+        if not topics and not environ.get("HTTP_LAST_EVENT_ID"):
+            error = InvalidAssignmentError("name one or more topics in the path: /topicA,topicB")
+            return error_response(error, environ, start_response, request_id_of(environ))
+        return kafka_sse(environ, start_response, topics, self.options, since)

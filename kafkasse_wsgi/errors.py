@@ -1,0 +1,109 @@
+"""The errors a stream can end with, and how each one looks to an HTTP client.
+
+Before the response has started, an error becomes an HTTP status with a JSON body; after it,
+the same JSON travels as an ``event: error`` SSE event and the stream ends. Neither form ever
+carries a stack trace, a broker address or configuration.
+
+The tree::
+
+    KafkaSSEError                    origin "KafkaSSE", HTTP 500 unless said otherwise
+    ├── ConfigurationError           500  the server is set up wrong (no topic exists/allowed…)
+    ├── InvalidAssignmentError       400  malformed assignments, Last-Event-ID or ``since``
+    ├── TopicNotAvailableError       404  topic missing *or* not allowed (never says which)
+    ├── OffsetOutOfRangeError        416  a resume offset is outside the partition (policy "error")
+    ├── DeserializationError         --   a message could not be parsed: logged, skipped
+    ├── FilterError                  --   the filterer raised: sent as ``event: error``
+    ├── KafkaUnavailableError        503  the brokers cannot be reached right now
+    └── KafkaStreamError             --   Kafka failed mid-stream: sent as ``event: error``
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class KafkaSSEError(Exception):
+    """Base of every error this library reports to a client."""
+
+    status: int = 500
+    #: Extra fields that are safe to show a client (assignments, topic names...).
+    details: dict[str, Any]
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: name, message, origin and the safe details; no stack."""
+        body: dict[str, Any] = {"name": self.name, "message": self.message, "origin": "KafkaSSE"}
+        for key, value in self.details.items():
+            body.setdefault(key, value)
+        return body
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), default=str)
+
+    def http_headers(self) -> list[tuple[str, str]]:
+        """Headers that go with the HTTP form of this error (beyond Content-Type)."""
+        return []
+
+
+class ConfigurationError(KafkaSSEError):
+    """The server is configured wrong: a bad option, or no topic exists and is allowed."""
+
+    status = 500
+
+
+class InvalidAssignmentError(KafkaSSEError):
+    """The client asked for something malformed: assignments, Last-Event-ID or ``since``."""
+
+    status = 400
+
+
+class TopicNotAvailableError(KafkaSSEError):
+    """A requested topic does not exist or is not allowed; deliberately not saying which."""
+
+    status = 404
+
+
+class OffsetOutOfRangeError(InvalidAssignmentError):
+    """A resume offset lies outside the partition and the resume policy says "error"."""
+
+    status = 416
+
+
+class DeserializationError(KafkaSSEError):
+    """A Kafka message could not be turned into an event; it is logged and skipped."""
+
+    status = 500
+
+
+class FilterError(KafkaSSEError):
+    """The filterer raised; the stream reports it and ends."""
+
+    status = 500
+
+
+class KafkaUnavailableError(KafkaSSEError):
+    """The brokers could not be reached in time; the client should retry later."""
+
+    status = 503
+
+    def __init__(self, message: str, retry_after_s: int = 5, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.retry_after_s = retry_after_s
+
+    def http_headers(self) -> list[tuple[str, str]]:
+        return [("Retry-After", str(self.retry_after_s))]
+
+
+class KafkaStreamError(KafkaSSEError):
+    """Kafka failed while the stream was running (not a timeout or an empty poll)."""
+
+    status = 500

@@ -1,0 +1,58 @@
+"""Logging: the request id on every record, and JSON lines for servers that want them.
+
+Library modules log through ``logging`` only and never install handlers (a ``NullHandler``
+sits on the package logger). Applications, the CLI and the example servers call
+:func:`configure_json_logging` to get one JSON object per line, with ``request_id`` as a field.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import IO, Any
+
+PACKAGE_LOGGER = "kafkasse_wsgi"
+
+
+class RequestLogAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Adds ``request_id`` to every record, keeping any ``extra`` the call passes too."""
+
+    def __init__(self, logger: logging.Logger | logging.LoggerAdapter, request_id: str) -> None:
+        super().__init__(logger, {"request_id": request_id})  # type: ignore[arg-type]
+
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        kwargs["extra"] = {**(self.extra or {}), **kwargs.get("extra", {})}
+        return msg, kwargs
+
+
+def configure_json_logging(
+    level: int | str = "INFO", stream: IO[str] | None = None
+) -> logging.Handler:
+    """Send the root logger's records to ``stream`` (stderr) as JSON lines; returns the handler.
+
+    Call it once at start-up of a server process, never from library code.
+    """
+    try:
+        from pythonjsonlogger.json import JsonFormatter
+    except ImportError:  # python-json-logger < 3.1
+        from pythonjsonlogger.jsonlogger import JsonFormatter  # type: ignore[no-redef]
+
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(
+        JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={"levelname": "level", "asctime": "time"},
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_kafkasse_json", False)]:
+        root.removeHandler(old)
+    handler._kafkasse_json = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level if isinstance(level, int) else level.upper())
+    # kafka-python is chatty at INFO (every connection); keep its warnings and errors.
+    logging.getLogger("kafka").setLevel(max(logging.WARNING, root.level))
+    return handler

@@ -1,0 +1,105 @@
+"""One Kafka record on its way to a client, and the default way to turn it into an event.
+
+A ``KafkaMessage`` is what ``deserializer`` and ``filterer`` see, as the Node original's
+``kafkaMessage``: the record's fields plus ``message``, the value the client will receive.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .errors import DeserializationError
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+#: Strict JSON: ``NaN`` and ``Infinity`` would be re-serialised as bare words that a
+#: browser's ``JSON.parse`` rejects, so a value holding them is skipped like any bad JSON.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+class KafkaMessage:
+    """A consumed record. ``message`` is set by the deserializer; ``topic``, ``partition``,
+    ``offset`` and ``timestamp`` must be left as they are: event ids are built from them."""
+
+    __slots__ = ("headers", "key", "message", "offset", "partition", "timestamp", "topic", "value")
+
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        timestamp: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes | None]] | None = None,
+    ) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.timestamp = timestamp
+        self.key = key
+        self.value = value
+        self.headers = headers or []
+        self.message: Any = None
+
+    @classmethod
+    def from_record(cls, record: Any) -> KafkaMessage:
+        """From a kafka-python ``ConsumerRecord``."""
+        return cls(
+            record.topic,
+            record.partition,
+            record.offset,
+            record.timestamp,
+            record.key,
+            record.value,
+            record.headers,
+        )
+
+    def kafka_meta(self) -> dict[str, Any]:
+        """The ``_kafka`` block added to each event: where the message came from."""
+        return {
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "timestamp": self.timestamp,
+            "key": _decode_key(self.key),
+        }
+
+    def __repr__(self) -> str:
+        return f"KafkaMessage({self.topic}/{self.partition}@{self.offset})"
+
+
+def _decode_key(key: bytes | None) -> str | None:
+    if key is None:
+        return None
+    return key.decode("utf-8", errors="replace")
+
+
+def default_deserializer(kafka_message: KafkaMessage) -> KafkaMessage:
+    """Parse the value as UTF-8 JSON and add ``_kafka`` metadata to it (when it's an object).
+
+    :raises DeserializationError: the value is missing, not UTF-8 or not JSON.
+    """
+    value = kafka_message.value
+    if value is None:
+        raise DeserializationError("message has no value (a tombstone)")
+    try:
+        # Decode strictly first: ``json.loads(bytes)`` would also guess UTF-16/32 and let
+        # UTF-8-encoded surrogates through ("surrogatepass"), which cannot be sent on.
+        text = value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else value
+        message = _DECODER.decode(text)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise DeserializationError(f"value is not UTF-8 JSON: {exc}") from exc
+    if isinstance(message, dict):
+        message["_kafka"] = kafka_message.kafka_meta()
+    kafka_message.message = message
+    return kafka_message
+
+
+def serialize_message(message: Any) -> str:
+    """The ``data`` of an event: compact JSON, UTF-8 left as it is."""
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str)

@@ -1,0 +1,207 @@
+"""Everything a stream can be configured with, as one frozen, validated value.
+
+The names follow the Node KafkaSSE options in Python spelling (``kafkaConfig`` →
+``kafka_config``); the options of our own (heartbeats, queue and batch sizes) carry their unit
+in the name. Validation happens once, at construction, and names the bad option.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Union
+
+from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from .message import KafkaMessage
+
+    WSGIEnvironment = dict[str, Any]
+
+#: ``allowed_topics``: a list of names, or ``(environ, topic) -> bool`` decided per request.
+AllowedTopics = Union[Iterable[str], Callable[["WSGIEnvironment", str], bool], None]
+
+#: The lifecycle hooks ``kafka_event_handlers`` may name, and what each receives.
+KAFKA_EVENTS: dict[str, str] = {
+    "connected": "(consumer) once the consumer reached the brokers",
+    "assigned": "(positions) the concrete starting positions, a list of dicts",
+    "message": "(kafka_message) every message polled, before deserialisation",
+    "error": "(exception) any error that ends the stream",
+    "disconnected": "() after the consumer is closed, however the stream ended",
+}
+
+
+RESUME_ACTIONS = ("earliest", "latest", "error")
+
+
+@dataclasses.dataclass(frozen=True)
+class ResumePolicy:
+    """Where a resume starts when its offset is outside the partition's current range.
+
+    :param too_old: the offset is below the log start (retention deleted it):
+        ``earliest`` (default, loses only what Kafka already deleted), ``latest`` or ``error``.
+    :param too_new: the offset is past the end (e.g. an id from another cluster):
+        ``latest`` (default), ``earliest`` or ``error``.
+    Either way the client is told: an ``event: reset`` and an ``X-KafkaSSE-Reset`` header.
+    """
+
+    too_old: str = "earliest"
+    too_new: str = "latest"
+
+    def __post_init__(self) -> None:
+        for name in ("too_old", "too_new"):
+            if getattr(self, name) not in RESUME_ACTIONS:
+                raise ConfigurationError(
+                    f"resume_policy.{name} must be one of {', '.join(RESUME_ACTIONS)}"
+                )
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Options of one stream (or of every stream of a :class:`~kafkasse_wsgi.KafkaSSE` app).
+
+    :param kafka_config: ``KafkaConsumer`` keyword arguments; librdkafka-style dotted keys of
+        the Node original are translated. ``group_id`` and ``enable_auto_commit`` are forced.
+    :param allowed_topics: topic names clients may read, or a callable
+        ``(environ, topic) -> bool``; ``None`` allows every topic except internal ones (``__*``).
+    :param logger: where to log; default ``logging.getLogger("kafkasse_wsgi")``.
+    :param disable_sse_formatting: send JSON lines instead of SSE events.
+    :param deserializer: ``(KafkaMessage) -> KafkaMessage`` that sets ``.message``.
+    :param filterer: ``(KafkaMessage) -> bool``; false drops the message.
+    :param use_timestamp_for_id: event ids hold ``timestamp + 1`` instead of ``offset + 1``.
+    :param kafka_event_handlers: lifecycle hooks, see :data:`KAFKA_EVENTS`.
+    :param connect_error_handler: ``(error, environ, start_response) -> iterable`` answering
+        errors that happen before the stream started, instead of the JSON error response.
+    :param idle_delay_ms: how long one poll waits in the broker's fetch for new data when
+        there is none. A poll returns as soon as data arrives, so this is no latency floor.
+    :param heartbeat_interval_s: a comment is sent after this long without events.
+    :param queue_size: formatted batches that may wait for a slow client before the pump
+        stops polling (backpressure); memory per stream is bounded by
+        ``queue_size * batch_size`` events.
+    :param batch_size: most records taken from one poll (``max_records``).
+    :param retry_ms: ``retry:`` hint sent at the start of a stream; ``None`` sends none.
+    :param resume_policy: what to do with resume offsets outside a partition's range.
+    """
+
+    DEFAULT_IDLE_DELAY_MS = 100
+    DEFAULT_HEARTBEAT_INTERVAL_S = 15.0
+    DEFAULT_QUEUE_SIZE = 4
+    DEFAULT_BATCH_SIZE = 1000
+    DEFAULT_RETRY_MS = None
+
+    kafka_config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    allowed_topics: AllowedTopics = None
+    logger: logging.Logger | logging.LoggerAdapter | None = None
+    disable_sse_formatting: bool = False
+    deserializer: Callable[[KafkaMessage], KafkaMessage | None] | None = None
+    filterer: Callable[[KafkaMessage], bool] | None = None
+    use_timestamp_for_id: bool = False
+    kafka_event_handlers: Mapping[str, Callable[..., Any]] = dataclasses.field(
+        default_factory=dict
+    )
+    connect_error_handler: Callable[..., Iterable[bytes]] | None = None
+    idle_delay_ms: int = DEFAULT_IDLE_DELAY_MS
+    heartbeat_interval_s: float = DEFAULT_HEARTBEAT_INTERVAL_S
+    queue_size: int = DEFAULT_QUEUE_SIZE
+    batch_size: int = DEFAULT_BATCH_SIZE
+    retry_ms: int | None = DEFAULT_RETRY_MS
+    resume_policy: ResumePolicy = dataclasses.field(default_factory=ResumePolicy)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.resume_policy, Mapping):
+            unknown = sorted(set(self.resume_policy) - {"too_old", "too_new"})
+            if unknown:
+                raise ConfigurationError(f"resume_policy: unknown key(s) {', '.join(unknown)}")
+            object.__setattr__(self, "resume_policy", ResumePolicy(**self.resume_policy))
+        if not isinstance(self.resume_policy, ResumePolicy):
+            raise ConfigurationError("resume_policy must be a ResumePolicy or a mapping")
+        if not isinstance(self.kafka_config, Mapping):
+            raise ConfigurationError("kafka_config must be a mapping of consumer settings")
+        allowed = self.allowed_topics
+        if allowed is not None and not callable(allowed):
+            if isinstance(allowed, str):
+                allowed = [name.strip() for name in allowed.split(",") if name.strip()]
+            if not isinstance(allowed, Iterable):
+                raise ConfigurationError(
+                    "allowed_topics must be a list of topic names, a callable or None"
+                )
+            allowed = tuple(allowed)
+            if not all(isinstance(name, str) and name for name in allowed):
+                raise ConfigurationError("allowed_topics must hold non-empty topic names")
+            object.__setattr__(self, "allowed_topics", allowed)
+        for name in ("disable_sse_formatting", "use_timestamp_for_id"):
+            # A truthy string such as "false" would silently switch the mode on.
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigurationError(f"{name} must be True or False")
+        if self.logger is not None and not isinstance(
+            self.logger, (logging.Logger, logging.LoggerAdapter)
+        ):
+            raise ConfigurationError("logger must be a logging.Logger or LoggerAdapter")
+        for name in ("deserializer", "filterer", "connect_error_handler"):
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                raise ConfigurationError(f"{name} must be callable, got {type(value).__name__}")
+        if self.kafka_event_handlers is None:
+            # Readers call ``.get()`` on it for every stream: keep it a mapping.
+            object.__setattr__(self, "kafka_event_handlers", {})
+        if not isinstance(self.kafka_event_handlers, Mapping):
+            raise ConfigurationError("kafka_event_handlers must be a mapping of event → callable")
+        for event, handler in self.kafka_event_handlers.items():
+            if event not in KAFKA_EVENTS:
+                raise ConfigurationError(
+                    f"kafka_event_handlers: unknown event {event!r}; "
+                    f"known: {', '.join(sorted(KAFKA_EVENTS))}"
+                )
+            if not callable(handler):
+                raise ConfigurationError(f"kafka_event_handlers[{event!r}] must be callable")
+        _require_int(self, "idle_delay_ms", minimum=0)
+        _require_int(self, "queue_size", minimum=1)
+        _require_int(self, "batch_size", minimum=1)
+        if self.retry_ms is not None:
+            _require_int(self, "retry_ms", minimum=0)
+        if (
+            isinstance(self.heartbeat_interval_s, bool)
+            or not isinstance(self.heartbeat_interval_s, (int, float))
+            or not math.isfinite(self.heartbeat_interval_s)
+            or self.heartbeat_interval_s <= 0
+        ):
+            raise ConfigurationError(
+                f"heartbeat_interval_s must be a finite number of seconds > 0, "
+                f"got {self.heartbeat_interval_s!r}"
+            )
+
+    @classmethod
+    def from_any(cls, options: Options | Mapping[str, Any] | None) -> Options:
+        """Accept an :class:`Options`, a plain dict of option names, or ``None``."""
+        if options is None:
+            return cls()
+        if isinstance(options, Options):
+            return options
+        if not isinstance(options, Mapping):
+            raise ConfigurationError(
+                f"options must be an Options, a mapping or None, got {type(options).__name__}"
+            )
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ConfigurationError(f"unknown option(s): {', '.join(unknown)}")
+        return cls(**options)
+
+    def replace(self, **changes: Any) -> Options:
+        return dataclasses.replace(self, **changes)
+
+    def is_topic_allowed(self, topic: str, environ: WSGIEnvironment) -> bool:
+        allowed = self.allowed_topics
+        if allowed is None:
+            return not topic.startswith("__")
+        if callable(allowed):
+            return bool(allowed(environ, topic))
+        return topic in allowed  # type: ignore[operator]
+
+
+def _require_int(options: Options, name: str, minimum: int) -> None:
+    value = getattr(options, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}")

@@ -1,0 +1,104 @@
+"""The apps the tests serve, built from a JSON config so they can run in a server process.
+
+``make_app(config)`` returns a :class:`KafkaSSE` app behind a small test middleware that
+adds ``/_debug`` (greenlets, threads, open sockets) so tests can observe the server side.
+Callables (deserializer, filterer...) are named in the config and looked up here.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import threading
+from typing import Any
+
+from kafkasse_wsgi import KafkaMessage, KafkaSSE, kafka_sse
+
+
+def upper_deserializer(kafka_message: KafkaMessage) -> KafkaMessage:
+    """A custom deserializer as the Node original's tests use: reshapes the value."""
+    value = json.loads(kafka_message.value)
+    kafka_message.message = {"custom": True, "n": value.get("n"), "offset": kafka_message.offset}
+    return kafka_message
+
+
+def even_filter(kafka_message: KafkaMessage) -> bool:
+    return kafka_message.message.get("n", 0) % 2 == 0
+
+
+def exploding_filter(kafka_message: KafkaMessage) -> bool:
+    if kafka_message.message.get("n") == 2:
+        raise RuntimeError("filter failed on purpose")
+    return True
+
+
+CALLABLES = {
+    "upper_deserializer": upper_deserializer,
+    "even_filter": even_filter,
+    "exploding_filter": exploding_filter,
+}
+
+
+def _debug_state() -> dict[str, Any]:
+    import greenlet
+
+    return {
+        "greenlets": sum(
+            1 for obj in gc.get_objects() if isinstance(obj, greenlet.greenlet) and not obj.dead
+        ),
+        "threads": threading.active_count(),
+    }
+
+
+def recording_hooks(path: str) -> dict[str, Any]:
+    """kafka_event_handlers that append one JSON line per call to ``path``."""
+
+    def record(event: str) -> Any:
+        def handler(*args: Any) -> None:
+            detail: Any = None
+            if event == "assigned":
+                detail = args[0]
+            elif event == "message":
+                detail = [args[0].topic, args[0].partition, args[0].offset]
+            elif event == "error":
+                detail = type(args[0]).__name__
+            with open(path, "a") as out:
+                out.write(json.dumps({"event": event, "detail": detail}) + "\n")
+
+        return handler
+
+    return {
+        name: record(name) for name in ("connected", "assigned", "message", "error", "disconnected")
+    }
+
+
+def make_app(config: dict[str, Any]) -> Any:
+    options = dict(config.get("options", {}))
+    for key in ("deserializer", "filterer"):
+        if isinstance(options.get(key), str):
+            options[key] = CALLABLES[options[key]]
+    if config.get("record_hooks"):
+        options["kafka_event_handlers"] = recording_hooks(config["record_hooks"])
+    if isinstance(options.get("allowed_topics"), dict):
+        # {"prefix": "x"}: a callable deciding per request and topic.
+        prefix = options["allowed_topics"]["prefix"]
+        options["allowed_topics"] = lambda environ, topic: topic.startswith(prefix)
+    mode = config.get("mode", "app")
+    if mode == "app":
+        inner = KafkaSSE(**options)
+    else:  # "function": the kafka_sse() entry point with fixed assignments
+        assignments = config["assignments"]
+        at_timestamp = config.get("at_timestamp")
+
+        def inner(environ: Any, start_response: Any) -> Any:
+            return kafka_sse(environ, start_response, assignments, options, at_timestamp)
+
+    def app(environ: Any, start_response: Any) -> Any:
+        if environ.get("PATH_INFO") == "/_debug":
+            gc.collect()
+            body = json.dumps(_debug_state()).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
+        return inner(environ, start_response)
+
+    return app

@@ -1,0 +1,160 @@
+"""Real servers for tests: gevent's WSGIServer or gunicorn with gevent workers, each in a
+subprocess on a free 127.0.0.1 port, stopped at the end of the test (and by themselves if
+the test run dies)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"server on port {port} did not start in {timeout_s}s")
+
+
+class Server:
+    """A running server process; ``url`` is its base URL."""
+
+    def __init__(self, process: subprocess.Popen, port: int, log: Any = None) -> None:
+        self.process = process
+        self.port = port
+        self._log = log
+        self.url = f"http://127.0.0.1:{port}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return self.process.returncode
+
+    def output(self) -> str:
+        if self.process.stdout is None:
+            return ""
+        return self.process.stdout.read() or ""
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def start_gevent_server(config: dict[str, Any], log_path: Path | None = None) -> Server:
+    port = free_port()
+    out = open(log_path, "w") if log_path else None  # noqa: SIM115
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.support.serve",
+            "--port",
+            str(port),
+            "--parent-pid",
+            str(os.getpid()),
+            "--config",
+            json.dumps(config),
+        ],
+        cwd=ROOT,
+        env=_env(),
+        stdout=out or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    wait_for_port(port, process)
+    return Server(process, port, out)
+
+
+def start_gunicorn(
+    app: str,
+    workers: int = 1,
+    extra_args: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    log_path: Path | None = None,
+) -> Server:
+    """``gunicorn -k gevent`` serving ``app`` (``module:callable``)."""
+    port = free_port()
+    out = open(log_path, "w") if log_path else None  # noqa: SIM115
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-k",
+            "gevent",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--graceful-timeout",
+            "10",
+            "--timeout",
+            "60",
+            *(extra_args or []),
+            app,
+        ],
+        cwd=ROOT,
+        env={**_env(), **(env or {})},
+        stdout=out or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    wait_for_port(port, process)
+    return Server(process, port, out)
+
+
+def broker_connections(pid: int, broker_port: int) -> int:
+    """Established TCP connections from process ``pid`` to the broker, read from /proc."""
+    inodes = set()
+    fd_dir = Path(f"/proc/{pid}/fd")
+    for fd in fd_dir.iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            remote_port = int(fields[2].split(":")[1], 16)
+            if remote_port == broker_port and fields[3] == "01" and fields[9] in inodes:
+                count += 1
+    return count
