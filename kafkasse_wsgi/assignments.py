@@ -130,10 +130,7 @@ def parse_since(value: str | int) -> int:
         milliseconds = value
     else:
         text = str(value).strip()
-        if _EPOCH_MS.fullmatch(text):
-            milliseconds = int(text)
-        else:
-            milliseconds = _iso8601_to_ms(text)
+        milliseconds = int(text) if _EPOCH_MS.fullmatch(text) else _iso8601_to_ms(text)
     if not 0 <= milliseconds <= _MAX_INT64:
         raise InvalidAssignmentError("since must be a non-negative timestamp")
     return milliseconds

@@ -119,6 +119,9 @@ class Options:
             raise ConfigurationError("resume_policy must be a ResumePolicy or a mapping")
         if not isinstance(self.kafka_config, Mapping):
             raise ConfigurationError("kafka_config must be a mapping of consumer settings")
+        from .kafka_config import translate
+
+        translate(self.kafka_config)  # a mistyped key fails here, not on every request
         allowed = self.allowed_topics
         if allowed is not None and not callable(allowed):
             if isinstance(allowed, str):
