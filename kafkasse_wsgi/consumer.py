@@ -181,10 +181,15 @@ def resolve_start_positions(
                     tp.partition,
                     end_offsets[tp],
                     "latest",
-                    timestamp=int(time.time() * 1000),
+                    timestamp=_now_ms(),
                 )
             )
     return positions
+
+
+def _now_ms() -> int:
+    """Timestamp ids of partitions started by offset or at the end: the stream's start time."""
+    return int(time.time() * 1000)
 
 
 def _partitions(consumer: KafkaConsumer, topic: str) -> set[int]:
@@ -200,7 +205,7 @@ def _explicit_offset(
     log: logging.Logger | logging.LoggerAdapter,
 ) -> StartPosition:
     if first <= offset <= end:
-        return StartPosition(tp.topic, tp.partition, offset, "offset")
+        return StartPosition(tp.topic, tp.partition, offset, "offset", timestamp=_now_ms())
     problem, action = ("too_old", policy.too_old) if offset < first else ("too_new", policy.too_new)
     if action == "error":
         raise OffsetOutOfRangeError(
@@ -224,7 +229,8 @@ def _explicit_offset(
         served,
     )
     return StartPosition(
-        tp.topic, tp.partition, served, "reset", requested_offset=offset, reason=problem
+        tp.topic, tp.partition, served, "reset", timestamp=_now_ms(),
+        requested_offset=offset, reason=problem,
     )
 
 
