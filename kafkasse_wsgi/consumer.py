@@ -38,7 +38,7 @@ UNAVAILABLE_RETRY_AFTER_S = 5
 def open_consumer(options: Options, request_id: str) -> KafkaConsumer:
     """A consumer with no group and no commits, connected to the brokers.
 
-    :raises KafkaUnavailableError: the brokers did not answer in ``bootstrap_timeout_ms``.
+    :raises KafkaUnavailableError: the brokers did not answer in ``api_version_auto_timeout_ms``.
     """
     config = consumer_config(options.kafka_config, request_id)
     # kafka-python captures selectors.EpollSelector at import time; taking the default now

@@ -17,14 +17,15 @@ from .errors import ConfigurationError
 log = logging.getLogger(__name__)
 
 DEFAULT_BOOTSTRAP_SERVERS = "localhost:9092"
-DEFAULT_BOOTSTRAP_TIMEOUT_MS = 5000
+DEFAULT_REQUEST_TIMEOUT_MS = 30_000
+DEFAULT_FETCH_MAX_BYTES = 52_428_800
+DEFAULT_MAX_PARTITION_FETCH_BYTES = 1_048_576
 
 #: librdkafka name → kafka-python keyword.
 LIBRDKAFKA_KEYS: dict[str, str] = {
     "metadata.broker.list": "bootstrap_servers",
     "bootstrap.servers": "bootstrap_servers",
     "client.id": "client_id",
-    "client.rack": "client_rack",
     "security.protocol": "security_protocol",
     "sasl.mechanism": "sasl_mechanism",
     "sasl.mechanisms": "sasl_mechanism",
@@ -140,12 +141,19 @@ def consumer_config(kafka_config: Mapping[str, Any], request_id: str) -> dict[st
         "client_id": f"KafkaSSE-{request_id}",
         # A stream that falls behind retention continues at the oldest data still there.
         "auto_offset_reset": "earliest",
-        # Unreachable brokers answer a new request with 503 after this, not after 30 s.
-        "bootstrap_timeout_ms": DEFAULT_BOOTSTRAP_TIMEOUT_MS,
+        # kafka-python's 305 s default would hold a request that long on a lost broker.
+        "request_timeout_ms": DEFAULT_REQUEST_TIMEOUT_MS,
         # Per-consumer metrics cost memory and CPU on every stream; opt in if you read them.
         "metrics_enabled": False,
     }
     config.update(translate(kafka_config))
+    # kafka-python 2.x drops a connection whose fetch response is larger than this (1 MB by
+    # default), but one fetch may carry fetch_max_bytes of records plus a partition's worth.
+    config.setdefault(
+        "receive_message_max_bytes",
+        config.get("fetch_max_bytes", DEFAULT_FETCH_MAX_BYTES)
+        + config.get("max_partition_fetch_bytes", DEFAULT_MAX_PARTITION_FETCH_BYTES),
+    )
     overridden = sorted(key for key in FORCED if key in config and config[key] != FORCED[key])
     if overridden:
         log.warning("kafka_config: %s cannot be changed; forced", ", ".join(overridden))

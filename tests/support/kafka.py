@@ -105,5 +105,5 @@ class KafkaHelper:
         return [future.get(timeout=10).offset for future in futures]
 
     def consumer_groups(self) -> list[str]:
-        """Every group id the broker knows (kafka-python 3: ``list_groups`` returns dicts)."""
-        return [group["group_id"] for group in self.admin.list_groups()]
+        """Every group id the broker knows."""
+        return [group[0] for group in self.admin.list_consumer_groups()]

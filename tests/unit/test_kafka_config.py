@@ -11,7 +11,9 @@ from kafka import KafkaConsumer
 from kafkasse_wsgi.errors import ConfigurationError
 from kafkasse_wsgi.kafka_config import (
     DEFAULT_BOOTSTRAP_SERVERS,
-    DEFAULT_BOOTSTRAP_TIMEOUT_MS,
+    DEFAULT_FETCH_MAX_BYTES,
+    DEFAULT_MAX_PARTITION_FETCH_BYTES,
+    DEFAULT_REQUEST_TIMEOUT_MS,
     FORCED,
     IGNORED_LIBRDKAFKA_KEYS,
     LIBRDKAFKA_KEYS,
@@ -141,12 +143,22 @@ def test_consumer_config_defaults() -> None:
         "bootstrap_servers": DEFAULT_BOOTSTRAP_SERVERS,
         "client_id": "KafkaSSE-req-1",
         "auto_offset_reset": "earliest",
-        "bootstrap_timeout_ms": DEFAULT_BOOTSTRAP_TIMEOUT_MS,
+        "request_timeout_ms": DEFAULT_REQUEST_TIMEOUT_MS,
         "metrics_enabled": False,
         "group_id": None,
         "enable_auto_commit": False,
         "allow_auto_create_topics": False,
+        "receive_message_max_bytes": DEFAULT_FETCH_MAX_BYTES + DEFAULT_MAX_PARTITION_FETCH_BYTES,
     }
+
+
+def test_receive_limit_follows_the_fetch_sizes() -> None:
+    """Regression: kafka-python 2.x dropped the connection on every fetch response over its
+    1 MB default frame limit (a 3-partition fetch is ~3 MB) and retried forever slower."""
+    config = consumer_config({"fetch_max_bytes": 4_000_000, "max_partition_fetch_bytes": 500_000}, "r")
+    assert config["receive_message_max_bytes"] == 4_500_000
+    config = consumer_config({"receive_message_max_bytes": 9_000_000}, "r")
+    assert config["receive_message_max_bytes"] == 9_000_000
 
 
 def test_consumer_config_user_settings_override_defaults() -> None:
