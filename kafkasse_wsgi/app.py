@@ -17,6 +17,9 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+import gevent
+
+from . import metrics
 from .assignments import parse_assignments, parse_last_event_id, parse_since, topics_of
 from .consumer import (
     assign_and_seek,
@@ -25,7 +28,7 @@ from .consumer import (
     open_consumer,
     resolve_start_positions,
 )
-from .errors import InvalidAssignmentError, KafkaSSEError
+from .errors import InvalidAssignmentError, KafkaSSEError, KafkaUnavailableError
 from .log import PACKAGE_LOGGER, RequestLogAdapter
 from .options import Options
 from .stream import EventStream
@@ -59,6 +62,7 @@ def error_response(
     options: Options | None = None,
 ) -> Iterable[bytes]:
     """The HTTP form of an error before the stream started (or the user's handler's)."""
+    metrics.stream_refused(error.status)
     handler = options.connect_error_handler if options else None
     if handler is not None:
         try:
@@ -111,11 +115,21 @@ def kafka_sse(
         else:
             wanted = parse_assignments(assignments)
         timestamp = parse_since(at_timestamp) if at_timestamp not in (None, "") else None
-        consumer = open_consumer(opts, request_id)
-        _call_hook(opts, "connected", log, consumer)
-        check_topics(consumer, topics_of(wanted), opts, environ)
-        starts = resolve_start_positions(consumer, wanted, timestamp, opts.resume_policy, log)
-        assign_and_seek(consumer, starts)
+        # kafka-python has blocking calls without a timeout (metadata): bound them all.
+        timeout = gevent.Timeout(opts.setup_timeout_s)
+        timeout.start()
+        try:
+            consumer = open_consumer(opts, request_id)
+            _call_hook(opts, "connected", log, consumer)
+            check_topics(consumer, topics_of(wanted), opts, environ)
+            starts = resolve_start_positions(consumer, wanted, timestamp, opts.resume_policy, log)
+            assign_and_seek(consumer, starts)
+        except gevent.Timeout as expired:
+            if expired is not timeout:
+                raise
+            raise KafkaUnavailableError("Kafka did not answer in time; try again later") from None
+        finally:
+            timeout.close()
     except KafkaSSEError as error:
         close_quietly(consumer, log)
         log.info("refused: %s %s", error.status, error.message, extra={"error": error.name})
@@ -124,8 +138,8 @@ def kafka_sse(
     except Exception:
         close_quietly(consumer, log)
         log.exception("unexpected error while starting a stream")
-        error = KafkaSSEError("internal error while starting the stream")
-        return error_response(error, environ, start_response, request_id, opts)
+        internal = KafkaSSEError("internal error while starting the stream")
+        return error_response(internal, environ, start_response, request_id, opts)
 
     stream = EventStream(consumer, starts, opts, log)
     _call_hook(opts, "assigned", log, stream.positions.as_list())
@@ -147,6 +161,11 @@ def kafka_sse(
         )
     log.info("stream started: %s", stream.positions.event_id())
     start_response("200 OK", headers)
+    if environ.get("REQUEST_METHOD") == "HEAD":
+        # Headers only: a server never writes a HEAD body, so it would never notice the
+        # client leaving and the consumer would stay open for good.
+        stream.close()
+        return []
     return stream
 
 

@@ -15,11 +15,11 @@ from typing import IO, Any
 PACKAGE_LOGGER = "kafkasse_wsgi"
 
 
-class RequestLogAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
+class RequestLogAdapter(logging.LoggerAdapter):
     """Adds ``request_id`` to every record, keeping any ``extra`` the call passes too."""
 
     def __init__(self, logger: logging.Logger | logging.LoggerAdapter, request_id: str) -> None:
-        super().__init__(logger, {"request_id": request_id})  # type: ignore[arg-type]
+        super().__init__(logger, {"request_id": request_id})
 
     def process(
         self, msg: Any, kwargs: MutableMapping[str, Any]
@@ -38,7 +38,7 @@ def configure_json_logging(
     try:
         from pythonjsonlogger.json import JsonFormatter
     except ImportError:  # python-json-logger < 3.1
-        from pythonjsonlogger.jsonlogger import JsonFormatter  # type: ignore[no-redef]
+        from pythonjsonlogger.jsonlogger import JsonFormatter
 
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(

@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     WSGIEnvironment = dict[str, Any]
 
 #: ``allowed_topics``: a list of names, or ``(environ, topic) -> bool`` decided per request.
-AllowedTopics = Union[Iterable[str], Callable[["WSGIEnvironment", str], bool], None]
+AllowedTopics = Iterable[str] | Callable[["WSGIEnvironment", str], bool] | None
 
 #: The lifecycle hooks ``kafka_event_handlers`` may name, and what each receives.
 KAFKA_EVENTS: dict[str, str] = {
@@ -83,6 +83,8 @@ class Options:
     :param batch_size: most records taken from one poll (``max_records``).
     :param retry_ms: ``retry:`` hint sent at the start of a stream; ``None`` sends none.
     :param resume_policy: what to do with resume offsets outside a partition's range.
+    :param setup_timeout_s: bound on everything before the response starts (connecting,
+        metadata, offset look-ups); past it the client gets a 503 with ``Retry-After``.
     """
 
     DEFAULT_IDLE_DELAY_MS = 100
@@ -90,6 +92,7 @@ class Options:
     DEFAULT_QUEUE_SIZE = 4
     DEFAULT_BATCH_SIZE = 1000
     DEFAULT_RETRY_MS = None
+    DEFAULT_SETUP_TIMEOUT_S = 10.0
 
     kafka_config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     allowed_topics: AllowedTopics = None
@@ -98,9 +101,7 @@ class Options:
     deserializer: Callable[[KafkaMessage], KafkaMessage | None] | None = None
     filterer: Callable[[KafkaMessage], bool] | None = None
     use_timestamp_for_id: bool = False
-    kafka_event_handlers: Mapping[str, Callable[..., Any]] = dataclasses.field(
-        default_factory=dict
-    )
+    kafka_event_handlers: Mapping[str, Callable[..., Any]] = dataclasses.field(default_factory=dict)
     connect_error_handler: Callable[..., Iterable[bytes]] | None = None
     idle_delay_ms: int = DEFAULT_IDLE_DELAY_MS
     heartbeat_interval_s: float = DEFAULT_HEARTBEAT_INTERVAL_S
@@ -108,6 +109,7 @@ class Options:
     batch_size: int = DEFAULT_BATCH_SIZE
     retry_ms: int | None = DEFAULT_RETRY_MS
     resume_policy: ResumePolicy = dataclasses.field(default_factory=ResumePolicy)
+    setup_timeout_s: float = DEFAULT_SETUP_TIMEOUT_S
 
     def __post_init__(self) -> None:
         if isinstance(self.resume_policy, Mapping):
@@ -164,16 +166,8 @@ class Options:
         _require_int(self, "batch_size", minimum=1)
         if self.retry_ms is not None:
             _require_int(self, "retry_ms", minimum=0)
-        if (
-            isinstance(self.heartbeat_interval_s, bool)
-            or not isinstance(self.heartbeat_interval_s, (int, float))
-            or not math.isfinite(self.heartbeat_interval_s)
-            or self.heartbeat_interval_s <= 0
-        ):
-            raise ConfigurationError(
-                f"heartbeat_interval_s must be a finite number of seconds > 0, "
-                f"got {self.heartbeat_interval_s!r}"
-            )
+        _require_seconds(self, "heartbeat_interval_s")
+        _require_seconds(self, "setup_timeout_s")
 
     @classmethod
     def from_any(cls, options: Options | Mapping[str, Any] | None) -> Options:
@@ -201,10 +195,23 @@ class Options:
             return not topic.startswith("__")
         if callable(allowed):
             return bool(allowed(environ, topic))
-        return topic in allowed  # type: ignore[operator]
+        return topic in allowed
 
 
 def _require_int(options: Options, name: str, minimum: int) -> None:
     value = getattr(options, name)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _require_seconds(options: Options, name: str, optional: bool = False) -> None:
+    value = getattr(options, name)
+    if optional and value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigurationError(f"{name} must be a finite number of seconds > 0, got {value!r}")

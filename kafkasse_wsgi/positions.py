@@ -42,8 +42,15 @@ class Positions:
     def _fragment(self, topic: str, partition: int, value: int) -> str:
         key = "timestamp" if self._use_timestamp else "offset"
         return (
-            '{"topic":' + json.dumps(topic) + ',"partition":' + str(partition)
-            + ',"' + key + '":' + str(value) + "}"
+            '{"topic":'
+            + json.dumps(topic)
+            + ',"partition":'
+            + str(partition)
+            + ',"'
+            + key
+            + '":'
+            + str(value)
+            + "}"
         )
 
     def advance(self, topic: str, partition: int, offset: int, timestamp: int) -> None:
@@ -63,4 +70,4 @@ class Positions:
         return self._id
 
     def as_list(self) -> list[dict[str, Any]]:
-        return json.loads(self.event_id())  # type: ignore[no-any-return]
+        return json.loads(self.event_id())

@@ -19,6 +19,7 @@ import gevent
 from gevent.queue import Queue
 from kafka import errors as kafka_errors
 
+from . import metrics
 from .errors import DeserializationError, FilterError, KafkaSSEError, KafkaStreamError
 from .message import KafkaMessage, default_deserializer, serialize_message
 from .options import Options
@@ -98,6 +99,9 @@ class Pump:
                     chunk = self._process(batches)
                     if chunk:
                         self._queue.put(chunk)
+                    # A replaying stream finds its next batch already buffered and would not
+                    # yield to the hub otherwise: let the other streams of this worker run.
+                    gevent.sleep(0)
         except gevent.GreenletExit:
             raise
         except KafkaSSEError as exc:
@@ -164,4 +168,18 @@ class Pump:
         stats.events_sent += sent
         stats.events_filtered += filtered
         stats.events_skipped += skipped
+        metrics.batch_processed(sent, filtered, skipped, self._lag(batches))
         return b"".join(parts)
+
+    def _lag(self, batches: dict[Any, list[Any]]) -> int | None:
+        """Messages still behind the ends of the partitions this batch came from.
+
+        Uses the high watermarks of the last fetch responses: no request to the broker.
+        """
+        lag = 0
+        for tp, records in batches.items():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None or not records:
+                return None
+            lag += max(0, highwater - records[-1].offset - 1)
+        return lag

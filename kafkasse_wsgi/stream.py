@@ -19,8 +19,10 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from gevent import GreenletExit
 from gevent.queue import Empty, Queue
 
+from . import metrics
 from .assignments import StartPosition
 from .consumer import close_quietly
 from .errors import KafkaSSEError
@@ -56,6 +58,7 @@ class EventStream:
         self._closed = False
         self._started_at = time.monotonic()
         self.end_cause = "client_left"
+        metrics.stream_started()
 
     def __iter__(self) -> Iterator[bytes]:
         if self._generator is None:
@@ -82,6 +85,7 @@ class EventStream:
                     continue
                 if type(item) is bytes:
                     self.stats.bytes_sent += len(item)
+                    metrics.bytes_sent(len(item))
                     yield item
                     continue
                 assert isinstance(item, End)
@@ -91,9 +95,13 @@ class EventStream:
                 else:
                     self.end_cause = "end"
                 return
-        except BaseException as exc:
-            if not isinstance(exc, GeneratorExit):
-                self.end_cause = type(exc).__name__
+        except GreenletExit:
+            self.end_cause = "shutdown"
+            raise
+        except GeneratorExit:
+            raise
+        except BaseException:
+            self.end_cause = "error"
             raise
         finally:
             self._generator = None  # running now: close() must not try to close it again
@@ -141,6 +149,7 @@ class EventStream:
         finally:
             close_quietly(self._consumer, self._log)
             self._consumer = None
+            metrics.stream_ended(self.end_cause)
             handler = self._options.kafka_event_handlers.get("disconnected")
             if handler is not None:
                 try:

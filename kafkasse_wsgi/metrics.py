@@ -1,0 +1,146 @@
+"""Prometheus metrics of the streams, with the maintained ``prometheus_client`` library.
+
+Streams report through the small functions below; when ``prometheus_client`` is not
+installed (it is the ``metrics`` extra) they do nothing. The metrics live in
+prometheus_client's default registry, created on first use, never at import.
+
+Under gunicorn with several workers, each worker is a process with its own counters:
+set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory before the workers start (the
+``kafkasse-wsgi serve`` command does) and :func:`metrics_app` merges every worker's values
+(prometheus_client's multiprocess mode). Open streams are summed over live workers only.
+
+Metrics (all prefixed ``kafkasse_``):
+
+* ``streams_open`` (gauge) — streams being served now;
+* ``streams_started_total``, ``streams_ended_total{cause}`` — cause is ``client_left``,
+  ``error``, ``limit``, ``shutdown`` or ``end``;
+* ``streams_refused_total{status}`` — requests answered with an HTTP error;
+* ``events_sent_total``, ``events_filtered_total``, ``events_skipped_total``,
+  ``bytes_sent_total``;
+* ``consumer_lag_messages`` (histogram) — per stream, observed after every poll: how many
+  messages its consumer is behind the partitions' ends.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+LAG_BUCKETS = (0, 1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, float("inf"))
+
+_metrics: dict[str, Any] | None = None
+_unavailable = False
+
+
+def _get() -> dict[str, Any] | None:
+    """Create the metrics on first use; ``None`` when prometheus_client is missing."""
+    global _metrics, _unavailable
+    if _metrics is not None or _unavailable:
+        return _metrics
+    try:
+        from prometheus_client import Counter, Gauge, Histogram
+    except ImportError:
+        _unavailable = True
+        return None
+    _metrics = {
+        "open": Gauge(
+            "kafkasse_streams_open", "Streams being served now", multiprocess_mode="livesum"
+        ),
+        "started": Counter("kafkasse_streams_started", "Streams started"),
+        "ended": Counter("kafkasse_streams_ended", "Streams ended, by cause", ["cause"]),
+        "refused": Counter(
+            "kafkasse_streams_refused", "Requests answered with an HTTP error", ["status"]
+        ),
+        "sent": Counter("kafkasse_events_sent", "Events sent to clients"),
+        "filtered": Counter("kafkasse_events_filtered", "Events dropped by the filterer"),
+        "skipped": Counter("kafkasse_events_skipped", "Messages skipped (could not deserialize)"),
+        "bytes": Counter("kafkasse_bytes_sent", "Bytes of stream bodies sent"),
+        "lag": Histogram(
+            "kafkasse_consumer_lag_messages",
+            "Messages a stream's consumer is behind",
+            buckets=LAG_BUCKETS,
+        ),
+    }
+    return _metrics
+
+
+def stream_started() -> None:
+    metrics = _get()
+    if metrics:
+        metrics["started"].inc()
+        metrics["open"].inc()
+
+
+def stream_ended(cause: str) -> None:
+    metrics = _get()
+    if metrics:
+        metrics["open"].dec()
+        metrics["ended"].labels(cause).inc()
+
+
+def stream_refused(status: int) -> None:
+    metrics = _get()
+    if metrics:
+        metrics["refused"].labels(str(status)).inc()
+
+
+def batch_processed(sent: int, filtered: int, skipped: int, lag: int | None) -> None:
+    metrics = _get()
+    if metrics:
+        if sent:
+            metrics["sent"].inc(sent)
+        if filtered:
+            metrics["filtered"].inc(filtered)
+        if skipped:
+            metrics["skipped"].inc(skipped)
+        if lag is not None:
+            metrics["lag"].observe(lag)
+
+
+def bytes_sent(count: int) -> None:
+    metrics = _get()
+    if metrics:
+        metrics["bytes"].inc(count)
+
+
+def metrics_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """A WSGI app serving the metrics in the Prometheus text format; mount it anywhere.
+
+    With ``PROMETHEUS_MULTIPROC_DIR`` set, it merges the values of every worker process.
+    """
+    try:
+        from prometheus_client import (
+            CONTENT_TYPE_LATEST,
+            REGISTRY,
+            CollectorRegistry,
+            generate_latest,
+        )
+    except ImportError:
+        body = b'{"name": "ConfigurationError", "message": "install kafkasse_wsgi[metrics]"}'
+        start_response("501 Not Implemented", [("Content-Type", "application/json")])
+        return [body]
+    _get()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    body = generate_latest(registry)
+    start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST), ("Cache-Control", "no-cache")])
+    return [body]
+
+
+def worker_exited(pid: int) -> None:
+    """Gunicorn ``child_exit`` hook: drop a dead worker's live gauges (multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        try:
+            from prometheus_client import multiprocess
+        except ImportError:
+            return
+        multiprocess.mark_process_dead(pid)
