@@ -6,6 +6,7 @@ names a cluster to use; it is stopped at the end only if this session started it
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import time
@@ -19,6 +20,9 @@ from tests.support.kafka import KafkaHelper, unique_topic
 from tests.support.servers import ROOT, Server, start_gevent_server
 
 KAFKA_LOCAL = ROOT / "scripts" / "kafka-local"
+
+# The session's producer keeps asking for metadata of topics the tests have deleted.
+logging.getLogger("kafka.cluster").setLevel(logging.CRITICAL)
 
 
 def _kafka_answers(env: dict[str, str]) -> bool:

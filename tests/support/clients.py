@@ -177,3 +177,8 @@ class SSEReader:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def payloads_of(events: list[dict[str, str]]) -> list[Any]:
+    """The JSON data of events read with :class:`SSEReader`."""
+    return [json.loads(event["data"]) for event in events]

@@ -74,8 +74,10 @@ def _env() -> dict[str, str]:
     return env
 
 
-def start_gevent_server(config: dict[str, Any], log_path: Path | None = None) -> Server:
-    port = free_port()
+def start_gevent_server(
+    config: dict[str, Any], log_path: Path | None = None, port: int | None = None
+) -> Server:
+    port = port or free_port()
     out = open(log_path, "w") if log_path else None  # noqa: SIM115
     process = subprocess.Popen(
         [

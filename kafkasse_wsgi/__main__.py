@@ -1,0 +1,7 @@
+"""``python -m kafkasse_wsgi serve …``: the same as the ``kafkasse-wsgi`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

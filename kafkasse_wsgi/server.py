@@ -1,0 +1,91 @@
+"""The app ``kafkasse-wsgi serve`` runs: streams plus the few endpoints a deployment needs.
+
+GET /                     the demo page (EventSource client, replay, reconnect counter)
+GET /healthz              200 {"status": "ok"}; ``?kafka=1`` also asks the brokers (503 if not)
+GET /metrics              Prometheus metrics (all workers under gunicorn)
+GET /<topic>[,<topic>…]   a stream (``?since=``, ``Last-Event-ID``, ``Accept``)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from . import __version__
+from .app import KafkaSSE
+from .metrics import metrics_app
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+
+def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> list[bytes]:
+    data = json.dumps(body).encode()
+    start_response(
+        status,
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(data))),
+            ("Cache-Control", "no-cache"),
+        ],
+    )
+    return [data]
+
+
+class StreamServer:
+    """Routes the fixed endpoints and hands every other path to a :class:`KafkaSSE` app."""
+
+    def __init__(self, **options: Any) -> None:
+        self.streams = KafkaSSE(**options)
+        self._page = resources.files(__package__).joinpath("static/index.html").read_bytes()
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path in ("", "/"):
+            start_response(
+                "200 OK",
+                [
+                    ("Content-Type", "text/html; charset=utf-8"),
+                    ("Content-Length", str(len(self._page))),
+                ],
+            )
+            return [self._page]
+        if path == "/healthz":
+            return self._health(environ, start_response)
+        if path == "/metrics":
+            return metrics_app(environ, start_response)
+        if path == "/favicon.ico":
+            start_response("204 No Content", [])
+            return []
+        return self.streams(environ, start_response)
+
+    def _health(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        if query.get("kafka", ["0"])[-1] not in ("1", "true", "yes"):
+            return _json(start_response, "200 OK", {"status": "ok", "version": __version__})
+        from .consumer import close_quietly, kafka_call, open_consumer
+        from .errors import KafkaSSEError
+        from .log import RequestLogAdapter
+
+        consumer = None
+        log = RequestLogAdapter(self.streams.options.logger or _package_logger(), "healthz")
+        try:
+            consumer = open_consumer(self.streams.options, "healthz")
+            kafka_call("metadata", consumer.topics)
+        except KafkaSSEError as error:
+            status = {"status": "kafka unavailable", "error": error.name}
+            return _json(start_response, "503 Service Unavailable", status)
+        finally:
+            close_quietly(consumer, log)
+        return _json(
+            start_response, "200 OK", {"status": "ok", "kafka": "ok", "version": __version__}
+        )
+
+
+def _package_logger() -> Any:
+    import logging
+
+    return logging.getLogger("kafkasse_wsgi")

@@ -1,0 +1,178 @@
+"""``kafkasse-wsgi serve`` as a user runs it: flags, environment variables, the endpoints it
+serves, JSON logs, clean stop on SIGTERM; and its metrics under gunicorn with 2 workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import requests
+
+from tests.support.clients import SSEReader, payloads_of
+from tests.support.servers import ROOT, Server, free_port, start_gunicorn, wait_for_port
+
+
+def start_cli(args: list[str], env: dict[str, str] | None = None, log_path=None) -> Server:
+    port = free_port()
+    environment = {**os.environ, **(env or {})}
+    if "KAFKASSE_PORT" not in (env or {}):
+        args = [*args, "--port", str(port)]
+    else:
+        port = int(environment["KAFKASSE_PORT"])
+    out = open(log_path, "w") if log_path else None  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kafkasse_wsgi", "serve", *args],
+        cwd=ROOT,
+        env=environment,
+        stdout=out or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    wait_for_port(port, process)
+    return Server(process, port, out)
+
+
+def test_help_explains_every_option():
+    result = subprocess.run(
+        [sys.executable, "-m", "kafkasse_wsgi", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for flag in (
+        "--bootstrap-servers",
+        "--host",
+        "--port",
+        "--allowed-topics",
+        "--workers",
+        "--heartbeat",
+        "--log-level",
+    ):
+        assert flag in result.stdout
+    assert "KAFKASSE_BOOTSTRAP_SERVERS" in result.stdout
+    assert "6927" in result.stdout and "127.0.0.1" in result.stdout
+
+
+def test_serve_with_flags_streams_and_stops_cleanly_on_sigterm(
+    kafka, make_topic, kafka_bootstrap, tmp_path
+):
+    topic, other = make_topic(), make_topic()
+    kafka.produce(topic, [{"n": 1}])
+    log = tmp_path / "cli.log"
+    server = start_cli(
+        ["--bootstrap-servers", kafka_bootstrap, "--allowed-topics", topic, "--heartbeat", "0.5"],
+        log_path=log,
+    )
+    try:
+        assert requests.get(f"{server.url}/healthz", timeout=5).json()["status"] == "ok"
+        assert requests.get(f"{server.url}/healthz?kafka=1", timeout=10).json()["kafka"] == "ok"
+        page = requests.get(f"{server.url}/", timeout=5)
+        assert page.status_code == 200 and "EventSource" in page.text
+        assert requests.get(f"{server.url}/{other}", timeout=10).status_code == 404
+        reader = SSEReader(f"{server.url}/{topic}?since=0")
+        assert [p["n"] for p in payloads_of(reader.read(1))] == [1]
+        began = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(15) == 0
+        assert time.monotonic() - began < 10
+        reader.read_until_end(timeout_s=5)
+        assert reader.ended
+        reader.close()
+    finally:
+        server.stop()
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert any(r["message"].startswith("serving on http://127.0.0.1:") for r in records)
+    ended = [r for r in records if r["message"].startswith("stream ended")]
+    assert ended and ended[0]["end_cause"] == "shutdown" and ended[0]["request_id"]
+
+
+def test_serve_takes_its_settings_from_kafkasse_environment_variables(
+    kafka, make_topic, kafka_bootstrap
+):
+    topic, other = make_topic(), make_topic()
+    kafka.produce(topic, [{"n": 7}])
+    port = free_port()
+    server = start_cli(
+        [],
+        env={
+            "KAFKASSE_PORT": str(port),
+            "KAFKASSE_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "KAFKASSE_ALLOWED_TOPICS": topic,
+            "KAFKASSE_HEARTBEAT": "0.5",
+            "KAFKASSE_LOG_LEVEL": "warning",
+        },
+    )
+    try:
+        assert server.port == port
+        assert requests.get(f"{server.url}/{other}", timeout=10).status_code == 404
+        with SSEReader(f"{server.url}/{topic}?since=0") as reader:
+            assert [p["n"] for p in payloads_of(reader.read(1))] == [7]
+            assert reader.wait_comments(3, timeout_s=5) >= 3
+    finally:
+        assert server.stop() == 0
+
+
+def test_bad_flags_are_refused_with_a_message():
+    result = subprocess.run(
+        [sys.executable, "-m", "kafkasse_wsgi", "serve", "--workers", "0"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "--workers" in result.stderr
+
+
+def metric(text: str, name: str, labels: str = "") -> float:
+    pattern = rf"^{re.escape(name)}{re.escape(labels)} ([0-9.e+]+)$"
+    values = [float(m.group(1)) for m in re.finditer(pattern, text, re.MULTILINE)]
+    return sum(values)
+
+
+def test_metrics_move_as_streams_open_send_filter_and_close_across_two_workers(
+    kafka, make_topic, kafka_bootstrap, tmp_path
+):
+    topic = make_topic()
+    kafka.produce(topic, [{"n": i} for i in range(10)])
+    metrics_dir = tmp_path / "prom"
+    metrics_dir.mkdir()
+    server = start_gunicorn(
+        "tests.support.metrics_app:app",
+        workers=2,
+        env={
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        },
+    )
+    try:
+        readers = [SSEReader(f"{server.url}/{topic}?since=0") for _ in range(4)]
+        for reader in readers:
+            assert [p["n"] for p in payloads_of(reader.read(5))] == [0, 2, 4, 6, 8]
+        text = requests.get(f"{server.url}/metrics", timeout=5).text
+        assert metric(text, "kafkasse_streams_open") == 4
+        assert metric(text, "kafkasse_streams_started_total") == 4
+        assert metric(text, "kafkasse_events_sent_total") == 20
+        assert metric(text, "kafkasse_events_filtered_total") == 20
+        assert metric(text, "kafkasse_bytes_sent_total") > 0
+        assert metric(text, "kafkasse_consumer_lag_messages_count") >= 4
+        # Whichever worker answers /metrics, the totals are those of all workers.
+        for _ in range(6):
+            again = requests.get(f"{server.url}/metrics", timeout=5).text
+            assert metric(again, "kafkasse_events_sent_total") == 20
+        for reader in readers:
+            reader.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            text = requests.get(f"{server.url}/metrics", timeout=5).text
+            if metric(text, "kafkasse_streams_open") == 0:
+                break
+            time.sleep(0.2)
+        assert metric(text, "kafkasse_streams_open") == 0
+        assert metric(text, "kafkasse_streams_ended_total", '{cause="client_left"}') == 4
+        requests.get(f"{server.url}/{topic}-missing", timeout=10)
+        text = requests.get(f"{server.url}/metrics", timeout=5).text
+        assert metric(text, "kafkasse_streams_refused_total", '{status="404"}') == 1
+    finally:
+        server.stop()

@@ -1,0 +1,121 @@
+"""The demo page in a real browser (Debian's Chromium, driven by Playwright): it shows live
+events, and when the server is killed and started again, the browser's EventSource
+reconnects by itself and the per-partition sequence has no gap and no duplicate."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from tests.support.servers import ROOT, free_port, wait_for_port
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def start_server(port: int, bootstrap: str, topic: str) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kafkasse_wsgi",
+            "serve",
+            "--port",
+            str(port),
+            "--bootstrap-servers",
+            bootstrap,
+            "--allowed-topics",
+            topic,
+            "--heartbeat",
+            "1",
+            "--log-level",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(port, process)
+    return process
+
+
+class Feed(threading.Thread):
+    """Produces numbered events round-robin on every partition until stopped."""
+
+    def __init__(self, kafka, topic: str, partitions: int) -> None:
+        super().__init__(daemon=True)
+        self.kafka, self.topic, self.partitions = kafka, topic, partitions
+        self.stop_event = threading.Event()
+        self.last_offset = {p: -1 for p in range(partitions)}
+
+    def run(self) -> None:
+        seq = 0
+        while not self.stop_event.is_set():
+            partition = seq % self.partitions
+            [offset] = self.kafka.produce(
+                self.topic, [{"seq": seq, "partition": partition}], partition=partition
+            )
+            self.last_offset[partition] = offset
+            seq += 1
+            time.sleep(0.05)
+
+
+@pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (scripts/ci-deps)"
+)
+def test_demo_page_reconnects_after_server_restart_without_gap_or_duplicate(
+    kafka, make_topic, kafka_bootstrap, artifacts_dir
+):
+    from playwright.sync_api import sync_playwright
+
+    topic = make_topic(partitions=3)
+    port = free_port()
+    server = start_server(port, kafka_bootstrap, topic)
+    feed = Feed(kafka, topic, 3)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page.goto(f"http://127.0.0.1:{port}/?topics={topic}")
+            page.wait_for_function(
+                "window.kafkasseDemo && window.kafkasseDemo.opens >= 1", timeout=15_000
+            )
+            feed.start()
+            page.wait_for_function("window.kafkasseDemo.received >= 15", timeout=20_000)
+            assert page.locator("#events tr").count() >= 15
+
+            server.send_signal(signal.SIGKILL)
+            server.wait(10)
+            time.sleep(1.0)
+            server = start_server(port, kafka_bootstrap, topic)
+            page.wait_for_function("window.kafkasseDemo.reconnects >= 1", timeout=30_000)
+            before = page.evaluate("window.kafkasseDemo.received")
+            page.wait_for_function(f"window.kafkasseDemo.received >= {before + 15}", timeout=20_000)
+
+            feed.stop_event.set()
+            feed.join(10)
+            expected = {f"{topic}/{p}": offset for p, offset in feed.last_offset.items()}
+            page.wait_for_function(
+                "expected => Object.entries(expected)"
+                ".every(([k, v]) => window.kafkasseDemo.lastOffset[k] === v)",
+                arg=expected,
+                timeout=20_000,
+            )
+            state = page.evaluate("window.kafkasseDemo")
+            page.screenshot(path=str(artifacts_dir / "demo-page.png"))
+            assert page.locator("#reconnects").inner_text() == str(state["reconnects"])
+            browser.close()
+    finally:
+        feed.stop_event.set()
+        server.send_signal(signal.SIGTERM)
+        server.wait(10)
+    assert state["reconnects"] >= 1
+    assert state["gaps"] == 0 and state["duplicates"] == 0, state
+    assert state["lastEventId"] and topic in state["lastEventId"]
