@@ -1,0 +1,44 @@
+"""gunicorn settings for long-lived streams (``gunicorn -c examples/gunicorn.conf.py …``).
+
+A stream holds one connection and one Kafka consumer for as long as the client listens, so
+the settings that matter are about many concurrent, long, mostly idle requests.
+"""
+
+import os
+
+# Where to listen; PORT as in the other examples. 127.0.0.1 unless you mean to expose it.
+bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
+
+# gevent: every request is a greenlet, so one worker holds thousands of idle streams. The
+# worker monkey-patches the standard library itself, before loading the app.
+worker_class = "gevent"
+
+# Processes: about one per CPU. Workers share nothing (a stream's position is in the
+# client's Last-Event-ID), so any worker can continue any stream.
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+
+# Streams (and other requests) one worker serves at once. Each stream also opens sockets to
+# the brokers, so keep `ulimit -n` well above worker_connections * (1 + brokers).
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "1000"))
+
+# Not a request timeout under gevent: the worker reports to the master from its event loop,
+# so a stream may last for days. It only kills a worker whose loop is stuck (blocking code).
+timeout = 30
+
+# On SIGTERM/SIGHUP/reload, streams get this long to end before their greenlets are killed.
+# Clients reconnect with Last-Event-ID (to a new worker) and miss nothing, so keep it short.
+graceful_timeout = 10
+
+# Seconds to keep an idle keep-alive connection open between short requests. Streams are
+# not idle: the heartbeats (heartbeat_interval_s, 15 s by default) keep them, and proxies, busy.
+keepalive = 5
+
+# Access log on stdout; the app's own logs are JSON lines (kafkasse_wsgi.log).
+accesslog = "-"
+
+
+def post_worker_init(worker):
+    """One JSON object per log line, with the request id, in every worker."""
+    from kafkasse_wsgi.log import configure_json_logging
+
+    configure_json_logging(os.environ.get("LOG_LEVEL", "INFO"))

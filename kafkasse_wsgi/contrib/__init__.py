@@ -1,0 +1,98 @@
+"""Framework glue: run the WSGI engine inside a framework's view and capture its response.
+
+:func:`~kafkasse_wsgi.kafka_sse` speaks WSGI: it calls ``start_response`` and returns the body
+iterable. A Flask or Django view must instead *return* a response object, so the helpers here
+run the engine with a ``start_response`` that only records the status and headers; the
+framework modules then wrap the result in their own response type. Nothing in this package
+imports Flask or Django: each lives in its own module, imported only by those who use it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..app import kafka_sse
+from ..options import Options
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+__all__ = ["CapturedResponse", "capture_kafka_sse", "close_body"]
+
+
+@dataclasses.dataclass
+class CapturedResponse:
+    """What :func:`kafka_sse` answered, before any byte went to the client.
+
+    :param status: the WSGI status line, e.g. ``"200 OK"``.
+    :param headers: the response headers, in order.
+    :param body: the response iterable; a list or tuple is a complete (error) body, anything
+        else is a live stream whose ``close()`` must be called once the client is gone.
+    """
+
+    status: str
+    headers: list[tuple[str, str]]
+    body: Iterable[bytes]
+
+    @property
+    def status_code(self) -> int:
+        return int(self.status.split(" ", 1)[0])
+
+    @property
+    def is_stream(self) -> bool:
+        """A live stream (to hand to the server) rather than a complete body (to buffer)."""
+        return not isinstance(self.body, (list, tuple))
+
+    def read_all(self) -> bytes:
+        """The whole body of a complete response; closes the iterable either way."""
+        try:
+            return b"".join(self.body)
+        finally:
+            close_body(self.body)
+
+
+def close_body(body: Iterable[bytes]) -> None:
+    """Call ``close()`` on a WSGI body if it has one: this is what closes the consumer."""
+    close = getattr(body, "close", None)
+    if close is not None:
+        close()
+
+
+def capture_kafka_sse(
+    environ: WSGIEnvironment,
+    assignments: Any,
+    options: Options | Mapping[str, Any] | None = None,
+    at_timestamp: int | str | None = None,
+) -> CapturedResponse:
+    """Run :func:`kafka_sse` for one request and return its status, headers and body.
+
+    Everything that can fail before the stream starts (bad ``Last-Event-ID``, unknown topic,
+    unreachable brokers) comes back as a complete JSON body with its status, so the caller
+    can turn it into an ordinary response of its framework.
+
+    :param environ: the request's WSGI environ (Flask: ``request.environ``; Django:
+        ``request.META``). ``Last-Event-ID``, ``Accept`` and ``X-Request-ID`` are read from it.
+    :param assignments: topic names or assignment objects, as for :func:`kafka_sse`.
+    :param options: an :class:`~kafkasse_wsgi.Options` or a mapping of option names.
+    :param at_timestamp: start time (epoch ms or ISO-8601) for partitions without an offset.
+    """
+    captured: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        if exc_info is not None and "status" in captured:
+            raise exc_info[1].with_traceback(exc_info[2])
+        captured["status"] = status
+        captured["headers"] = list(headers)
+
+        def write(data: bytes) -> None:
+            raise RuntimeError("kafkasse_wsgi: the legacy write() callable is not supported")
+
+        return write
+
+    body = kafka_sse(environ, start_response, assignments, options, at_timestamp)
+    if "status" not in captured:
+        close_body(body)
+        raise RuntimeError("kafka_sse returned without calling start_response")
+    return CapturedResponse(captured["status"], captured["headers"], body)

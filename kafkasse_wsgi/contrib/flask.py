@@ -1,0 +1,88 @@
+"""Flask glue: a stream as the return value of a view, and a ready-made Blueprint.
+
+The view runs inside Flask's request context, so authentication, per-user topic choices and
+extra headers are decided there, *before* the first byte is sent; :func:`stream_response`
+then hands the live body straight to the WSGI server (``direct_passthrough``), which calls
+its ``close()`` when the client leaves — that is what closes the Kafka consumer.
+
+    from kafkasse_wsgi.contrib.flask import make_blueprint, stream_response
+
+    @app.get("/orders/<customer>")
+    def orders(customer):
+        if not may_read(customer):
+            abort(403)
+        return stream_response(["orders"], options=OPTIONS, at_timestamp=request.args.get("since"))
+
+    app.register_blueprint(make_blueprint(allowed_topics=["edits"]), url_prefix="/stream")
+
+Flask is imported here only: the rest of the package works without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from ..options import AllowedTopics, Options
+from . import capture_kafka_sse
+
+__all__ = ["make_blueprint", "stream_response"]
+
+
+def stream_response(
+    assignments: Any,
+    options: Options | Mapping[str, Any] | None = None,
+    at_timestamp: int | str | None = None,
+) -> Response:
+    """Start streaming ``assignments`` to the current request; return the Flask response.
+
+    Errors before the stream (unknown topic, bad ``Last-Event-ID``…) come back as a normal
+    response with their status and JSON body, so ``after_request`` hooks see them as usual.
+
+    :param assignments: topic names (a list or a comma string) or assignment objects; a
+        ``Last-Event-ID`` header on the request overrides them.
+    :param options: an :class:`~kafkasse_wsgi.Options` (build it once, at import) or a
+        mapping of option names.
+    :param at_timestamp: start time, epoch ms or ISO-8601; ``None`` takes ``?since=`` from
+        the URL.
+    """
+    if at_timestamp is None:
+        at_timestamp = request.args.get("since") or None
+    captured = capture_kafka_sse(request.environ, assignments, options, at_timestamp)
+    if not captured.is_stream:
+        return Response(captured.read_all(), status=captured.status, headers=captured.headers)
+    # direct_passthrough: werkzeug returns the body itself to the server (no re-encoding
+    # wrapper), so the server's close() reaches the stream. For HEAD, werkzeug sends no body
+    # and closes the response, which closes the stream too.
+    return Response(
+        captured.body,
+        status=captured.status,
+        headers=captured.headers,
+        direct_passthrough=True,
+    )
+
+
+def make_blueprint(
+    name: str = "kafkasse",
+    allowed_topics: AllowedTopics = None,
+    **options: Any,
+) -> Blueprint:
+    """A Blueprint serving ``GET /<topicA,topicB>?since=…`` (and ``/`` with ``Last-Event-ID``).
+
+    Options are validated here, once, so a typo fails at start-up rather than per request.
+
+    :param name: the blueprint's name (register several with different names and options).
+    :param allowed_topics: topic names clients may read, or ``(environ, topic) -> bool``.
+    :param options: any other :class:`~kafkasse_wsgi.Options` keyword.
+    """
+    opts = Options.from_any({**options, "allowed_topics": allowed_topics})
+    blueprint = Blueprint(name, __name__)
+
+    @blueprint.get("/", defaults={"topics": ""})
+    @blueprint.get("/<topics>")
+    def stream(topics: str) -> Response:
+        return stream_response(topics, options=opts)
+
+    return blueprint
