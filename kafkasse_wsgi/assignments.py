@@ -142,8 +142,7 @@ def _iso8601_to_ms(text: str) -> int:
         moment = datetime.datetime.fromisoformat(candidate)
     except ValueError:
         raise InvalidAssignmentError(
-            "since must be epoch milliseconds or an ISO-8601 date-time "
-            "(e.g. 2026-11-26T10:00:00Z)"
+            "since must be epoch milliseconds or an ISO-8601 date-time (e.g. 2026-11-26T10:00:00Z)"
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)

@@ -229,8 +229,13 @@ def _explicit_offset(
         served,
     )
     return StartPosition(
-        tp.topic, tp.partition, served, "reset", timestamp=_now_ms(),
-        requested_offset=offset, reason=problem,
+        tp.topic,
+        tp.partition,
+        served,
+        "reset",
+        timestamp=_now_ms(),
+        requested_offset=offset,
+        reason=problem,
     )
 
 

@@ -41,9 +41,7 @@ A = Assignment
             ["a", {"topic": "a"}], [A("a")], id="duplicate-name-and-topic-object-collapse"
         ),
         pytest.param([{"topic": "a"}], [A("a")], id="object-without-partition"),
-        pytest.param(
-            [{"topic": "a", "partition": 0}], [A("a", 0)], id="object-with-partition"
-        ),
+        pytest.param([{"topic": "a", "partition": 0}], [A("a", 0)], id="object-with-partition"),
         pytest.param(
             [{"topic": "a", "partition": 1, "offset": 42}],
             [A("a", 1, offset=42)],
@@ -341,9 +339,7 @@ def test_parse_last_event_id_validates_its_items(header: str) -> None:
         pytest.param("2026-11-26", 1795651200000, id="iso-date-only"),
         pytest.param("1970-01-01T00:00:00Z", 0, id="epoch"),
         pytest.param("1970-01-01T00:00:00.001Z", 1, id="epoch-plus-one-ms"),
-        pytest.param(
-            "9999-12-31T23:59:59.999999Z", 253402300799999, id="far-future-exact"
-        ),
+        pytest.param("9999-12-31T23:59:59.999999Z", 253402300799999, id="far-future-exact"),
     ],
 )
 def test_parse_since_accepts(value: Any, expected: int) -> None:

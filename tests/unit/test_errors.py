@@ -115,9 +115,7 @@ def test_json_form_carries_no_stack_trace_or_cause() -> None:
 
 def test_kafka_unavailable_sends_retry_after() -> None:
     assert KafkaUnavailableError("down").http_headers() == [("Retry-After", "5")]
-    assert KafkaUnavailableError("down", retry_after_s=30).http_headers() == [
-        ("Retry-After", "30")
-    ]
+    assert KafkaUnavailableError("down", retry_after_s=30).http_headers() == [("Retry-After", "30")]
 
 
 def test_kafka_unavailable_keeps_details_apart_from_retry_after() -> None:

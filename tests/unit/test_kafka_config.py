@@ -155,7 +155,9 @@ def test_consumer_config_defaults() -> None:
 def test_receive_limit_follows_the_fetch_sizes() -> None:
     """Regression: kafka-python 2.x dropped the connection on every fetch response over its
     1 MB default frame limit (a 3-partition fetch is ~3 MB) and retried forever slower."""
-    config = consumer_config({"fetch_max_bytes": 4_000_000, "max_partition_fetch_bytes": 500_000}, "r")
+    config = consumer_config(
+        {"fetch_max_bytes": 4_000_000, "max_partition_fetch_bytes": 500_000}, "r"
+    )
     assert config["receive_message_max_bytes"] == 4_500_000
     config = consumer_config({"receive_message_max_bytes": 9_000_000}, "r")
     assert config["receive_message_max_bytes"] == 9_000_000

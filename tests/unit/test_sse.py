@@ -17,9 +17,7 @@ def test_stream_preamble_is_an_ok_comment() -> None:
     ("kwargs", "expected"),
     [
         pytest.param({}, b"event: message\ndata: {}\n\n", id="default-event-name"),
-        pytest.param(
-            {"event_id": "[1]"}, b"event: message\nid: [1]\ndata: {}\n\n", id="with-id"
-        ),
+        pytest.param({"event_id": "[1]"}, b"event: message\nid: [1]\ndata: {}\n\n", id="with-id"),
         pytest.param(
             {"event": "error", "event_id": "x"},
             b"event: error\nid: x\ndata: {}\n\n",
@@ -45,9 +43,7 @@ def test_format_event_writes_event_id_then_data(kwargs: dict, expected: bytes) -
         pytest.param("a\n", b"data: a\ndata: \n\n", id="trailing-break"),
         pytest.param("\na", b"data: \ndata: a\n\n", id="leading-break"),
         pytest.param("", b"data: \n\n", id="empty"),
-        pytest.param(
-            "a\u2028b\x85c", "data: a\u2028b\x85c\n\n".encode(), id="unicode-breaks-kept"
-        ),
+        pytest.param("a\u2028b\x85c", "data: a\u2028b\x85c\n\n".encode(), id="unicode-breaks-kept"),
         pytest.param("a\0b", b"data: a\0b\n\n", id="nul-allowed-in-data"),
     ],
 )
@@ -126,8 +122,7 @@ def test_encode_positions_is_compact_ascii_json() -> None:
         {"topic": "é", "partition": 1, "timestamp": 5},
     ]
     assert sse.encode_positions(positions) == (
-        '[{"topic":"a","partition":0,"offset":12},'
-        '{"topic":"\\u00e9","partition":1,"timestamp":5}]'
+        '[{"topic":"a","partition":0,"offset":12},{"topic":"\\u00e9","partition":1,"timestamp":5}]'
     )
 
 
