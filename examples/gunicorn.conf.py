@@ -25,7 +25,8 @@ worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "1000"))
 # so a stream may last for days. It only kills a worker whose loop is stuck (blocking code).
 timeout = 30
 
-# On SIGTERM/SIGHUP/reload, streams get this long to end before their greenlets are killed.
+# On SIGTERM/SIGHUP/reload, the hook below ends every stream at once with a complete response
+# and a retry: hint; this is only the bound for anything still open after that, killed then.
 # Clients reconnect with Last-Event-ID (to a new worker) and miss nothing, so keep it short.
 graceful_timeout = 10
 
@@ -38,7 +39,9 @@ accesslog = "-"
 
 
 def post_worker_init(worker):
-    """One JSON object per log line, with the request id, in every worker."""
+    """JSON log lines with the request id; streams end cleanly when this worker stops."""
+    from kafkasse_wsgi.gunicorn_hooks import watch_worker
     from kafkasse_wsgi.log import configure_json_logging
 
     configure_json_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    watch_worker(worker)

@@ -20,7 +20,15 @@ from urllib.parse import parse_qs
 import gevent
 
 from . import metrics
-from .assignments import parse_assignments, parse_last_event_id, parse_since, topics_of
+from .admission import admit
+from .assignments import (
+    Assignment,
+    StartPosition,
+    parse_assignments,
+    parse_last_event_id,
+    parse_since,
+    topics_of,
+)
 from .consumer import (
     assign_and_seek,
     check_topics,
@@ -107,14 +115,11 @@ def kafka_sse(
     if wants_json(environ) and not opts.disable_sse_formatting:
         opts = opts.replace(disable_sse_formatting=True)
 
+    ticket = None
     consumer = None
     try:
-        last_event_id = environ.get("HTTP_LAST_EVENT_ID")
-        if last_event_id:
-            wanted = parse_last_event_id(last_event_id)
-        else:
-            wanted = parse_assignments(assignments)
-        timestamp = parse_since(at_timestamp) if at_timestamp not in (None, "") else None
+        wanted, timestamp = _requested(environ, assignments, at_timestamp, opts)
+        ticket = admit(environ, opts)
         # kafka-python has blocking calls without a timeout (metadata): bound them all.
         timeout = gevent.Timeout(opts.setup_timeout_s)
         timeout.start()
@@ -123,6 +128,11 @@ def kafka_sse(
             _call_hook(opts, "connected", log, consumer)
             check_topics(consumer, topics_of(wanted), opts, environ)
             starts = resolve_start_positions(consumer, wanted, timestamp, opts.resume_policy, log)
+            if opts.max_partitions is not None and len(starts) > opts.max_partitions:
+                raise InvalidAssignmentError(
+                    f"too many partitions for one stream ({len(starts)}, at most "
+                    f"{opts.max_partitions})"
+                )
             assign_and_seek(consumer, starts)
         except gevent.Timeout as expired:
             if expired is not timeout:
@@ -130,19 +140,59 @@ def kafka_sse(
             raise KafkaUnavailableError("Kafka did not answer in time; try again later") from None
         finally:
             timeout.close()
-    except KafkaSSEError as error:
+    except BaseException as exc:
         close_quietly(consumer, log)
-        log.info("refused: %s %s", error.status, error.message, extra={"error": error.name})
-        _call_hook(opts, "error", log, error)
-        return error_response(error, environ, start_response, request_id, opts)
-    except Exception:
-        close_quietly(consumer, log)
-        log.exception("unexpected error while starting a stream")
-        internal = KafkaSSEError("internal error while starting the stream")
-        return error_response(internal, environ, start_response, request_id, opts)
+        if ticket is not None:
+            ticket.release()
+        if not isinstance(exc, Exception):
+            raise
+        refusal = exc if isinstance(exc, KafkaSSEError) else None
+        if refusal is None:
+            log.exception("unexpected error while starting a stream")
+            refusal = KafkaSSEError("internal error while starting the stream")
+        else:
+            log.info(
+                "refused: %s %s", refusal.status, refusal.message, extra={"error": refusal.name}
+            )
+            _call_hook(opts, "error", log, refusal)
+        return error_response(refusal, environ, start_response, request_id, opts)
 
-    stream = EventStream(consumer, starts, opts, log)
+    stream = EventStream(consumer, starts, opts, log, ticket)
     _call_hook(opts, "assigned", log, stream.positions.as_list())
+    log.info("stream started: %s", stream.positions.event_id())
+    start_response("200 OK", _stream_headers(opts, request_id, starts))
+    if environ.get("REQUEST_METHOD") == "HEAD":
+        # Headers only: a server never writes a HEAD body, so it would never notice the
+        # client leaving and the consumer would stay open for good.
+        stream.close()
+        return []
+    return stream
+
+
+def _requested(
+    environ: WSGIEnvironment, assignments: Any, at_timestamp: int | str | None, opts: Options
+) -> tuple[list[Assignment], int | None]:
+    """What the client asks for (``Last-Event-ID`` wins), within the request-size limits."""
+    last_event_id = environ.get("HTTP_LAST_EVENT_ID")
+    if last_event_id:
+        limit = opts.max_last_event_id_bytes
+        if limit is not None and len(last_event_id) > limit:
+            raise InvalidAssignmentError(f"Last-Event-ID is too long (at most {limit} bytes)")
+        wanted = parse_last_event_id(last_event_id)
+    else:
+        wanted = parse_assignments(assignments)
+    topics = topics_of(wanted)
+    if opts.max_topics is not None and len(topics) > opts.max_topics:
+        raise InvalidAssignmentError(
+            f"too many topics in one request ({len(topics)}, at most {opts.max_topics})"
+        )
+    timestamp = parse_since(at_timestamp) if at_timestamp not in (None, "") else None
+    return wanted, timestamp
+
+
+def _stream_headers(
+    opts: Options, request_id: str, starts: list[StartPosition]
+) -> list[tuple[str, str]]:
     headers = [
         ("Content-Type", JSON_CONTENT_TYPE if opts.disable_sse_formatting else SSE_CONTENT_TYPE),
         ("Cache-Control", "no-cache"),
@@ -151,22 +201,12 @@ def kafka_sse(
     ]
     resets = [s for s in starts if s.source == "reset"]
     if resets:
-        headers.append(
-            (
-                "X-KafkaSSE-Reset",
-                ",".join(
-                    f"{s.topic}/{s.partition}:{s.requested_offset}->{s.offset}" for s in resets
-                ),
-            )
+        # Said in a header too, so a client that only looks at the response knows.
+        summary = ",".join(
+            f"{s.topic}/{s.partition}:{s.requested_offset}->{s.offset}" for s in resets
         )
-    log.info("stream started: %s", stream.positions.event_id())
-    start_response("200 OK", headers)
-    if environ.get("REQUEST_METHOD") == "HEAD":
-        # Headers only: a server never writes a HEAD body, so it would never notice the
-        # client leaving and the consumer would stay open for good.
-        stream.close()
-        return []
-    return stream
+        headers.append(("X-KafkaSSE-Reset", summary))
+    return headers
 
 
 def _call_hook(options: Options, event: str, log: logging.LoggerAdapter, *args: Any) -> None:

@@ -123,6 +123,7 @@ def _serve_gevent(args: argparse.Namespace) -> int:
     from .errors import ConfigurationError
     from .log import configure_json_logging
     from .server import StreamServer
+    from .stream import end_all_streams
 
     configure_json_logging(args.log_level)
     log = logging.getLogger("kafkasse_wsgi.cli")
@@ -139,12 +140,13 @@ def _serve_gevent(args: argparse.Namespace) -> int:
         log=None,
         error_log=logging.getLogger("gevent.pywsgi"),
     )
-    # Streams never finish by themselves: after this grace, their greenlets are killed, which
-    # runs every stream's cleanup (GreenletExit); clients reconnect and resume elsewhere.
+    # Streams are ended cleanly on SIGTERM (below); any still open after this grace are
+    # killed, which runs their cleanup too (GreenletExit).
     server.stop_timeout = SHUTDOWN_GRACE_S
 
     def stop(signum: int) -> None:
         log.info("signal %d: stopping; open streams end now, clients resume elsewhere", signum)
+        end_all_streams("shutdown")
         server.close()  # serve_forever() returns and stops the server, as above
 
     gevent.signal_handler(signal.SIGTERM, stop, signal.SIGTERM)
@@ -174,9 +176,11 @@ def _serve_gunicorn(args: argparse.Namespace) -> int:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
 
     def post_worker_init(worker: Any) -> None:
+        from .gunicorn_hooks import watch_worker
         from .log import configure_json_logging
 
         configure_json_logging(log_level)
+        watch_worker(worker)
 
     def child_exit(server: Any, worker: Any) -> None:
         from .metrics import worker_exited

@@ -10,9 +10,10 @@ The tree::
     ├── ConfigurationError           500  the server is set up wrong (no topic exists/allowed…)
     ├── InvalidAssignmentError       400  malformed assignments, Last-Event-ID or ``since``
     ├── TopicNotAvailableError       404  topic missing *or* not allowed (never says which)
-    ├── OffsetOutOfRangeError        416  a resume offset is outside the partition (policy "error")
+    ├── OffsetOutOfRangeError        410  a resume offset is outside the partition (policy "error")
     ├── DeserializationError         --   a message could not be parsed: logged, skipped
     ├── FilterError                  --   the filterer raised: sent as ``event: error``
+    ├── TooManyStreamsError          503  this process is full / 429 this client has enough
     ├── KafkaUnavailableError        503  the brokers cannot be reached right now
     └── KafkaStreamError             --   Kafka failed mid-stream: sent as ``event: error``
 """
@@ -75,7 +76,7 @@ class TopicNotAvailableError(KafkaSSEError):
 class OffsetOutOfRangeError(InvalidAssignmentError):
     """A resume offset lies outside the partition and the resume policy says "error"."""
 
-    status = 416
+    status = 410
 
 
 class DeserializationError(KafkaSSEError):
@@ -97,6 +98,20 @@ class KafkaUnavailableError(KafkaSSEError):
 
     def __init__(self, message: str, retry_after_s: int = 5, **details: Any) -> None:
         super().__init__(message, **details)
+        self.retry_after_s = retry_after_s
+
+    def http_headers(self) -> list[tuple[str, str]]:
+        return [("Retry-After", str(self.retry_after_s))]
+
+
+class TooManyStreamsError(KafkaSSEError):
+    """A stream limit is reached: 503 for the process, 429 for one client."""
+
+    def __init__(
+        self, message: str, status: int = 503, retry_after_s: int = 5, **details: Any
+    ) -> None:
+        super().__init__(message, **details)
+        self.status = status
         self.retry_after_s = retry_after_s
 
     def http_headers(self) -> list[tuple[str, str]]:

@@ -85,6 +85,29 @@ class Options:
     :param resume_policy: what to do with resume offsets outside a partition's range.
     :param setup_timeout_s: bound on everything before the response starts (connecting,
         metadata, offset look-ups); past it the client gets a 503 with ``Retry-After``.
+
+    Limits (``None`` means no limit):
+
+    :param max_streams: open streams per process; more get 503 with ``Retry-After``.
+    :param max_streams_per_client: open streams per client address; more get 429.
+    :param trusted_proxies: how many proxies in front of this server append to
+        ``X-Forwarded-For``; the client address is the entry that many places from the right.
+        0 (default) ignores the header and uses the connection's address.
+    :param max_topics: distinct topics one request may name (400 beyond).
+    :param max_partitions: partitions one stream may be assigned (400 beyond).
+    :param max_last_event_id_bytes: longest ``Last-Event-ID`` accepted (400 beyond).
+    :param max_stream_lifetime_s: a stream ends cleanly after about this long (minus up to
+        ``lifetime_jitter`` of it, so streams opened together don't end together); the client
+        resumes from its last id.
+    :param lifetime_jitter: fraction of ``max_stream_lifetime_s`` taken off at random.
+    :param reconnect_spread_ms: when the server ends a stream (lifetime, shutdown, slow
+        client), its ``retry:`` hint is random in ``[0, reconnect_spread_ms]``: clients come
+        back spread out instead of all at once.
+    :param max_blocked_s: a client that has not taken any data for this long (its queue full,
+        its socket not draining) gets its stream ended; it resumes from its last id.
+    :param broker_outage_timeout_s: a stream whose consumer has had no broker connection for
+        this long ends with ``event: error``. Shorter outages are ridden out: heartbeats go on
+        and the stream continues where it was.
     """
 
     DEFAULT_IDLE_DELAY_MS = 100
@@ -93,6 +116,13 @@ class Options:
     DEFAULT_BATCH_SIZE = 1000
     DEFAULT_RETRY_MS = None
     DEFAULT_SETUP_TIMEOUT_S = 10.0
+    DEFAULT_MAX_TOPICS = 50
+    DEFAULT_MAX_PARTITIONS = 1000
+    DEFAULT_MAX_LAST_EVENT_ID_BYTES = 64 * 1024
+    DEFAULT_LIFETIME_JITTER = 0.1
+    DEFAULT_RECONNECT_SPREAD_MS = 2000
+    DEFAULT_MAX_BLOCKED_S = 300.0
+    DEFAULT_BROKER_OUTAGE_TIMEOUT_S = 60.0
 
     kafka_config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     allowed_topics: AllowedTopics = None
@@ -110,6 +140,17 @@ class Options:
     retry_ms: int | None = DEFAULT_RETRY_MS
     resume_policy: ResumePolicy = dataclasses.field(default_factory=ResumePolicy)
     setup_timeout_s: float = DEFAULT_SETUP_TIMEOUT_S
+    max_streams: int | None = None
+    max_streams_per_client: int | None = None
+    trusted_proxies: int = 0
+    max_topics: int | None = DEFAULT_MAX_TOPICS
+    max_partitions: int | None = DEFAULT_MAX_PARTITIONS
+    max_last_event_id_bytes: int | None = DEFAULT_MAX_LAST_EVENT_ID_BYTES
+    max_stream_lifetime_s: float | None = None
+    lifetime_jitter: float = DEFAULT_LIFETIME_JITTER
+    reconnect_spread_ms: int = DEFAULT_RECONNECT_SPREAD_MS
+    max_blocked_s: float | None = DEFAULT_MAX_BLOCKED_S
+    broker_outage_timeout_s: float = DEFAULT_BROKER_OUTAGE_TIMEOUT_S
 
     def __post_init__(self) -> None:
         if isinstance(self.resume_policy, Mapping):
@@ -168,6 +209,25 @@ class Options:
             _require_int(self, "retry_ms", minimum=0)
         _require_seconds(self, "heartbeat_interval_s")
         _require_seconds(self, "setup_timeout_s")
+        for name in (
+            "max_streams",
+            "max_streams_per_client",
+            "max_topics",
+            "max_partitions",
+            "max_last_event_id_bytes",
+        ):
+            if getattr(self, name) is not None:
+                _require_int(self, name, minimum=1)
+        _require_int(self, "trusted_proxies", minimum=0)
+        _require_int(self, "reconnect_spread_ms", minimum=0)
+        _require_seconds(self, "max_stream_lifetime_s", optional=True)
+        _require_seconds(self, "max_blocked_s", optional=True)
+        _require_seconds(self, "broker_outage_timeout_s")
+        jitter = self.lifetime_jitter
+        if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not 0 <= jitter < 1:
+            raise ConfigurationError(
+                f"lifetime_jitter must be a fraction in [0, 1), got {jitter!r}"
+            )
 
     @classmethod
     def from_any(cls, options: Options | Mapping[str, Any] | None) -> Options:

@@ -12,15 +12,22 @@ Everything the pump has to say travels through the queue: byte chunks, then one
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 import gevent
-from gevent.queue import Queue
+from gevent.queue import Full, Queue
 from kafka import errors as kafka_errors
 
 from . import metrics
-from .errors import DeserializationError, FilterError, KafkaSSEError, KafkaStreamError
+from .errors import (
+    DeserializationError,
+    FilterError,
+    KafkaSSEError,
+    KafkaStreamError,
+    KafkaUnavailableError,
+)
 from .message import KafkaMessage, default_deserializer, serialize_message
 from .options import Options
 from .positions import Positions
@@ -31,12 +38,40 @@ STOP_TIMEOUT_S = 5.0
 
 
 class End:
-    """The last item a pump puts in its queue."""
+    """The last item of a stream's queue: why it ends, and what the client should do.
 
-    __slots__ = ("error",)
+    :param error: sent as ``event: error`` before the end.
+    :param cause: for logs and metrics (``end``, ``error``, ``limit``, ``shutdown``).
+    :param retry_ms: a ``retry:`` hint sent before the end, so the client comes back then.
+    """
 
-    def __init__(self, error: KafkaSSEError | None = None) -> None:
+    __slots__ = ("cause", "error", "retry_ms")
+
+    def __init__(
+        self,
+        error: KafkaSSEError | None = None,
+        cause: str | None = None,
+        retry_ms: int | None = None,
+    ) -> None:
         self.error = error
+        self.cause = cause or ("error" if error is not None else "end")
+        self.retry_ms = retry_ms
+
+
+class _Stalled(Exception):
+    """The client took no data for ``max_blocked_s``: the pump ends quietly."""
+
+
+def has_broker_connection(consumer: Any) -> bool:
+    """Whether the consumer holds at least one connected broker connection.
+
+    kafka-python keeps retrying in the background and a poll just comes back empty while the
+    brokers are away; this is how a stream tells "no new data" from "no Kafka".
+    """
+    connections = getattr(getattr(consumer, "_client", None), "_conns", None)
+    if connections is None:
+        return True  # can't tell: never declare an outage on a guess
+    return any(connection.connected() for connection in list(connections.values()))
 
 
 class StreamStats:
@@ -62,8 +97,10 @@ class Pump:
         queue: Queue,
         log: logging.Logger | logging.LoggerAdapter,
         stats: StreamStats,
+        on_stalled: Callable[[], None] | None = None,
     ) -> None:
         self._consumer = consumer
+        self._on_stalled = on_stalled
         self._positions = positions
         self._options = options
         self._queue = queue
@@ -88,22 +125,33 @@ class Pump:
 
     def _run(self) -> None:
         consumer = self._consumer
-        timeout_ms = self._options.idle_delay_ms
-        max_records = self._options.batch_size
+        options = self._options
+        timeout_ms = options.idle_delay_ms
+        max_records = options.batch_size
+        last_contact = time.monotonic()
         try:
             while True:
                 # Blocks in the broker's fetch wait until data arrives or the timeout ends:
                 # an idle stream costs no CPU and a new record is not held back by a sleep.
                 batches = consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
                 if batches:
+                    last_contact = time.monotonic()
                     chunk = self._process(batches)
                     if chunk:
-                        self._queue.put(chunk)
+                        self._put(chunk)
                     # A replaying stream finds its next batch already buffered and would not
                     # yield to the hub otherwise: let the other streams of this worker run.
                     gevent.sleep(0)
+                elif has_broker_connection(consumer):
+                    last_contact = time.monotonic()
+                elif time.monotonic() - last_contact > options.broker_outage_timeout_s:
+                    raise KafkaUnavailableError(
+                        f"lost contact with Kafka for over {options.broker_outage_timeout_s:g} s"
+                    )
         except gevent.GreenletExit:
             raise
+        except _Stalled:
+            return
         except KafkaSSEError as exc:
             self._queue.put(End(exc))
         except kafka_errors.KafkaError as exc:
@@ -114,6 +162,19 @@ class Pump:
         except Exception as exc:
             self._log.exception("unexpected error in the stream pump")
             self._queue.put(End(KafkaStreamError(f"internal error: {type(exc).__name__}")))
+
+    def _put(self, chunk: bytes) -> None:
+        """Queue a chunk; a client that takes nothing for ``max_blocked_s`` is let go."""
+        try:
+            self._queue.put(chunk, timeout=self._options.max_blocked_s)
+        except Full:
+            self._log.warning(
+                "client took no data for %gs; ending its stream (it resumes from its last id)",
+                self._options.max_blocked_s,
+            )
+            if self._on_stalled is not None:
+                self._on_stalled()
+            raise _Stalled from None
 
     def _process(self, batches: dict[Any, list[Any]]) -> bytes:
         """Deserialize, filter and format one poll's records into one chunk of bytes."""
@@ -149,7 +210,7 @@ class Pump:
                     except Exception as exc:
                         self._log.warning("filterer raised on %r: %r", kafka_message, exc)
                         if parts:
-                            self._queue.put(b"".join(parts))
+                            self._put(b"".join(parts))
                         raise FilterError(f"filterer failed: {type(exc).__name__}: {exc}") from exc
                     if not keep:
                         filtered += 1

@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import gevent
 from gevent import GreenletExit
-from gevent.queue import Empty, Queue
+from gevent.queue import Empty, Full, Queue
 
 from . import metrics
+from .admission import Ticket
 from .assignments import StartPosition
 from .consumer import close_quietly
 from .errors import KafkaSSEError
@@ -34,6 +38,20 @@ from .sse import STREAM_PREAMBLE, format_comment, format_event, format_json_line
 #: The heartbeat of JSON mode: an empty line, which line-oriented JSON readers skip.
 JSON_HEARTBEAT = b"\n"
 
+_open_streams: weakref.WeakSet[EventStream] = weakref.WeakSet()
+
+
+def end_all_streams(cause: str = "shutdown") -> int:
+    """End every open stream of this process cleanly (see :meth:`EventStream.end`).
+
+    Call it when the process is about to stop: clients get a complete response and a
+    ``retry:`` hint, and resume from their last id on another worker. Returns how many.
+    """
+    streams = list(_open_streams)
+    for stream in streams:
+        stream.end(cause)
+    return len(streams)
+
 
 class EventStream:
     """A WSGI response iterable that streams one consumer's records as SSE or JSON lines."""
@@ -44,20 +62,33 @@ class EventStream:
         starts: Sequence[StartPosition],
         options: Options,
         log: logging.Logger | logging.LoggerAdapter,
+        ticket: Ticket | None = None,
     ) -> None:
         self._consumer = consumer
         self._starts = list(starts)
         self._options = options
         self._log = log
+        self._ticket = ticket
         self._sse = not options.disable_sse_formatting
         self.positions = Positions(starts, use_timestamp=options.use_timestamp_for_id)
         self.stats = StreamStats()
         self._queue: Queue = Queue(maxsize=options.queue_size)
-        self._pump = Pump(consumer, self.positions, options, self._queue, log, self.stats)
+        self._pump = Pump(
+            consumer,
+            self.positions,
+            options,
+            self._queue,
+            log,
+            self.stats,
+            on_stalled=lambda: self.abort("limit"),
+        )
         self._generator: Iterator[bytes] | None = None
+        self._reader: gevent.Greenlet | None = None
+        self._lifetime_timer: gevent.Greenlet | None = None
         self._closed = False
         self._started_at = time.monotonic()
         self.end_cause = "client_left"
+        _open_streams.add(self)
         metrics.stream_started()
 
     def __iter__(self) -> Iterator[bytes]:
@@ -68,12 +99,14 @@ class EventStream:
     def _generate(self) -> Iterator[bytes]:
         options = self._options
         heartbeat = format_comment() if self._sse else JSON_HEARTBEAT
+        self._reader = gevent.getcurrent()
         try:
             first = [STREAM_PREAMBLE] if self._sse else []
             if self._sse and options.retry_ms is not None:
                 first.append(format_retry(options.retry_ms))
             first.extend(self._reset_notices())
             self._pump.start()
+            self._start_lifetime_timer()
             if first:
                 yield b"".join(first)
             queue = self._queue
@@ -89,14 +122,14 @@ class EventStream:
                     yield item
                     continue
                 assert isinstance(item, End)
-                if item.error is not None:
-                    self.end_cause = "error"
-                    yield self._format_error(item.error)
-                else:
-                    self.end_cause = "end"
+                self.end_cause = item.cause
+                last = self._format_end(item)
+                if last:
+                    yield last
                 return
         except GreenletExit:
-            self.end_cause = "shutdown"
+            if self.end_cause == "client_left":
+                self.end_cause = "shutdown"
             raise
         except GeneratorExit:
             raise
@@ -106,6 +139,53 @@ class EventStream:
         finally:
             self._generator = None  # running now: close() must not try to close it again
             self.close()
+
+    def end(self, cause: str) -> None:
+        """End the stream cleanly after what is already queued, with a spread ``retry:`` hint.
+
+        Used for the lifetime limit and for shutdown: the client gets a complete response
+        and reconnects (elsewhere, or later) from its last id. A client too slow to take
+        what is queued is cut off instead (:meth:`abort`).
+        """
+        if self._closed:
+            return
+        retry_ms = random.randint(0, self._options.reconnect_spread_ms)
+        try:
+            self._pump.stop()
+            self._queue.put_nowait(End(cause=cause, retry_ms=retry_ms))
+        except Full:
+            self.abort(cause)
+
+    def abort(self, cause: str) -> None:
+        """Cut the connection now (the client is stuck): kill the greenlet serving it.
+
+        The server then closes the response, which runs :meth:`close`; the client resumes
+        from the last id it received whole.
+        """
+        if self._closed:
+            return
+        self.end_cause = cause
+        reader = self._reader
+        if reader is not None and reader is not gevent.getcurrent() and not reader.dead:
+            reader.kill(block=False)
+        else:
+            self.close()
+
+    def _start_lifetime_timer(self) -> None:
+        lifetime = self._options.max_stream_lifetime_s
+        if lifetime is None:
+            return
+        lifetime *= 1 - random.random() * self._options.lifetime_jitter
+        self._lifetime_timer = gevent.spawn_later(lifetime, self.end, "limit")
+
+    def _format_end(self, end: End) -> bytes:
+        if end.error is not None:
+            return self._format_error(end.error)
+        if not self._sse:
+            return b""
+        if end.retry_ms is not None:
+            return format_retry(end.retry_ms) + format_comment(f"end: {end.cause}")
+        return format_comment(f"end: {end.cause}")
 
     def _reset_notices(self) -> list[bytes]:
         """Tell the client where a resume could not start where it asked (never silently)."""
@@ -134,7 +214,10 @@ class EventStream:
     def _format_error(self, error: KafkaSSEError) -> bytes:
         handler = self._options.kafka_event_handlers.get("error")
         if handler is not None:
-            handler(error)
+            try:
+                handler(error)
+            except Exception:
+                self._log.warning("error handler raised", exc_info=True)
         if self._sse:
             return format_event(error.to_json(), event="error", event_id=self.positions.event_id())
         return format_json_line(json.dumps({"error": error.to_dict()}))
@@ -144,11 +227,16 @@ class EventStream:
         if self._closed:
             return
         self._closed = True
+        _open_streams.discard(self)
+        if self._lifetime_timer is not None:
+            self._lifetime_timer.kill(block=False)
         try:
             self._pump.stop()
         finally:
             close_quietly(self._consumer, self._log)
             self._consumer = None
+            if self._ticket is not None:
+                self._ticket.release()
             metrics.stream_ended(self.end_cause)
             handler = self._options.kafka_event_handlers.get("disconnected")
             if handler is not None:

@@ -5,13 +5,14 @@ relies on (end offsets, offsets for times)."""
 from __future__ import annotations
 
 import json
+import time
 
 from kafka import KafkaConsumer, TopicPartition
 
 
 def test_produce_and_read_back_exact_offsets_on_two_partitions(kafka, make_topic):
     topic = make_topic(partitions=2)
-    base = 1_700_000_000_000
+    base = (int(time.time()) - 3600) * 1000  # recent: retention must not delete it
     assert kafka.produce(topic, [{"n": i} for i in range(3)], partition=0, timestamp_ms=base) == [
         0,
         1,

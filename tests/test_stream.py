@@ -100,7 +100,8 @@ def test_bad_data_is_skipped_and_the_stream_goes_on(server, kafka, make_topic):
     assert ids(events)[-1] == [{"topic": topic, "partition": 0, "offset": 4}]
 
 
-def test_unavailable_topic_is_404(server):
+def test_unavailable_topic_is_404(server, make_topic):
+    make_topic()  # with no topic at all the server is misconfigured: that is a 500 (below)
     response = requests.get(f"{server.url}/no-such-topic-here", timeout=10)
     assert response.status_code == 404
     body = response.json()
@@ -335,10 +336,14 @@ def test_json_mode_sends_one_object_per_line(server, kafka, make_topic):
 
 
 def test_iso8601_since(server, kafka, make_topic):
+    """Timestamps are recent on purpose: older than the broker's retention (7 days), the
+    test data could be deleted under the test."""
     topic = make_topic()
-    kafka.produce(topic, [{"n": 0}], timestamp_ms=1_700_000_000_000)  # 2023-11-14T22:13:20Z
-    kafka.produce(topic, [{"n": 1}], timestamp_ms=1_700_000_100_000)
-    with SSEReader(f"{server.url}/{topic}?since=2023-11-14T22:14:00Z") as reader:
+    hour_ago = (int(time.time()) - 3600) * 1000
+    kafka.produce(topic, [{"n": 0}], timestamp_ms=hour_ago)
+    kafka.produce(topic, [{"n": 1}], timestamp_ms=hour_ago + 100_000)
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(hour_ago / 1000 + 60))
+    with SSEReader(f"{server.url}/{topic}?since={since}") as reader:
         events = reader.read(1)
     assert [d["n"] for d in payloads(events)] == [1]
     response = requests.get(f"{server.url}/{topic}?since=yesterday-ish", timeout=10)

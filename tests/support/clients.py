@@ -129,7 +129,8 @@ class SSEReader:
                 name, _, value = line.partition(":")
                 value = value[1:] if value.startswith(" ") else value
                 fields[name] = fields[name] + "\n" + value if name in fields else value
-            if fields:
+            # As in the SSE spec, a block without data (e.g. only "retry:") is no event.
+            if "data" in fields:
                 fields.setdefault("event", "message")
                 events.append(fields)
         return events

@@ -106,9 +106,10 @@ def start_gunicorn(
     extra_args: list[str] | None = None,
     env: dict[str, str] | None = None,
     log_path: Path | None = None,
+    port: int | None = None,
 ) -> Server:
     """``gunicorn -k gevent`` serving ``app`` (``module:callable``)."""
-    port = free_port()
+    port = port or free_port()
     out = open(log_path, "w") if log_path else None  # noqa: SIM115
     process = subprocess.Popen(
         [

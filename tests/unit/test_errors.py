@@ -16,6 +16,7 @@ from kafkasse_wsgi.errors import (
     KafkaStreamError,
     KafkaUnavailableError,
     OffsetOutOfRangeError,
+    TooManyStreamsError,
     TopicNotAvailableError,
 )
 
@@ -27,7 +28,8 @@ from kafkasse_wsgi.errors import (
         (ConfigurationError, 500),
         (InvalidAssignmentError, 400),
         (TopicNotAvailableError, 404),
-        (OffsetOutOfRangeError, 416),
+        (OffsetOutOfRangeError, 410),
+        (TooManyStreamsError, 503),
         (DeserializationError, 500),
         (FilterError, 500),
         (KafkaUnavailableError, 503),
@@ -38,13 +40,19 @@ def test_status_code(cls: type[KafkaSSEError], status: int) -> None:
     assert cls("x").status == status
 
 
+def test_too_many_streams_per_client_is_429_with_retry_after() -> None:
+    error = TooManyStreamsError("x", status=429, retry_after_s=7)
+    assert error.status == 429
+    assert error.http_headers() == [("Retry-After", "7")]
+
+
 def test_every_error_is_a_kafkasse_error() -> None:
     classes = [
         value
         for value in vars(errors).values()
         if isinstance(value, type) and issubclass(value, Exception)
     ]
-    assert len(classes) == 9
+    assert len(classes) == 10
     assert all(issubclass(cls, KafkaSSEError) for cls in classes)
 
 
