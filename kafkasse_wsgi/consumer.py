@@ -133,6 +133,7 @@ def resolve_start_positions(
             for partition in sorted(_partitions(consumer, assignment.topic)):
                 wanted.append((TopicPartition(assignment.topic, partition), assignment))
 
+    _connect_to_leaders(consumer, [tp for tp, _ in wanted])
     by_time: dict[TopicPartition, int] = {}
     for tp, assignment in wanted:
         if assignment.offset is None:
@@ -185,6 +186,23 @@ def resolve_start_positions(
                 )
             )
     return positions
+
+
+def _connect_to_leaders(consumer: KafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
+    """Open the connections to the partitions' leaders before asking them for offsets.
+
+    kafka-python sends an offset request to a leader it is not connected to yet, gets "node
+    not ready", sleeps ``retry_backoff_ms`` (100 ms) and tries again: 200 ms of every new
+    stream's time to first byte went there. Connecting first takes one round trip. Bounded
+    by the caller's setup timeout; on kafka-python internals it doesn't know, it does nothing.
+    """
+    client = getattr(consumer, "_client", None)
+    if client is None or not hasattr(client, "ready"):
+        return
+    nodes = {client.cluster.leader_for_partition(tp) for tp in partitions}
+    nodes = {node for node in nodes if node is not None and node >= 0}
+    while not all([client.ready(node) for node in nodes]):
+        client.poll(timeout_ms=10)
 
 
 def _now_ms() -> int:

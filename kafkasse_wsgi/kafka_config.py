@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BOOTSTRAP_SERVERS = "localhost:9092"
 DEFAULT_REQUEST_TIMEOUT_MS = 30_000
+DEFAULT_FETCH_MAX_WAIT_MS = 5_000
 DEFAULT_FETCH_MAX_BYTES = 52_428_800
 DEFAULT_MAX_PARTITION_FETCH_BYTES = 1_048_576
 
@@ -127,6 +128,16 @@ def _convert(name: str, value: Any) -> Any:
         return "earliest"
     if name == "auto_offset_reset" and value in ("largest", "end"):
         return "latest"
+    if name == "api_version" and isinstance(value, str):
+        # "2.6" or "2.6.0", as librdkafka's broker.version.fallback is written
+        try:
+            return tuple(int(part) for part in value.split("."))
+        except ValueError:
+            raise ConfigurationError(
+                f"kafka_config: api_version {value!r} is not like 2.6.0"
+            ) from None
+    if name == "api_version" and isinstance(value, list):
+        return tuple(value)  # from JSON configuration files
     if name == "sasl_mechanism" and isinstance(value, str):
         return value.upper()
     if name == "security_protocol" and isinstance(value, str):
@@ -145,6 +156,9 @@ def consumer_config(kafka_config: Mapping[str, Any], request_id: str) -> dict[st
         "request_timeout_ms": DEFAULT_REQUEST_TIMEOUT_MS,
         # Per-consumer metrics cost memory and CPU on every stream; opt in if you read them.
         "metrics_enabled": False,
+        # The broker answers a fetch as soon as a record arrives; only idle streams wait
+        # this long, and a longer wait is fewer empty round trips per idle stream.
+        "fetch_max_wait_ms": DEFAULT_FETCH_MAX_WAIT_MS,
     }
     config.update(translate(kafka_config))
     # kafka-python 2.x drops a connection whose fetch response is larger than this (1 MB by

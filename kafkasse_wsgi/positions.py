@@ -22,36 +22,26 @@ from .assignments import StartPosition
 class Positions:
     """Next offsets (or timestamps) of the assigned partitions, in assignment order."""
 
-    __slots__ = ("_fragments", "_id", "_index", "_use_timestamp", "_values")
+    __slots__ = ("_fragments", "_id", "_index", "_prefixes", "_use_timestamp", "_values")
 
     def __init__(self, starts: Sequence[StartPosition], use_timestamp: bool = False) -> None:
         self._use_timestamp = use_timestamp
         self._index: dict[tuple[str, int], int] = {}
         self._values: list[int] = []
+        self._prefixes: list[str] = []
         self._fragments: list[str] = []
+        key = "timestamp" if use_timestamp else "offset"
         for i, start in enumerate(starts):
             self._index[(start.topic, start.partition)] = i
             value = start.offset
             if use_timestamp:
                 # A quiet partition resumes from the time its stream started reading it.
                 value = start.timestamp if start.timestamp is not None else 0
+            prefix = f'{{"topic":{json.dumps(start.topic)},"partition":{start.partition},"{key}":'
             self._values.append(value)
-            self._fragments.append(self._fragment(start.topic, start.partition, value))
+            self._prefixes.append(prefix)
+            self._fragments.append(f"{prefix}{value}}}")
         self._id: str | None = None
-
-    def _fragment(self, topic: str, partition: int, value: int) -> str:
-        key = "timestamp" if self._use_timestamp else "offset"
-        return (
-            '{"topic":'
-            + json.dumps(topic)
-            + ',"partition":'
-            + str(partition)
-            + ',"'
-            + key
-            + '":'
-            + str(value)
-            + "}"
-        )
 
     def advance(self, topic: str, partition: int, offset: int, timestamp: int) -> None:
         """Record that the message at ``offset`` (with ``timestamp``) has been handled."""
@@ -60,7 +50,7 @@ class Positions:
         # Offsets only grow; producer timestamps may not, and an id never moves back.
         if value > self._values[i]:
             self._values[i] = value
-            self._fragments[i] = self._fragment(topic, partition, value)
+            self._fragments[i] = f"{self._prefixes[i]}{value}}}"
             self._id = None
 
     def event_id(self) -> str:

@@ -28,10 +28,10 @@ from .errors import (
     KafkaStreamError,
     KafkaUnavailableError,
 )
-from .message import KafkaMessage, default_deserializer, serialize_message
+from .message import KafkaMessage, default_deserializer, default_event_data, serialize_message
 from .options import Options
 from .positions import Positions
-from .sse import format_event, format_json_line
+from .sse import encode_chunk, format_json_text, format_message
 
 #: Seconds ``stop()`` waits for the pump to end after killing it.
 STOP_TIMEOUT_S = 5.0
@@ -112,6 +112,13 @@ class Pump:
             "message"
         )
         self._sse = not options.disable_sse_formatting
+        # Without hooks that could change a message, the value's JSON text is reused as is.
+        fast = (
+            options.deserializer is None and options.filterer is None and self._on_message is None
+        )
+        self._convert: Callable[[Any], str | None] = (
+            default_event_data if fast else self._custom_event_data
+        )
         self._greenlet: gevent.Greenlet | None = None
 
     def start(self) -> None:
@@ -178,59 +185,65 @@ class Pump:
 
     def _process(self, batches: dict[Any, list[Any]]) -> bytes:
         """Deserialize, filter and format one poll's records into one chunk of bytes."""
-        parts: list[bytes] = []
+        parts: list[str] = []
         positions = self._positions
-        deserializer = self._deserializer
-        filterer = self._filterer
-        on_message = self._on_message
-        sent = filtered = skipped = 0
+        sse = self._sse
+        stats = self._stats
+        convert = self._convert
+        filtered_before, skipped_before = stats.events_filtered, stats.events_skipped
+        sent = 0
         for records in batches.values():
             for record in records:
-                kafka_message = KafkaMessage.from_record(record)
-                if on_message is not None:
-                    on_message(kafka_message)
                 try:
-                    kafka_message = deserializer(kafka_message) or kafka_message
-                except Exception as exc:
-                    skipped += 1
-                    positions.advance(
-                        record.topic, record.partition, record.offset, record.timestamp
-                    )
+                    data = convert(record)
+                except DeserializationError as exc:
+                    stats.events_skipped += 1
                     self._log.warning(
-                        "skipping %s/%d@%d: %s",
-                        record.topic,
-                        record.partition,
-                        record.offset,
-                        exc if isinstance(exc, DeserializationError) else repr(exc),
+                        "skipping %s/%d@%d: %s", record.topic, record.partition, record.offset, exc
                     )
-                    continue
-                if filterer is not None:
-                    try:
-                        keep = filterer(kafka_message)
-                    except Exception as exc:
-                        self._log.warning("filterer raised on %r: %r", kafka_message, exc)
-                        if parts:
-                            self._put(b"".join(parts))
-                        raise FilterError(f"filterer failed: {type(exc).__name__}: {exc}") from exc
-                    if not keep:
-                        filtered += 1
-                        positions.advance(
-                            record.topic, record.partition, record.offset, record.timestamp
-                        )
-                        continue
+                    data = None
+                except FilterError:
+                    if parts:  # what passed before the failure still goes out, then the error
+                        self._put(encode_chunk("".join(parts)))
+                    raise
+                # Skipped and filtered messages move the position too: a resume won't redo them.
                 positions.advance(record.topic, record.partition, record.offset, record.timestamp)
-                data = serialize_message(kafka_message.message)
-                if self._sse:
-                    parts.append(format_event(data, event_id=positions.event_id()))
-                else:
-                    parts.append(format_json_line(data))
+                if data is None:
+                    continue
+                parts.append(
+                    format_message(data, positions.event_id()) if sse else format_json_text(data)
+                )
                 sent += 1
-        stats = self._stats
         stats.events_sent += sent
-        stats.events_filtered += filtered
-        stats.events_skipped += skipped
-        metrics.batch_processed(sent, filtered, skipped, self._lag(batches))
-        return b"".join(parts)
+        metrics.batch_processed(
+            sent,
+            stats.events_filtered - filtered_before,
+            stats.events_skipped - skipped_before,
+            self._lag(batches),
+        )
+        return encode_chunk("".join(parts))
+
+    def _custom_event_data(self, record: Any) -> str | None:
+        """Event data through the user's hooks; ``None`` when the filterer drops it."""
+        kafka_message = KafkaMessage.from_record(record)
+        if self._on_message is not None:
+            self._on_message(kafka_message)
+        try:
+            kafka_message = self._deserializer(kafka_message) or kafka_message
+        except DeserializationError:
+            raise
+        except Exception as exc:
+            raise DeserializationError(f"deserializer raised {exc!r}") from exc
+        if self._filterer is not None:
+            try:
+                keep = self._filterer(kafka_message)
+            except Exception as exc:
+                self._log.warning("filterer raised on %r: %r", kafka_message, exc)
+                raise FilterError(f"filterer failed: {type(exc).__name__}: {exc}") from exc
+            if not keep:
+                self._stats.events_filtered += 1
+                return None
+        return serialize_message(kafka_message.message)
 
     def _lag(self, batches: dict[Any, list[Any]]) -> int | None:
         """Messages still behind the ends of the partitions this batch came from.

@@ -49,6 +49,31 @@ def format_event(data: str, *, event: str | None = "message", event_id: str | No
     return "".join(parts).encode("utf-8", _ENCODE_ERRORS)
 
 
+def format_message(data: str, event_id: str) -> str:
+    """A ``message`` event as text, for the pump to join and encode once per batch.
+
+    ``event_id`` comes from :class:`~kafkasse_wsgi.positions.Positions` (compact JSON with
+    ASCII escapes: never a line break), so only ``data`` needs looking at; most data is one
+    line and skips the split.
+    """
+    if "\n" in data or "\r" in data:
+        lines = "".join(f"data: {line}\n" for line in _LINE_BREAK.split(data))
+        return f"event: message\nid: {event_id}\n{lines}\n"
+    return f"event: message\nid: {event_id}\ndata: {data}\n\n"
+
+
+def format_json_text(data: str) -> str:
+    """:func:`format_json_line` as text, for joining per batch."""
+    if "\n" in data or "\r" in data:
+        data = _LINE_BREAK.sub(" ", data)
+    return data + "\n"
+
+
+def encode_chunk(text: str) -> bytes:
+    """Text of formatted events → bytes, with the same lone-surrogate care as above."""
+    return text.encode("utf-8", _ENCODE_ERRORS)
+
+
 def format_comment(text: str = "") -> bytes:
     """A comment line (``:text``); clients ignore it, proxies see traffic."""
     lines = _LINE_BREAK.split(text)
@@ -69,9 +94,7 @@ def format_json_line(data: str) -> bytes:
     record; a custom serializer that returns several lines is joined with spaces instead of
     splitting the record.
     """
-    if "\n" in data or "\r" in data:
-        data = _LINE_BREAK.sub(" ", data)
-    return (data + "\n").encode("utf-8", _ENCODE_ERRORS)
+    return encode_chunk(format_json_text(data))
 
 
 def encode_positions(positions: Iterable[Mapping[str, Any]]) -> str:

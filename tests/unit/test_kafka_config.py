@@ -12,6 +12,7 @@ from kafkasse_wsgi.errors import ConfigurationError
 from kafkasse_wsgi.kafka_config import (
     DEFAULT_BOOTSTRAP_SERVERS,
     DEFAULT_FETCH_MAX_BYTES,
+    DEFAULT_FETCH_MAX_WAIT_MS,
     DEFAULT_MAX_PARTITION_FETCH_BYTES,
     DEFAULT_REQUEST_TIMEOUT_MS,
     FORCED,
@@ -145,6 +146,7 @@ def test_consumer_config_defaults() -> None:
         "auto_offset_reset": "earliest",
         "request_timeout_ms": DEFAULT_REQUEST_TIMEOUT_MS,
         "metrics_enabled": False,
+        "fetch_max_wait_ms": DEFAULT_FETCH_MAX_WAIT_MS,
         "group_id": None,
         "enable_auto_commit": False,
         "allow_auto_create_topics": False,
@@ -213,3 +215,19 @@ def test_consumer_config_does_not_mutate_its_input() -> None:
 def test_consumer_config_unknown_key_raises() -> None:
     with pytest.raises(ConfigurationError, match="'nope'"):
         consumer_config({"nope": 1}, "r")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"), [("2.6", (2, 6)), ("2.6.0", (2, 6, 0)), ([2, 6], (2, 6))]
+)
+def test_api_version_from_strings_and_json_lists_becomes_a_tuple(
+    given: object, expected: tuple
+) -> None:
+    """Regression: a JSON config's [2, 6] reached kafka-python as a list and every stream
+    answered 500."""
+    assert consumer_config({"api_version": given}, "r")["api_version"] == expected
+
+
+def test_api_version_that_is_no_version_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="api_version"):
+        translate({"api_version": "two"})

@@ -25,7 +25,7 @@ def test_defaults() -> None:
     assert options.use_timestamp_for_id is False
     assert options.kafka_event_handlers == {}
     assert options.connect_error_handler is None
-    assert options.idle_delay_ms == Options.DEFAULT_IDLE_DELAY_MS == 100
+    assert options.idle_delay_ms == Options.DEFAULT_IDLE_DELAY_MS == 5000
     assert options.heartbeat_interval_s == Options.DEFAULT_HEARTBEAT_INTERVAL_S
     assert options.queue_size == Options.DEFAULT_QUEUE_SIZE
     assert options.batch_size == Options.DEFAULT_BATCH_SIZE
