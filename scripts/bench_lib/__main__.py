@@ -1,0 +1,3 @@
+from scripts.bench_lib.cli import main
+
+raise SystemExit(main())

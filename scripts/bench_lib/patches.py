@@ -1,0 +1,23 @@
+"""Experimental patches of kafkasse_wsgi, applied only inside the benchmark's server process.
+
+They exist to measure a proposed optimisation before anyone changes the package; none of them
+is used unless ``--patch NAME`` (``BENCH_PATCH``) asks for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+PATCHES: dict[str, Callable[[], None]] = {}
+
+
+def patch(fn: Callable[[], None]) -> Callable[[], None]:
+    PATCHES[fn.__name__] = fn
+    return fn
+
+
+def apply(names: str) -> None:
+    for name in filter(None, (n.strip() for n in names.split(","))):
+        if name not in PATCHES:
+            raise SystemExit(f"unknown BENCH_PATCH {name!r}; known: {', '.join(sorted(PATCHES))}")
+        PATCHES[name]()

@@ -1,0 +1,175 @@
+"""Stream measurements through a real server: (b) one stream, (d) fan-out, (e) latency,
+(g) time to first byte/event, and the load client's own ceiling."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from typing import Any
+
+from .data import Kafka, RateProducer
+from .procs import (
+    PYTHON,
+    ROOT,
+    ClientRun,
+    CpuMeter,
+    env_with_root,
+    free_port,
+    peak_rss_bytes,
+    rss_bytes,
+    run_client,
+    wait_for_port,
+)
+
+
+def replay_id(topic: str, offset: int = 0) -> str:
+    return json.dumps([{"topic": topic, "partition": 0, "offset": offset}], separators=(",", ":"))
+
+
+def client_ceiling(message_bytes: int, events: int, clients: int) -> dict[str, Any]:
+    """The client against a static server: its events/s must be far above any server's."""
+    port = free_port()
+    server = subprocess.Popen(
+        [PYTHON, "-m", "scripts.bench_lib.static_server", str(port), str(message_bytes)],
+        cwd=ROOT, env=env_with_root(),
+    )
+    try:
+        wait_for_port(port, server)
+        base = {"host": "127.0.0.1", "port": port, "paths": ["/static"], "timeout_s": 120}
+        one = run_client({**base, "clients": 1, "expect": events})
+        many = run_client({**base, "clients": clients, "expect": 0, "duration_s": 2,
+                           "warmup_s": 0.5})
+    finally:
+        server.kill()
+        server.wait(5)
+    return {
+        "one_stream_eps": one["stream_eps"][0] if one["stream_eps"] else 0.0,
+        "one_stream_client_cpu": one["client_cpu"],
+        "clients": clients,
+        "many_streams_eps": many["window_eps"],
+        "many_streams_client_cpu": many["client_cpu"],
+    }
+
+
+def single_stream(port: int, worker_pid: int | None, topic: str, messages: int,
+                  path: str | None = None) -> dict[str, Any]:
+    """(b)/(c): one client replays the whole topic from offset 0."""
+    spec = {"host": "127.0.0.1", "port": port, "paths": [path or f"/{topic}"], "clients": 1,
+            "last_event_id": replay_id(topic), "expect": messages, "timeout_s": 300}
+    run = ClientRun(spec)
+    meter = CpuMeter(worker_pid) if worker_pid else None
+    try:
+        run.wait_ready()
+        result = run.result()
+    finally:
+        run.kill()
+    out = {
+        "events": result["total_events"],
+        "eps": result["stream_eps"][0] if result["stream_eps"] else 0.0,
+        "errors": result["error_samples"],
+        "client_cpu": result["client_cpu"],
+        "ttfb_ms": result["ttfb_ms"].get("p50"),
+    }
+    if meter:
+        out["worker_cpu"] = meter.read()
+        out["worker_peak_rss_mb"] = peak_rss_bytes(worker_pid) / 2**20
+    return out
+
+
+def fanout(port: int, worker_pid: int, kafka: Kafka, replay_topic: str, messages: int,
+           live_topic: str, clients: int, mode: str, duration_s: float, tail_rate: float,
+           message_bytes: int) -> dict[str, Any]:
+    """(d): ``clients`` streams on one worker, replaying from 0 or at the live tail."""
+    warmup = 1.0 if duration_s >= 4 else 0.0
+    spec: dict[str, Any] = {"host": "127.0.0.1", "port": port, "clients": clients,
+                            "duration_s": duration_s, "warmup_s": warmup, "timeout_s": 300,
+                            "connect_concurrency": 50}
+    if mode == "replay":
+        spec.update(paths=[f"/{replay_topic}"], last_event_id=replay_id(replay_topic),
+                    expect=messages)
+    else:
+        spec.update(paths=[f"/{live_topic}"], expect=0)
+    run = ClientRun(spec)
+    producer = None
+    try:
+        ready_s = run.wait_ready()
+        if mode == "tail":
+            producer = RateProducer(kafka, live_topic, tail_rate, warmup + duration_s + 2,
+                                    message_bytes)
+            producer.start()
+        time.sleep(warmup)
+        meter = CpuMeter(worker_pid)
+        rss_peak = 0
+        while run.process.poll() is None:
+            rss_peak = max(rss_peak, rss_bytes(worker_pid))
+            time.sleep(0.2)
+            if meter.t0 + duration_s + 0.5 < time.monotonic():
+                break
+        cpu = meter.read()
+        result = run.result()
+    finally:
+        run.kill()
+        if producer is not None:
+            producer.stop_flag.set()
+            producer.join(10)
+    out = {
+        "mode": mode, "clients": clients, "connected": result["connected"],
+        "ready_s": ready_s, "window_s": result["window_s"],
+        "aggregate_eps": result["window_eps"], "per_client_eps": result["window_eps"] / clients,
+        "errors": result["errors"], "error_samples": result["error_samples"],
+        "stalled": result["stalled"], "max_gap_s": result["max_gap_s"],
+        "worker_cpu": cpu, "client_cpu": result["client_cpu"],
+        "worker_rss_mb": rss_peak / 2**20,
+    }
+    if mode == "tail":
+        out["offered_eps"] = tail_rate * clients
+        out["delivered_fraction"] = result["window_eps"] / max(tail_rate * clients, 1e-9)
+    return out
+
+
+def latency(port: int, worker_pid: int, kafka: Kafka, clients: int, rate: float,
+            duration_s: float, message_bytes: int) -> dict[str, Any]:
+    """(e): produce at ``rate`` with each message's send time; clients at the tail measure."""
+    topic = kafka.live_topic()
+    spec = {"host": "127.0.0.1", "port": port, "clients": clients, "paths": [f"/{topic}"],
+            "latency": True, "duration_s": duration_s + 0.5, "drain_s": 1.0, "timeout_s": 300,
+            "connect_concurrency": 50}
+    run = ClientRun(spec)
+    try:
+        run.wait_ready()
+        meter = CpuMeter(worker_pid)
+        producer = RateProducer(kafka, topic, rate, duration_s, message_bytes)
+        producer.start()
+        producer.join(duration_s + 30)
+        cpu = meter.read()
+        result = run.result()
+    finally:
+        run.kill()
+        kafka.delete(topic)
+    lat = result.get("latency_ms", {})
+    return {
+        "clients": clients, "rate": rate, "sent": producer.sent,
+        "received": result["total_events"],
+        "delivered_fraction": result["total_events"] / max(producer.sent * clients, 1),
+        "p50_ms": lat.get("p50"), "p99_ms": lat.get("p99"), "max_ms": lat.get("max"),
+        "errors": result["errors"], "error_samples": result["error_samples"],
+        "worker_cpu": cpu, "client_cpu": result["client_cpu"],
+    }
+
+
+def first_byte(port: int, replay_topic: str, live_topic: str, repeats: int) -> dict[str, Any]:
+    """(g): new streams on a warm worker, one at a time: time to first byte and first event."""
+    base = {"host": "127.0.0.1", "port": port, "clients": repeats, "sequential": True,
+            "timeout_s": 120, "pause_s": 0.3}
+    replay = run_client({**base, "paths": [f"/{replay_topic}"],
+                         "last_event_id": replay_id(replay_topic), "expect": 1})
+    tail = run_client({**base, "paths": [f"/{live_topic}"], "expect": 0, "duration_s": 0.01,
+                       "clients": 1})
+    return {
+        "repeats": repeats,
+        "ttfb_ms": replay["ttfb_ms"],
+        "first_event_ms": replay["first_event_ms"],
+        "tail_ttfb_ms": tail["ttfb_ms"],
+        "errors": replay["errors"] + tail["errors"],
+    }

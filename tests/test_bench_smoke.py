@@ -1,0 +1,75 @@
+"""The benchmark still runs: a tiny ``scripts/bench --quick`` against the test broker.
+
+Benchmarks are not tests: nothing here asserts a speed, only that every figure is produced,
+named as the report expects, and a sane positive number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.servers import ROOT
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_quick_bench_reports_every_figure_of_a_b_and_g(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "bench.json"
+    env = dict(
+        os.environ,
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scripts.bench_lib",
+            "--quick",
+            "--only",
+            "a,b,g",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    results = json.loads(out.read_text())
+
+    assert "failures" not in results
+    meta = results["meta"]
+    assert meta["quick"] is True
+    assert meta["machine"]["cores"] >= 1
+    assert meta["versions"]["kafka-python"] != "not installed"
+    assert results["data"]["messages"] > 0 and results["data"]["message_bytes"] > 0
+
+    assert _positive(results["a"]["eps"])
+    assert results["a"]["events"] == results["data"]["messages"]
+    assert _positive(results["b"]["eps"])
+    assert results["b"]["events"] == results["data"]["messages"]
+    assert results["b"]["errors"] == []
+    assert _positive(results["b"]["worker_cpu"])
+    assert _positive(results["metrics"]["b_over_a"])
+
+    g = results["g"]
+    assert g["errors"] == 0
+    assert _positive(g["ttfb_ms"]["p50"]) and _positive(g["first_event_ms"]["p50"])
+    assert g["ttfb_ms"]["n"] == g["repeats"]
+    assert "(a) bare kafka-python consumer" in done.stdout
