@@ -44,7 +44,7 @@ from .stream import EventStream
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
@@ -53,12 +53,13 @@ JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 def request_id_of(environ: WSGIEnvironment) -> str:
     """The client's ``X-Request-ID`` if it is a sane token, else a new UUID."""
     given = environ.get("HTTP_X_REQUEST_ID", "")
-    return given if _REQUEST_ID.match(given) else str(uuid.uuid4())
+    # fullmatch: "$" would let a trailing newline through, into our response headers.
+    return given if _REQUEST_ID.fullmatch(given) else str(uuid.uuid4())
 
 
 def wants_json(environ: WSGIEnvironment) -> bool:
     """JSON lines when the client accepts JSON and not event streams."""
-    accept = environ.get("HTTP_ACCEPT", "")
+    accept = environ.get("HTTP_ACCEPT", "").lower()  # media types are case-insensitive
     return "application/json" in accept and "text/event-stream" not in accept
 
 

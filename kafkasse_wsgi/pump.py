@@ -135,6 +135,7 @@ class Pump:
         options = self._options
         timeout_ms = options.idle_delay_ms
         max_records = options.batch_size
+        outage_s = options.broker_outage_timeout_s
         last_contact = time.monotonic()
         try:
             while True:
@@ -149,12 +150,15 @@ class Pump:
                     # A replaying stream finds its next batch already buffered and would not
                     # yield to the hub otherwise: let the other streams of this worker run.
                     gevent.sleep(0)
-                elif has_broker_connection(consumer):
-                    last_contact = time.monotonic()
-                elif time.monotonic() - last_contact > options.broker_outage_timeout_s:
-                    raise KafkaUnavailableError(
-                        f"lost contact with Kafka for over {options.broker_outage_timeout_s:g} s"
-                    )
+                else:
+                    if has_broker_connection(consumer):
+                        last_contact = time.monotonic()
+                    elif time.monotonic() - last_contact > outage_s:
+                        raise KafkaUnavailableError(
+                            f"lost contact with Kafka for over {outage_s:g} s"
+                        )
+                    # With idle_delay_ms=0 an empty poll never blocks: don't spin on the hub.
+                    gevent.sleep(0)
         except gevent.GreenletExit:
             raise
         except _Stalled:
