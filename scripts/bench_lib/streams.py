@@ -161,7 +161,7 @@ def latency(port: int, worker_pid: int, kafka: Kafka, clients: int, rate: float,
 def first_byte(port: int, replay_topic: str, live_topic: str, repeats: int) -> dict[str, Any]:
     """(g): new streams on a warm worker, one at a time: time to first byte and first event."""
     base = {"host": "127.0.0.1", "port": port, "clients": repeats, "sequential": True,
-            "timeout_s": 120, "pause_s": 0.3}
+            "timeout_s": 120, "pause_s": 0.3, "connect_concurrency": 1}
     replay = run_client({**base, "paths": [f"/{replay_topic}"],
                          "last_event_id": replay_id(replay_topic), "expect": 1})
     tail = run_client({**base, "paths": [f"/{live_topic}"], "expect": 0, "duration_s": 0.01,
