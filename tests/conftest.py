@@ -31,6 +31,11 @@ def _kafka_answers(env: dict[str, str]) -> bool:
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``last`` (the no-footprint check) run after everything else."""
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
