@@ -28,6 +28,8 @@ class KafkaSSEError(Exception):
     """Base of every error this library reports to a client."""
 
     status: int = 500
+    #: Seconds the client should wait before trying again (sent as ``Retry-After``), if any.
+    retry_after_s: int | None = None
     #: Extra fields that are safe to show a client (assignments, topic names...).
     details: dict[str, Any]
 
@@ -52,7 +54,9 @@ class KafkaSSEError(Exception):
 
     def http_headers(self) -> list[tuple[str, str]]:
         """Headers that go with the HTTP form of this error (beyond Content-Type)."""
-        return []
+        if self.retry_after_s is None:
+            return []
+        return [("Retry-After", str(self.retry_after_s))]
 
 
 class ConfigurationError(KafkaSSEError):
@@ -100,9 +104,6 @@ class KafkaUnavailableError(KafkaSSEError):
         super().__init__(message, **details)
         self.retry_after_s = retry_after_s
 
-    def http_headers(self) -> list[tuple[str, str]]:
-        return [("Retry-After", str(self.retry_after_s))]
-
 
 class TooManyStreamsError(KafkaSSEError):
     """A stream limit is reached: 503 for the process, 429 for one client."""
@@ -113,9 +114,6 @@ class TooManyStreamsError(KafkaSSEError):
         super().__init__(message, **details)
         self.status = status
         self.retry_after_s = retry_after_s
-
-    def http_headers(self) -> list[tuple[str, str]]:
-        return [("Retry-After", str(self.retry_after_s))]
 
 
 class KafkaStreamError(KafkaSSEError):

@@ -68,36 +68,41 @@ class Server:
         return self.process.stdout.read() or ""
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
-def start_gevent_server(
-    config: dict[str, Any], log_path: Path | None = None, port: int | None = None
+def _spawn(
+    args: list[str], port: int, log_path: Path | None, env: dict[str, str] | None = None
 ) -> Server:
-    port = port or free_port()
-    out = open(log_path, "w") if log_path else None  # noqa: SIM115
+    """Start a server process with the repository on its path; wait until it listens."""
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = str(ROOT) + os.pathsep + environment.get("PYTHONPATH", "")
+    environment.update(env or {})
+    out = open(log_path, "w") if log_path else None  # noqa: SIM115 (closed by Server.stop)
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.support.serve",
-            "--port",
-            str(port),
-            "--parent-pid",
-            str(os.getpid()),
-            "--config",
-            json.dumps(config),
-        ],
+        [sys.executable, *args],
         cwd=ROOT,
-        env=_env(),
+        env=environment,
         stdout=out or subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
     wait_for_port(port, process)
     return Server(process, port, out)
+
+
+def start_gevent_server(
+    config: dict[str, Any], log_path: Path | None = None, port: int | None = None
+) -> Server:
+    """tests/support/serve.py: gevent's WSGIServer, patched, with the app ``config`` builds."""
+    port = port or free_port()
+    args = [
+        "-m",
+        "tests.support.serve",
+        "--port",
+        str(port),
+        "--parent-pid",
+        str(os.getpid()),
+        "--config",
+        json.dumps(config),
+    ]
+    return _spawn(args, port, log_path)
 
 
 def start_gunicorn(
@@ -110,32 +115,23 @@ def start_gunicorn(
 ) -> Server:
     """``gunicorn -k gevent`` serving ``app`` (``module:callable``)."""
     port = port or free_port()
-    out = open(log_path, "w") if log_path else None  # noqa: SIM115
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-k",
-            "gevent",
-            "-w",
-            str(workers),
-            "-b",
-            f"127.0.0.1:{port}",
-            "--graceful-timeout",
-            "10",
-            "--timeout",
-            "60",
-            *(extra_args or []),
-            app,
-        ],
-        cwd=ROOT,
-        env={**_env(), **(env or {})},
-        stdout=out or subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    wait_for_port(port, process)
-    return Server(process, port, out)
+    args = [
+        "-m",
+        "gunicorn",
+        "-k",
+        "gevent",
+        "-w",
+        str(workers),
+        "-b",
+        f"127.0.0.1:{port}",
+        "--graceful-timeout",
+        "10",
+        "--timeout",
+        "60",
+        *(extra_args or []),
+        app,
+    ]
+    return _spawn(args, port, log_path, env)
 
 
 def broker_connections(pid: int, broker_port: int) -> int:
