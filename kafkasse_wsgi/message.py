@@ -6,7 +6,9 @@ A ``KafkaMessage`` is what ``deserializer`` and ``filterer`` see, as the Node or
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 from .errors import DeserializationError
@@ -119,23 +121,59 @@ def default_event_data(record: Any) -> str:
     value = record.value
     if value is None:
         raise DeserializationError("message has no value (a tombstone)")
+    message = _fast_loads(value)
     try:
         text = value.decode("utf-8")
-        message = _DECODER.decode(text)
+        if message is _UNPARSED:
+            message = _DECODER.decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise DeserializationError(f"value is not UTF-8 JSON: {exc}") from exc
-    if not isinstance(message, dict) or "_kafka" in message:
-        if isinstance(message, dict):
-            message["_kafka"] = _meta_of(record)
+    if not isinstance(message, dict):
+        return text.strip()  # valid JSON as it is; no _kafka to add
+    if "_kafka" in message:
+        # Ours replaces theirs, so this one is re-serialised: parse it exactly (orjson reads
+        # integers beyond 64 bits as floats).
+        message = _DECODER.decode(text)
+        message["_kafka"] = _meta_of(record)
         return serialize_message(message)
     key = record.key
     meta = (
-        f'"_kafka":{{"topic":{json.dumps(record.topic)},"partition":{record.partition},'
+        f'"_kafka":{{"topic":{_json_string(record.topic)},"partition":{record.partition},'
         f'"offset":{record.offset},"timestamp":{record.timestamp},'
         f'"key":{"null" if key is None else json.dumps(_decode_key(key), ensure_ascii=False)}}}}}'
     )
     body = text.rstrip()[:-1]  # a JSON object's text ends with its closing brace
     return f"{body},{meta}" if message else f"{body}{meta}"
+
+
+_UNPARSED = object()
+
+_orjson_loads: Callable[[bytes], Any] | None
+try:  # the "fast" extra: orjson parses several times faster than the json module
+    from orjson import loads as _orjson_loads
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson_loads = None
+
+
+def _fast_loads(value: bytes) -> Any:
+    """Parse with orjson when it is installed and accepts the value, else ``_UNPARSED``.
+
+    orjson is stricter than the json module in a few corners (lone surrogates, huge
+    integers); whatever it refuses goes to the json module, which decides. So orjson only
+    ever speeds up values both accept, and the same messages are skipped either way.
+    """
+    if _orjson_loads is None:
+        return _UNPARSED
+    try:
+        return _orjson_loads(value)
+    except ValueError:
+        return _UNPARSED
+
+
+@functools.lru_cache(maxsize=1024)
+def _json_string(text: str) -> str:
+    """A topic name as a JSON string; there are few topics and many messages."""
+    return json.dumps(text)
 
 
 def _meta_of(record: Any) -> dict[str, Any]:

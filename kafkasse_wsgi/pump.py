@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import gevent
+from gevent.lock import BoundedSemaphore
 from gevent.queue import Full, Queue
 from kafka import errors as kafka_errors
 
@@ -35,6 +36,23 @@ from .sse import encode_chunk, format_json_text, format_message
 
 #: Seconds ``stop()`` waits for the pump to end after killing it.
 STOP_TIMEOUT_S = 5.0
+
+
+#: How many pumps of a process may parse and format records at the same moment. CPU work is
+#: serial under gevent anyway; pumps queued here instead of in the hub's run queue keep the
+#: worker responsive. With 500 streams replaying, a new stream's setup (a few round trips
+#: to Kafka) waited behind a slice of every one of them per round trip, and 325 of 500 hit
+#: the setup timeout; now it waits for at most this many slices.
+PROCESSING_SLOTS = 2
+
+_slots: BoundedSemaphore | None = None
+
+
+def _processing_slots() -> BoundedSemaphore:
+    global _slots
+    if _slots is None:  # created on first use: nothing happens at import
+        _slots = BoundedSemaphore(PROCESSING_SLOTS)
+    return _slots
 
 
 class End:
@@ -139,30 +157,40 @@ class Pump:
         last_contact = time.monotonic()
         try:
             while True:
-                # Blocks in the broker's fetch wait until data arrives or the timeout ends:
-                # an idle stream costs no CPU and a new record is not held back by a sleep.
-                batches = consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+                # First what is already fetched, in a processing slot (never blocks) ...
+                with _processing_slots():
+                    batches = consumer.poll(timeout_ms=0, max_records=max_records)
+                    chunk = self._process(batches) if batches else b""
+                if not batches:
+                    # ... else wait for the broker outside it: the poll returns with the first
+                    # record (no sleep puts a floor under latency) or after idle_delay_ms.
+                    batches = consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+                    if batches:
+                        with _processing_slots():
+                            chunk = self._process(batches)
                 if batches:
                     last_contact = time.monotonic()
-                    chunk = self._process(batches)
                     if chunk:
                         self._put(chunk)
-                    # A replaying stream finds its next batch already buffered and would not
-                    # yield to the hub otherwise: let the other streams of this worker run.
-                    gevent.sleep(0)
-                else:
-                    if has_broker_connection(consumer):
-                        last_contact = time.monotonic()
-                    elif time.monotonic() - last_contact > outage_s:
-                        raise KafkaUnavailableError(
-                            f"lost contact with Kafka for over {outage_s:g} s"
-                        )
-                    # With idle_delay_ms=0 an empty poll never blocks: don't spin on the hub.
-                    gevent.sleep(0)
+                elif has_broker_connection(consumer):
+                    last_contact = time.monotonic()
+                elif time.monotonic() - last_contact > outage_s:
+                    raise KafkaUnavailableError(f"lost contact with Kafka for over {outage_s:g} s")
+                # A replaying stream finds its next batch already buffered (and with
+                # idle_delay_ms=0 an empty poll never blocks): let the rest of the worker run.
+                gevent.sleep(0)
         except gevent.GreenletExit:
             raise
         except _Stalled:
             return
+        except FilterError as exc:
+            try:
+                partial = getattr(exc, "partial_chunk", b"")
+                if partial:
+                    self._put(partial)
+            except _Stalled:
+                return
+            self._queue.put(End(exc))
         except KafkaSSEError as exc:
             self._queue.put(End(exc))
         except kafka_errors.KafkaError as exc:
@@ -206,9 +234,10 @@ class Pump:
                         "skipping %s/%d@%d: %s", record.topic, record.partition, record.offset, exc
                     )
                     data = None
-                except FilterError:
-                    if parts:  # what passed before the failure still goes out, then the error
-                        self._put(encode_chunk("".join(parts)))
+                except FilterError as exc:
+                    # What passed before the failure still goes out, then the error (queued by
+                    # _run: never block on the queue while holding a processing slot).
+                    exc.partial_chunk = encode_chunk("".join(parts))  # type: ignore[attr-defined]
                     raise
                 # Skipped and filtered messages move the position too: a resume won't redo them.
                 positions.advance(record.topic, record.partition, record.offset, record.timestamp)

@@ -67,13 +67,13 @@ class Feed(threading.Thread):
             time.sleep(0.05)
 
 
-@pytest.mark.skipif(
-    not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (scripts/ci-deps)"
-)
 def test_demo_page_reconnects_after_server_restart_without_gap_or_duplicate(
     kafka, make_topic, kafka_bootstrap, artifacts_dir
 ):
     from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Debian's chromium is not installed: run scripts/ci-deps")
 
     topic = make_topic(partitions=3)
     port = free_port()

@@ -12,10 +12,12 @@ import pytest
 from tests.support.node_client import node_client_available, records_of, start_node_client
 from tests.support.servers import free_port, start_gevent_server
 
-pytestmark = pytest.mark.skipif(
-    not node_client_available(),
-    reason="node or its eventsource package is missing (scripts/ci-deps)",
-)
+
+@pytest.fixture(autouse=True)
+def _node_client_required() -> None:
+    """A missing client is a broken set-up, not a reason to pass quietly."""
+    if not node_client_available():
+        pytest.fail("node or its eventsource package is missing: run scripts/ci-deps")
 
 
 def test_node_eventsource_resumes_exactly_after_the_server_restarts(

@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 
 from kafkasse_wsgi.errors import DeserializationError
-from kafkasse_wsgi.message import KafkaMessage, default_deserializer, serialize_message
+from kafkasse_wsgi.message import (
+    KafkaMessage,
+    default_deserializer,
+    default_event_data,
+    serialize_message,
+)
 from kafkasse_wsgi.sse import format_event
 
 
@@ -160,3 +165,78 @@ def test_escaped_lone_surrogate_survives_to_the_wire() -> None:
     event = format_event(serialize_message(kafka_message.message), event=None)
     assert event.startswith(b'data: {"a":"\\ud800",')
     assert json.loads(event[len(b"data: ") : -2])["a"] == "\ud800"
+
+
+# --- The fast path: same events as default_deserializer + serialize_message ------------------
+
+FAST_PATH_VALUES = [
+    b'{"a": 1}',
+    b"{}",
+    b"{ }",
+    b'{"a": {"b": [1, 2, {"c": null}]}, "s": "caf\xc3\xa9 \\u2603 \\ud800"}',
+    b'{\n  "multi": "line",\n  "n": 2\n}\n',
+    b'{"big": 123456789012345678901234567890}',
+    b'{"_kafka": "theirs", "x": 1}',
+    b"[1, 2, 3]",
+    b'"just a string"',
+    b"123456789012345678901234567890",
+    b"null",
+]
+FAST_PATH_REJECTED = [
+    None,
+    b"",
+    b"not json",
+    b"\xff\xfe{}",
+    b'{"a": NaN}',
+    b"\xef\xbb\xbf{}",
+    b"[" * 5000,
+]
+
+
+@pytest.fixture(params=["orjson", "json"], autouse=False)
+def json_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with orjson (the ``fast`` extra) and with the json module alone."""
+    from kafkasse_wsgi import message
+
+    if request.param == "json":
+        monkeypatch.setattr(message, "_orjson_loads", None)
+    elif message._orjson_loads is None:
+        pytest.importorskip("orjson")
+    return str(request.param)
+
+
+def _record(value, key=b"k1"):
+    from kafka.consumer.fetcher import ConsumerRecord
+
+    return ConsumerRecord(
+        "topic-\u00e9", 3, 0, 42, 1_700_000_000_000, 0, key, value, [], None, 0, 0, 0
+    )
+
+
+@pytest.mark.parametrize("value", FAST_PATH_VALUES)
+def test_fast_path_gives_the_same_event_as_the_default_deserializer(
+    value: bytes, json_parser: str
+) -> None:
+    record = _record(value)
+    slow = serialize_message(default_deserializer(KafkaMessage.from_record(record)).message)
+    fast = default_event_data(record)
+    assert json.loads(fast) == json.loads(slow)
+
+
+@pytest.mark.parametrize("value", FAST_PATH_REJECTED)
+def test_fast_path_skips_exactly_what_the_default_deserializer_skips(value, json_parser) -> None:
+    record = _record(value)
+    with pytest.raises(DeserializationError):
+        default_deserializer(KafkaMessage.from_record(record))
+    with pytest.raises(DeserializationError):
+        default_event_data(record)
+
+
+def test_fast_path_keeps_big_integers_exact_when_it_reserialises(json_parser: str) -> None:
+    """Regression: orjson reads integers beyond 64 bits as floats; a value that had to be
+    re-serialised (it carried its own _kafka) lost digits."""
+    data = json.loads(
+        default_event_data(_record(b'{"_kafka": 1, "big": 123456789012345678901234567890}'))
+    )
+    assert data["big"] == 123456789012345678901234567890
+    assert data["_kafka"]["topic"] == "topic-\u00e9" and data["_kafka"]["key"] == "k1"
