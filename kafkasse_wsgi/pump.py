@@ -260,7 +260,10 @@ class Pump:
         """Event data through the user's hooks; ``None`` when the filterer drops it."""
         kafka_message = KafkaMessage.from_record(record)
         if self._on_message is not None:
-            self._on_message(kafka_message)
+            try:
+                self._on_message(kafka_message)
+            except Exception:  # a hook observes; like the other hooks, it can't end a stream
+                self._log.warning("kafka_event_handlers['message'] raised", exc_info=True)
         try:
             kafka_message = self._deserializer(kafka_message) or kafka_message
         except DeserializationError:
