@@ -4,7 +4,6 @@ serves, JSON logs, clean stop on SIGTERM; and its metrics under gunicorn with 2 
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -14,26 +13,16 @@ import time
 import requests
 
 from tests.support.clients import SSEReader, payloads_of
-from tests.support.servers import ROOT, Server, free_port, start_gunicorn, wait_for_port
+from tests.support.servers import Server, free_port, spawn_server, start_gunicorn
 
 
 def start_cli(args: list[str], env: dict[str, str] | None = None, log_path=None) -> Server:
-    port = free_port()
-    environment = {**os.environ, **(env or {})}
-    if "KAFKASSE_PORT" not in (env or {}):
-        args = [*args, "--port", str(port)]
+    if env and "KAFKASSE_PORT" in env:
+        port = int(env["KAFKASSE_PORT"])
     else:
-        port = int(environment["KAFKASSE_PORT"])
-    out = open(log_path, "w") if log_path else None  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kafkasse_wsgi", "serve", *args],
-        cwd=ROOT,
-        env=environment,
-        stdout=out or subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    wait_for_port(port, process)
-    return Server(process, port, out)
+        port = free_port()
+        args = [*args, "--port", str(port)]
+    return spawn_server(["-m", "kafkasse_wsgi", "serve", *args], port, log_path, env)
 
 
 def test_help_explains_every_option():

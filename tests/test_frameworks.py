@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.clients import SSEReader, collect_events, data_of
+from tests.support.clients import SSEReader, collect_events, data_of, read_json_lines
 from tests.support.framework_apps import TOKEN, echo_app
 from tests.support.servers import Server, broker_connections, start_gunicorn
 
@@ -232,16 +232,8 @@ def test_flask_options_per_view_json_lines(flask_server, kafka, make_topic):
         stream=True,
         timeout=10,
     )
-    try:
-        assert response.headers["Content-Type"] == "application/json; charset=utf-8"
-        lines = []
-        for line in response.iter_lines():
-            if line:
-                lines.append(json.loads(line))
-            if len(lines) == 2:
-                break
-    finally:
-        response.close()
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    lines = read_json_lines(response, 2)
     assert [item["n"] for item in lines] == [0, 1]
 
 

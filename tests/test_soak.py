@@ -67,6 +67,7 @@ def _node_client_required() -> None:
     if not node_client_available():
         pytest.fail("node or its eventsource package is missing: run scripts/ci-deps")
 
+
 SOAK_CUTS = int(os.environ.get("KAFKASSE_SOAK_CUTS", "200"))
 #: Seconds the churn phase may last before the test fails for not reaching SOAK_CUTS.
 CHURN_BUDGET_S = 60 * max(1, SOAK_CUTS / 200)

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from tests.support.clients import SSEReader, collect_events, data_of
+from tests.support.clients import SSEReader, collect_events, data_of, read_json_lines
 
 HEARTBEAT_S = 0.5
 
@@ -315,16 +315,8 @@ def test_json_mode_sends_one_object_per_line(server, kafka, make_topic):
         stream=True,
         timeout=10,
     )
-    try:
-        assert response.headers["Content-Type"] == "application/json; charset=utf-8"
-        lines = []
-        for line in response.iter_lines():
-            if line:
-                lines.append(json.loads(line))
-            if len(lines) == 2:
-                break
-    finally:
-        response.close()
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    lines = read_json_lines(response, 2)
     assert [item["n"] for item in lines] == [0, 1]
     assert lines[0]["_kafka"] == {
         "topic": topic,

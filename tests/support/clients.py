@@ -183,3 +183,17 @@ class SSEReader:
 def payloads_of(events: list[dict[str, str]]) -> list[Any]:
     """The JSON data of events read with :class:`SSEReader`."""
     return [json.loads(event["data"]) for event in events]
+
+
+def read_json_lines(response: requests.Response, count: int) -> list[Any]:
+    """The first ``count`` records of a JSON-mode body (empty heartbeat lines skipped)."""
+    records: list[Any] = []
+    try:
+        for line in response.iter_lines():
+            if line:
+                records.append(json.loads(line))
+            if len(records) == count:
+                break
+    finally:
+        response.close()
+    return records

@@ -68,7 +68,7 @@ class Server:
         return self.process.stdout.read() or ""
 
 
-def _spawn(
+def spawn_server(
     args: list[str], port: int, log_path: Path | None, env: dict[str, str] | None = None
 ) -> Server:
     """Start a server process with the repository on its path; wait until it listens."""
@@ -102,7 +102,7 @@ def start_gevent_server(
         "--config",
         json.dumps(config),
     ]
-    return _spawn(args, port, log_path)
+    return spawn_server(args, port, log_path)
 
 
 def start_gunicorn(
@@ -131,7 +131,7 @@ def start_gunicorn(
         *(extra_args or []),
         app,
     ]
-    return _spawn(args, port, log_path, env)
+    return spawn_server(args, port, log_path, env)
 
 
 def broker_connections(pid: int, broker_port: int) -> int:
