@@ -126,7 +126,7 @@ def kafka_sse(
         timeout.start()
         try:
             consumer = open_consumer(opts, request_id)
-            _call_hook(opts, "connected", log, consumer)
+            opts.call_hook("connected", log, consumer)
             check_topics(consumer, topics_of(wanted), opts, environ)
             starts = resolve_start_positions(consumer, wanted, timestamp, opts.resume_policy, log)
             if opts.max_partitions is not None and len(starts) > opts.max_partitions:
@@ -155,11 +155,11 @@ def kafka_sse(
             log.info(
                 "refused: %s %s", refusal.status, refusal.message, extra={"error": refusal.name}
             )
-            _call_hook(opts, "error", log, refusal)
+            opts.call_hook("error", log, refusal)
         return error_response(refusal, environ, start_response, request_id, opts)
 
     stream = EventStream(consumer, starts, opts, log, ticket)
-    _call_hook(opts, "assigned", log, stream.positions.as_list())
+    opts.call_hook("assigned", log, stream.positions.as_list())
     log.info("stream started: %s", stream.positions.event_id())
     start_response("200 OK", _stream_headers(opts, request_id, starts))
     if environ.get("REQUEST_METHOD") == "HEAD":
@@ -208,16 +208,6 @@ def _stream_headers(
         )
         headers.append(("X-KafkaSSE-Reset", summary))
     return headers
-
-
-def _call_hook(options: Options, event: str, log: logging.LoggerAdapter, *args: Any) -> None:
-    handler = options.kafka_event_handlers.get(event)
-    if handler is None:
-        return
-    try:
-        handler(*args)
-    except Exception:
-        log.warning("kafka_event_handlers[%r] raised", event, exc_info=True)
 
 
 class KafkaSSE:

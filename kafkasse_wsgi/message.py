@@ -63,13 +63,7 @@ class KafkaMessage:
 
     def kafka_meta(self) -> dict[str, Any]:
         """The ``_kafka`` block added to each event: where the message came from."""
-        return {
-            "topic": self.topic,
-            "partition": self.partition,
-            "offset": self.offset,
-            "timestamp": self.timestamp,
-            "key": _decode_key(self.key),
-        }
+        return _meta_of(self)
 
     def __repr__(self) -> str:
         return f"KafkaMessage({self.topic}/{self.partition}@{self.offset})"

@@ -252,6 +252,19 @@ class Options:
     def replace(self, **changes: Any) -> Options:
         return dataclasses.replace(self, **changes)
 
+    def call_hook(
+        self, event: str, log: logging.Logger | logging.LoggerAdapter, *args: Any
+    ) -> None:
+        """Call ``kafka_event_handlers[event]`` if set; a hook observes, so if it raises that
+        is logged and the stream goes on."""
+        handler = self.kafka_event_handlers.get(event)
+        if handler is None:
+            return
+        try:
+            handler(*args)
+        except Exception:
+            log.warning("kafka_event_handlers[%r] raised", event, exc_info=True)
+
     def is_topic_allowed(self, topic: str, environ: WSGIEnvironment) -> bool:
         allowed = self.allowed_topics
         if allowed is None:

@@ -9,6 +9,7 @@ GET /<topic>[,<topic>…]   a stream (``?since=``, ``Last-Event-ID``, ``Accept``
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from urllib.parse import parse_qs
 
 from . import __version__
 from .app import KafkaSSE
+from .log import PACKAGE_LOGGER
 from .metrics import metrics_app
 
 if TYPE_CHECKING:
@@ -71,7 +73,9 @@ class StreamServer:
         from .log import RequestLogAdapter
 
         consumer = None
-        log = RequestLogAdapter(self.streams.options.logger or _package_logger(), "healthz")
+        log = RequestLogAdapter(
+            self.streams.options.logger or logging.getLogger(PACKAGE_LOGGER), "healthz"
+        )
         try:
             consumer = open_consumer(self.streams.options, "healthz")
             kafka_call("metadata", consumer.topics)
@@ -83,9 +87,3 @@ class StreamServer:
         return _json(
             start_response, "200 OK", {"status": "ok", "kafka": "ok", "version": __version__}
         )
-
-
-def _package_logger() -> Any:
-    import logging
-
-    return logging.getLogger("kafkasse_wsgi")

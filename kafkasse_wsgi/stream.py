@@ -212,12 +212,7 @@ class EventStream:
         return notices
 
     def _format_error(self, error: KafkaSSEError) -> bytes:
-        handler = self._options.kafka_event_handlers.get("error")
-        if handler is not None:
-            try:
-                handler(error)
-            except Exception:
-                self._log.warning("error handler raised", exc_info=True)
+        self._options.call_hook("error", self._log, error)
         if self._sse:
             return format_event(error.to_json(), event="error", event_id=self.positions.event_id())
         return format_json_line(json.dumps({"error": error.to_dict()}))
@@ -238,12 +233,7 @@ class EventStream:
             if self._ticket is not None:
                 self._ticket.release()
             metrics.stream_ended(self.end_cause)
-            handler = self._options.kafka_event_handlers.get("disconnected")
-            if handler is not None:
-                try:
-                    handler()
-                except Exception:
-                    self._log.warning("disconnected handler raised", exc_info=True)
+            self._options.call_hook("disconnected", self._log)
             self._log.info(
                 "stream ended (%s) after %.1fs: %d events, %d filtered, %d skipped, %d bytes",
                 self.end_cause,
