@@ -351,14 +351,17 @@ def test_heartbeats_arrive_on_an_idle_stream(server, make_topic):
 
 
 def test_consumer_connections_close_within_2s_after_the_client_leaves(
-    server, kafka, make_topic, broker_port
+    serve, kafka, make_topic, broker_port, tmp_path
 ):
+    """Idle streams with the default heartbeat (15 s): the server used to notice a client
+    that left only at its next heartbeat write; now it watches the client's socket."""
     from tests.support.servers import broker_connections
 
+    server = serve()
     topic = make_topic()
     readers = [SSEReader(f"{server.url}/{topic}") for _ in range(3)]
     for reader in readers:
-        reader.wait_comments(1)
+        reader.wait_comments(1)  # ":ok": the stream is set up and idle
     assert broker_connections(server.pid, broker_port) >= 3
     for reader in readers:
         reader.close()
@@ -368,6 +371,9 @@ def test_consumer_connections_close_within_2s_after_the_client_leaves(
     assert broker_connections(server.pid, broker_port) == 0
     state = requests.get(f"{server.url}/_debug", timeout=5).json()
     assert state["threads"] == 1, state
+    log = (tmp_path / "server-0.log").read_text()
+    assert log.count("stream ended (client_left)") == 3
+    assert "Traceback" not in log
 
 
 def test_broker_lists_no_consumer_group_of_ours_after_streaming(server, kafka, make_topic):

@@ -4,8 +4,7 @@ Each is a factory for gunicorn's ``module:factory()`` syntax, so a server proces
 only the framework it serves. They are configured by the environment:
 
 * ``KAFKA_BOOTSTRAP_SERVERS`` (default ``127.0.0.1:9092``);
-* ``KAFKASSE_HEARTBEAT_S`` (default ``0.5``: quick heartbeats let the server notice a client
-  that left within a second).
+* ``KAFKASSE_HEARTBEAT_S`` (default: the library's, 15 s).
 """
 
 from __future__ import annotations
@@ -30,7 +29,9 @@ def options() -> Options:
         kafka_config={
             "bootstrap_servers": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
         },
-        heartbeat_interval_s=float(os.environ.get("KAFKASSE_HEARTBEAT_S", "0.5")),
+        heartbeat_interval_s=float(
+            os.environ.get("KAFKASSE_HEARTBEAT_S", Options.DEFAULT_HEARTBEAT_INTERVAL_S)
+        ),
     )
 
 
@@ -125,6 +126,14 @@ def echo_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         ],
     )
     return [answer]
+
+
+def kafkasse_app() -> Any:
+    """The plain :class:`KafkaSSE` WSGI app: ``/<topics>``."""
+    from kafkasse_wsgi import KafkaSSE
+
+    opts = options()
+    return KafkaSSE(kafka_config=opts.kafka_config, heartbeat_interval_s=opts.heartbeat_interval_s)
 
 
 def middleware_app() -> Any:
