@@ -327,6 +327,37 @@ def test_json_mode_sends_one_object_per_line(server, kafka, make_topic):
     }
 
 
+def test_json_mode_answers_at_once_on_an_idle_topic(serve, make_topic, tmp_path):
+    """gevent sends the status and headers with the first body write, and JSON mode used
+    to write nothing before the first record or heartbeat (15 s by default).
+
+    Measured from the server's "stream started" log record (setup done, just before
+    ``start_response``) to the client holding the headers: same machine, same clock."""
+    server = serve()
+    topic = make_topic()
+    response = requests.get(
+        f"{server.url}/{topic}", headers={"Accept": "application/json"}, stream=True, timeout=20
+    )
+    answered = time.time()
+    try:
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+        assert response.raw.read(1) == b"\n"  # the JSON-mode heartbeat: readers skip it
+    finally:
+        response.close()
+    started = [
+        json.loads(line)
+        for line in (tmp_path / "server-0.log").read_text().splitlines()
+        if '"stream started' in line
+    ]
+    assert len(started) == 1
+    stamp = started[0]["time"]  # asctime: local time with milliseconds
+    setup_done = (
+        time.mktime(time.strptime(stamp[:19], "%Y-%m-%d %H:%M:%S")) + int(stamp[20:23]) / 1000
+    )
+    assert answered - setup_done < 0.1
+
+
 def test_iso8601_since(server, kafka, make_topic):
     """Timestamps are recent on purpose: older than the broker's retention (7 days), the
     test data could be deleted under the test."""
