@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import requests
 
 from tests.support.clients import SSEReader, payloads_of
@@ -103,6 +104,28 @@ def test_serve_takes_its_settings_from_kafkasse_environment_variables(
             assert reader.wait_comments(3, timeout_s=5) >= 3
     finally:
         assert server.stop() == 0
+
+
+@pytest.mark.parametrize(
+    "kafka_config",
+    [
+        pytest.param({}, id="version-probed"),
+        # With api_version set kafka-python skips its version probe (which fails fast) and
+        # waits in metadata with no timeout of its own: the health check used to hang.
+        pytest.param({"api_version": "2.6.0"}, id="api-version-set"),
+    ],
+)
+def test_kafka_health_check_answers_503_within_5s_when_brokers_are_unreachable(serve, kafka_config):
+    server = serve(
+        {"kafka_config": {**kafka_config, "bootstrap_servers": f"127.0.0.1:{free_port()}"}},
+        mode="server",
+    )
+    began = time.monotonic()
+    response = requests.get(f"{server.url}/healthz?kafka=1", timeout=30)
+    assert time.monotonic() - began < 5
+    assert response.status_code == 503
+    assert response.json()["status"] == "kafka unavailable"
+    assert requests.get(f"{server.url}/healthz", timeout=5).json()["status"] == "ok"
 
 
 def test_bad_flags_are_refused_with_a_message():

@@ -86,6 +86,10 @@ def make_app(config: dict[str, Any]) -> Any:
     mode = config.get("mode", "app")
     if mode == "app":
         inner = KafkaSSE(**options)
+    elif mode == "server":  # what ``kafkasse-wsgi serve`` runs: /healthz, /metrics, streams
+        from kafkasse_wsgi.server import StreamServer
+
+        inner = StreamServer(**options)
     else:  # "function": the kafka_sse() entry point with fixed assignments
         assignments = config["assignments"]
         at_timestamp = config.get("at_timestamp")
