@@ -36,6 +36,7 @@ from .consumer import (
     open_consumer,
     resolve_start_positions,
 )
+from .disconnect import client_socket
 from .errors import InvalidAssignmentError, KafkaSSEError, KafkaUnavailableError
 from .log import PACKAGE_LOGGER, RequestLogAdapter
 from .options import Options
@@ -158,7 +159,7 @@ def kafka_sse(
             opts.call_hook("error", log, refusal)
         return error_response(refusal, environ, start_response, request_id, opts)
 
-    stream = EventStream(consumer, starts, opts, log, ticket)
+    stream = EventStream(consumer, starts, opts, log, ticket, client_socket(environ))
     opts.call_hook("assigned", log, stream.positions.as_list())
     log.info("stream started: %s", stream.positions.event_id())
     start_response("200 OK", _stream_headers(opts, request_id, starts))

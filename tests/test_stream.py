@@ -407,6 +407,29 @@ def test_consumer_connections_close_within_2s_after_the_client_leaves(
     assert "Traceback" not in log
 
 
+def test_a_kept_alive_connection_serves_the_next_request_after_a_stream_ends(
+    serve, make_topic, tmp_path
+):
+    """The disconnect watcher reads the client's socket while the stream runs: it must let
+    go of it before the server reads the next request on the same connection."""
+    import http.client
+
+    server = serve({"max_stream_lifetime_s": 0.5})
+    topic = make_topic()
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        for _ in range(2):
+            connection.request("GET", f"/{topic}")
+            response = connection.getresponse()
+            assert response.status == 200
+            assert response.read().endswith(b":end: limit\n\n")
+    finally:
+        connection.close()
+    log = (tmp_path / "server-0.log").read_text()
+    assert log.count("stream ended (limit)") == 2
+    assert "Traceback" not in log
+
+
 def test_broker_lists_no_consumer_group_of_ours_after_streaming(server, kafka, make_topic):
     topic = make_topic()
     kafka.produce(topic, [{"n": 0}])
