@@ -112,7 +112,9 @@ class EventStream:
         heartbeat = format_comment() if self._sse else JSON_HEARTBEAT
         self._reader = gevent.getcurrent()
         try:
-            first = [STREAM_PREAMBLE] if self._sse else []
+            # JSON mode starts with its heartbeat (an empty line, which line readers skip):
+            # servers send the status and headers with the first write.
+            first = [STREAM_PREAMBLE] if self._sse else [JSON_HEARTBEAT]
             if self._sse and options.retry_ms is not None:
                 first.append(format_retry(options.retry_ms))
             first.extend(self._reset_notices())

@@ -927,7 +927,8 @@ class Answer:
 
 def call_app(app: Any, environ: dict[str, Any]) -> Answer:
     """One WSGI call as a server makes it: a 200 stream is read up to its first chunk (an
-    SSE stream's ``:ok``) and closed, which must stop its pump and close its consumer."""
+    SSE stream's ``:ok``, a JSON-lines stream's empty line) and closed, which must stop its
+    pump and close its consumer."""
     started: dict[str, Any] = {}
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -938,15 +939,10 @@ def call_app(app: Any, environ: dict[str, Any]) -> Answer:
     body = b""
     try:
         code = int(started["status"].split(" ", 1)[0]) if started else None
-        content_type = dict((k.lower(), v) for k, v in started.get("headers", [])).get(
-            "content-type", ""
-        )
         if code is None or code != 200 or environ["REQUEST_METHOD"] == "HEAD":
             body = b"".join(result)
-        elif content_type.startswith("text/event-stream"):
+        else:  # a stream's first chunk is sent at once, without waiting on the pump
             body = next(iter(result), b"")
-        # A JSON-lines stream starts with nothing: in an unpatched process its first chunk
-        # would wait on the pump, so it is closed unread (which must clean up all the same).
     finally:
         close = getattr(result, "close", None)
         if close is not None:
@@ -1001,6 +997,8 @@ def check_answer(
             assert answer.body == b""
         elif content_type == SSE_CONTENT_TYPE:
             assert answer.body.startswith(b":ok"), answer.body[:200]
+        else:  # JSON lines: its heartbeat, an empty line, so the headers go out at once
+            assert answer.body.startswith(b"\n"), answer.body[:200]
         if assigned is not None:
             assert len(assigned) == 1, assigned
             check_assigned(assigned[0], world, allowed, positions)
