@@ -5,7 +5,9 @@ only a heartbeat every ``heartbeat_interval_s``: until then the stream would hol
 consumer and broker connections for nobody. Where the server lets us reach the client's
 socket, a greenlet waits until the socket is readable and peeks at it without reading:
 
-* nothing (EOF) or a reset: the client is gone, and the stream ends at once;
+* nothing (EOF) or a reset: the client is gone, and the stream ends at once (a client that
+  only shut down its sending side would look the same; HTTP clients reading a response
+  don't do that);
 * bytes: the client sent its next request ahead (HTTP pipelining). They belong to the
   server, so the watcher stops and heartbeats are again what notices a departure.
 
