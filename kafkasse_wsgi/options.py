@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
@@ -109,6 +109,24 @@ class Options:
     :param broker_outage_timeout_s: a stream whose consumer has had no broker connection for
         this long ends with ``event: error``. Shorter outages are ridden out: heartbeats go on
         and the stream continues where it was.
+
+    Subscriber tokens (JWT; needs the ``jwt`` extra; see :mod:`~kafkasse_wsgi.tokens`):
+
+    :param jwt_keys: what tokens are verified with: an HS secret (at least 32 bytes), a PEM
+        public key, a JWKS (mapping, :class:`pathlib.Path` or ``https://`` URL), or a list of
+        these. Setting it turns tokens on.
+    :param jwt_algorithms: the accepted ``alg`` values; default: whatever fits a configured
+        key (each key only verifies its own kind). ``none`` is never accepted.
+    :param jwt_audience: the required ``aud`` (a string or a list of accepted ones).
+    :param jwt_issuer: the required ``iss``.
+    :param jwt_topics_claim: the claim listing the topics (names or ``*``/``?`` globs) a
+        token grants; default ``kafkasse.topics`` (``{"kafkasse": {"topics": [...]}}``).
+    :param jwt_required: refuse requests without a token (401); default: True when
+        ``jwt_keys`` is set. False: a token is optional, and narrows access when present.
+    :param jwt_cookie_name: the cookie a token is read from when there is no
+        ``Authorization: Bearer`` header; default ``kafkasse_token``.
+    :param jwt_allow_query_token: also read ``?access_token=`` (last resort: URLs end up in
+        logs and browser history); when False such a request is a 400.
     """
 
     # Not a sleep: an empty poll ends after this long, a record ends it at once. Short waits
@@ -126,6 +144,8 @@ class Options:
     DEFAULT_RECONNECT_SPREAD_MS = 2000
     DEFAULT_MAX_BLOCKED_S = 300.0
     DEFAULT_BROKER_OUTAGE_TIMEOUT_S = 60.0
+    DEFAULT_JWT_TOPICS_CLAIM = "kafkasse.topics"
+    DEFAULT_JWT_COOKIE_NAME = "kafkasse_token"
 
     kafka_config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     allowed_topics: AllowedTopics = None
@@ -154,6 +174,14 @@ class Options:
     reconnect_spread_ms: int = DEFAULT_RECONNECT_SPREAD_MS
     max_blocked_s: float | None = DEFAULT_MAX_BLOCKED_S
     broker_outage_timeout_s: float = DEFAULT_BROKER_OUTAGE_TIMEOUT_S
+    jwt_keys: Any = None
+    jwt_algorithms: Sequence[str] | None = None
+    jwt_audience: str | Sequence[str] | None = None
+    jwt_issuer: str | None = None
+    jwt_topics_claim: str = DEFAULT_JWT_TOPICS_CLAIM
+    jwt_required: bool | None = None
+    jwt_cookie_name: str = DEFAULT_JWT_COOKIE_NAME
+    jwt_allow_query_token: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.resume_policy, Mapping):
@@ -231,6 +259,79 @@ class Options:
             raise ConfigurationError(
                 f"lifetime_jitter must be a fraction in [0, 1), got {jitter!r}"
             )
+        self._validate_tokens()
+
+    def _validate_tokens(self) -> None:
+        """Build the key set once (``replace()`` then reuses it) and check the jwt options."""
+        if not isinstance(self.jwt_allow_query_token, bool):
+            raise ConfigurationError("jwt_allow_query_token must be True or False")
+        if self.jwt_required is not None and not isinstance(self.jwt_required, bool):
+            raise ConfigurationError("jwt_required must be True, False or None")
+        tokens_configured = self.jwt_keys is not None or any(
+            getattr(self, name) is not None
+            for name in ("jwt_algorithms", "jwt_audience", "jwt_issuer")
+        )
+        if not tokens_configured:
+            if self.jwt_required:
+                raise ConfigurationError("jwt_required needs jwt_keys to verify tokens with")
+            object.__setattr__(self, "jwt_required", False)
+            return
+        from . import tokens
+
+        if self.jwt_keys is None:
+            raise ConfigurationError("jwt_algorithms, jwt_audience and jwt_issuer need jwt_keys")
+        if not isinstance(self.jwt_keys, tokens.KeySet):
+            object.__setattr__(self, "jwt_keys", tokens.KeySet(self.jwt_keys))
+        if self.jwt_required is None:
+            object.__setattr__(self, "jwt_required", True)
+        algorithms = self.jwt_algorithms
+        if algorithms is not None:
+            if isinstance(algorithms, str):
+                algorithms = [a.strip() for a in algorithms.split(",") if a.strip()]
+            algorithms = tuple(algorithms)
+            unknown = [a for a in algorithms if a not in tokens.KNOWN_ALGORITHMS]
+            if unknown or not algorithms:
+                raise ConfigurationError(
+                    f"jwt_algorithms: not accepted: {', '.join(map(repr, unknown)) or 'empty'}; "
+                    f"known: {', '.join(sorted(tokens.KNOWN_ALGORITHMS))} (never 'none')"
+                )
+            object.__setattr__(self, "jwt_algorithms", algorithms)
+        audience = self.jwt_audience
+        if audience is not None:
+            if isinstance(audience, str):
+                audience = [audience]
+            audience = tuple(audience)
+            if not audience or not all(isinstance(a, str) and a for a in audience):
+                raise ConfigurationError("jwt_audience must be a string or a list of strings")
+            object.__setattr__(self, "jwt_audience", audience)
+        if self.jwt_issuer is not None and not (
+            isinstance(self.jwt_issuer, str) and self.jwt_issuer
+        ):
+            raise ConfigurationError("jwt_issuer must be a non-empty string")
+        if not tokens.is_topics_claim_name(self.jwt_topics_claim):
+            raise ConfigurationError("jwt_topics_claim must be a claim name")
+        if not tokens.is_cookie_name(self.jwt_cookie_name):
+            raise ConfigurationError("jwt_cookie_name must be a cookie name (RFC 6265 token)")
+
+    @property
+    def token_verifier(self) -> Any:
+        """The :class:`~kafkasse_wsgi.tokens.TokenVerifier` of these options (``None`` without
+        ``jwt_keys``), built on first use."""
+        if self.jwt_keys is None:
+            return None
+        verifier = self.__dict__.get("_token_verifier")
+        if verifier is None:
+            from .tokens import TokenVerifier
+
+            verifier = TokenVerifier(
+                self.jwt_keys,
+                self.jwt_algorithms,
+                list(self.jwt_audience) if self.jwt_audience else None,
+                self.jwt_issuer,
+                self.jwt_topics_claim,
+            )
+            object.__setattr__(self, "_token_verifier", verifier)
+        return verifier
 
     @classmethod
     def from_any(cls, options: Options | Mapping[str, Any] | None) -> Options:
