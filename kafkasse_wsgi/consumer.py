@@ -8,6 +8,7 @@ topic at all → 500. Once this module has assigned and positioned the consumer,
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import selectors
 import time
@@ -109,6 +110,7 @@ def resolve_start_positions(
     at_timestamp: int | None,
     policy: ResumePolicy,
     log: logging.Logger | logging.LoggerAdapter,
+    id_mode: str = "offset",
 ) -> list[StartPosition]:
     """Turn assignments into concrete offsets, asking Kafka as few times as possible.
 
@@ -117,7 +119,17 @@ def resolve_start_positions(
     end offset, said in the log. An explicit offset outside the partition's current range
     (retention passed it, or it comes from another cluster) is moved as ``policy`` says and
     marked ``source="reset"`` so the stream can tell the client: never a silent jump.
+
+    Every start also gets a timestamp no later than its first message (timestamp and cursor
+    ids show it until the partition delivers something; a later one would make a resume
+    skip the replay): the requested time for a timestamp start; the time this setup began
+    (taken before any end offset was asked for) for an end-offset start; 0 for the log start.
+    An offset inside the log gets the timestamp the client sent with it (cursor ids carry
+    the one we computed), else, with ``id_mode`` ``timestamp`` or ``cursor`` only, its
+    record's own timestamp, fetched here: one fetch per such partition, paid only by
+    offset starts in those modes, instead of ids that replay the partition from 0.
     """
+    started = _now_ms()
     wanted: list[tuple[TopicPartition, Assignment]] = []
     for assignment in assignments:
         if assignment.partition is not None:
@@ -157,7 +169,7 @@ def resolve_start_positions(
     for tp, assignment in wanted:
         if assignment.offset is not None:
             positions.append(
-                _explicit_offset(tp, assignment.offset, first[tp], last[tp], policy, log)
+                _explicit_offset(tp, assignment, first[tp], last[tp], policy, log, started)
             )
         elif tp in by_time:
             hit = found.get(tp)
@@ -182,10 +194,60 @@ def resolve_start_positions(
                     tp.partition,
                     end_offsets[tp],
                     "latest",
-                    timestamp=_now_ms(),
+                    timestamp=started,
                 )
             )
+    if id_mode != "offset":
+        positions = _with_record_timestamps(consumer, positions, log)
     return positions
+
+
+#: Longest wait for the records whose timestamps an offset start needs; past it, 0.
+RECORD_TIMESTAMP_WAIT_S = 3.0
+
+
+def _with_record_timestamps(
+    consumer: KafkaConsumer,
+    positions: list[StartPosition],
+    log: logging.Logger | logging.LoggerAdapter,
+) -> list[StartPosition]:
+    """Fill in the timestamp of the record at each offset start that has none.
+
+    Reads the first record of those partitions (assigned alone, then paused as each one
+    answers); ``assign_and_seek`` assigns and positions everything again afterwards. A
+    record that doesn't come in time leaves 0: never later than the first undelivered.
+    """
+    pending = {
+        TopicPartition(p.topic, p.partition): p.offset for p in positions if p.timestamp is None
+    }
+    if not pending:
+        return positions
+    consumer.assign(list(pending))
+    for tp, offset in pending.items():
+        consumer.seek(tp, offset)
+    found: dict[TopicPartition, int] = {}
+    deadline = time.monotonic() + RECORD_TIMESTAMP_WAIT_S
+    while len(found) < len(pending) and time.monotonic() < deadline:
+        batches = kafka_call("first records", consumer.poll, 100)
+        for tp, records in batches.items():
+            if tp in pending and tp not in found and records:
+                found[tp] = max(records[0].timestamp, 0)
+                consumer.pause(tp)
+    consumer.resume(*found)
+    for tp in pending.keys() - found.keys():
+        log.warning(
+            "no record at offset %d of %s/%d in %gs; its timestamp id starts at 0",
+            pending[tp],
+            tp.topic,
+            tp.partition,
+            RECORD_TIMESTAMP_WAIT_S,
+        )
+    return [
+        dataclasses.replace(p, timestamp=found.get(TopicPartition(p.topic, p.partition), 0))
+        if p.timestamp is None
+        else p
+        for p in positions
+    ]
 
 
 def _connect_to_leaders(consumer: KafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
@@ -206,7 +268,7 @@ def _connect_to_leaders(consumer: KafkaConsumer, partitions: Sequence[TopicParti
 
 
 def _now_ms() -> int:
-    """Timestamp ids of partitions started by offset or at the end: the stream's start time."""
+    """Timestamp ids of partitions started at the end: the time the setup began."""
     return int(time.time() * 1000)
 
 
@@ -216,14 +278,25 @@ def _partitions(consumer: KafkaConsumer, topic: str) -> set[int]:
 
 def _explicit_offset(
     tp: TopicPartition,
-    offset: int,
+    assignment: Assignment,
     first: int,
     end: int,
     policy: ResumePolicy,
     log: logging.Logger | logging.LoggerAdapter,
+    started: int,
 ) -> StartPosition:
+    offset = assignment.offset
+    assert offset is not None
     if first <= offset <= end:
-        return StartPosition(tp.topic, tp.partition, offset, "offset", timestamp=_now_ms())
+        if assignment.timestamp is not None:
+            timestamp: int | None = assignment.timestamp
+        elif offset == end:
+            timestamp = started  # nothing there yet: like a "latest" start
+        elif offset == first:
+            timestamp = 0  # the whole log: a resume by time 0 starts there too
+        else:
+            timestamp = None  # the record's own: see _with_record_timestamps
+        return StartPosition(tp.topic, tp.partition, offset, "offset", timestamp=timestamp)
     problem, action = ("too_old", policy.too_old) if offset < first else ("too_new", policy.too_new)
     if action == "error":
         raise OffsetOutOfRangeError(
@@ -251,7 +324,7 @@ def _explicit_offset(
         tp.partition,
         served,
         "reset",
-        timestamp=_now_ms(),
+        timestamp=started if action == "latest" else 0,
         requested_offset=offset,
         reason=problem,
     )

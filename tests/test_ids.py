@@ -54,6 +54,35 @@ def test_timestamp_ids_resume_a_replay_where_the_client_was_cut(serve, kafka, ma
         assert [m["seq"] for m in seen if m["p"] == p] == list(range(count)), f"partition {p}"
 
 
+def test_timestamp_ids_of_offset_starts_are_never_later_than_their_first_record(
+    serve, kafka, make_topic, tmp_path
+):
+    """Before a partition delivers anything its timestamp id must not pass its first
+    undelivered record: the log start gives 0, an offset inside the log its record's own
+    timestamp (fetched at setup), the end offset the time the setup began."""
+    topic = make_topic(partitions=3)
+    hour_ago = int(time.time() * 1000) - 3_600_000
+    for p in (0, 1):
+        for seq in range(5):
+            kafka.produce(topic, [{"seq": seq}], partition=p, timestamp_ms=hour_ago + 10 * seq)
+    hooks = tmp_path / "hooks.jsonl"
+    server = serve({"use_timestamp_for_id": True}, record_hooks=str(hooks))
+    start = [
+        {"topic": topic, "partition": p, "offset": offset} for p, offset in enumerate((0, 2, 0))
+    ]
+    before = int(time.time() * 1000)
+    with SSEReader(f"{server.url}/{topic}", headers={"Last-Event-ID": json.dumps(start)}) as reader:
+        reader.read(1)
+    after = int(time.time() * 1000)
+    assigned = next(
+        json.loads(line)["detail"]
+        for line in hooks.read_text().splitlines()
+        if json.loads(line)["event"] == "assigned"
+    )
+    assert [a["timestamp"] for a in assigned[:2]] == [0, hour_ago + 20]
+    assert before <= assigned[2]["timestamp"] <= after
+
+
 # --- event: error carries the id of the last delivered event --------------------------------
 
 
