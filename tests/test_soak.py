@@ -24,8 +24,9 @@ events the stream has delivered from that partition, plus 1 (it never moves back
 partition that has delivered nothing yet holds a timestamp no later than its first
 undelivered event: the requested one for a timestamp start, the timestamp of the record at
 the start offset for an offset start (0 at the log start), or the server's wall-clock time
-when the stream's setup began for a start at the end of the partition. A resume starts each partition at the first offset whose
-timestamp is ``>=`` that value (Kafka's offsets-for-times), or at its end if there is none.
+when the stream's setup began for a start at the end of the partition. A resume starts each
+partition at the first offset whose timestamp is ``>=`` that value (Kafka's
+offsets-for-times), or at its end if there is none.
 Hence, tested below:
 
 1. Per partition, when producer timestamps are strictly increasing: no gap and no
