@@ -134,7 +134,7 @@ def kafka_sse(
                 timestamp,
                 opts.resume_policy,
                 log,
-                id_mode="timestamp" if opts.use_timestamp_for_id else "offset",
+                id_mode=opts.id_mode,
             )
             if opts.max_partitions is not None and len(starts) > opts.max_partitions:
                 raise InvalidAssignmentError(

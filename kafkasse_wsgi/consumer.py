@@ -81,6 +81,12 @@ def kafka_call(what: str, call: Any, *args: Any) -> Any:
         ) from exc
 
 
+def cluster_id_of(consumer: Any) -> str | None:
+    """The cluster id the brokers reported in the last metadata (``None`` if they didn't)."""
+    cluster = getattr(getattr(consumer, "_client", None), "cluster", None)
+    return getattr(cluster, "cluster_id", None)
+
+
 def check_topics(
     consumer: KafkaConsumer,
     requested: Sequence[str],
@@ -130,8 +136,18 @@ def resolve_start_positions(
     offset starts in those modes, instead of ids that replay the partition from 0.
     """
     started = _now_ms()
+    # A cursor id from another cluster (a mirror in a second datacenter): its offsets mean
+    # nothing here, its timestamps do. check_topics has fetched the metadata naming ours.
+    cluster = cluster_id_of(consumer)
+    foreign: dict[TopicPartition, int] = {}
+    foreign_cluster: str | None = None
     wanted: list[tuple[TopicPartition, Assignment]] = []
     for assignment in assignments:
+        if assignment.cluster not in (None, cluster) and assignment.offset is not None:
+            assert assignment.partition is not None  # cursor entries name one
+            foreign[TopicPartition(assignment.topic, assignment.partition)] = assignment.offset
+            foreign_cluster = assignment.cluster
+            assignment = dataclasses.replace(assignment, offset=None)
         if assignment.partition is not None:
             partitions = _partitions(consumer, assignment.topic)
             if assignment.partition not in partitions:
@@ -144,6 +160,13 @@ def resolve_start_positions(
         else:
             for partition in sorted(_partitions(consumer, assignment.topic)):
                 wanted.append((TopicPartition(assignment.topic, partition), assignment))
+    if foreign:
+        log.info(
+            "the id comes from Kafka cluster %s, this is %s: %d partition(s) resume by timestamp",
+            foreign_cluster,
+            cluster,
+            len(foreign),
+        )
 
     _connect_to_leaders(consumer, [tp for tp, _ in wanted])
     by_time: dict[TopicPartition, int] = {}
@@ -184,6 +207,19 @@ def resolve_start_positions(
                 offset = end_offsets[tp]
             else:
                 offset = hit.offset
+            if tp in foreign:
+                positions.append(
+                    StartPosition(
+                        tp.topic,
+                        tp.partition,
+                        offset,
+                        "reset",
+                        timestamp=by_time[tp],
+                        requested_offset=foreign[tp],
+                        reason="cluster",
+                    )
+                )
+                continue
             positions.append(
                 StartPosition(tp.topic, tp.partition, offset, "timestamp", timestamp=by_time[tp])
             )

@@ -32,9 +32,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .assignments import StartPosition
-
-#: What an event id can show; ``use_timestamp_for_id=True`` is the ``timestamp`` mode.
-ID_MODES = ("offset", "timestamp", "cursor")
+from .options import ID_MODES
 
 
 class Positions:

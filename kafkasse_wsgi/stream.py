@@ -28,7 +28,7 @@ from gevent.queue import Empty, Full, Queue
 from . import metrics
 from .admission import Ticket
 from .assignments import StartPosition
-from .consumer import close_quietly
+from .consumer import close_quietly, cluster_id_of
 from .errors import KafkaSSEError
 from .options import Options
 from .positions import Positions
@@ -70,7 +70,9 @@ class EventStream:
         self._log = log
         self._ticket = ticket
         self._sse = not options.disable_sse_formatting
-        self.positions = Positions(starts, use_timestamp=options.use_timestamp_for_id)
+        self.positions = Positions(
+            starts, id_mode=options.id_mode, cluster_id=cluster_id_of(consumer)
+        )
         self.stats = StreamStats()
         self._queue: Queue = Queue(maxsize=options.queue_size)
         self._pump = Pump(

@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+
+import pytest
 
 from tests.support.clients import SSEReader, payloads_of
+from tests.support.kafka import KafkaHelper
+from tests.support.private_broker import PrivateBroker
 
 
 def _strict_json(text: str) -> object:
@@ -120,3 +125,124 @@ def test_an_event_with_nan_or_infinity_is_skipped_and_the_stream_goes_on(
     assert b"NaN" not in raw and b"Infinity" not in raw
     assert json.loads(events[-1]["id"]) == [{"topic": topic, "partition": 0, "offset": 4}]
     assert (tmp_path / "server-0.log").read_text().count("skipping") == 2
+
+
+# --- cursor ids: exact on the same cluster, by timestamp on another --------------------------
+
+
+@pytest.fixture(scope="module")
+def cluster_b(kafka_bootstrap: str) -> Iterator[KafkaHelper]:
+    """A second Kafka cluster (its own kafka-local broker), like a mirror in another DC."""
+    broker = PrivateBroker()
+    broker.start()
+    helper = KafkaHelper(broker.bootstrap)
+    try:
+        yield helper
+    finally:
+        helper.close()
+        broker.stop()
+
+
+def _cursor_server(serve, bootstrap: str | None = None):
+    options: dict[str, object] = {"id_mode": "cursor"}
+    if bootstrap is not None:
+        options["kafka_config"] = {"bootstrap_servers": bootstrap}
+    return serve(options)
+
+
+def test_cursor_ids_resume_exactly_by_offset_on_the_same_cluster(serve, kafka, make_topic):
+    """Cursor ids name the cluster and carry offset and timestamp per partition. On the same
+    cluster the offset decides: a cut between events of one millisecond (which a timestamp
+    id would skip) loses nothing, and no reset is announced."""
+    topic = make_topic(partitions=2)
+    hour_ago = int(time.time() * 1000) - 3_600_000
+    kafka.produce(topic, [{"seq": seq} for seq in range(6)], partition=0, timestamp_ms=hour_ago)
+    server = _cursor_server(serve)
+    with SSEReader(f"{server.url}/{topic}", headers=_from_offset_zero(topic, 2)) as reader:
+        first = reader.read(2)
+    cursor = json.loads(first[-1]["id"])
+    assert cursor == {
+        "cluster": kafka.admin.describe_cluster()["cluster_id"],
+        "positions": [[topic, 0, 2, hour_ago + 1], [topic, 1, 0, cursor["positions"][1][3]]],
+    }
+    with SSEReader(f"{server.url}/{topic}", headers={"Last-Event-ID": first[-1]["id"]}) as reader:
+        rest = reader.read(4, types=("message", "reset"))
+        assert "X-KafkaSSE-Reset" not in reader.response.headers
+    assert [e["event"] for e in rest] == ["message"] * 4
+    assert [m["seq"] for m in payloads_of(first + rest)] == list(range(6))
+    assert json.loads(rest[-1]["id"])["positions"][0][2:] == [6, hour_ago + 1]
+
+
+def test_cursor_ids_still_read_the_node_originals_id_forms(serve, kafka, make_topic):
+    topic = make_topic()
+    base = int(time.time() * 1000) - 60_000
+    for seq in range(3):
+        kafka.produce(topic, [{"seq": seq}], timestamp_ms=base + 10 * seq)
+    server = _cursor_server(serve)
+    for last_event_id, expected in (
+        ([{"topic": topic, "partition": 0, "offset": 1}], [1, 2]),
+        ([{"topic": topic, "partition": 0, "timestamp": base + 11}], [2]),
+    ):
+        headers = {"Last-Event-ID": json.dumps(last_event_id)}
+        with SSEReader(f"{server.url}/{topic}", headers=headers) as reader:
+            events = reader.read(len(expected))
+        assert [m["seq"] for m in payloads_of(events)] == expected
+        assert json.loads(events[-1]["id"])["positions"] == [[topic, 0, 3, base + 21]]
+
+
+@pytest.mark.timeout(180)
+def test_cursor_ids_resume_on_another_cluster_by_timestamp_and_say_so(
+    serve, kafka, make_topic, cluster_b
+):
+    """The same events with the same timestamps on two clusters, at different offsets
+    (cluster B holds older events first). Read part from A; resume on B with A's cursor:
+    exactly the rest, after an ``event: reset`` (reason ``cluster``) for every partition.
+    B's own cursor then resumes on B exactly by offset."""
+    topic = make_topic(partitions=2)
+    cluster_b.create_topic(topic, 2)
+    hour_ago = int(time.time() * 1000) - 3_600_000
+    cluster_b.produce(
+        topic, [{"seq": -1 - n} for n in range(3)], partition=0, timestamp_ms=hour_ago - 1_000
+    )
+    for helper in (kafka, cluster_b):
+        for seq in range(10):
+            helper.produce(topic, [{"seq": seq}], partition=0, timestamp_ms=hour_ago + 10 * seq)
+    server_a = _cursor_server(serve)
+    server_b = _cursor_server(serve, cluster_b.bootstrap)
+
+    with SSEReader(f"{server_a.url}/{topic}", headers=_from_offset_zero(topic, 2)) as reader:
+        first = reader.read(4)
+    cut = first[-1]["id"]
+    assert json.loads(cut)["positions"][0] == [topic, 0, 4, hour_ago + 31]
+
+    with SSEReader(f"{server_b.url}/{topic}", headers={"Last-Event-ID": cut}) as reader:
+        assert reader.response.headers["X-KafkaSSE-Reset"] == f"{topic}/0:4->7,{topic}/1:0->0"
+        resets = reader.read(2, types=("reset",))
+        second = reader.read(3)
+    assert [json.loads(e["data"]) for e in resets] == [
+        {
+            "topic": topic,
+            "partition": 0,
+            "requested_offset": 4,
+            "served_offset": 7,
+            "reason": "cluster",
+        },
+        {
+            "topic": topic,
+            "partition": 1,
+            "requested_offset": 0,
+            "served_offset": 0,
+            "reason": "cluster",
+        },
+    ]
+    b_cluster_id = cluster_b.admin.describe_cluster()["cluster_id"]
+    assert b_cluster_id != kafka.admin.describe_cluster()["cluster_id"]
+    assert json.loads(second[-1]["id"])["cluster"] == b_cluster_id
+
+    with SSEReader(
+        f"{server_b.url}/{topic}", headers={"Last-Event-ID": second[-1]["id"]}
+    ) as reader:
+        third = reader.read(3, types=("message", "reset"))
+        assert "X-KafkaSSE-Reset" not in reader.response.headers
+    assert [e["event"] for e in third] == ["message"] * 3
+    assert [m["seq"] for m in payloads_of(first + second + third)] == list(range(10))
