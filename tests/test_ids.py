@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from kafka import TopicPartition
 
 from tests.support.clients import SSEReader, payloads_of
 from tests.support.kafka import KafkaHelper
@@ -57,6 +58,26 @@ def test_timestamp_ids_resume_a_replay_where_the_client_was_cut(serve, kafka, ma
     seen = payloads_of(first) + payloads_of(rest)
     for p, count in ((0, 10), (1, 5)):
         assert [m["seq"] for m in seen if m["p"] == p] == list(range(count)), f"partition {p}"
+
+
+def test_timestamp_ids_resume_a_replay_that_began_with_a_reset(serve, kafka, make_topic):
+    """Regression: a resume whose offset retention had deleted starts at the earliest offset
+    (``event: reset``); its timestamp id said the server's current time, so a client cut
+    during that replay lost the rest too."""
+    topic = make_topic()
+    hour_ago = int(time.time() * 1000) - 3_600_000
+    for seq in range(8):
+        kafka.produce(topic, [{"seq": seq}], timestamp_ms=hour_ago + 10 * seq)
+    kafka.admin.delete_records({TopicPartition(topic, 0): 3})
+    server = serve({"use_timestamp_for_id": True})
+    gone = {"Last-Event-ID": json.dumps([{"topic": topic, "partition": 0, "offset": 1}])}
+    with SSEReader(f"{server.url}/{topic}", headers=gone) as reader:
+        reset = reader.read(1, types=("reset",))
+        first = reader.read(2)
+    assert json.loads(reset[0]["data"])["reason"] == "too_old"
+    with SSEReader(f"{server.url}/{topic}", headers={"Last-Event-ID": first[-1]["id"]}) as reader:
+        rest = reader.read(3, timeout_s=10)
+    assert [m["seq"] for m in payloads_of(first + rest)] == list(range(3, 8))
 
 
 def test_timestamp_ids_of_offset_starts_are_never_later_than_their_first_record(
