@@ -7,7 +7,8 @@ same idempotent cleanup (stop the pump, close the consumer, log) in a ``finally`
 * the client left: the server's write fails, it calls ``close()`` → ``GeneratorExit``;
 * the server stops it: gunicorn's graceful shutdown kills the greenlet → ``GreenletExit``;
 * Kafka or a filterer failed: the pump sends :class:`~kafkasse_wsgi.pump.End` with the
-  error, which goes out as ``event: error`` with the current id before the body ends;
+  error, which goes out as ``event: error`` before the body ends, with the current id: that
+  of the last event delivered (the pump queues the events before a failing record first);
 * the response was never iterated at all: ``close()`` still cleans up.
 """
 
