@@ -129,7 +129,14 @@ def kafka_sse(
             consumer = open_consumer(opts, request_id)
             opts.call_hook("connected", log, consumer)
             check_topics(consumer, topics_of(wanted), opts, environ)
-            starts = resolve_start_positions(consumer, wanted, timestamp, opts.resume_policy, log)
+            starts = resolve_start_positions(
+                consumer,
+                wanted,
+                timestamp,
+                opts.resume_policy,
+                log,
+                id_mode=opts.id_mode,
+            )
             if opts.max_partitions is not None and len(starts) > opts.max_partitions:
                 raise InvalidAssignmentError(
                     f"too many partitions for one stream ({len(starts)}, at most "

@@ -35,6 +35,10 @@ KAFKA_EVENTS: dict[str, str] = {
 
 RESUME_ACTIONS = ("earliest", "latest", "error")
 
+#: What event ids carry: ``offset`` (default), ``timestamp`` (the Node original's
+#: ``use_timestamp_for_id``), ``cursor`` (offset, timestamp and the Kafka cluster id).
+ID_MODES = ("offset", "timestamp", "cursor")
+
 
 @dataclasses.dataclass(frozen=True)
 class ResumePolicy:
@@ -70,7 +74,12 @@ class Options:
     :param disable_sse_formatting: send JSON lines instead of SSE events.
     :param deserializer: ``(KafkaMessage) -> KafkaMessage`` that sets ``.message``.
     :param filterer: ``(KafkaMessage) -> bool``; false drops the message.
-    :param use_timestamp_for_id: event ids hold ``timestamp + 1`` instead of ``offset + 1``.
+    :param use_timestamp_for_id: event ids hold ``timestamp + 1`` instead of ``offset + 1``
+        (the Node original's option; the same as ``id_mode="timestamp"``).
+    :param id_mode: what event ids carry, one of :data:`ID_MODES`. ``cursor`` ids hold the
+        offset and timestamp of every partition and the Kafka cluster id: a resume on the same
+        cluster is exact by offset, on another (mirrored topics) it goes by timestamp and the
+        client gets ``event: reset`` with reason ``cluster``.
     :param kafka_event_handlers: lifecycle hooks, see :data:`KAFKA_EVENTS`.
     :param connect_error_handler: ``(error, environ, start_response) -> iterable`` answering
         errors that happen before the stream started, instead of the JSON error response.
@@ -126,6 +135,7 @@ class Options:
     DEFAULT_RECONNECT_SPREAD_MS = 2000
     DEFAULT_MAX_BLOCKED_S = 300.0
     DEFAULT_BROKER_OUTAGE_TIMEOUT_S = 60.0
+    DEFAULT_ID_MODE = "offset"
 
     kafka_config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     allowed_topics: AllowedTopics = None
@@ -134,6 +144,7 @@ class Options:
     deserializer: Callable[[KafkaMessage], KafkaMessage | None] | None = None
     filterer: Callable[[KafkaMessage], bool] | None = None
     use_timestamp_for_id: bool = False
+    id_mode: str = DEFAULT_ID_MODE
     kafka_event_handlers: Mapping[str, Callable[..., Any]] = dataclasses.field(default_factory=dict)
     connect_error_handler: Callable[..., Iterable[bytes]] | None = None
     idle_delay_ms: int = DEFAULT_IDLE_DELAY_MS
@@ -184,6 +195,19 @@ class Options:
             # A truthy string such as "false" would silently switch the mode on.
             if not isinstance(getattr(self, name), bool):
                 raise ConfigurationError(f"{name} must be True or False")
+        if self.id_mode not in ID_MODES:
+            raise ConfigurationError(
+                f"id_mode must be one of {', '.join(ID_MODES)}, got {self.id_mode!r}"
+            )
+        if self.use_timestamp_for_id and self.id_mode == "cursor":
+            raise ConfigurationError(
+                "use_timestamp_for_id=True asks for timestamp ids, id_mode='cursor' for "
+                "cursor ids: set one of them"
+            )
+        if self.use_timestamp_for_id or self.id_mode == "timestamp":
+            # Two spellings of one mode: both read the same afterwards.
+            object.__setattr__(self, "id_mode", "timestamp")
+            object.__setattr__(self, "use_timestamp_for_id", True)
         if self.logger is not None and not isinstance(
             self.logger, (logging.Logger, logging.LoggerAdapter)
         ):
