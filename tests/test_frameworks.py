@@ -156,6 +156,35 @@ def test_since_in_the_query_starts_at_that_time(endpoint, kafka, make_topic):
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, indirect=True)
+def test_repeated_since_the_last_one_counts(endpoint, kafka, make_topic):
+    """Regression: the Flask helpers took the first ``since``, everything else the last."""
+    topic = make_topic()
+    now = int(time.time() * 1000)
+    kafka.produce(topic, [{"n": 0}], timestamp_ms=now - 120_000)
+    kafka.produce(topic, [{"n": 1}], timestamp_ms=now - 30_000)
+    events = collect_events(f"{endpoint(topic)}?since={now - 60_000}&since={now - 180_000}", 1)
+    assert [d["n"] for d in data_of(events)] == [0]
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, indirect=True)
+def test_last_event_id_cannot_open_a_topic_the_view_did_not_ask_for(endpoint, kafka, make_topic):
+    """Regression: a ``Last-Event-ID`` replaced the view's topics, so a view streaming
+    ``public`` streamed any other topic named in the header (the default allow-list admits
+    it)."""
+    public, secret = make_topic(), make_topic()
+    kafka.produce(secret, [{"secret": True}])
+    with requests.get(
+        endpoint(public),
+        headers={"Last-Event-ID": from_offset_zero(secret, 1)},
+        stream=True,
+        timeout=10,
+    ) as response:
+        assert response.status_code == 400, f"{response.status_code}: streamed {secret}"
+        assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+        assert response.json()["name"] == "InvalidAssignmentError"
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, indirect=True)
 def test_unknown_topic_is_404_with_json_body(endpoint, make_topic):
     response = requests.get(endpoint(f"{make_topic()}-missing"), timeout=10)
     assert response.status_code == 404
