@@ -120,7 +120,7 @@ def test_repeated_since_the_last_one_counts(serve, kafka, make_topic):
 # --- HTTP methods --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "get"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
 def test_other_methods_get_405_with_allow_and_a_method_error(serve, make_topic, method):
     topic = make_topic()
     server = serve()
