@@ -193,3 +193,16 @@ def test_cors_any_origin_allows_every_origin_without_credentials(serve, make_top
         headers = reader.response.headers
     assert headers["Access-Control-Allow-Origin"] == "*"
     assert "Access-Control-Allow-Credentials" not in headers
+
+
+def test_kafka_sse_answers_a_preflight_instead_of_streaming(serve, make_topic):
+    topic = make_topic()
+    server = serve(mode="function", assignments=[topic], options={"cors_origins": [ORIGIN]})
+    response = requests.options(
+        f"{server.url}/",
+        headers={"Origin": ORIGIN, "Access-Control-Request-Method": "GET"},
+        timeout=10,
+    )
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "last-event-id" in header_words(response.headers["Access-Control-Allow-Headers"])
