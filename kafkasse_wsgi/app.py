@@ -124,6 +124,9 @@ def kafka_sse(
         anything outside ``assignments`` is a 400.
     :param options: an :class:`Options` or a dict of option names.
     :param at_timestamp: start time for partitions without an offset: epoch ms or ISO-8601.
+
+    ``OPTIONS`` is answered with 204 (a CORS preflight when ``cors_origins`` allows the
+    origin); which other methods may stream is the calling application's choice.
     """
     return respond(environ, start_response, assignments, options, at_timestamp)
 
@@ -145,6 +148,8 @@ def respond(
         logging.getLogger(PACKAGE_LOGGER).error("invalid options: %s", error.message)
         return error_response(error, parse_request(environ), environ, start_response, Options())
     request = parse_request(environ, opts.trusted_proxies)
+    if request.method == "OPTIONS":
+        return preflight_response(request, start_response, opts)
     if at_timestamp is None and query_since:
         at_timestamp = request.since
     return stream_or_refuse(request, environ, start_response, assignments, opts, at_timestamp)
