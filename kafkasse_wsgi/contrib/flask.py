@@ -11,7 +11,7 @@ its ``close()`` when the client leaves — that is what closes the Kafka consume
     def orders(customer):
         if not may_read(customer):
             abort(403)
-        return stream_response(["orders"], options=OPTIONS, at_timestamp=request.args.get("since"))
+        return stream_response(["orders"], options=OPTIONS)  # ?since= is read for you
 
     app.register_blueprint(make_blueprint(allowed_topics=["edits"]), url_prefix="/stream")
 
