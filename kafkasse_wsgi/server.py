@@ -5,6 +5,9 @@ GET /healthz              200 {"status": "ok"}; ``?kafka=1`` also asks the broke
                           they don't answer within ``KAFKA_HEALTH_TIMEOUT_S``)
 GET /metrics              Prometheus metrics (all workers under gunicorn)
 GET /<topic>[,<topic>…]   a stream (``?since=``, ``Last-Event-ID``, ``Accept``)
+
+Every path answers ``OPTIONS`` (204; a CORS preflight with ``--cors-origins``) and any
+other method but GET and HEAD with 405 and ``Allow``, as the streams do.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from urllib.parse import parse_qs
 import gevent
 
 from . import __version__
-from .app import KafkaSSE
+from .app import KafkaSSE, answer_other_method
 from .log import PACKAGE_LOGGER
 from .metrics import metrics_app
+from .request import parse_request
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -40,6 +44,10 @@ def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> l
     return [data]
 
 
+#: The paths that are not streams.
+_FIXED = frozenset({"", "/", "/healthz", "/metrics", "/favicon.ico"})
+
+
 class StreamServer:
     """Routes the fixed endpoints and hands every other path to a :class:`KafkaSSE` app."""
 
@@ -54,6 +62,13 @@ class StreamServer:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if path not in _FIXED:
+            return self.streams(environ, start_response)
+        options = self.streams.options
+        request = parse_request(environ, options.trusted_proxies)
+        answer = answer_other_method(request, environ, start_response, options)
+        if answer is not None:
+            return answer
         if path in ("", "/"):
             start_response(
                 "200 OK",
@@ -67,10 +82,8 @@ class StreamServer:
             return self._health(environ, start_response)
         if path == "/metrics":
             return metrics_app(environ, start_response)
-        if path == "/favicon.ico":
-            start_response("204 No Content", [])
-            return []
-        return self.streams(environ, start_response)
+        start_response("204 No Content", [])  # /favicon.ico
+        return []
 
     def _health(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         query = parse_qs(environ.get("QUERY_STRING", ""))

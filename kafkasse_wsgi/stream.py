@@ -9,7 +9,8 @@ same idempotent cleanup (stop the pump, close the consumer, log) in a ``finally`
   socket close and queues an :class:`~kafkasse_wsgi.pump.End`, so the body ends at once;
 * the server stops it: gunicorn's graceful shutdown kills the greenlet → ``GreenletExit``;
 * Kafka or a filterer failed: the pump sends :class:`~kafkasse_wsgi.pump.End` with the
-  error, which goes out as ``event: error`` with the current id before the body ends;
+  error, which goes out as ``event: error`` before the body ends, with the current id: that
+  of the last event delivered (the pump queues the events before a failing record first);
 * the response was never iterated at all: ``close()`` still cleans up.
 """
 
@@ -30,7 +31,7 @@ from gevent.queue import Empty, Full, Queue
 from . import metrics
 from .admission import Ticket
 from .assignments import StartPosition
-from .consumer import close_quietly
+from .consumer import close_quietly, cluster_id_of
 from .disconnect import DisconnectWatcher
 from .errors import KafkaSSEError
 from .options import Options
@@ -76,7 +77,9 @@ class EventStream:
         self._log = log
         self._ticket = ticket
         self._sse = not options.disable_sse_formatting
-        self.positions = Positions(starts, use_timestamp=options.use_timestamp_for_id)
+        self.positions = Positions(
+            starts, id_mode=options.id_mode, cluster_id=cluster_id_of(consumer)
+        )
         self.stats = StreamStats()
         self._queue: Queue = Queue(maxsize=options.queue_size)
         self._pump = Pump(

@@ -38,6 +38,7 @@ def test_help_explains_every_option():
         "--host",
         "--port",
         "--allowed-topics",
+        "--cors-origins",
         "--workers",
         "--heartbeat",
         "--log-level",
@@ -126,6 +127,35 @@ def test_kafka_health_check_answers_503_within_5s_when_brokers_are_unreachable(s
     assert response.status_code == 503
     assert response.json()["status"] == "kafka unavailable"
     assert requests.get(f"{server.url}/healthz", timeout=5).json()["status"] == "ok"
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_cors_origins_from_the_flag_or_the_environment(make_topic, kafka_bootstrap, how):
+    topic = make_topic()
+    origin = "https://app.example"
+    args = ["--bootstrap-servers", kafka_bootstrap]
+    env = None
+    if how == "flag":
+        args += ["--cors-origins", f"{origin},http://localhost:3000"]
+    else:
+        env = {"KAFKASSE_CORS_ORIGINS": f"{origin},http://localhost:3000"}
+    server = start_cli(args, env=env)
+    try:
+        preflight = requests.options(
+            f"{server.url}/{topic}",
+            headers={"Origin": origin, "Access-Control-Request-Method": "GET"},
+            timeout=10,
+        )
+        assert preflight.status_code == 204
+        assert preflight.headers["Access-Control-Allow-Origin"] == origin
+        with SSEReader(f"{server.url}/{topic}", headers={"Origin": origin}) as reader:
+            assert reader.status == 200
+            assert reader.response.headers["Access-Control-Allow-Origin"] == origin
+        # The server's own endpoints answer other methods as the streams do.
+        refused = requests.post(f"{server.url}/healthz", timeout=10)
+        assert refused.status_code == 405 and "GET" in refused.headers["Allow"]
+    finally:
+        assert server.stop() == 0
 
 
 def test_bad_flags_are_refused_with_a_message():

@@ -147,12 +147,14 @@ def test_invalid_assignments_in_last_event_id_are_400(server, make_topic, last_e
     assert response.json()["name"] == "InvalidAssignmentError"
 
 
-def test_unavailable_and_not_allowed_assignments_in_last_event_id_are_404(serve, make_topic):
+def test_unavailable_and_not_allowed_topics_with_a_last_event_id_are_404(serve, make_topic):
+    """The path decides the topics (an id naming others is a 400, see
+    test_request_contract.py); a forbidden or missing one is a 404 with an id as without."""
     allowed, forbidden = make_topic(), make_topic()
     server = serve({"allowed_topics": [allowed], "heartbeat_interval_s": HEARTBEAT_S})
     for topic in (forbidden, f"{allowed}-missing"):
         response = requests.get(
-            f"{server.url}/{allowed}",
+            f"{server.url}/{topic}",
             headers={"Last-Event-ID": offset_assignments((topic, 0))},
             timeout=10,
         )
@@ -479,13 +481,16 @@ def test_librdkafka_style_config_carries_over(serve, kafka, make_topic, kafka_bo
 
 
 def test_allowed_topics_callable_decides_per_topic(serve, make_topic):
-    topic = make_topic()
-    server = serve({"allowed_topics": {"prefix": topic[:20]}, "heartbeat_interval_s": HEARTBEAT_S})
+    """Regression (of the test): both topics shared the allowed prefix, so the refusal
+    branch never ran. The callable now allows exactly one of two existing topics."""
+    topic, other = make_topic(), make_topic()
+    assert not other.startswith(topic)
+    server = serve({"allowed_topics": {"prefix": topic}})
     with SSEReader(f"{server.url}/{topic}") as reader:
         assert reader.status == 200
-    other = make_topic()
-    if not other.startswith(topic[:20]):
-        assert requests.get(f"{server.url}/{other}", timeout=10).status_code == 404
+    refused = requests.get(f"{server.url}/{other}", timeout=10)
+    assert refused.status_code == 404
+    assert refused.json()["name"] == "TopicNotAvailableError"
 
 
 def test_no_topic_allowed_at_all_is_a_500_configuration_error(serve, make_topic):

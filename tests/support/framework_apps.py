@@ -20,6 +20,8 @@ from kafkasse_wsgi.log import configure_json_logging
 
 #: The bearer token the Flask app's ``/private/…`` route wants (tests send it).
 TOKEN = "let-me-in"
+#: The origin the ``/cors…`` routes allow (``cors_origins``).
+CORS_ORIGIN = "https://app.example"
 
 
 def options() -> Options:
@@ -37,7 +39,8 @@ def options() -> Options:
 
 def flask_app() -> Any:
     """``/stream/<topics>`` (a view), ``/private/<topics>`` (auth and headers decided in the
-    view), ``/json/<topics>`` (per-view options) and the Blueprint under ``/bp``."""
+    view), ``/json/<topics>`` (per-view options), the Blueprint under ``/bp`` and, with
+    ``cors_origins``, under ``/cors``."""
     from flask import Flask, jsonify, request
 
     from kafkasse_wsgi.contrib.flask import make_blueprint, stream_response
@@ -68,11 +71,21 @@ def flask_app() -> Any:
         ),
         url_prefix="/bp",
     )
+    app.register_blueprint(
+        make_blueprint(
+            "kafkasse_cors",
+            kafka_config=opts.kafka_config,
+            heartbeat_interval_s=opts.heartbeat_interval_s,
+            cors_origins=[CORS_ORIGIN],
+        ),
+        url_prefix="/cors",
+    )
     return app
 
 
 def django_app() -> Any:
-    """``/fn/<topics>`` (function view) and ``/cbv/<topics>`` (class-based view)."""
+    """``/fn/<topics>`` (function view), ``/cbv/<topics>`` (class-based view) and
+    ``/cors/<topics>`` (the class-based view with ``cors_origins``)."""
     import django
     from django.conf import settings
     from django.core.wsgi import get_wsgi_application
@@ -85,6 +98,10 @@ def django_app() -> Any:
     urls.urlpatterns = [  # type: ignore[attr-defined]
         path("fn/<str:topics>", stream_view, {"options": opts}),
         path("cbv/<str:topics>", KafkaSSEView.as_view(stream_options=opts)),
+        path(
+            "cors/<str:topics>",
+            KafkaSSEView.as_view(stream_options=opts.replace(cors_origins=[CORS_ORIGIN])),
+        ),
     ]
     sys.modules[urls.__name__] = urls
     settings.configure(
