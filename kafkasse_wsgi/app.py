@@ -46,6 +46,7 @@ from .log import PACKAGE_LOGGER, RequestLogAdapter
 from .options import Options
 from .request import STREAM_METHODS, StreamRequest, parse_request, resume_within, spell_out
 from .stream import EventStream
+from .tokens import authenticate
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -171,7 +172,10 @@ def stream_or_refuse(
 
     ticket = None
     consumer = None
+    grant = None
     try:
+        # Before anything that costs: a request without a good token uses no slot, no Kafka.
+        grant = authenticate(environ, opts)
         wanted, timestamp = _requested(request, assignments, at_timestamp, opts)
         ticket = admit(request.client_address, opts)
         # kafka-python has blocking calls without a timeout (metadata): bound them all.
@@ -180,7 +184,7 @@ def stream_or_refuse(
         try:
             consumer = open_consumer(opts, request.request_id)
             opts.call_hook("connected", log, consumer)
-            check_topics(consumer, topics_of(wanted), opts, environ)
+            check_topics(consumer, topics_of(wanted), opts, environ, grant)
             wanted = spell_out(
                 wanted, lambda t: kafka_call("metadata", consumer.partitions_for_topic, t) or ()
             )
@@ -221,7 +225,23 @@ def stream_or_refuse(
             opts.call_hook("error", log, refusal)
         return error_response(refusal, request, environ, start_response, opts)
 
-    stream = EventStream(consumer, starts, opts, log, ticket, client_socket(environ))
+    stream = EventStream(
+        consumer,
+        starts,
+        opts,
+        log,
+        ticket,
+        client_socket(environ),
+        token_expires_at=grant.expires_at if grant is not None else None,
+    )
+    if grant is not None:
+        log.info(
+            "token of %s grants %s for %.0fs more",
+            grant.subject or "(no sub)",
+            ",".join(grant.topics) or "nothing",
+            grant.seconds_left(),
+            extra={"token_subject": grant.subject},
+        )
     opts.call_hook("assigned", log, stream.positions.as_list())
     log.info("stream started: %s", stream.positions.event_id())
     start_response("200 OK", _stream_headers(opts, request, starts))

@@ -31,6 +31,7 @@ from .options import Options, ResumePolicy
 
 if TYPE_CHECKING:
     from .options import WSGIEnvironment
+    from .tokens import TokenGrant
 
 #: Seconds a client is told to wait (``Retry-After``) when the brokers cannot be reached.
 UNAVAILABLE_RETRY_AFTER_S = 5
@@ -92,8 +93,10 @@ def check_topics(
     requested: Sequence[str],
     options: Options,
     environ: WSGIEnvironment,
+    grant: TokenGrant | None = None,
 ) -> None:
-    """Every requested topic must exist and be allowed; a 404 never says which was the case."""
+    """Every requested topic must exist, be allowed, and be granted by the subscriber token
+    (if any); a 404 never says which was the case."""
     existing = kafka_call("metadata", consumer.topics)
     if not existing or (
         not callable(options.allowed_topics)
@@ -101,7 +104,11 @@ def check_topics(
     ):
         raise ConfigurationError("no topic is available to stream: none exists or is allowed")
     missing = [
-        t for t in requested if t not in existing or not options.is_topic_allowed(t, environ)
+        t
+        for t in requested
+        if t not in existing
+        or not options.is_topic_allowed(t, environ)
+        or (grant is not None and not grant.allows(t))
     ]
     if missing:
         raise TopicNotAvailableError(

@@ -61,19 +61,22 @@ class End:
     :param error: sent as ``event: error`` before the end.
     :param cause: for logs and metrics (``end``, ``error``, ``limit``, ``shutdown``).
     :param retry_ms: a ``retry:`` hint sent before the end, so the client comes back then.
+    :param event_id: an ``id:`` sent before the end (the id of everything queued before it).
     """
 
-    __slots__ = ("cause", "error", "retry_ms")
+    __slots__ = ("cause", "error", "event_id", "retry_ms")
 
     def __init__(
         self,
         error: KafkaSSEError | None = None,
         cause: str | None = None,
         retry_ms: int | None = None,
+        event_id: str | None = None,
     ) -> None:
         self.error = error
         self.cause = cause or ("error" if error is not None else "end")
         self.retry_ms = retry_ms
+        self.event_id = event_id
 
 
 class _Stalled(Exception):
@@ -146,6 +149,9 @@ class Pump:
             default_event_data if fast else self._custom_event_data
         )
         self._greenlet: gevent.Greenlet | None = None
+        #: The id of everything queued so far: the positions after the last chunk the queue
+        #: took (a chunk the pump was killed holding is not in it; its records are not).
+        self.queued_id = positions.event_id()
 
     def start(self) -> None:
         self._greenlet = gevent.spawn(self._run)
@@ -217,6 +223,7 @@ class Pump:
         """Queue a chunk; a client that takes nothing for ``max_blocked_s`` is let go."""
         try:
             self._queue.put(chunk, timeout=self._options.max_blocked_s)
+            self.queued_id = self._positions.event_id()
         except Full:
             self._log.warning(
                 "client took no data for %gs; ending its stream (it resumes from its last id)",

@@ -37,7 +37,14 @@ from .errors import KafkaSSEError
 from .options import Options
 from .positions import Positions
 from .pump import End, Pump, StreamStats
-from .sse import STREAM_PREAMBLE, format_comment, format_event, format_json_line, format_retry
+from .sse import (
+    STREAM_PREAMBLE,
+    format_comment,
+    format_event,
+    format_id,
+    format_json_line,
+    format_retry,
+)
 
 #: The heartbeat of JSON mode: an empty line, which line-oriented JSON readers skip.
 JSON_HEARTBEAT = b"\n"
@@ -68,9 +75,13 @@ class EventStream:
         log: logging.Logger | logging.LoggerAdapter,
         ticket: Ticket | None = None,
         client_socket: Any | None = None,
+        token_expires_at: float | None = None,
     ) -> None:
         """:param client_socket: the client's connection, watched so that a client leaving
-        an idle stream is noticed at once (see :mod:`~kafkasse_wsgi.disconnect`)."""
+        an idle stream is noticed at once (see :mod:`~kafkasse_wsgi.disconnect`).
+        :param token_expires_at: when the subscriber token this stream was granted by expires
+        (Unix seconds): the stream ends then, and the client comes back with a fresh one."""
+        self._token_expires_at = token_expires_at
         self._consumer = consumer
         self._starts = list(starts)
         self._options = options
@@ -94,6 +105,7 @@ class EventStream:
         self._generator: Iterator[bytes] | None = None
         self._reader: gevent.Greenlet | None = None
         self._lifetime_timer: gevent.Greenlet | None = None
+        self._expiry_timer: gevent.Greenlet | None = None
         self._watcher = (
             DisconnectWatcher(client_socket, self._client_left)
             if client_socket is not None
@@ -170,7 +182,10 @@ class EventStream:
         retry_ms = random.randint(0, self._options.reconnect_spread_ms)
         try:
             self._pump.stop()
-            self._queue.put_nowait(End(cause=cause, retry_ms=retry_ms))
+            # A client whose token expired has skipped nothing: say exactly where it resumes
+            # (also when nothing was sent on this connection yet).
+            event_id = self._pump.queued_id if cause == "token_expired" else None
+            self._queue.put_nowait(End(cause=cause, retry_ms=retry_ms, event_id=event_id))
         except Full:
             self.abort(cause)
 
@@ -204,6 +219,9 @@ class EventStream:
             self.close()
 
     def _start_lifetime_timer(self) -> None:
+        if self._token_expires_at is not None:
+            left = max(0.0, self._token_expires_at - time.time())
+            self._expiry_timer = gevent.spawn_later(left, self.end, "token_expired")
         lifetime = self._options.max_stream_lifetime_s
         if lifetime is None:
             return
@@ -216,7 +234,8 @@ class EventStream:
         if not self._sse or end.cause == "client_left":  # nobody left to read it
             return b""
         if end.retry_ms is not None:
-            return format_retry(end.retry_ms) + format_comment(f"end: {end.cause}")
+            resume = format_id(end.event_id) if end.event_id is not None else b""
+            return format_retry(end.retry_ms) + resume + format_comment(f"end: {end.cause}")
         return format_comment(f"end: {end.cause}")
 
     def _reset_notices(self) -> list[bytes]:
@@ -257,8 +276,9 @@ class EventStream:
         _open_streams.discard(self)
         if self._watcher is not None:
             self._watcher.stop()  # before the server reads the next request on the socket
-        if self._lifetime_timer is not None:
-            self._lifetime_timer.kill(block=False)
+        for timer in (self._lifetime_timer, self._expiry_timer):
+            if timer is not None:
+                timer.kill(block=False)
         try:
             self._pump.stop()
         finally:

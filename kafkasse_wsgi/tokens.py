@@ -38,9 +38,10 @@ from .errors import ConfigurationError, InvalidTokenError, TokenKeysUnavailableE
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
+    from .options import Options
+
 try:
     import jwt
-    from jwt.algorithms import get_default_algorithms
 
     _JWT_IMPORT_ERROR: ImportError | None = None
 except ImportError as exc:  # the optional "jwt" extra is not installed
@@ -53,6 +54,7 @@ __all__ = [
     "KeySet",
     "TokenGrant",
     "TokenVerifier",
+    "authenticate",
     "mint_token",
     "read_token",
 ]
@@ -246,9 +248,7 @@ class KeySet:
             if algorithm in key.algorithms and (kid is None or key.kid in (None, kid))
         ]
         for client in self.clients:
-            found.extend(
-                key for key in _client_keys(client, kid) if algorithm in key.algorithms
-            )
+            found.extend(key for key in _client_keys(client, kid) if algorithm in key.algorithms)
         return found
 
 
@@ -269,18 +269,23 @@ def _json_object(text: str, where: str) -> Mapping[str, Any]:
 def _secret(secret: bytes) -> VerificationKey:
     if len(secret) < MIN_SECRET_BYTES:
         raise ConfigurationError(
-            f"jwt_keys: an HS secret must be at least {MIN_SECRET_BYTES} bytes "
-            f"(got {len(secret)})"
+            f"jwt_keys: an HS secret must be at least {MIN_SECRET_BYTES} bytes (got {len(secret)})"
         )
     return VerificationKey(secret, frozenset(_HS))
 
 
 def _pem_key(pem: bytes) -> VerificationKey:
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import load_pem_public_key
+    except ImportError as exc:
+        raise ConfigurationError(
+            "jwt_keys: public keys need cryptography: pip install 'kafkasse_wsgi[jwt]'"
+        ) from exc
 
     if b"PRIVATE KEY" in pem.split(b"\n", 1)[0]:
         raise ConfigurationError("jwt_keys: a private key was given; give its public key")
+    key: Any
     try:
         if b"CERTIFICATE" in pem.split(b"\n", 1)[0]:
             key = x509.load_pem_x509_certificate(pem).public_key()
@@ -488,6 +493,23 @@ def read_token(
     if query_token is not None and len(query_token) > MAX_TOKEN_BYTES:
         raise InvalidTokenError.too_large(status=400)
     return query_token or None
+
+
+def authenticate(environ: WSGIEnvironment, options: Options) -> TokenGrant | None:
+    """What the request's token grants; ``None`` when tokens are off, or optional and absent.
+
+    :raises InvalidTokenError: no token though one is required, or a bad one.
+    :raises TokenKeysUnavailableError: a JWKS URL could not be fetched.
+    """
+    verifier = options.token_verifier
+    if verifier is None:
+        return None
+    token = read_token(environ, options.jwt_cookie_name, options.jwt_allow_query_token)
+    if token is None:
+        if options.jwt_required:
+            raise InvalidTokenError.missing()
+        return None
+    return verifier.verify(token)
 
 
 def _take_query_token(environ: WSGIEnvironment) -> str | None:
