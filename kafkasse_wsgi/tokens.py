@@ -72,7 +72,8 @@ JWKS_LIFESPAN_S = 300.0
 JWKS_REFRESH_COOLDOWN_S = 10.0
 #: Seconds one JWKS fetch may take.
 JWKS_TIMEOUT_S = 5.0
-#: Least length of an HS secret (RFC 7518 §3.2: a key as long as the hash).
+#: Least length of an HS secret (RFC 7518 §3.2: a key as long as the hash; HS384 and HS512
+#: are accepted only with a secret of 48 and 64 bytes).
 MIN_SECRET_BYTES = 32
 REALM = "kafkasse"
 
@@ -86,6 +87,8 @@ KNOWN_ALGORITHMS = frozenset(_HS + _RSA + ("ES256", "ES384", "ES512") + _ED)
 # A claim entry: a topic name, or a glob with ``*`` and ``?`` (no ``[...]`` classes).
 _PATTERN = re.compile(r"[a-zA-Z0-9._*?-]{1,249}")
 _COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}")
+# JWS compact serialization: three base64url segments, no padding (RFC 7515 §2, §7.1).
+_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +(\S+) *")
 
 
@@ -271,7 +274,12 @@ def _secret(secret: bytes) -> VerificationKey:
         raise ConfigurationError(
             f"jwt_keys: an HS secret must be at least {MIN_SECRET_BYTES} bytes (got {len(secret)})"
         )
-    return VerificationKey(secret, frozenset(_HS))
+    return VerificationKey(secret, _hs_algorithms(len(secret)))
+
+
+def _hs_algorithms(length: int) -> frozenset[str]:
+    """RFC 7518 §3.2: an HMAC key at least as long as the hash (HS512 needs 64 bytes)."""
+    return frozenset(a for a in _HS if length >= int(a[2:]) // 8)
 
 
 def _pem_key(pem: bytes) -> VerificationKey:
@@ -315,9 +323,7 @@ def _from_jwk(jwk: Any) -> VerificationKey | None:
     """A PyJWK as a verification key: its ``alg`` if it names one, else its kind's."""
     kty = jwk.key_type
     if kty == "oct":
-        algorithms: Sequence[str] = _HS
-        if len(jwk.key) < MIN_SECRET_BYTES:
-            return None
+        algorithms: Sequence[str] = sorted(_hs_algorithms(len(jwk.key)))
     elif kty == "RSA":
         algorithms = _RSA
     elif kty == "EC":
@@ -412,6 +418,8 @@ class TokenVerifier:
         :raises TokenKeysUnavailableError: a JWKS URL could not be fetched."""
         if len(token) > MAX_TOKEN_BYTES:
             raise InvalidTokenError.too_large()
+        if not _COMPACT.fullmatch(token):
+            raise InvalidTokenError.invalid("the token is malformed")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-#: An HS secret long enough for HS256..HS512 (the library refuses shorter ones).
-SECRET = "s3cret-for-tests-only-0123456789abcdef"
-OTHER_SECRET = "another-secret-for-tests-0123456789abcdef"
+#: HS secrets long enough for HS256..HS512 (64 bytes; HS256 alone needs 32).
+SECRET = "s3cret-for-tests-only-0123456789abcdef-s3cret-for-tests-only-012"
+OTHER_SECRET = "another-secret-for-tests-0123456789abcdef-another-secret-for-tes"
 
 
 def rsa_key() -> rsa.RSAPrivateKey:
