@@ -54,7 +54,7 @@ def test_every_error_is_a_kafkasse_error() -> None:
         for value in vars(errors).values()
         if isinstance(value, type) and issubclass(value, Exception)
     ]
-    assert len(classes) == 11
+    assert len(classes) == 13
     assert all(issubclass(cls, KafkaSSEError) for cls in classes)
 
 
