@@ -561,3 +561,11 @@ def test_hostile_tokens_are_refused_cleanly_and_never_widen_access():
 def _glob_regex(pattern: str) -> str:
     """An independent reading of the claim's globs: ``*`` any run, ``?`` one character."""
     return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+
+
+def test_a_cookie_header_that_is_not_utf8_is_a_401_not_a_crash():
+    """Broke: werkzeug's parse_cookie raised UnicodeDecodeError on a Latin-1 byte (a 500)."""
+    environ = {"HTTP_COOKIE": "kafkasse_token=\x00\xe9abc.def.ghi; other=\xff"}
+    token = read_token(environ)
+    with pytest.raises(InvalidTokenError, match="malformed"):
+        VERIFIER.verify(token or "")
