@@ -31,8 +31,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-from werkzeug.http import parse_cookie
-
 from .errors import ConfigurationError, InvalidTokenError, TokenKeysUnavailableError
 
 if TYPE_CHECKING:
@@ -493,7 +491,7 @@ def read_token(
         if cookie:
             if len(cookie) > 4 * MAX_TOKEN_BYTES:
                 raise InvalidTokenError.too_large()
-            token = parse_cookie(cookie).get(cookie_name) or None
+            token = _cookie_value(cookie, cookie_name)
     if token is not None:
         if len(token) > MAX_TOKEN_BYTES:
             raise InvalidTokenError.too_large()
@@ -538,6 +536,22 @@ def _take_query_token(environ: WSGIEnvironment) -> str | None:
         if isinstance(uri, str):
             environ[key] = uri.split("?", 1)[0] + "?" + kept
     return tokens[-1]
+
+
+def _cookie_value(header: str, name: str) -> str | None:
+    """The first cookie called ``name`` (browsers send the most specific path first).
+
+    Read by hand: werkzeug's parser raises on bytes that are not UTF-8 (a WSGI header is any
+    Latin-1 string); a token is ASCII, so anything else simply fails to verify.
+    """
+    for pair in header.split(";"):
+        key, _, value = pair.strip().partition("=")
+        if key == name:
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            return value or None
+    return None
 
 
 def is_cookie_name(name: Any) -> bool:
