@@ -80,6 +80,9 @@ IGNORED_LIBRDKAFKA_KEYS = frozenset(
     }
 )
 
+#: ``auto_offset_reset`` → the ``resume_policy.too_old`` action it means.
+AUTO_OFFSET_RESET_ACTIONS = {"earliest": "earliest", "latest": "latest", "none": "error"}
+
 #: What we force, whatever the user says: no consumer group, no commits, ever.
 FORCED: dict[str, Any] = {
     "group_id": None,
@@ -150,8 +153,6 @@ def consumer_config(kafka_config: Mapping[str, Any], request_id: str) -> dict[st
     config: dict[str, Any] = {
         "bootstrap_servers": DEFAULT_BOOTSTRAP_SERVERS,
         "client_id": f"KafkaSSE-{request_id}",
-        # A stream that falls behind retention continues at the oldest data still there.
-        "auto_offset_reset": "earliest",
         # kafka-python's 305 s default would hold a request that long on a lost broker.
         "request_timeout_ms": DEFAULT_REQUEST_TIMEOUT_MS,
         # Per-consumer metrics cost memory and CPU on every stream; opt in if you read them.
@@ -172,4 +173,8 @@ def consumer_config(kafka_config: Mapping[str, Any], request_id: str) -> dict[st
     if overridden:
         log.warning("kafka_config: %s cannot be changed; forced", ", ".join(overridden))
     config.update(FORCED)
+    # kafka-python would move a consumer whose next offset is gone (retention) silently;
+    # "none" makes it raise, and the pump applies resume_policy and tells the client. A
+    # user's auto_offset_reset became resume_policy.too_old in Options.
+    config["auto_offset_reset"] = "none"
     return config
