@@ -120,6 +120,7 @@ def kafka_sse(
     consumer = None
     try:
         wanted, timestamp = _requested(environ, assignments, at_timestamp, opts)
+        growing = _growing_topics(assignments, wanted, bool(environ.get("HTTP_LAST_EVENT_ID")))
         ticket = admit(environ, opts)
         # kafka-python has blocking calls without a timeout (metadata): bound them all.
         timeout = gevent.Timeout(opts.setup_timeout_s)
@@ -165,7 +166,7 @@ def kafka_sse(
             opts.call_hook("error", log, refusal)
         return error_response(refusal, environ, start_response, request_id, opts)
 
-    stream = EventStream(consumer, starts, opts, log, ticket)
+    stream = EventStream(consumer, starts, opts, log, ticket, growing_topics=growing)
     opts.call_hook("assigned", log, stream.positions.as_list())
     log.info("stream started: %s", stream.positions.event_id())
     start_response("200 OK", _stream_headers(opts, request_id, starts))
@@ -196,6 +197,25 @@ def _requested(
         )
     timestamp = parse_since(at_timestamp) if at_timestamp not in (None, "") else None
     return wanted, timestamp
+
+
+def _growing_topics(assignments: Any, wanted: list[Assignment], resumed: bool) -> list[str]:
+    """Topics the stream reads whole: partitions added to them while it runs join it.
+
+    The topics requested without a partition. On a resume (``Last-Event-ID`` names
+    partitions) also those the application's own assignments name whole, so the resumed
+    stream goes on growing, and partitions added while the client was away (its id does not
+    name them) join from their first offset.
+    """
+    whole = [a.topic for a in wanted if a.partition is None]
+    if resumed:
+        try:
+            asked = parse_assignments(assignments)
+        except InvalidAssignmentError:
+            asked = []  # the id alone says what to stream
+        streamed = set(topics_of(wanted))
+        whole += [a.topic for a in asked if a.partition is None and a.topic in streamed]
+    return list(dict.fromkeys(whole))
 
 
 def _stream_headers(

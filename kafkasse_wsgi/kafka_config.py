@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BOOTSTRAP_SERVERS = "localhost:9092"
 DEFAULT_REQUEST_TIMEOUT_MS = 30_000
 DEFAULT_FETCH_MAX_WAIT_MS = 5_000
+DEFAULT_METADATA_MAX_AGE_MS = 15_000
 DEFAULT_FETCH_MAX_BYTES = 52_428_800
 DEFAULT_MAX_PARTITION_FETCH_BYTES = 1_048_576
 
@@ -160,6 +161,10 @@ def consumer_config(kafka_config: Mapping[str, Any], request_id: str) -> dict[st
         # The broker answers a fetch as soon as a record arrives; only idle streams wait
         # this long, and a longer wait is fewer empty round trips per idle stream.
         "fetch_max_wait_ms": DEFAULT_FETCH_MAX_WAIT_MS,
+        # How soon partitions added to a topic join its streams (kafka-python: 300 s). Worst
+        # case with the defaults: this, plus the poll waiting then (idle_delay_ms), plus the
+        # fetch in flight (fetch_max_wait_ms): 25 s. Costs one small request per interval.
+        "metadata_max_age_ms": DEFAULT_METADATA_MAX_AGE_MS,
     }
     config.update(translate(kafka_config))
     # kafka-python 2.x drops a connection whose fetch response is larger than this (1 MB by

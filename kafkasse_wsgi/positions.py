@@ -124,6 +124,11 @@ class Positions:
         if moved:
             self._render(i)
 
+    def add(self, start: StartPosition) -> None:
+        """A partition that joined the stream (one added to its topic): named by ids from now."""
+        if (start.topic, start.partition) not in self._index:
+            self._append(start)
+
     def move(self, topic: str, partition: int, offset: int, timestamp: int = 0) -> None:
         """The stream continues this partition at ``offset`` after a reset (data it had not
         read was deleted, or the log was truncated): the offset follows, backwards too. The

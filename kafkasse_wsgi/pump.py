@@ -20,6 +20,7 @@ from typing import Any
 import gevent
 from gevent.lock import BoundedSemaphore
 from gevent.queue import Full, Queue
+from kafka import TopicPartition
 from kafka import errors as kafka_errors
 
 from . import metrics
@@ -120,6 +121,11 @@ def has_broker_connection(consumer: Any) -> bool:
     return any(connection.connected() for connection in list(connections.values()))
 
 
+def _cluster_of(consumer: Any) -> Any:
+    """kafka-python's metadata cache of ``consumer`` (``None`` if it has none we know)."""
+    return getattr(getattr(consumer, "_client", None), "cluster", None)
+
+
 class StreamStats:
     """Counters of one stream, read by logs and metrics."""
 
@@ -133,7 +139,10 @@ class StreamStats:
 
 
 class Pump:
-    """Polls ``consumer`` in its own greenlet and feeds ``queue`` with formatted chunks."""
+    """Polls ``consumer`` in its own greenlet and feeds ``queue`` with formatted chunks.
+
+    :param growing_topics: topics read whole: partitions added to them join the stream.
+    """
 
     def __init__(
         self,
@@ -144,8 +153,13 @@ class Pump:
         log: logging.Logger | logging.LoggerAdapter,
         stats: StreamStats,
         on_stalled: Callable[[], None] | None = None,
+        growing_topics: Sequence[str] = (),
     ) -> None:
         self._consumer = consumer
+        self._growing_topics = tuple(growing_topics)
+        # True at first: partitions the setup did not assign (added meanwhile) join at once.
+        self._metadata_changed = True
+        self._watched: Any = None  # the metadata cache we listen to
         self._on_stalled = on_stalled
         self._positions = positions
         self._options = options
@@ -168,6 +182,10 @@ class Pump:
         self._greenlet: gevent.Greenlet | None = None
 
     def start(self) -> None:
+        if self._growing_topics:
+            self._watched = _cluster_of(self._consumer)
+            if self._watched is not None:
+                self._watched.add_listener(self._on_metadata)
         self._greenlet = gevent.spawn(self._run)
 
     def stop(self) -> None:
@@ -175,6 +193,13 @@ class Pump:
         greenlet, self._greenlet = self._greenlet, None
         if greenlet is not None and not greenlet.dead:
             greenlet.kill(block=True, timeout=STOP_TIMEOUT_S)
+        watched, self._watched = self._watched, None
+        if watched is not None:
+            watched.remove_listener(self._on_metadata)
+
+    def _on_metadata(self, cluster: Any) -> None:
+        """kafka-python's callback on every metadata refresh, inside our own poll."""
+        self._metadata_changed = True
 
     def _run(self) -> None:
         consumer = self._consumer
@@ -185,6 +210,8 @@ class Pump:
         last_contact = time.monotonic()
         try:
             while True:
+                if self._metadata_changed:
+                    self._assign_added_partitions()
                 try:
                     # First what is already fetched, in a processing slot (never blocks) ...
                     with _processing_slots():
@@ -252,6 +279,45 @@ class Pump:
             if self._on_stalled is not None:
                 self._on_stalled()
             raise _Stalled from None
+
+    def _assign_added_partitions(self) -> None:
+        """Partitions added to a topic the stream reads whole join it from their first offset.
+
+        Looked at after each metadata refresh (``metadata_max_age_ms``, see kafka_config.py).
+        ``assign`` keeps the positions of the partitions already assigned; ids name the new
+        ones from now on, so a resume continues them too. A partition without a leader yet
+        waits for the next refresh, asked for at once.
+        """
+        self._metadata_changed = False
+        consumer = self._consumer
+        cluster = _cluster_of(consumer)
+        if cluster is None:
+            return
+        assigned = consumer.assignment()
+        added = []
+        for topic in self._growing_topics:
+            for partition in sorted(cluster.partitions_for_topic(topic) or ()):
+                tp = TopicPartition(topic, partition)
+                if tp in assigned:
+                    continue
+                if cluster.leader_for_partition(tp) in (None, -1):
+                    cluster.request_update()
+                    continue
+                added.append(tp)
+        if not added:
+            return
+        first = consumer.beginning_offsets(added)
+        consumer.assign([*assigned, *added])
+        for tp in added:
+            consumer.seek(tp, first[tp])
+            # timestamp 0: from the start of its log, a resume by time starts there too.
+            self._positions.add(
+                StartPosition(tp.topic, tp.partition, first[tp], "added", timestamp=0)
+            )
+        self._log.info(
+            "partitions added to the topic join the stream: %s",
+            ", ".join(f"{tp.topic}/{tp.partition}@{first[tp]}" for tp in added),
+        )
 
     def _continue_in_range(self, out_of_range: dict[Any, int]) -> None:
         """Kafka no longer holds these partitions' next offsets: apply ``resume_policy``.

@@ -55,7 +55,10 @@ def end_all_streams(cause: str = "shutdown") -> int:
 
 
 class EventStream:
-    """A WSGI response iterable that streams one consumer's records as SSE or JSON lines."""
+    """A WSGI response iterable that streams one consumer's records as SSE or JSON lines.
+
+    :param growing_topics: topics read whole: partitions added to them join the stream.
+    """
 
     def __init__(
         self,
@@ -64,6 +67,7 @@ class EventStream:
         options: Options,
         log: logging.Logger | logging.LoggerAdapter,
         ticket: Ticket | None = None,
+        growing_topics: Sequence[str] = (),
     ) -> None:
         self._consumer = consumer
         self._starts = list(starts)
@@ -84,6 +88,7 @@ class EventStream:
             log,
             self.stats,
             on_stalled=lambda: self.abort("limit"),
+            growing_topics=growing_topics,
         )
         self._generator: Iterator[bytes] | None = None
         self._reader: gevent.Greenlet | None = None
