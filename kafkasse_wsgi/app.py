@@ -173,6 +173,7 @@ def stream_or_refuse(
     consumer = None
     try:
         wanted, timestamp = _requested(request, assignments, at_timestamp, opts)
+        growing = _growing_topics(wanted)
         ticket = admit(request.client_address, opts)
         # kafka-python has blocking calls without a timeout (metadata): bound them all.
         timeout = gevent.Timeout(opts.setup_timeout_s)
@@ -221,7 +222,9 @@ def stream_or_refuse(
             opts.call_hook("error", log, refusal)
         return error_response(refusal, request, environ, start_response, opts)
 
-    stream = EventStream(consumer, starts, opts, log, ticket, client_socket(environ))
+    stream = EventStream(
+        consumer, starts, opts, log, ticket, client_socket(environ), growing_topics=growing
+    )
     opts.call_hook("assigned", log, stream.positions.as_list())
     log.info("stream started: %s", stream.positions.event_id())
     start_response("200 OK", _stream_headers(opts, request, starts))
@@ -251,6 +254,16 @@ def _requested(
         )
     timestamp = parse_since(at_timestamp) if at_timestamp not in (None, "") else None
     return wanted, timestamp
+
+
+def _growing_topics(wanted: list[Assignment]) -> list[str]:
+    """Topics the stream reads whole: partitions added to them while it runs join it.
+
+    The application's topics requested without a partition. On a resume they are still in
+    ``wanted`` (the id only positions their partitions; see :func:`request.resume_within`), so
+    a resumed stream goes on growing too.
+    """
+    return list(dict.fromkeys(a.topic for a in wanted if a.partition is None))
 
 
 def _stream_headers(

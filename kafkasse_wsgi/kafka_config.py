@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BOOTSTRAP_SERVERS = "localhost:9092"
 DEFAULT_REQUEST_TIMEOUT_MS = 30_000
 DEFAULT_FETCH_MAX_WAIT_MS = 5_000
+DEFAULT_METADATA_MAX_AGE_MS = 15_000
 DEFAULT_FETCH_MAX_BYTES = 52_428_800
 DEFAULT_MAX_PARTITION_FETCH_BYTES = 1_048_576
 
@@ -79,6 +80,9 @@ IGNORED_LIBRDKAFKA_KEYS = frozenset(
         "debug",
     }
 )
+
+#: ``auto_offset_reset`` → the ``resume_policy.too_old`` action it means.
+AUTO_OFFSET_RESET_ACTIONS = {"earliest": "earliest", "latest": "latest", "none": "error"}
 
 #: What we force, whatever the user says: no consumer group, no commits, ever.
 FORCED: dict[str, Any] = {
@@ -150,8 +154,6 @@ def consumer_config(kafka_config: Mapping[str, Any], request_id: str) -> dict[st
     config: dict[str, Any] = {
         "bootstrap_servers": DEFAULT_BOOTSTRAP_SERVERS,
         "client_id": f"KafkaSSE-{request_id}",
-        # A stream that falls behind retention continues at the oldest data still there.
-        "auto_offset_reset": "earliest",
         # kafka-python's 305 s default would hold a request that long on a lost broker.
         "request_timeout_ms": DEFAULT_REQUEST_TIMEOUT_MS,
         # Per-consumer metrics cost memory and CPU on every stream; opt in if you read them.
@@ -159,6 +161,10 @@ def consumer_config(kafka_config: Mapping[str, Any], request_id: str) -> dict[st
         # The broker answers a fetch as soon as a record arrives; only idle streams wait
         # this long, and a longer wait is fewer empty round trips per idle stream.
         "fetch_max_wait_ms": DEFAULT_FETCH_MAX_WAIT_MS,
+        # How soon partitions added to a topic join its streams (kafka-python: 300 s). Worst
+        # case with the defaults: this, plus the poll waiting then (idle_delay_ms), plus the
+        # fetch in flight (fetch_max_wait_ms): 25 s. Costs one small request per interval.
+        "metadata_max_age_ms": DEFAULT_METADATA_MAX_AGE_MS,
     }
     config.update(translate(kafka_config))
     # kafka-python 2.x drops a connection whose fetch response is larger than this (1 MB by
@@ -172,4 +178,8 @@ def consumer_config(kafka_config: Mapping[str, Any], request_id: str) -> dict[st
     if overridden:
         log.warning("kafka_config: %s cannot be changed; forced", ", ".join(overridden))
     config.update(FORCED)
+    # kafka-python would move a consumer whose next offset is gone (retention) silently;
+    # "none" makes it raise, and the pump applies resume_policy and tells the client. A
+    # user's auto_offset_reset became resume_policy.too_old in Options.
+    config["auto_offset_reset"] = "none"
     return config

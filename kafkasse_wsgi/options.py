@@ -55,6 +55,8 @@ class ResumePolicy:
     :param too_new: the offset is past the end (e.g. an id from another cluster):
         ``latest`` (default), ``earliest`` or ``error``.
     Either way the client is told: an ``event: reset`` and an ``X-KafkaSSE-Reset`` header.
+    The same applies mid-stream, when Kafka deletes data a stream has not read yet (then
+    ``event: reset`` only, or with ``error`` an ``event: error`` that ends the stream).
     """
 
     too_old: str = "earliest"
@@ -178,6 +180,27 @@ class Options:
     broker_outage_timeout_s: float = DEFAULT_BROKER_OUTAGE_TIMEOUT_S
     cors_origins: CorsOrigins = DEFAULT_CORS_ORIGINS
 
+    def _take_auto_offset_reset(self, value: Any, actions: Mapping[str, str]) -> None:
+        """kafka_config's ``auto_offset_reset`` says where to go when the next offset is gone:
+        that is ``resume_policy.too_old`` here (kafka-python itself never resets: it would
+        do it silently). It fills in the default; a different explicit ``too_old`` is an error.
+        """
+        action = actions.get(value) if isinstance(value, str) else None
+        if action is None:
+            raise ConfigurationError(
+                f"kafka_config: auto_offset_reset must be one of {', '.join(actions)}"
+            )
+        too_old = self.resume_policy.too_old
+        if too_old == action:
+            return
+        if too_old != ResumePolicy.too_old:
+            raise ConfigurationError(
+                f"kafka_config auto_offset_reset={value!r} and resume_policy.too_old="
+                f"{too_old!r} disagree; set resume_policy only"
+            )
+        policy = dataclasses.replace(self.resume_policy, too_old=action)
+        object.__setattr__(self, "resume_policy", policy)
+
     def __post_init__(self) -> None:
         if isinstance(self.resume_policy, Mapping):
             unknown = sorted(set(self.resume_policy) - {"too_old", "too_new"})
@@ -188,9 +211,11 @@ class Options:
             raise ConfigurationError("resume_policy must be a ResumePolicy or a mapping")
         if not isinstance(self.kafka_config, Mapping):
             raise ConfigurationError("kafka_config must be a mapping of consumer settings")
-        from .kafka_config import translate
+        from .kafka_config import AUTO_OFFSET_RESET_ACTIONS, translate
 
-        translate(self.kafka_config)  # a mistyped key fails here, not on every request
+        translated = translate(self.kafka_config)  # a mistyped key fails here, not per request
+        if "auto_offset_reset" in translated:
+            self._take_auto_offset_reset(translated["auto_offset_reset"], AUTO_OFFSET_RESET_ACTIONS)
         allowed = self.allowed_topics
         if allowed is not None and not callable(allowed):
             if isinstance(allowed, str):

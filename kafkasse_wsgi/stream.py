@@ -36,7 +36,7 @@ from .disconnect import DisconnectWatcher
 from .errors import KafkaSSEError
 from .options import Options
 from .positions import Positions
-from .pump import End, Pump, StreamStats
+from .pump import End, Pump, Reset, StreamStats
 from .sse import STREAM_PREAMBLE, format_comment, format_event, format_json_line, format_retry
 
 #: The heartbeat of JSON mode: an empty line, which line-oriented JSON readers skip.
@@ -58,7 +58,10 @@ def end_all_streams(cause: str = "shutdown") -> int:
 
 
 class EventStream:
-    """A WSGI response iterable that streams one consumer's records as SSE or JSON lines."""
+    """A WSGI response iterable that streams one consumer's records as SSE or JSON lines.
+
+    :param growing_topics: topics read whole: partitions added to them join the stream.
+    """
 
     def __init__(
         self,
@@ -68,6 +71,7 @@ class EventStream:
         log: logging.Logger | logging.LoggerAdapter,
         ticket: Ticket | None = None,
         client_socket: Any | None = None,
+        growing_topics: Sequence[str] = (),
     ) -> None:
         """:param client_socket: the client's connection, watched so that a client leaving
         an idle stream is noticed at once (see :mod:`~kafkasse_wsgi.disconnect`)."""
@@ -90,6 +94,7 @@ class EventStream:
             log,
             self.stats,
             on_stalled=lambda: self.abort("limit"),
+            growing_topics=growing_topics,
         )
         self._generator: Iterator[bytes] | None = None
         self._reader: gevent.Greenlet | None = None
@@ -120,7 +125,9 @@ class EventStream:
             first = [STREAM_PREAMBLE] if self._sse else [JSON_HEARTBEAT]
             if self._sse and options.retry_ms is not None:
                 first.append(format_retry(options.retry_ms))
-            first.extend(self._reset_notices())
+            resets = [start for start in self._starts if start.source == "reset"]
+            if resets:
+                first.append(self._format_resets(resets, self.positions.event_id()))
             self._pump.start()
             self._start_lifetime_timer()
             if self._watcher is not None:
@@ -134,6 +141,8 @@ class EventStream:
                 except Empty:
                     yield heartbeat
                     continue
+                if type(item) is Reset:
+                    item = self._format_resets(item.positions, item.event_id)
                 if type(item) is bytes:
                     self.stats.bytes_sent += len(item)
                     metrics.bytes_sent(len(item))
@@ -219,12 +228,12 @@ class EventStream:
             return format_retry(end.retry_ms) + format_comment(f"end: {end.cause}")
         return format_comment(f"end: {end.cause}")
 
-    def _reset_notices(self) -> list[bytes]:
-        """Tell the client where a resume could not start where it asked (never silently)."""
+    def _format_resets(self, resets: Sequence[StartPosition], event_id: str) -> bytes:
+        """Tell the client where the stream could not read where it asked (never silently):
+        at the start (a resume's offset is gone), or mid-stream (data deleted before it was
+        read). ``event_id`` is the id once the partitions moved."""
         notices = []
-        for start in self._starts:
-            if start.source != "reset":
-                continue
+        for start in resets:
             notice = {
                 "topic": start.topic,
                 "partition": start.partition,
@@ -234,14 +243,12 @@ class EventStream:
             }
             data = json.dumps(notice, separators=(",", ":"))
             if self._sse:
-                notices.append(
-                    format_event(data, event="reset", event_id=self.positions.event_id())
-                )
+                notices.append(format_event(data, event="reset", event_id=event_id))
             else:
                 notices.append(
                     format_json_line(json.dumps({"reset": notice}, separators=(",", ":")))
                 )
-        return notices
+        return b"".join(notices)
 
     def _format_error(self, error: KafkaSSEError) -> bytes:
         self._options.call_hook("error", self._log, error)

@@ -145,6 +145,39 @@ def test_resume_policy_from_mapping() -> None:
     assert options.resume_policy == ResumePolicy(too_old="error", too_new="latest")
 
 
+@pytest.mark.parametrize(
+    ("kafka_config", "too_old"),
+    [
+        pytest.param({"auto_offset_reset": "latest"}, "latest", id="latest"),
+        pytest.param({"auto_offset_reset": "earliest"}, "earliest", id="earliest"),
+        pytest.param({"auto_offset_reset": "none"}, "error", id="none-is-error"),
+        pytest.param(
+            {"default_topic_config": {"auto.offset.reset": "largest"}}, "latest", id="node"
+        ),
+    ],
+)
+def test_auto_offset_reset_in_kafka_config_is_the_too_old_policy(
+    kafka_config: dict[str, Any], too_old: str
+) -> None:
+    options = Options(kafka_config=kafka_config)
+    assert options.resume_policy == ResumePolicy(too_old=too_old, too_new="latest")
+    assert options.replace(batch_size=10).resume_policy == options.resume_policy
+
+
+def test_auto_offset_reset_that_contradicts_resume_policy_is_refused() -> None:
+    assert Options(  # the same thing said twice is fine
+        kafka_config={"auto_offset_reset": "latest"},
+        resume_policy={"too_old": "latest"},  # type: ignore[arg-type]
+    ).resume_policy == ResumePolicy(too_old="latest")
+    with pytest.raises(ConfigurationError, match="auto_offset_reset='latest' and resume_policy"):
+        Options(
+            kafka_config={"auto_offset_reset": "latest"},
+            resume_policy={"too_old": "error"},  # type: ignore[arg-type]
+        )
+    with pytest.raises(ConfigurationError, match="auto_offset_reset must be one of"):
+        Options(kafka_config={"auto_offset_reset": "oldest"})
+
+
 @pytest.mark.parametrize("too_old", ["earliest", "latest", "error"])
 @pytest.mark.parametrize("too_new", ["earliest", "latest", "error"])
 def test_resume_policy_accepts_every_action(too_old: str, too_new: str) -> None:
