@@ -15,6 +15,7 @@ The rolling restart's figures (reconnect time, events caught up) are in docs/dep
 from __future__ import annotations
 
 import json
+import os
 import re
 import selectors
 import shutil
@@ -29,6 +30,7 @@ from typing import Any
 import pytest
 import requests
 
+from kafkasse_wsgi.cli import SHUTDOWN_GRACE_S
 from tests.support.nginx import SITE_CONFIG, Nginx, nginx_available
 from tests.support.node_client import node_client_available
 from tests.support.node_fleet import Fleet
@@ -371,6 +373,39 @@ def test_clients_behind_nginx_are_limited_by_their_own_address(
 # --- restarts -------------------------------------------------------------------------------
 
 
+def test_a_stream_asked_for_while_the_server_stops_ends_at_once(
+    make_topic, kafka_bootstrap, tmp_path
+):
+    """A proxy keeps idle connections to the server and sends the next request on one of them:
+    after SIGTERM, such a request must not start a stream that is cut (or answered 500, if
+    its setup is under way) when the server kills its last handlers a second later. It gets
+    a stream that ends at once with a retry hint, on a connection that closes, so the client
+    reconnects elsewhere from its last id."""
+    topic = make_topic()
+    server = start_server(kafka_bootstrap, tmp_path / "server.log")
+    kept = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    try:
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert kept.recv(65536).startswith(b"HTTP/1.1 200")  # the connection stays open
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.1)
+        asked_at = time.monotonic()
+        request = f"GET /{topic} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
+        kept.sendall(request.encode())
+        late = RawStream.over(kept, asked_at)
+        read_all([late], 5, until=lambda: late.ended)
+        ended_after_s = time.monotonic() - asked_at
+        assert late.status == 200, late.head
+        assert late.ended and late.clean_end, late.lines
+        assert ended_after_s < SHUTDOWN_GRACE_S, ended_after_s
+        assert any(line.startswith(b"retry: ") for _, line in late.lines), late.lines
+        assert b"connection: close" in late.head.lower(), late.head
+        assert server.process.wait(10) == 0
+    finally:
+        kept.close()
+        server.stop()
+
+
 class PacedProducer(threading.Thread):
     """``{"p": partition, "seq": n}`` events (``seq`` = offset) at RATE_EV_S, split over
     the partitions other than QUIET, which gets events only through :meth:`send`."""
@@ -477,6 +512,92 @@ def check_fleet(fleet: Fleet, produced: dict[int, int]) -> list[dict[str, Any]]:
         assert lane["n"] == sum(produced.values()), (number, lane, produced)
     assert not fleet.bad_lines, fleet.bad_lines[:3]
     return lanes
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_rolling_restart_through_nginx_loses_nothing(
+    kafka, make_topic, kafka_bootstrap, tmp_path, artifacts_dir
+):
+    from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Debian's chromium is not installed: run scripts/ci-deps")
+    topic = make_topic(partitions=PARTITIONS)
+    producer = PacedProducer(kafka, topic)
+    producer.send({QUIET: 3})
+    cluster = Cluster(kafka_bootstrap, tmp_path)
+    fleet = Fleet(f"{cluster.nginx.url}/{topic}", start_id(topic), FLEET_CLIENTS)
+    restarts = []
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(f"{cluster.nginx.url}/?topics={topic}")
+            page.wait_for_function("window.kafkasseDemo.opens >= 1", timeout=15_000)
+            fleet.all_open()
+            producer.start()
+            fleet.wait(lambda lanes: all(lane["n"] >= 200 for lane in lanes), 30, "streaming")
+            page.wait_for_function("window.kafkasseDemo.received >= 100", timeout=20_000)
+            for _ in range(2):
+                for index in range(2):
+                    restarts.append(cluster.restart(index))
+                    cluster.wait_taken_back(index)
+                    fleet.all_open()
+            producer.stop()
+            producer.send({QUIET: 3})
+            fleet.caught_up(producer.produced)
+            last = {f"{topic}/{p}": n - 1 for p, n in producer.produced.items()}
+            page.wait_for_function(
+                "last => Object.entries(last)"
+                ".every(([k, v]) => window.kafkasseDemo.lastOffset[k] === v)",
+                arg=last,
+                timeout=30_000,
+            )
+            time.sleep(0.5)  # anything more (a duplicate) would arrive now
+            page_state = page.evaluate(
+                "({received: kafkasseDemo.received, reconnects: kafkasseDemo.reconnects,"
+                " gaps: kafkasseDemo.gaps, duplicates: kafkasseDemo.duplicates,"
+                " serverErrors: kafkasseDemo.log})"
+            )
+            page.screenshot(path=str(artifacts_dir / "deploy-rolling-restart.png"))
+            browser.close()
+        lanes = check_fleet(fleet, producer.produced)
+        proxy_errors = cluster.proxy_errors()
+    finally:
+        producer.stop()
+        stderr = fleet.stop()
+        cluster.close()
+    away = [resume["ms"] for resume in fleet.resumes]
+    caught_up = [resume["caughtUp"] for resume in fleet.resumes]
+    figures = {
+        "clients": FLEET_CLIENTS,
+        "rate_ev_s": RATE_EV_S,
+        "produced": producer.produced,
+        "restarts": len(restarts),
+        "server_stop_s_max": round(max(r["stop_s"] for r in restarts), 2),
+        "server_start_s_max": round(max(r["start_s"] for r in restarts), 2),
+        "reconnects": len(away),
+        "reconnect_ms": {
+            "p50": percentile(away, 0.5),
+            "p99": percentile(away, 0.99),
+            "max": max(away),
+        },
+        "caught_up_events": {
+            "p50": percentile(caught_up, 0.5),
+            "p99": percentile(caught_up, 0.99),
+            "max": max(caught_up),
+        },
+        "reconnects_per_client_min": min(lane["opens"] for lane in lanes) - 1,
+        "page": page_state,
+    }
+    print("\nrolling restart figures: " + json.dumps(figures))
+    assert not proxy_errors, proxy_errors[:5]
+    # Every restart moves the clients of the server it stops: each client was moved by at
+    # least 3 of the 4 (the first stops server 0, which half of them were not on).
+    assert figures["reconnects_per_client_min"] >= 3, (figures, stderr[-2000:])
+    assert page_state["gaps"] == 0 and page_state["duplicates"] == 0, page_state
+    assert page_state["serverErrors"] == [] and page_state["reconnects"] >= 3, page_state
 
 
 @pytest.mark.slow
