@@ -39,7 +39,7 @@ from .consumer import (
 from .errors import InvalidAssignmentError, KafkaSSEError, KafkaUnavailableError
 from .log import PACKAGE_LOGGER, RequestLogAdapter
 from .options import Options
-from .stream import EventStream
+from .stream import EventStream, stopping, stopping_body
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -115,6 +115,8 @@ def kafka_sse(
     log = RequestLogAdapter(opts.logger or logging.getLogger(PACKAGE_LOGGER), request_id)
     if wants_json(environ) and not opts.disable_sse_formatting:
         opts = opts.replace(disable_sse_formatting=True)
+    if stopping():
+        return _stopping_response(opts, log, start_response, request_id)
 
     ticket = None
     consumer = None
@@ -158,6 +160,10 @@ def kafka_sse(
             opts.call_hook("error", log, refusal)
         return error_response(refusal, environ, start_response, request_id, opts)
 
+    if stopping():  # the process began to stop during the setup
+        close_quietly(consumer, log)
+        ticket.release()
+        return _stopping_response(opts, log, start_response, request_id)
     stream = EventStream(consumer, starts, opts, log, ticket)
     opts.call_hook("assigned", log, stream.positions.as_list())
     log.info("stream started: %s", stream.positions.event_id())
@@ -168,6 +174,17 @@ def kafka_sse(
         stream.close()
         return []
     return stream
+
+
+def _stopping_response(
+    opts: Options, log: logging.LoggerAdapter, start_response: StartResponse, request_id: str
+) -> list[bytes]:
+    """A stream that ends at once, on a connection that closes (a proxy must not send the
+    next request to this process again): see :func:`~kafkasse_wsgi.stream.stopping`."""
+    log.info("not started: this process is stopping", extra={"end_cause": "shutdown"})
+    headers = [*_stream_headers(opts, request_id, []), ("Connection", "close")]
+    start_response("200 OK", headers)
+    return [stopping_body(not opts.disable_sse_formatting, opts.reconnect_spread_ms)]
 
 
 def _requested(
