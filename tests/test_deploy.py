@@ -31,7 +31,7 @@ import pytest
 import requests
 
 from kafkasse_wsgi.cli import SHUTDOWN_GRACE_S
-from tests.support.nginx import SITE_CONFIG, Nginx, nginx_available
+from tests.support.nginx import Nginx, nginx_available
 from tests.support.node_client import node_client_available
 from tests.support.node_fleet import Fleet
 from tests.support.servers import ROOT, Server, free_port, spawn_server, start_gunicorn
@@ -43,8 +43,6 @@ RATE_EV_S = 200
 FLEET_CLIENTS = 50
 #: Through nginx, produce → client p99 may exceed the direct path's by this much.
 LATENCY_MARGIN_S = 0.010
-#: fail_timeout of the example's upstream servers: how long nginx leaves a failed server out.
-FAIL_TIMEOUT_S = float(re.search(r"fail_timeout=(\d+)s", SITE_CONFIG.read_text())[1])  # type: ignore[index]
 
 
 @pytest.fixture(autouse=True)
@@ -325,14 +323,16 @@ PER_CLIENT_LIMIT = 2
 
 
 def _limited_server(bootstrap: str, trusted_proxies: int, log_path: Path) -> Server:
-    """examples/deploy/wsgi.py under gunicorn, limited to PER_CLIENT_LIMIT streams a client."""
+    """examples/deploy/wsgi.py under gunicorn with examples/gunicorn.conf.py (its shutdown
+    hook ends the streams on SIGTERM), limited to PER_CLIENT_LIMIT streams a client."""
     env = {
         "KAFKASSE_BOOTSTRAP_SERVERS": bootstrap,
         "KAFKASSE_TRUSTED_PROXIES": str(trusted_proxies),
         "KAFKASSE_MAX_STREAMS_PER_CLIENT": str(PER_CLIENT_LIMIT),
     }
-    chdir = ["--chdir", str(ROOT / "examples" / "deploy")]
-    return start_gunicorn("wsgi:application", extra_args=chdir, env=env, log_path=log_path)
+    examples = ROOT / "examples"
+    args = ["-c", str(examples / "gunicorn.conf.py"), "--chdir", str(examples / "deploy")]
+    return start_gunicorn("wsgi:application", extra_args=args, env=env, log_path=log_path)
 
 
 def _open(port: int, path: str, source: str, headers: dict[str, str] | None = None) -> RawStream:
@@ -492,10 +492,9 @@ class Cluster:
     def kill(self, index: int) -> None:
         self.servers[index].stop(signal.SIGKILL)
 
-    def wait_taken_back(self, index: int) -> None:
-        """Until nginx sends new streams to a restarted server again (after fail_timeout)."""
+    def wait_ready(self, index: int) -> None:
+        """Until a restarted server answers (nginx then sends it streams at once)."""
         requests.get(f"{self.servers[index].url}/healthz", timeout=5).raise_for_status()
-        time.sleep(FAIL_TIMEOUT_S + 0.5)
 
     def proxy_errors(self) -> list[str]:
         """5xx answers nginx gave (a client that got one gives up: EventSource does)."""
@@ -551,9 +550,18 @@ def test_rolling_restart_through_nginx_loses_nothing(
             page.wait_for_function("window.kafkasseDemo.received >= 100", timeout=20_000)
             for _ in range(2):
                 for index in range(2):
+                    before = [lane["n"] for lane in fleet.lanes()]
                     restarts.append(cluster.restart(index))
-                    cluster.wait_taken_back(index)
-                    fleet.all_open()
+                    cluster.wait_ready(index)
+                    # Every client streams again (a second of events) before the next stop.
+                    fleet.wait(
+                        lambda lanes, before=before: all(
+                            lane["open"] and lane["n"] >= n + RATE_EV_S
+                            for lane, n in zip(lanes, before, strict=False)
+                        ),
+                        30,
+                        "streaming again",
+                    )
             producer.stop()
             producer.send({QUIET: 3})
             fleet.caught_up(producer.produced)
