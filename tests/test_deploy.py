@@ -60,7 +60,7 @@ def start_server(
     """``kafkasse-wsgi serve`` with default options (``extra`` flags aside)."""
     port = port or free_port()
     args = ["-m", "kafkasse_wsgi", "serve", "--port", str(port), "--bootstrap-servers", bootstrap]
-    return spawn_server([*args, *(extra or [])], port, log_path)
+    return spawn_server([*args, *(extra or [])], port, log_path, stop_with_parent=True)
 
 
 class RawStream:

@@ -11,7 +11,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from tests.support.servers import ROOT, free_port, wait_for_port
+from tests.support.servers import ROOT, die_with_parent, free_port, wait_for_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SITE_CONFIG = ROOT / "examples" / "deploy" / "nginx.conf"
@@ -96,6 +96,7 @@ class Nginx:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
         )
         try:
             wait_for_port(self.port, self.process, timeout_s=10)
