@@ -212,12 +212,14 @@ def test_nginx_passes_the_first_byte_and_every_event_at_once(
     try:
         with Nginx(tmp_path / "nginx", [server.port]) as nginx:
             direct = RawStream(server.port, f"/{topic}")
-            proxied = RawStream(nginx.port, f"/{topic}")
+            proxied = RawStream(nginx.port, f"/{topic}", {"X-Request-ID": "deploy-test-1"})
             streams = [direct, proxied]
             # The preamble comes before any event exists and long before the first heartbeat
             # (15 s): a proxy holding small writes back would not pass it (see the next test).
             read_all(streams, 5, until=lambda: all(s.first_byte_at for s in streams))
             assert proxied.status == 200 and direct.status == 200
+            # The client's request id reached the server (which answers with the one it used).
+            assert b"\r\nX-Request-ID: deploy-test-1" in proxied.head, proxied.head
             assert proxied.first_byte_at is not None, proxied.head
             first_byte_s = {
                 "direct": round(direct.first_byte_at - direct.opened_at, 4),  # type: ignore[operator]
@@ -303,6 +305,8 @@ def test_heartbeats_pass_and_keep_an_idle_stream_open(kafka, make_topic, kafka_b
             starved = RawStream(cut_nginx.port, f"/{topic}")
             read_all([idle, starved], 2 * READ_TIMEOUT_S)
             assert idle.status == 200 and not idle.ended
+            # No id from the client: nginx's $request_id (32 hex digits; ours would be a UUID).
+            assert re.search(rb"\r\nX-Request-ID: [0-9a-f]{32}(\r|$)", idle.head), idle.head
             # Idle for twice the read timeout: at least one heartbeat per 0.75 s came through.
             assert idle.comments() >= 2 * READ_TIMEOUT_S / 0.75 - 1, idle.lines
             kafka.produce(topic, [{"after": "idle"}])
