@@ -45,7 +45,7 @@ from .errors import (
 from .log import PACKAGE_LOGGER, RequestLogAdapter
 from .options import Options
 from .request import STREAM_METHODS, StreamRequest, parse_request, resume_within, spell_out
-from .stream import EventStream
+from .stream import EventStream, stopping, stopping_body
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -168,6 +168,8 @@ def stream_or_refuse(
     log = RequestLogAdapter(opts.logger or logging.getLogger(PACKAGE_LOGGER), request.request_id)
     if request.wants_json and not opts.disable_sse_formatting:
         opts = opts.replace(disable_sse_formatting=True)
+    if stopping():
+        return _stopping_response(opts, log, start_response, request)
 
     ticket = None
     consumer = None
@@ -222,6 +224,10 @@ def stream_or_refuse(
             opts.call_hook("error", log, refusal)
         return error_response(refusal, request, environ, start_response, opts)
 
+    if stopping():  # the process began to stop during the setup
+        close_quietly(consumer, log)
+        ticket.release()
+        return _stopping_response(opts, log, start_response, request)
     stream = EventStream(
         consumer, starts, opts, log, ticket, client_socket(environ), growing_topics=growing
     )
@@ -234,6 +240,20 @@ def stream_or_refuse(
         stream.close()
         return []
     return stream
+
+
+def _stopping_response(
+    opts: Options, log: logging.LoggerAdapter, start_response: StartResponse, request: StreamRequest
+) -> list[bytes]:
+    """A stream that ends at once, on a connection that closes (a proxy must not send the
+    next request to this process again): see :func:`~kafkasse_wsgi.stream.stopping`."""
+    log.info("not started: this process is stopping", extra={"end_cause": "shutdown"})
+    # WSGI leaves hop-by-hop headers to the server; this one is the exception servers accept
+    # from an app: gevent's pywsgi closes the connection after the response, gunicorn drops
+    # the header and closes kept-alive connections itself once it is stopping.
+    headers = [*_stream_headers(opts, request, []), ("Connection", "close")]
+    start_response("200 OK", headers)
+    return [stopping_body(not opts.disable_sse_formatting, opts.reconnect_spread_ms)]
 
 
 def _requested(

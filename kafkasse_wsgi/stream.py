@@ -43,6 +43,7 @@ from .sse import STREAM_PREAMBLE, format_comment, format_event, format_json_line
 JSON_HEARTBEAT = b"\n"
 
 _open_streams: weakref.WeakSet[EventStream] = weakref.WeakSet()
+_stopping = False
 
 
 def end_all_streams(cause: str = "shutdown") -> int:
@@ -50,11 +51,34 @@ def end_all_streams(cause: str = "shutdown") -> int:
 
     Call it when the process is about to stop: clients get a complete response and a
     ``retry:`` hint, and resume from their last id on another worker. Returns how many.
+    With ``cause="shutdown"`` the process is stopping from then on (:func:`stopping`).
     """
+    global _stopping
+    if cause == "shutdown":
+        _stopping = True
     streams = list(_open_streams)
     for stream in streams:
         stream.end(cause)
     return len(streams)
+
+
+def stopping() -> bool:
+    """Whether this process is stopping: a stream asked for now must end at once.
+
+    A server still answers requests on connections it already has for a moment after it
+    stopped listening (a proxy's kept-alive connections), then kills what is left: a stream
+    started then would be cut, or answered 500 if killed during its setup.
+    """
+    return _stopping
+
+
+def stopping_body(sse: bool, spread_ms: int) -> bytes:
+    """The body for a stream asked for while the process stops: the client comes back
+    (elsewhere) after a spread ``retry:`` wait, from the id it sent."""
+    if not sse:
+        return b""
+    retry_ms = random.randint(0, spread_ms)
+    return STREAM_PREAMBLE + format_retry(retry_ms) + format_comment("end: shutdown")
 
 
 class EventStream:
