@@ -18,7 +18,7 @@ from typing import Any
 
 import gevent
 from gevent.lock import BoundedSemaphore
-from gevent.queue import Full, Queue
+from gevent.queue import Full
 from kafka import errors as kafka_errors
 
 from . import metrics
@@ -33,6 +33,7 @@ from .message import KafkaMessage, default_deserializer, default_event_data, ser
 from .options import Options
 from .positions import Positions
 from .sse import encode_chunk, format_json_text, format_message
+from .stream_queue import StreamQueue
 
 #: Seconds ``stop()`` waits for the pump to end after killing it.
 STOP_TIMEOUT_S = 5.0
@@ -112,7 +113,7 @@ class Pump:
         consumer: Any,
         positions: Positions,
         options: Options,
-        queue: Queue,
+        queue: StreamQueue,
         log: logging.Logger | logging.LoggerAdapter,
         stats: StreamStats,
         on_stalled: Callable[[], None] | None = None,
@@ -138,6 +139,8 @@ class Pump:
             default_event_data if fast else self._custom_event_data
         )
         self._greenlet: gevent.Greenlet | None = None
+        # An event is at least as long as its id (every partition's position), known now.
+        self._max_records = self._records_fitting(len(positions.event_id()) if self._sse else 0)
 
     def start(self) -> None:
         self._greenlet = gevent.spawn(self._run)
@@ -152,25 +155,26 @@ class Pump:
         consumer = self._consumer
         options = self._options
         timeout_ms = options.idle_delay_ms
-        max_records = options.batch_size
         outage_s = options.broker_outage_timeout_s
         last_contact = time.monotonic()
         try:
             while True:
                 # First what is already fetched, in a processing slot (never blocks) ...
                 with _processing_slots():
-                    batches = consumer.poll(timeout_ms=0, max_records=max_records)
+                    batches = consumer.poll(timeout_ms=0, max_records=self._max_records)
                     chunk = self._process(batches) if batches else b""
                 if not batches:
                     # ... else wait for the broker outside it: the poll returns with the first
                     # record (no sleep puts a floor under latency) or after idle_delay_ms.
-                    batches = consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+                    batches = consumer.poll(timeout_ms=timeout_ms, max_records=self._max_records)
                     if batches:
                         with _processing_slots():
                             chunk = self._process(batches)
                 if batches:
                     last_contact = time.monotonic()
                     if chunk:
+                        records = sum(len(records) for records in batches.values())
+                        self._max_records = self._records_fitting(len(chunk) / records)
                         self._put(chunk)
                 elif has_broker_connection(consumer):
                     last_contact = time.monotonic()
@@ -201,6 +205,16 @@ class Pump:
         except Exception as exc:
             self._log.exception("unexpected error in the stream pump")
             self._queue.put(End(KafkaStreamError(f"internal error: {type(exc).__name__}")))
+
+    def _records_fitting(self, bytes_per_record: float) -> int:
+        """Records per poll: ``batch_size``, or fewer if their chunk would pass its share of
+        ``queue_bytes`` (a ``queue_size``-th) at ``bytes_per_record``. Bounds what one batch
+        weighs while it is formatted, and keeps several chunks in the queue's byte budget."""
+        options = self._options
+        if bytes_per_record <= 0:
+            return options.batch_size
+        share = options.queue_bytes / options.queue_size
+        return max(1, min(options.batch_size, int(share // bytes_per_record)))
 
     def _put(self, chunk: bytes) -> None:
         """Queue a chunk; a client that takes nothing for ``max_blocked_s`` is let go."""

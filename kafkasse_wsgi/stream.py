@@ -23,7 +23,7 @@ from typing import Any
 
 import gevent
 from gevent import GreenletExit
-from gevent.queue import Empty, Full, Queue
+from gevent.queue import Empty, Full
 
 from . import metrics
 from .admission import Ticket
@@ -34,6 +34,7 @@ from .options import Options
 from .positions import Positions
 from .pump import End, Pump, StreamStats
 from .sse import STREAM_PREAMBLE, format_comment, format_event, format_json_line, format_retry
+from .stream_queue import StreamQueue
 
 #: The heartbeat of JSON mode: an empty line, which line-oriented JSON readers skip.
 JSON_HEARTBEAT = b"\n"
@@ -72,7 +73,7 @@ class EventStream:
         self._sse = not options.disable_sse_formatting
         self.positions = Positions(starts, use_timestamp=options.use_timestamp_for_id)
         self.stats = StreamStats()
-        self._queue: Queue = Queue(maxsize=options.queue_size)
+        self._queue = StreamQueue(options.queue_size, options.queue_bytes)
         self._pump = Pump(
             consumer,
             self.positions,

@@ -14,6 +14,8 @@ import pytest
 import requests
 from kafka import TopicPartition
 
+from kafkasse_wsgi import Options
+from kafkasse_wsgi.kafka_config import consumer_config
 from tests.support.clients import SSEReader, payloads_of
 from tests.support.servers import ROOT, broker_connections, free_port, start_gunicorn
 
@@ -322,10 +324,6 @@ def test_sigterm_to_gunicorn_ends_every_stream_cleanly_and_clients_resume_elsewh
 #: Partitions of the slow-client topic. Every event's id lists all of them (~95 bytes each),
 #: so an event is ~20 KB on the wire: a queue bounded only in batches would hold megabytes.
 SLOW_PARTITIONS = 200
-#: What the test expects of the server: one stream's bytes are bounded by these options.
-QUEUE_BYTES = 1 << 20  # Options.DEFAULT_QUEUE_BYTES
-FETCH_MAX_BYTES = 1 << 20  # kafka_config.DEFAULT_FETCH_MAX_BYTES
-MAX_PARTITION_FETCH_BYTES = 1 << 20  # kafka_config.DEFAULT_MAX_PARTITION_FETCH_BYTES
 
 
 def _rss_kb(pid: int) -> int:
@@ -339,13 +337,17 @@ def _rss_kb(pid: int) -> int:
 def _stream_bound_bytes() -> int:
     """What one stream may hold, from the options the server runs with (the defaults).
 
-    The queue (``queue_bytes``), the batch the pump is formatting (its parts and their
-    joined text, each at most ``queue_bytes`` as the pump takes no more records than fit),
-    the chunk it waits to queue and the chunk the server is writing (``queue_bytes`` each),
-    and in kafka-python one parsed fetch response plus one arriving (``fetch_max_bytes``,
-    exceeded by at most one partition's ``max_partition_fetch_bytes``).
+    Its queue (``queue_bytes``); a batch is at most a ``queue_size``-th of that, and one is
+    being formatted (its parts, their joined text, the encoded chunk), one waits to be queued
+    and one is being written: five such shares. In kafka-python, one parsed fetch response
+    and one arriving: ``fetch_max_bytes`` each, passed by at most one partition's
+    ``max_partition_fetch_bytes``.
     """
-    return 5 * QUEUE_BYTES + 2 * (FETCH_MAX_BYTES + MAX_PARTITION_FETCH_BYTES)
+    options = Options()
+    kafka = consumer_config(options.kafka_config, "bound")
+    batch = options.queue_bytes / options.queue_size
+    fetch = kafka["fetch_max_bytes"] + kafka["max_partition_fetch_bytes"]
+    return int(options.queue_bytes + 5 * batch + 2 * fetch)
 
 
 class _LeanReader:

@@ -147,6 +147,8 @@ def test_consumer_config_defaults() -> None:
         "request_timeout_ms": DEFAULT_REQUEST_TIMEOUT_MS,
         "metrics_enabled": False,
         "fetch_max_wait_ms": DEFAULT_FETCH_MAX_WAIT_MS,
+        "fetch_max_bytes": DEFAULT_FETCH_MAX_BYTES,
+        "max_partition_fetch_bytes": DEFAULT_MAX_PARTITION_FETCH_BYTES,
         "group_id": None,
         "enable_auto_commit": False,
         "allow_auto_create_topics": False,
