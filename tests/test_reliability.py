@@ -4,9 +4,11 @@ clients, graceful shutdown under gunicorn. Real broker, real servers, real clien
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import socket
+import statistics
 import threading
 import time
 
@@ -234,6 +236,60 @@ def test_a_client_that_takes_no_data_is_let_go_after_max_blocked_s(
         stalled.close()
     log = (tmp_path / "server-0.log").read_text()
     assert "client took no data" in log and '"end_cause": "limit"' in log
+
+
+# --- Fairness: a user hook that blocks slows only its own stream ----------------------------
+
+
+def test_hooks_blocking_cooperatively_in_three_streams_do_not_delay_another_stream(
+    serve, kafka, make_topic
+):
+    hooked_topic = make_topic()
+    plain_topic = make_topic()
+    # 40 messages: each hooked stream spends 20 s in its hook (0.5 s a message) from now on.
+    kafka.produce(hooked_topic, [{"n": i} for i in range(40)])
+    server = serve(
+        mounts={
+            "/sleepy-deserializer": {"deserializer": "sleepy_deserializer"},
+            "/sleepy-filter": {"filterer": "sleepy_filter"},
+        }
+    )
+    start = {"Last-Event-ID": start_at(hooked_topic, 1)}
+    hooked = [
+        SSEReader(f"{server.url}/sleepy-deserializer/{hooked_topic}", headers=start),
+        SSEReader(f"{server.url}/sleepy-deserializer/{hooked_topic}", headers=start),
+        SSEReader(f"{server.url}/sleepy-filter/{hooked_topic}", headers=start),
+    ]
+    plain = SSEReader(f"{server.url}/{plain_topic}")  # no hooks, at the end of its partition
+    count, rate = 100, 20.0
+
+    def produce() -> None:
+        for n in range(count):
+            kafka.produce(plain_topic, [{"n": n}])
+            time.sleep(1 / rate)
+
+    latencies_ms: list[float] = []
+    try:
+        assert plain.wait_comments(1) >= 1  # ":ok": set up
+        time.sleep(1)  # the hooked streams are in their hooks
+        producer = threading.Thread(target=produce, daemon=True)
+        producer.start()
+        while len(latencies_ms) < count:
+            events = plain.read(1, timeout_s=10)
+            assert events, f"the plain stream stalled after {len(latencies_ms)} events"
+            received_ms = time.time() * 1000
+            latencies_ms += [received_ms - m["_kafka"]["timestamp"] for m in payloads_of(events)]
+        producer.join(10)
+    finally:
+        plain.close()
+        for reader in hooked:
+            reader.close()
+    p99 = sorted(latencies_ms)[math.ceil(0.99 * count) - 1]
+    print(
+        f"\nplain stream beside 3 blocking hooks: p50 {statistics.median(latencies_ms):.1f} ms, "
+        f"p99 {p99:.1f} ms"
+    )
+    assert p99 < 50
 
 
 # --- Graceful shutdown under gunicorn -------------------------------------------------------
