@@ -11,9 +11,10 @@ Everything the pump has to say travels through the queue: byte chunks, then one
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gevent
@@ -43,7 +44,8 @@ STOP_TIMEOUT_S = 5.0
 #: serial under gevent anyway; pumps queued here instead of in the hub's run queue keep the
 #: worker responsive. With 500 streams replaying, a new stream's setup (a few round trips
 #: to Kafka) waited behind a slice of every one of them per round trip, and 325 of 500 hit
-#: the setup timeout; now it waits for at most this many slices.
+#: the setup timeout; now it waits for at most this many slices. User hooks run with the
+#: slot lent out (:meth:`_Slot.lent`): a hook that waits on something slow would hold it.
 PROCESSING_SLOTS = 2
 
 _slots: BoundedSemaphore | None = None
@@ -54,6 +56,40 @@ def _processing_slots() -> BoundedSemaphore:
     if _slots is None:  # created on first use: nothing happens at import
         _slots = BoundedSemaphore(PROCESSING_SLOTS)
     return _slots
+
+
+class _Slot:
+    """One pump's hold on a processing slot: ``with slot:`` takes one, ``lent()`` gives it
+    back for a while (when a user hook runs), and the hold is released exactly once."""
+
+    __slots__ = ("held",)
+
+    def __init__(self) -> None:
+        self.held = False
+
+    def __enter__(self) -> None:
+        _processing_slots().acquire()
+        self.held = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.held:
+            self.held = False
+            _processing_slots().release()
+
+    @contextlib.contextmanager
+    def lent(self) -> Iterator[None]:
+        """Let other pumps use the slot while the body runs; take one again after it,
+        unless the pump is being killed (it then ends holding nothing)."""
+        if not self.held:
+            yield
+            return
+        self.__exit__()
+        try:
+            yield
+        except Exception:
+            self.__enter__()  # the pump goes on: a skipped message, or an error to send
+            raise
+        self.__enter__()
 
 
 class End:
@@ -139,6 +175,7 @@ class Pump:
             default_event_data if fast else self._custom_event_data
         )
         self._greenlet: gevent.Greenlet | None = None
+        self._slot = _Slot()
         # An event is at least as long as its id (every partition's position), known now.
         self._max_records = self._records_fitting(len(positions.event_id()) if self._sse else 0)
 
@@ -160,7 +197,7 @@ class Pump:
         try:
             while True:
                 # First what is already fetched, in a processing slot (never blocks) ...
-                with _processing_slots():
+                with self._slot:
                     batches = consumer.poll(timeout_ms=0, max_records=self._max_records)
                     chunk = self._process(batches) if batches else b""
                 if not batches:
@@ -168,7 +205,7 @@ class Pump:
                     # record (no sleep puts a floor under latency) or after idle_delay_ms.
                     batches = consumer.poll(timeout_ms=timeout_ms, max_records=self._max_records)
                     if batches:
-                        with _processing_slots():
+                        with self._slot:
                             chunk = self._process(batches)
                 if batches:
                     last_contact = time.monotonic()
@@ -271,7 +308,15 @@ class Pump:
         return encode_chunk("".join(parts))
 
     def _custom_event_data(self, record: Any) -> str | None:
-        """Event data through the user's hooks; ``None`` when the filterer drops it."""
+        """Event data through the user's hooks; ``None`` when the filterer drops it.
+
+        The hooks run with the processing slot lent out: one that waits (on a service, a
+        database) lets the other streams work meanwhile.
+        """
+        with self._slot.lent():
+            return self._through_hooks(record)
+
+    def _through_hooks(self, record: Any) -> str | None:
         kafka_message = KafkaMessage.from_record(record)
         if self._on_message is not None:
             try:

@@ -246,8 +246,8 @@ def test_hooks_blocking_cooperatively_in_three_streams_do_not_delay_another_stre
 ):
     hooked_topic = make_topic()
     plain_topic = make_topic()
-    # 40 messages: each hooked stream spends 20 s in its hook (0.5 s a message) from now on.
-    kafka.produce(hooked_topic, [{"n": i} for i in range(40)])
+    # 60 messages: each hooked stream spends 30 s in its hooks (0.5 s a message) from now on.
+    kafka.produce(hooked_topic, [{"n": i} for i in range(60)])
     server = serve(
         mounts={
             "/sleepy-deserializer": {"deserializer": "sleepy_deserializer"},
@@ -261,7 +261,7 @@ def test_hooks_blocking_cooperatively_in_three_streams_do_not_delay_another_stre
         SSEReader(f"{server.url}/sleepy-filter/{hooked_topic}", headers=start),
     ]
     plain = SSEReader(f"{server.url}/{plain_topic}")  # no hooks, at the end of its partition
-    count, rate = 100, 20.0
+    count, rate = 200, 20.0
 
     def produce() -> None:
         for n in range(count):
