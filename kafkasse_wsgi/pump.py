@@ -210,8 +210,8 @@ class Pump:
                 if batches:
                     last_contact = time.monotonic()
                     if chunk:
-                        records = sum(len(records) for records in batches.values())
-                        self._max_records = self._records_fitting(len(chunk) / records)
+                        polled = sum(len(batch) for batch in batches.values())
+                        self._max_records = self._records_fitting(len(chunk) / polled)
                         self._put(chunk)
                 elif has_broker_connection(consumer):
                     last_contact = time.monotonic()
