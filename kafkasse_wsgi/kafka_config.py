@@ -20,7 +20,13 @@ DEFAULT_BOOTSTRAP_SERVERS = "localhost:9092"
 DEFAULT_REQUEST_TIMEOUT_MS = 30_000
 DEFAULT_FETCH_MAX_WAIT_MS = 5_000
 DEFAULT_METADATA_MAX_AGE_MS = 15_000
-DEFAULT_FETCH_MAX_BYTES = 52_428_800
+#: One fetch response, over all its partitions. kafka-python's 50 MB default is what a
+#: stream could hold in fetched records (n partitions x 1 MB each, up to 50 MB) besides its
+#: queue; 1 MB is still ~3,000 events of 300 bytes per round trip, and kafka-python moves
+#: each partition it got data from to the end of the next request, so none starves.
+DEFAULT_FETCH_MAX_BYTES = 1_048_576
+#: One partition's share of a fetch (kafka-python's default). Either limit is passed by a
+#: single record batch larger than it, so that a big message is never stuck.
 DEFAULT_MAX_PARTITION_FETCH_BYTES = 1_048_576
 
 #: librdkafka name → kafka-python keyword.
@@ -165,14 +171,16 @@ def consumer_config(kafka_config: Mapping[str, Any], request_id: str) -> dict[st
         # case with the defaults: this, plus the poll waiting then (idle_delay_ms), plus the
         # fetch in flight (fetch_max_wait_ms): 25 s. Costs one small request per interval.
         "metadata_max_age_ms": DEFAULT_METADATA_MAX_AGE_MS,
+        # What a stream holds in fetched records besides its queue (see the constants).
+        "fetch_max_bytes": DEFAULT_FETCH_MAX_BYTES,
+        "max_partition_fetch_bytes": DEFAULT_MAX_PARTITION_FETCH_BYTES,
     }
     config.update(translate(kafka_config))
     # kafka-python 2.x drops a connection whose fetch response is larger than this (1 MB by
     # default), but one fetch may carry fetch_max_bytes of records plus a partition's worth.
     config.setdefault(
         "receive_message_max_bytes",
-        config.get("fetch_max_bytes", DEFAULT_FETCH_MAX_BYTES)
-        + config.get("max_partition_fetch_bytes", DEFAULT_MAX_PARTITION_FETCH_BYTES),
+        config["fetch_max_bytes"] + config["max_partition_fetch_bytes"],
     )
     overridden = sorted(key for key in FORCED if key in config and config[key] != FORCED[key])
     if overridden:

@@ -96,8 +96,12 @@ class Options:
         original slept this long (100 ms) after every empty poll, which was one.
     :param heartbeat_interval_s: a comment is sent after this long without events.
     :param queue_size: formatted batches that may wait for a slow client before the pump
-        stops polling (backpressure); memory per stream is bounded by
-        ``queue_size * batch_size`` events.
+        stops polling (backpressure).
+    :param queue_bytes: bytes of formatted events that may wait for a slow client; a poll
+        also takes no more records than fit in ``queue_bytes / queue_size`` at the size of
+        the last ones (every event's id lists every partition: with many partitions an event
+        is kilobytes). With one fetch (``kafka_config``'s ``fetch_max_bytes``), this bounds a
+        stream's memory whatever its partitions.
     :param batch_size: most records taken from one poll (``max_records``).
     :param retry_ms: ``retry:`` hint sent at the start of a stream; ``None`` sends none.
     :param resume_policy: what to do with resume offsets outside a partition's range.
@@ -137,6 +141,7 @@ class Options:
     DEFAULT_IDLE_DELAY_MS = 5000
     DEFAULT_HEARTBEAT_INTERVAL_S = 15.0
     DEFAULT_QUEUE_SIZE = 4
+    DEFAULT_QUEUE_BYTES = 1_048_576
     DEFAULT_BATCH_SIZE = 250
     DEFAULT_RETRY_MS = None
     DEFAULT_SETUP_TIMEOUT_S = 10.0
@@ -163,6 +168,7 @@ class Options:
     idle_delay_ms: int = DEFAULT_IDLE_DELAY_MS
     heartbeat_interval_s: float = DEFAULT_HEARTBEAT_INTERVAL_S
     queue_size: int = DEFAULT_QUEUE_SIZE
+    queue_bytes: int = DEFAULT_QUEUE_BYTES
     batch_size: int = DEFAULT_BATCH_SIZE
     retry_ms: int | None = DEFAULT_RETRY_MS
     resume_policy: ResumePolicy = dataclasses.field(default_factory=ResumePolicy)
@@ -269,6 +275,7 @@ class Options:
                 raise ConfigurationError(f"kafka_event_handlers[{event!r}] must be callable")
         _require_int(self, "idle_delay_ms", minimum=0)
         _require_int(self, "queue_size", minimum=1)
+        _require_int(self, "queue_bytes", minimum=1024)
         _require_int(self, "batch_size", minimum=1)
         if self.retry_ms is not None:
             _require_int(self, "retry_ms", minimum=0)

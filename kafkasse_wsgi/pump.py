@@ -12,14 +12,15 @@ that ended the stream, if any).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import gevent
 from gevent.lock import BoundedSemaphore
-from gevent.queue import Full, Queue
+from gevent.queue import Full
 from kafka import TopicPartition
 from kafka import errors as kafka_errors
 
@@ -37,6 +38,7 @@ from .message import KafkaMessage, default_deserializer, default_event_data, ser
 from .options import Options
 from .positions import Positions
 from .sse import encode_chunk, format_json_text, format_message
+from .stream_queue import StreamQueue
 
 #: Seconds ``stop()`` waits for the pump to end after killing it.
 STOP_TIMEOUT_S = 5.0
@@ -46,7 +48,8 @@ STOP_TIMEOUT_S = 5.0
 #: serial under gevent anyway; pumps queued here instead of in the hub's run queue keep the
 #: worker responsive. With 500 streams replaying, a new stream's setup (a few round trips
 #: to Kafka) waited behind a slice of every one of them per round trip, and 325 of 500 hit
-#: the setup timeout; now it waits for at most this many slices.
+#: the setup timeout; now it waits for at most this many slices. User hooks run with the
+#: slot lent out (:meth:`_Slot.lent`): a hook that waits on something slow would hold it.
 PROCESSING_SLOTS = 2
 
 _slots: BoundedSemaphore | None = None
@@ -57,6 +60,40 @@ def _processing_slots() -> BoundedSemaphore:
     if _slots is None:  # created on first use: nothing happens at import
         _slots = BoundedSemaphore(PROCESSING_SLOTS)
     return _slots
+
+
+class _Slot:
+    """One pump's hold on a processing slot: ``with slot:`` takes one, ``lent()`` gives it
+    back for a while (when a user hook runs), and the hold is released exactly once."""
+
+    __slots__ = ("held",)
+
+    def __init__(self) -> None:
+        self.held = False
+
+    def __enter__(self) -> None:
+        _processing_slots().acquire()
+        self.held = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.held:
+            self.held = False
+            _processing_slots().release()
+
+    @contextlib.contextmanager
+    def lent(self) -> Iterator[None]:
+        """Let other pumps use the slot while the body runs; take one again after it,
+        unless the pump is being killed (it then ends holding nothing)."""
+        if not self.held:
+            yield
+            return
+        self.__exit__()
+        try:
+            yield
+        except Exception:
+            self.__enter__()  # the pump goes on: a skipped message, or an error to send
+            raise
+        self.__enter__()
 
 
 class End:
@@ -149,7 +186,7 @@ class Pump:
         consumer: Any,
         positions: Positions,
         options: Options,
-        queue: Queue,
+        queue: StreamQueue,
         log: logging.Logger | logging.LoggerAdapter,
         stats: StreamStats,
         on_stalled: Callable[[], None] | None = None,
@@ -180,6 +217,9 @@ class Pump:
             default_event_data if fast else self._custom_event_data
         )
         self._greenlet: gevent.Greenlet | None = None
+        self._slot = _Slot()
+        # An event is at least as long as its id (every partition's position), known now.
+        self._max_records = self._records_fitting(len(positions.event_id()) if self._sse else 0)
 
     def start(self) -> None:
         if self._growing_topics:
@@ -205,7 +245,6 @@ class Pump:
         consumer = self._consumer
         options = self._options
         timeout_ms = options.idle_delay_ms
-        max_records = options.batch_size
         outage_s = options.broker_outage_timeout_s
         last_contact = time.monotonic()
         try:
@@ -214,16 +253,18 @@ class Pump:
                     self._assign_added_partitions()
                 try:
                     # First what is already fetched, in a processing slot (never blocks) ...
-                    with _processing_slots():
-                        batches = consumer.poll(timeout_ms=0, max_records=max_records)
+                    with self._slot:
+                        batches = consumer.poll(timeout_ms=0, max_records=self._max_records)
                         chunk = self._process(batches) if batches else b""
                     if not batches:
                         # ... else wait for the broker outside it: the poll returns with the
                         # first record (no sleep puts a floor under latency) or after
                         # idle_delay_ms.
-                        batches = consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+                        batches = consumer.poll(
+                            timeout_ms=timeout_ms, max_records=self._max_records
+                        )
                         if batches:
-                            with _processing_slots():
+                            with self._slot:
                                 chunk = self._process(batches)
                 except kafka_errors.OffsetOutOfRangeError as exc:
                     # auto_offset_reset is "none" (kafka_config.py): kafka-python tells us
@@ -233,6 +274,8 @@ class Pump:
                 if batches:
                     last_contact = time.monotonic()
                     if chunk:
+                        polled = sum(len(batch) for batch in batches.values())
+                        self._max_records = self._records_fitting(len(chunk) / polled)
                         self._put(chunk)
                 elif has_broker_connection(consumer):
                     last_contact = time.monotonic()
@@ -266,6 +309,16 @@ class Pump:
             return End(KafkaStreamError(f"Kafka error while streaming: {type(exc).__name__}"))
         self._log.error("unexpected error in the stream pump", exc_info=exc)
         return End(KafkaStreamError(f"internal error: {type(exc).__name__}"))
+
+    def _records_fitting(self, bytes_per_record: float) -> int:
+        """Records per poll: ``batch_size``, or fewer if their chunk would pass its share of
+        ``queue_bytes`` (a ``queue_size``-th) at ``bytes_per_record``. Bounds what one batch
+        weighs while it is formatted, and keeps several chunks in the queue's byte budget."""
+        options = self._options
+        if bytes_per_record <= 0:
+            return options.batch_size
+        share = options.queue_bytes / options.queue_size
+        return max(1, min(options.batch_size, int(share // bytes_per_record)))
 
     def _put(self, item: bytes | Reset) -> None:
         """Queue an item; a client that takes nothing for ``max_blocked_s`` is let go."""
@@ -401,7 +454,15 @@ class Pump:
         return encode_chunk("".join(parts))
 
     def _custom_event_data(self, record: Any) -> str | None:
-        """Event data through the user's hooks; ``None`` when the filterer drops it."""
+        """Event data through the user's hooks; ``None`` when the filterer drops it.
+
+        The hooks run with the processing slot lent out: one that waits (on a service, a
+        database) lets the other streams work meanwhile.
+        """
+        with self._slot.lent():
+            return self._through_hooks(record)
+
+    def _through_hooks(self, record: Any) -> str | None:
         kafka_message = KafkaMessage.from_record(record)
         if self._on_message is not None:
             try:

@@ -26,7 +26,7 @@ from typing import Any
 
 import gevent
 from gevent import GreenletExit
-from gevent.queue import Empty, Full, Queue
+from gevent.queue import Empty, Full
 
 from . import metrics
 from .admission import Ticket
@@ -38,6 +38,7 @@ from .options import Options
 from .positions import Positions
 from .pump import End, Pump, Reset, StreamStats
 from .sse import STREAM_PREAMBLE, format_comment, format_event, format_json_line, format_retry
+from .stream_queue import StreamQueue
 
 #: The heartbeat of JSON mode: an empty line, which line-oriented JSON readers skip.
 JSON_HEARTBEAT = b"\n"
@@ -109,7 +110,7 @@ class EventStream:
             starts, id_mode=options.id_mode, cluster_id=cluster_id_of(consumer)
         )
         self.stats = StreamStats()
-        self._queue: Queue = Queue(maxsize=options.queue_size)
+        self._queue = StreamQueue(options.queue_size, options.queue_bytes)
         self._pump = Pump(
             consumer,
             self.positions,

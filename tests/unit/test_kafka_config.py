@@ -148,6 +148,8 @@ def test_consumer_config_defaults() -> None:
         "metrics_enabled": False,
         "fetch_max_wait_ms": DEFAULT_FETCH_MAX_WAIT_MS,
         "metadata_max_age_ms": DEFAULT_METADATA_MAX_AGE_MS,
+        "fetch_max_bytes": DEFAULT_FETCH_MAX_BYTES,
+        "max_partition_fetch_bytes": DEFAULT_MAX_PARTITION_FETCH_BYTES,
         "group_id": None,
         "enable_auto_commit": False,
         "allow_auto_create_topics": False,

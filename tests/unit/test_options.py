@@ -28,6 +28,7 @@ def test_defaults() -> None:
     assert options.idle_delay_ms == Options.DEFAULT_IDLE_DELAY_MS == 5000
     assert options.heartbeat_interval_s == Options.DEFAULT_HEARTBEAT_INTERVAL_S
     assert options.queue_size == Options.DEFAULT_QUEUE_SIZE
+    assert options.queue_bytes == Options.DEFAULT_QUEUE_BYTES == 1_048_576
     assert options.batch_size == Options.DEFAULT_BATCH_SIZE
     assert options.retry_ms is None
     assert options.resume_policy == ResumePolicy("earliest", "latest")
@@ -78,6 +79,8 @@ def test_replace_returns_a_new_validated_value() -> None:
         ("heartbeat_interval_s", float("inf")),
         ("queue_size", 0),
         ("queue_size", 2.0),
+        ("queue_bytes", 100),
+        ("queue_bytes", "1MB"),
         ("batch_size", 0),
         ("batch_size", False),
         ("retry_ms", -1),
