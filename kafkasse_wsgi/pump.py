@@ -100,7 +100,8 @@ class End:
     """The last item of a stream's queue: why it ends, and what the client should do.
 
     :param error: sent as ``event: error`` before the end.
-    :param cause: for logs and metrics (``end``, ``error``, ``limit``, ``shutdown``).
+    :param cause: for logs and metrics (``end``, ``error``, ``limit``, ``shutdown``,
+        ``token_expired``).
     :param retry_ms: a ``retry:`` hint sent before the end, so the client comes back then.
     :param event_id: an ``id:`` sent before the end (the id of everything queued before it).
     """

@@ -322,3 +322,39 @@ def test_a_refused_query_token_is_not_in_the_error_body(make_topic, serve):
     token = mint_token(SECRET, [topic])
     response, body = read_raw(f"{server.url}/{topic}?access_token={token}")
     assert response.status_code == 400 and token.encode() not in body
+
+
+def test_a_request_without_a_token_is_refused_before_admission(kafka, make_topic, serve):
+    """401 comes first: a tokenless client takes no stream slot and opens no consumer, so
+    with the process full it still gets 401, not 503."""
+    topic = make_topic()
+    server = serve({"allowed_topics": [topic], "jwt_keys": SECRET, "max_streams": 1})
+    token = mint_token(SECRET, [topic])
+    with SSEReader(f"{server.url}/{topic}", headers=bearer(token)) as holder:
+        assert holder.status == 200
+        full = requests.get(f"{server.url}/{topic}", headers=bearer(token), timeout=10)
+        assert full.status_code == 503
+        tokenless = requests.get(f"{server.url}/{topic}", timeout=10)
+        assert tokenless.status_code == 401
+
+
+def test_a_cross_origin_preflight_allows_the_authorization_header(make_topic, serve):
+    topic = make_topic()
+    origin = "http://app.test"
+    server = serve({"allowed_topics": [topic], "jwt_keys": SECRET, "cors_origins": [origin]})
+    answer = requests.options(
+        f"{server.url}/{topic}",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+        timeout=10,
+    )
+    assert answer.status_code == 204
+    allowed = answer.headers["Access-Control-Allow-Headers"].lower().split(", ")
+    assert "authorization" in allowed
+    # The refusal of a cross-origin request is readable by the page (CORS on errors too).
+    refused = requests.get(f"{server.url}/{topic}", headers={"Origin": origin}, timeout=10)
+    assert refused.status_code == 401
+    assert refused.headers["Access-Control-Allow-Origin"] == origin
