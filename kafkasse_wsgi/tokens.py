@@ -222,14 +222,7 @@ class KeySet:
         if stripped.startswith("-----BEGIN"):
             self.static.append(_pem_key(stripped.encode("ascii", "replace")))
         elif stripped.startswith(("https://", "http://")):
-            self.clients.append(
-                jwt.PyJWKClient(
-                    stripped,
-                    lifespan=JWKS_LIFESPAN_S,
-                    timeout=JWKS_TIMEOUT_S,
-                    cooldown_duration=JWKS_REFRESH_COOLDOWN_S,
-                )
-            )
+            self.clients.append(_jwks_client(stripped))
         else:
             if os.path.sep in item and os.path.isfile(item):
                 raise ConfigurationError(
@@ -251,6 +244,24 @@ class KeySet:
         for client in self.clients:
             found.extend(key for key in _client_keys(client, kid) if algorithm in key.algorithms)
         return found
+
+
+_jwks_clients: dict[str, Any] = {}
+
+
+def _jwks_client(url: str) -> Any:
+    """One client (and cache) per URL and process: options built per request (a dict passed
+    to ``kafka_sse``) must not fetch the key set per request."""
+    client = _jwks_clients.get(url)
+    if client is None:
+        client = jwt.PyJWKClient(
+            url,
+            lifespan=JWKS_LIFESPAN_S,
+            timeout=JWKS_TIMEOUT_S,
+            cooldown_duration=JWKS_REFRESH_COOLDOWN_S,
+        )
+        _jwks_clients[url] = client
+    return client
 
 
 def _is_single(spec: Any) -> bool:

@@ -358,3 +358,19 @@ def test_a_cross_origin_preflight_allows_the_authorization_header(make_topic, se
     refused = requests.get(f"{server.url}/{topic}", headers={"Origin": origin}, timeout=10)
     assert refused.status_code == 401
     assert refused.headers["Access-Control-Allow-Origin"] == origin
+
+
+def test_an_optional_token_narrows_when_present(kafka, make_topic, serve):
+    first, second = make_topic(), make_topic()
+    server = serve({"allowed_topics": [first, second], "jwt_keys": SECRET, "jwt_required": False})
+    anonymous = requests.get(f"{server.url}/{second}", timeout=10, stream=True)
+    assert anonymous.status_code == 200
+    anonymous.close()
+    token = mint_token(SECRET, [first])
+    narrowed = requests.get(f"{server.url}/{second}", headers=bearer(token), timeout=10)
+    assert narrowed.status_code == 404
+    forged = mint_token(OTHER_SECRET, [second])
+    assert (
+        requests.get(f"{server.url}/{second}", headers=bearer(forged), timeout=10).status_code
+        == 401
+    )

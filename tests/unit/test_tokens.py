@@ -569,3 +569,15 @@ def test_a_cookie_header_that_is_not_utf8_is_a_401_not_a_crash():
     token = read_token(environ)
     with pytest.raises(InvalidTokenError, match="malformed"):
         VERIFIER.verify(token or "")
+
+
+def test_an_unreachable_jwks_url_is_a_503_and_one_client_serves_each_url():
+    from kafkasse_wsgi.errors import TokenKeysUnavailableError
+    from tests.support.servers import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/jwks.json"  # nothing listens there
+    keys = KeySet(url)
+    assert KeySet([url]).clients[0] is keys.clients[0]  # options built per request share it
+    with pytest.raises(TokenKeysUnavailableError) as raised:
+        TokenVerifier(keys).verify(sign(claims(), RSA, "RS256", kid="k1"))
+    assert raised.value.status == 503 and raised.value.http_headers() == [("Retry-After", "5")]
