@@ -175,7 +175,8 @@ class KeySet:
 
     * ``str``/``bytes`` starting with ``-----BEGIN``: a PEM public key or certificate;
     * ``str`` starting with ``https://`` or ``http://``: a JWKS URL;
-    * :class:`pathlib.Path`: a file holding a PEM key or a JWKS (JSON);
+    * :class:`pathlib.Path`: a file holding a PEM key, a JWKS (JSON) or an HS secret (its
+      surrounding whitespace and line end are not part of it);
     * a mapping: a JWKS (``{"keys": [...]}``) or one JWK;
     * any other ``str``/``bytes``: an HS secret of at least :data:`MIN_SECRET_BYTES`.
 
@@ -201,8 +202,10 @@ class KeySet:
                 raise ConfigurationError(f"jwt_keys: cannot read {str(item)!r}: {exc}") from exc
             if text.lstrip().startswith("{"):
                 self._add(_json_object(text, str(item)))
-            else:
+            elif text.lstrip().startswith("-----BEGIN"):
                 self._add(text)
+            else:  # a secret, without the line end a file usually has
+                self.static.append(_secret(text.strip().encode("utf-8")))
             return
         if isinstance(item, Mapping):
             self.static.extend(_jwks_keys(item))

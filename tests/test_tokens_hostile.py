@@ -180,6 +180,7 @@ def test_hostile_tokens_over_http(world, serve):
             assert status == 404, (claim, topic_key, status)
 
     check()
+    print("hostile tokens over HTTP, outcomes:", sorted(OUTCOMES.items()))
     assert sum(OUTCOMES.values()) >= EXAMPLES
     for outcome in ("200", "401", "404", "400"):
         assert OUTCOMES[outcome] >= 10, sorted(OUTCOMES.items())

@@ -545,6 +545,7 @@ def check_hostile_token(case: tuple[str, dict[str, Any], bool]) -> None:
 def test_hostile_tokens_are_refused_cleanly_and_never_widen_access():
     OUTCOMES.clear()
     check_hostile_token()
+    print("hostile tokens, outcomes:", sorted(OUTCOMES.items()))
     assert sum(OUTCOMES.values()) >= HOSTILE_EXAMPLES
     # The draw reaches every kind of refusal, and acceptance too (else it proves little).
     for message in (
@@ -581,3 +582,9 @@ def test_an_unreachable_jwks_url_is_a_503_and_one_client_serves_each_url():
     with pytest.raises(TokenKeysUnavailableError) as raised:
         TokenVerifier(keys).verify(sign(claims(), RSA, "RS256", kid="k1"))
     assert raised.value.status == 503 and raised.value.http_headers() == [("Retry-After", "5")]
+
+
+def test_a_secret_file_is_read_without_its_line_end(tmp_path: Path):
+    path = tmp_path / "secret"
+    path.write_text(SECRET + "\n")
+    assert TokenVerifier(KeySet(path)).verify(sign(claims()))
