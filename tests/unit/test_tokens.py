@@ -392,11 +392,15 @@ registered = st.fixed_dictionaries(
     optional={
         "exp": st.one_of(
             st.integers(-(10**12), 10**12),
+            st.integers(min_value=10**15),  # far beyond a float's integers, too
+            st.just(10**400),
             st.just(int(time.time()) + 600),
             st.text(max_size=5),
             st.floats(allow_nan=True),
         ),
-        "nbf": st.one_of(st.integers(-(10**6), 10**12), st.just(int(time.time()) + 3600)),
+        "nbf": st.one_of(
+            st.integers(-(10**6), 10**12), st.just(int(time.time()) + 3600), st.just(-(10**400))
+        ),
         "iat": st.integers(-(10**6), 10**12),
         "aud": st.one_of(
             st.just(AUDIENCE), st.text(max_size=8), st.lists(st.text(max_size=5), max_size=2)
@@ -588,3 +592,14 @@ def test_a_secret_file_is_read_without_its_line_end(tmp_path: Path):
     path = tmp_path / "secret"
     path.write_text(SECRET + "\n")
     assert TokenVerifier(KeySet(path)).verify(sign(claims()))
+
+
+@pytest.mark.parametrize("exp", [10**400, 2**64, 1e300])
+def test_an_absurdly_distant_exp_is_no_crash(exp):
+    """Broke: ``float(exp)`` raised OverflowError on a JSON integer beyond a float (a 500)."""
+    token = sign({**claims(), "exp": exp})
+    try:
+        grant = VERIFIER.verify(token)
+    except InvalidTokenError:
+        return
+    assert grant.seconds_left() > 0
