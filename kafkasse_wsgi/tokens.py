@@ -73,7 +73,8 @@ JWKS_TIMEOUT_S = 5.0
 #: Least length of an HS secret (RFC 7518 §3.2: a key as long as the hash; HS384 and HS512
 #: are accepted only with a secret of 48 and 64 bytes).
 MIN_SECRET_BYTES = 32
-REALM = "kafkasse"
+#: Latest expiry a stream's timer is set for (year 9999): ``exp`` may be any JSON integer.
+MAX_EXPIRES_AT = 253402300799
 
 _HS = ("HS256", "HS384", "HS512")
 _RSA = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
@@ -465,11 +466,13 @@ class TokenVerifier:
                 break
         if claims is None:
             raise InvalidTokenError.invalid(failure)
-        exp = claims["exp"]  # PyJWT checked it is a number in the future
+        # PyJWT checked that exp is a number in the future; it may be beyond a float.
+        exp = claims["exp"]
+        expires_at = float(min(exp, MAX_EXPIRES_AT)) if exp == exp else 0.0
         subject = claims.get("sub")
         return TokenGrant(
             topics=topics_of_claims(claims, self.topics_claim),
-            expires_at=float(exp),
+            expires_at=expires_at,
             subject=subject if isinstance(subject, str) else None,
         )
 

@@ -603,3 +603,26 @@ def test_an_absurdly_distant_exp_is_no_crash(exp):
     except InvalidTokenError:
         return
     assert grant.seconds_left() > 0
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '{"exp": Infinity, "kafkasse": {"topics": ["a"]}}',
+        '{"exp": -Infinity}',
+        '{"exp": NaN}',
+        '{"exp": 1e999}',
+        '{"a": ' + "[" * 3000 + "]" * 3000 + ', "exp": 9999999999}',
+        "[" * 3000 + "]" * 3000,
+    ],
+)
+def test_payloads_python_json_trips_on_are_malformed_not_a_crash(payload):
+    """Non-finite numbers and deep nesting (well within 8 KB) that Python's json module
+    accepts or trips on: refused as a bad token, never an exception of another kind."""
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = b64(payload.encode())
+    signature = b64(hmac.new(SECRET.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
+    token = f"{head}.{body}.{signature}"
+    assert len(token) <= MAX_TOKEN_BYTES
+    with pytest.raises(InvalidTokenError):
+        VERIFIER.verify(token)
