@@ -396,6 +396,7 @@ registered = st.fixed_dictionaries(
             st.just(10**400),
             st.just(int(time.time()) + 600),
             st.text(max_size=5),
+            st.integers(10**10, 10**12).map(str),  # a number in a string, in the future
             st.floats(allow_nan=True),
         ),
         "nbf": st.one_of(
@@ -626,3 +627,11 @@ def test_payloads_python_json_trips_on_are_malformed_not_a_crash(payload):
     assert len(token) <= MAX_TOKEN_BYTES
     with pytest.raises(InvalidTokenError):
         VERIFIER.verify(token)
+
+
+@pytest.mark.parametrize("exp", ["9999999999", " 9999999999", True])
+def test_an_exp_that_is_not_a_json_number_is_refused(exp):
+    """Broke: PyJWT accepts exp "9999999999" (int() of a string); the grant then compared it
+    with a number and raised TypeError (a 500). RFC 7519: a NumericDate is a JSON number."""
+    with pytest.raises(InvalidTokenError, match="malformed|expired"):
+        VERIFIER.verify(sign({**claims(), "exp": exp}))
