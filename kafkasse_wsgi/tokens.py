@@ -466,8 +466,11 @@ class TokenVerifier:
                 break
         if claims is None:
             raise InvalidTokenError.invalid(failure)
-        # PyJWT checked that exp is a number in the future; it may be beyond a float.
+        # PyJWT checked that int(exp) is in the future: it also takes "123" and True. RFC 7519
+        # wants a JSON number; one beyond a float's range is capped.
         exp = claims["exp"]
+        if isinstance(exp, bool) or not isinstance(exp, (int, float)):
+            raise InvalidTokenError.invalid("the token is malformed")
         expires_at = float(min(exp, MAX_EXPIRES_AT)) if exp == exp else 0.0
         subject = claims.get("sub")
         return TokenGrant(
