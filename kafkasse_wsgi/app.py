@@ -33,6 +33,7 @@ from .consumer import (
     assign_and_seek,
     check_topics,
     close_quietly,
+    explain_unavailable,
     open_consumer,
     resolve_start_positions,
 )
@@ -138,7 +139,9 @@ def kafka_sse(
         except gevent.Timeout as expired:
             if expired is not timeout:
                 raise
-            raise KafkaUnavailableError("Kafka did not answer in time; try again later") from None
+            raise explain_unavailable(opts, request_id) or KafkaUnavailableError(
+                "Kafka did not answer in time; try again later"
+            ) from None
         finally:
             timeout.close()
     except BaseException as exc:
