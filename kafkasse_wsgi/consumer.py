@@ -97,7 +97,7 @@ def explain_unavailable(options: Options, request_id: str) -> KafkaUnavailableEr
         failures.append(error)
         close(error)
 
-    connection.close = recording_close  # type: ignore[method-assign]
+    connection.close = recording_close
     try:
         connection.connect_blocking(timeout=AUTHENTICATION_PROBE_TIMEOUT_S)
     except ssl.SSLError:
