@@ -69,15 +69,22 @@ class Server:
 
 
 def spawn_server(
-    args: list[str], port: int, log_path: Path | None, env: dict[str, str] | None = None
+    args: list[str],
+    port: int,
+    log_path: Path | None,
+    env: dict[str, str] | None = None,
+    python: Path | str = sys.executable,
 ) -> Server:
-    """Start a server process with the repository on its path; wait until it listens."""
+    """Start a server process with the repository on its path; wait until it listens.
+
+    :param python: the interpreter (another virtualenv's, to run without some packages).
+    """
     environment = dict(os.environ)
     environment["PYTHONPATH"] = str(ROOT) + os.pathsep + environment.get("PYTHONPATH", "")
     environment.update(env or {})
     out = open(log_path, "w") if log_path else None  # noqa: SIM115 (closed by Server.stop)
     process = subprocess.Popen(
-        [sys.executable, *args],
+        [str(python), *args],
         cwd=ROOT,
         env=environment,
         stdout=out or subprocess.DEVNULL,
