@@ -106,6 +106,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.workers == 1:
         return _serve_gevent(args)
+    from .extras import MissingExtraError, require
+
+    try:
+        require("gunicorn", f"--workers {args.workers}", "gunicorn")
+    except MissingExtraError as missing:
+        print(f"kafkasse-wsgi: {missing}", file=sys.stderr)
+        return 2
     return _serve_gunicorn(args)
 
 
