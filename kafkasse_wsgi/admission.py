@@ -4,40 +4,22 @@ Every open stream holds a Kafka consumer (sockets, buffers), so a worker must be
 say no before it builds one. The counts are per process, like the streams themselves:
 with N gunicorn workers the process limit applies to each of them.
 
-The client is the connection's address, or with ``trusted_proxies=N`` the entry N places
-from the right of ``X-Forwarded-For`` (the address the outermost trusted proxy saw): a
-client can put anything at the left of that header, so entries we don't trust are ignored.
+The client is :attr:`~kafkasse_wsgi.request.StreamRequest.client_address`: the connection's
+address, or behind ``trusted_proxies`` the address the outermost trusted proxy saw.
 """
 
 from __future__ import annotations
 
 import collections
-from typing import TYPE_CHECKING
 
 from .errors import TooManyStreamsError
 from .options import Options
-
-if TYPE_CHECKING:
-    from .options import WSGIEnvironment
 
 #: Seconds a refused client is told to wait (``Retry-After``).
 RETRY_AFTER_S = 5
 
 _open_total = 0
 _open_by_client: collections.Counter[str] = collections.Counter()
-
-
-def client_address(environ: WSGIEnvironment, trusted_proxies: int) -> str:
-    """The address limits are counted against (see the module docstring)."""
-    remote = str(environ.get("REMOTE_ADDR") or "unknown")
-    if trusted_proxies <= 0:
-        return remote
-    hops = [
-        hop.strip() for hop in environ.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()
-    ]
-    if len(hops) >= trusted_proxies:
-        return hops[-trusted_proxies]
-    return remote
 
 
 class Ticket:
@@ -60,10 +42,12 @@ class Ticket:
             del _open_by_client[self._client]
 
 
-def admit(environ: WSGIEnvironment, options: Options) -> Ticket:
-    """Take a place for a new stream, or raise :class:`TooManyStreamsError` (503 or 429)."""
+def admit(client: str, options: Options) -> Ticket:
+    """Take a place for a new stream, or raise :class:`TooManyStreamsError` (503 or 429).
+
+    :param client: the client's address, as the request value says.
+    """
     global _open_total
-    client = client_address(environ, options.trusted_proxies)
     if options.max_streams is not None and _open_total >= options.max_streams:
         raise TooManyStreamsError(
             "this server holds as many streams as it can; try again later",

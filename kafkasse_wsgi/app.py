@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import http
 import logging
-import re
-import uuid
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
 
 import gevent
 
@@ -34,46 +31,40 @@ from .consumer import (
     check_topics,
     close_quietly,
     explain_unavailable,
+    kafka_call,
     open_consumer,
     resolve_start_positions,
 )
-from .errors import InvalidAssignmentError, KafkaSSEError, KafkaUnavailableError
+from .cors import ALLOWED_METHODS, VARY, cors_headers, preflight_headers
+from .disconnect import client_socket
+from .errors import (
+    InvalidAssignmentError,
+    KafkaSSEError,
+    KafkaUnavailableError,
+    MethodNotAllowedError,
+)
 from .log import PACKAGE_LOGGER, RequestLogAdapter
 from .options import Options
+from .request import STREAM_METHODS, StreamRequest, parse_request, resume_within, spell_out
 from .stream import EventStream
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
-
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
 
-def request_id_of(environ: WSGIEnvironment) -> str:
-    """The client's ``X-Request-ID`` if it is a sane token, else a new UUID."""
-    given = environ.get("HTTP_X_REQUEST_ID", "")
-    # fullmatch: "$" would let a trailing newline through, into our response headers.
-    return given if _REQUEST_ID.fullmatch(given) else str(uuid.uuid4())
-
-
-def wants_json(environ: WSGIEnvironment) -> bool:
-    """JSON lines when the client accepts JSON and not event streams."""
-    accept = environ.get("HTTP_ACCEPT", "").lower()  # media types are case-insensitive
-    return "application/json" in accept and "text/event-stream" not in accept
-
-
 def error_response(
     error: KafkaSSEError,
+    request: StreamRequest,
     environ: WSGIEnvironment,
     start_response: StartResponse,
-    request_id: str,
-    options: Options | None = None,
+    options: Options,
 ) -> Iterable[bytes]:
     """The HTTP form of an error before the stream started (or the user's handler's)."""
     metrics.stream_refused(error.status)
-    handler = options.connect_error_handler if options else None
+    handler = options.connect_error_handler
     if handler is not None:
         try:
             return handler(error, environ, start_response)
@@ -85,11 +76,39 @@ def error_response(
         ("Content-Type", JSON_CONTENT_TYPE),
         ("Content-Length", str(len(body))),
         ("Cache-Control", "no-cache"),
-        ("X-Request-ID", request_id),
+        ("X-Request-ID", request.request_id),
+        VARY,
+        *cors_headers(options, request.origin),
         *error.http_headers(),
     ]
     start_response(status, headers)
     return [body]
+
+
+def preflight_response(
+    request: StreamRequest, start_response: StartResponse, options: Options
+) -> Iterable[bytes]:
+    """``204`` to ``OPTIONS``: the methods served, and to an allowed origin its CORS grant."""
+    headers = [("X-Request-ID", request.request_id), *preflight_headers(options, request.origin)]
+    start_response("204 No Content", headers)
+    return []
+
+
+def answer_other_method(
+    request: StreamRequest,
+    environ: WSGIEnvironment,
+    start_response: StartResponse,
+    options: Options,
+) -> Iterable[bytes] | None:
+    """``OPTIONS`` → 204 (CORS preflight), not GET/HEAD → 405 with ``Allow``; else ``None``."""
+    if request.method == "OPTIONS":
+        return preflight_response(request, start_response, options)
+    if request.method in STREAM_METHODS:
+        return None
+    error = MethodNotAllowedError(
+        f"method {request.method} not allowed; use GET", allow=ALLOWED_METHODS
+    )
+    return error_response(error, request, environ, start_response, options)
 
 
 def kafka_sse(
@@ -102,34 +121,78 @@ def kafka_sse(
     """Stream ``assignments`` to this request; return the WSGI response iterable.
 
     :param assignments: topic names (a list, or a comma string) or assignment objects
-        ``{"topic", "partition", "offset" | "timestamp"}``. A ``Last-Event-ID`` header
-        overrides them.
+        ``{"topic", "partition", "offset" | "timestamp"}``: what this request may read. A
+        ``Last-Event-ID`` header moves the partitions it names to where it says; naming
+        anything outside ``assignments`` is a 400.
     :param options: an :class:`Options` or a dict of option names.
     :param at_timestamp: start time for partitions without an offset: epoch ms or ISO-8601.
+
+    ``OPTIONS`` is answered with 204 (a CORS preflight when ``cors_origins`` allows the
+    origin); which other methods may stream is the calling application's choice.
     """
-    request_id = request_id_of(environ)
+    return respond(environ, start_response, assignments, options, at_timestamp)
+
+
+def respond(
+    environ: WSGIEnvironment,
+    start_response: StartResponse,
+    assignments: Any,
+    options: Options | Mapping[str, Any] | None = None,
+    at_timestamp: int | str | None = None,
+    *,
+    query_since: bool = False,
+) -> Iterable[bytes]:
+    """:func:`kafka_sse`; with ``query_since``, no ``at_timestamp`` means the request's
+    ``?since=`` (the framework helpers' rule)."""
     try:
         opts = Options.from_any(options)
     except KafkaSSEError as error:
         logging.getLogger(PACKAGE_LOGGER).error("invalid options: %s", error.message)
-        return error_response(error, environ, start_response, request_id)
-    log = RequestLogAdapter(opts.logger or logging.getLogger(PACKAGE_LOGGER), request_id)
-    if wants_json(environ) and not opts.disable_sse_formatting:
+        return error_response(error, parse_request(environ), environ, start_response, Options())
+    request = parse_request(environ, opts.trusted_proxies)
+    if request.method == "OPTIONS":
+        return preflight_response(request, start_response, opts)
+    if at_timestamp is None and query_since:
+        at_timestamp = request.since
+    return stream_or_refuse(request, environ, start_response, assignments, opts, at_timestamp)
+
+
+def stream_or_refuse(
+    request: StreamRequest,
+    environ: WSGIEnvironment,
+    start_response: StartResponse,
+    assignments: Any,
+    opts: Options,
+    at_timestamp: int | str | None,
+) -> Iterable[bytes]:
+    """Parse → admit → bounded setup → stream, for a request already read."""
+    log = RequestLogAdapter(opts.logger or logging.getLogger(PACKAGE_LOGGER), request.request_id)
+    if request.wants_json and not opts.disable_sse_formatting:
         opts = opts.replace(disable_sse_formatting=True)
 
     ticket = None
     consumer = None
     try:
-        wanted, timestamp = _requested(environ, assignments, at_timestamp, opts)
-        ticket = admit(environ, opts)
+        wanted, timestamp = _requested(request, assignments, at_timestamp, opts)
+        ticket = admit(request.client_address, opts)
         # kafka-python has blocking calls without a timeout (metadata): bound them all.
         timeout = gevent.Timeout(opts.setup_timeout_s)
         timeout.start()
         try:
-            consumer = open_consumer(opts, request_id)
+            consumer = open_consumer(opts, request.request_id)
             opts.call_hook("connected", log, consumer)
             check_topics(consumer, topics_of(wanted), opts, environ)
-            starts = resolve_start_positions(consumer, wanted, timestamp, opts.resume_policy, log)
+            wanted = spell_out(
+                wanted, lambda t: kafka_call("metadata", consumer.partitions_for_topic, t) or ()
+            )
+            starts = resolve_start_positions(
+                consumer,
+                wanted,
+                timestamp,
+                opts.resume_policy,
+                log,
+                id_mode=opts.id_mode,
+            )
             if opts.max_partitions is not None and len(starts) > opts.max_partitions:
                 raise InvalidAssignmentError(
                     f"too many partitions for one stream ({len(starts)}, at most "
@@ -139,7 +202,7 @@ def kafka_sse(
         except gevent.Timeout as expired:
             if expired is not timeout:
                 raise
-            raise explain_unavailable(opts, request_id) or KafkaUnavailableError(
+            raise explain_unavailable(opts, request.request_id) or KafkaUnavailableError(
                 "Kafka did not answer in time; try again later"
             ) from None
         finally:
@@ -159,13 +222,13 @@ def kafka_sse(
                 "refused: %s %s", refusal.status, refusal.message, extra={"error": refusal.name}
             )
             opts.call_hook("error", log, refusal)
-        return error_response(refusal, environ, start_response, request_id, opts)
+        return error_response(refusal, request, environ, start_response, opts)
 
-    stream = EventStream(consumer, starts, opts, log, ticket)
+    stream = EventStream(consumer, starts, opts, log, ticket, client_socket(environ))
     opts.call_hook("assigned", log, stream.positions.as_list())
     log.info("stream started: %s", stream.positions.event_id())
-    start_response("200 OK", _stream_headers(opts, request_id, starts))
-    if environ.get("REQUEST_METHOD") == "HEAD":
+    start_response("200 OK", _stream_headers(opts, request, starts))
+    if request.method == "HEAD":
         # Headers only: a server never writes a HEAD body, so it would never notice the
         # client leaving and the consumer would stay open for good.
         stream.close()
@@ -174,17 +237,16 @@ def kafka_sse(
 
 
 def _requested(
-    environ: WSGIEnvironment, assignments: Any, at_timestamp: int | str | None, opts: Options
+    request: StreamRequest, assignments: Any, at_timestamp: int | str | None, opts: Options
 ) -> tuple[list[Assignment], int | None]:
-    """What the client asks for (``Last-Event-ID`` wins), within the request-size limits."""
-    last_event_id = environ.get("HTTP_LAST_EVENT_ID")
+    """What the application asked for, resumed where ``Last-Event-ID`` says, within limits."""
+    wanted = parse_assignments(assignments)
+    last_event_id = request.last_event_id
     if last_event_id:
         limit = opts.max_last_event_id_bytes
         if limit is not None and len(last_event_id) > limit:
             raise InvalidAssignmentError(f"Last-Event-ID is too long (at most {limit} bytes)")
-        wanted = parse_last_event_id(last_event_id)
-    else:
-        wanted = parse_assignments(assignments)
+        wanted = resume_within(wanted, parse_last_event_id(last_event_id))
     topics = topics_of(wanted)
     if opts.max_topics is not None and len(topics) > opts.max_topics:
         raise InvalidAssignmentError(
@@ -195,13 +257,15 @@ def _requested(
 
 
 def _stream_headers(
-    opts: Options, request_id: str, starts: list[StartPosition]
+    opts: Options, request: StreamRequest, starts: list[StartPosition]
 ) -> list[tuple[str, str]]:
     headers = [
         ("Content-Type", JSON_CONTENT_TYPE if opts.disable_sse_formatting else SSE_CONTENT_TYPE),
         ("Cache-Control", "no-cache"),
         ("X-Accel-Buffering", "no"),
-        ("X-Request-ID", request_id),
+        ("X-Request-ID", request.request_id),
+        VARY,
+        *cors_headers(opts, request.origin),
     ]
     resets = [s for s in starts if s.source == "reset"]
     if resets:
@@ -216,6 +280,10 @@ def _stream_headers(
 class KafkaSSE:
     """A WSGI app: ``GET /<topic>[,<topic>…][?since=<ms|ISO-8601>]`` streams those topics.
 
+    The path is the authority on what is streamed: a ``Last-Event-ID`` says where the path's
+    partitions resume, and an empty path is a 400 even with an id. ``OPTIONS`` is answered
+    (CORS preflight), other methods get a 405 with ``Allow``.
+
     Takes the keyword arguments of :class:`~kafkasse_wsgi.options.Options`, validated once.
     """
 
@@ -223,15 +291,17 @@ class KafkaSSE:
         self.options = Options.from_any(options)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        method = environ.get("REQUEST_METHOD", "GET")
-        if method not in ("GET", "HEAD"):
-            error = InvalidAssignmentError(f"method {method} not allowed; use GET")
-            error.status = 405
-            return error_response(error, environ, start_response, request_id_of(environ))
-        topics = environ.get("PATH_INFO", "").strip("/")
-        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-        since = query.get("since", [None])[-1]
-        if not topics and not environ.get("HTTP_LAST_EVENT_ID"):
-            error = InvalidAssignmentError("name one or more topics in the path: /topicA,topicB")
-            return error_response(error, environ, start_response, request_id_of(environ))
-        return kafka_sse(environ, start_response, topics, self.options, since)
+        opts = self.options
+        request = parse_request(environ, opts.trusted_proxies)
+        answer = answer_other_method(request, environ, start_response, opts)
+        if answer is not None:
+            return answer
+        if not request.path_topics:
+            error = InvalidAssignmentError(
+                "name one or more topics in the path: /topicA,topicB (a Last-Event-ID only "
+                "says where the path's topics resume)"
+            )
+            return error_response(error, request, environ, start_response, opts)
+        return stream_or_refuse(
+            request, environ, start_response, request.path_topics, opts, request.since
+        )

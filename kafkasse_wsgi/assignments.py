@@ -29,6 +29,8 @@ _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 _ONE_MS = datetime.timedelta(milliseconds=1)
 _MAX_INT64 = 2**63 - 1
 _ASSIGNMENT_KEYS = frozenset({"topic", "partition", "offset", "timestamp"})
+# Kafka cluster ids are 22 characters of URL-safe base64; leave room, refuse anything odd.
+_CLUSTER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +41,8 @@ class Assignment:
     partition: int | None = None
     offset: int | None = None
     timestamp: int | None = None
+    #: The Kafka cluster a cursor id's offset belongs to: on another, its timestamp is used.
+    cluster: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +55,8 @@ class StartPosition:
     source: str
     #: The timestamp the position was resolved from, if any (used by timestamp ids).
     timestamp: int | None = None
-    #: With ``source="reset"``: the offset the client asked for, and ``too_old``/``too_new``.
+    #: With ``source="reset"``: the offset the client asked for, and ``too_old``/``too_new``
+    #: (outside the partition's range) or ``cluster`` (a cursor id of another cluster).
     requested_offset: int | None = None
     reason: str | None = None
 
@@ -112,14 +117,46 @@ def parse_assignments(value: Any, *, origin: str = "assignments") -> list[Assign
 
 
 def parse_last_event_id(header: str) -> list[Assignment]:
-    """``Last-Event-ID``: a JSON array as sent in our event ids (or topic names)."""
+    """``Last-Event-ID``: an event id of any id mode (or topic names).
+
+    A JSON array as the offset and timestamp ids (the Node original's forms), or a cursor
+    id: ``{"cluster": <id or null>, "positions": [[topic, partition, offset, timestamp], …]}``,
+    whose assignments keep both positions and name the cluster.
+    """
     try:
         value = json.loads(header)
     except (ValueError, RecursionError):  # deeply nested arrays exhaust the parser's stack
         raise InvalidAssignmentError("Last-Event-ID is not valid JSON") from None
+    if isinstance(value, dict) and "positions" in value:
+        return _cursor(value)
     if not isinstance(value, list):
-        raise InvalidAssignmentError("Last-Event-ID must be a JSON array of assignments")
+        raise InvalidAssignmentError(
+            'Last-Event-ID must be a JSON array of assignments, or a cursor {"cluster": …, '
+            '"positions": […]}'
+        )
     return parse_assignments(value, origin="Last-Event-ID")
+
+
+def _cursor(value: dict[str, Any]) -> list[Assignment]:
+    """The assignments of a cursor id, each naming the cluster its offset belongs to."""
+    origin = "Last-Event-ID"
+    cluster = value.get("cluster")
+    if set(value) != {"cluster", "positions"}:
+        raise InvalidAssignmentError(f"{origin}: a cursor takes only cluster and positions")
+    if cluster is not None and not (isinstance(cluster, str) and _CLUSTER_ID.fullmatch(cluster)):
+        raise InvalidAssignmentError(f"{origin}: the cursor's cluster is not a Kafka cluster id")
+    entries = value["positions"]
+    if not isinstance(entries, list) or not entries:
+        raise InvalidAssignmentError(f"{origin}: a cursor's positions must be a non-empty list")
+    objects = []
+    for entry in entries:
+        if not isinstance(entry, list) or len(entry) != 4 or None in entry:
+            raise InvalidAssignmentError(
+                f"{origin}: cursor positions are [topic, partition, offset, timestamp]"
+            )
+        objects.append(dict(zip(("topic", "partition", "offset", "timestamp"), entry, strict=True)))
+    assignments = parse_assignments(objects, origin=origin)
+    return [dataclasses.replace(a, cluster=cluster) for a in assignments]
 
 
 def parse_since(value: str | int) -> int:

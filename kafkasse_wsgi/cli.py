@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
         "[KAFKASSE_ALLOWED_TOPICS]",
     )
     serve.add_argument(
+        "--cors-origins",
+        default=_env("CORS_ORIGINS"),
+        help="origins whose pages may read streams (CORS), comma-separated, or '*' for any "
+        "(without credentials); default: none [KAFKASSE_CORS_ORIGINS]",
+    )
+    serve.add_argument(
         "--workers",
         type=int,
         default=int(_env("WORKERS", 1)),
@@ -96,6 +102,11 @@ def stream_options(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.allowed_topics:
         options["allowed_topics"] = [t.strip() for t in args.allowed_topics.split(",") if t.strip()]
+    if args.cors_origins:
+        origins = args.cors_origins.strip()
+        options["cors_origins"] = (
+            "*" if origins == "*" else [o.strip() for o in origins.split(",") if o.strip()]
+        )
     return options
 
 

@@ -8,6 +8,7 @@ topic at all → 500. Once this module has assigned and positioned the consumer,
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import selectors
 import socket
@@ -140,6 +141,12 @@ def kafka_call(what: str, call: Any, *args: Any) -> Any:
         raise _unavailable(exc, f"Kafka did not answer ({what}); try again later") from exc
 
 
+def cluster_id_of(consumer: Any) -> str | None:
+    """The cluster id the brokers reported in the last metadata (``None`` if they didn't)."""
+    cluster = getattr(getattr(consumer, "_client", None), "cluster", None)
+    return getattr(cluster, "cluster_id", None)
+
+
 def check_topics(
     consumer: KafkaConsumer,
     requested: Sequence[str],
@@ -169,6 +176,7 @@ def resolve_start_positions(
     at_timestamp: int | None,
     policy: ResumePolicy,
     log: logging.Logger | logging.LoggerAdapter,
+    id_mode: str = "offset",
 ) -> list[StartPosition]:
     """Turn assignments into concrete offsets, asking Kafka as few times as possible.
 
@@ -177,9 +185,29 @@ def resolve_start_positions(
     end offset, said in the log. An explicit offset outside the partition's current range
     (retention passed it, or it comes from another cluster) is moved as ``policy`` says and
     marked ``source="reset"`` so the stream can tell the client: never a silent jump.
+
+    Every start also gets a timestamp no later than its first message (timestamp and cursor
+    ids show it until the partition delivers something; a later one would make a resume
+    skip the replay): the requested time for a timestamp start; the time this setup began
+    (taken before any end offset was asked for) for an end-offset start; 0 for the log start.
+    An offset inside the log gets the timestamp the client sent with it (cursor ids carry
+    the one we computed), else, with ``id_mode`` ``timestamp`` or ``cursor`` only, its
+    record's own timestamp, fetched here: one fetch per such partition, paid only by
+    offset starts in those modes, instead of ids that replay the partition from 0.
     """
+    started = _now_ms()
+    # A cursor id from another cluster (a mirror in a second datacenter): its offsets mean
+    # nothing here, its timestamps do. check_topics has fetched the metadata naming ours.
+    cluster = cluster_id_of(consumer)
+    foreign: dict[TopicPartition, int] = {}
+    foreign_cluster: str | None = None
     wanted: list[tuple[TopicPartition, Assignment]] = []
     for assignment in assignments:
+        if assignment.cluster not in (None, cluster) and assignment.offset is not None:
+            assert assignment.partition is not None  # cursor entries name one
+            foreign[TopicPartition(assignment.topic, assignment.partition)] = assignment.offset
+            foreign_cluster = assignment.cluster
+            assignment = dataclasses.replace(assignment, offset=None)
         if assignment.partition is not None:
             partitions = _partitions(consumer, assignment.topic)
             if assignment.partition not in partitions:
@@ -192,6 +220,13 @@ def resolve_start_positions(
         else:
             for partition in sorted(_partitions(consumer, assignment.topic)):
                 wanted.append((TopicPartition(assignment.topic, partition), assignment))
+    if foreign:
+        log.info(
+            "the id comes from Kafka cluster %s, this is %s: %d partition(s) resume by timestamp",
+            foreign_cluster,
+            cluster,
+            len(foreign),
+        )
 
     _connect_to_leaders(consumer, [tp for tp, _ in wanted])
     by_time: dict[TopicPartition, int] = {}
@@ -217,7 +252,7 @@ def resolve_start_positions(
     for tp, assignment in wanted:
         if assignment.offset is not None:
             positions.append(
-                _explicit_offset(tp, assignment.offset, first[tp], last[tp], policy, log)
+                _explicit_offset(tp, assignment, first[tp], last[tp], policy, log, started)
             )
         elif tp in by_time:
             hit = found.get(tp)
@@ -232,6 +267,19 @@ def resolve_start_positions(
                 offset = end_offsets[tp]
             else:
                 offset = hit.offset
+            if tp in foreign:
+                positions.append(
+                    StartPosition(
+                        tp.topic,
+                        tp.partition,
+                        offset,
+                        "reset",
+                        timestamp=by_time[tp],
+                        requested_offset=foreign[tp],
+                        reason="cluster",
+                    )
+                )
+                continue
             positions.append(
                 StartPosition(tp.topic, tp.partition, offset, "timestamp", timestamp=by_time[tp])
             )
@@ -242,10 +290,60 @@ def resolve_start_positions(
                     tp.partition,
                     end_offsets[tp],
                     "latest",
-                    timestamp=_now_ms(),
+                    timestamp=started,
                 )
             )
+    if id_mode != "offset":
+        positions = _with_record_timestamps(consumer, positions, log)
     return positions
+
+
+#: Longest wait for the records whose timestamps an offset start needs; past it, 0.
+RECORD_TIMESTAMP_WAIT_S = 3.0
+
+
+def _with_record_timestamps(
+    consumer: KafkaConsumer,
+    positions: list[StartPosition],
+    log: logging.Logger | logging.LoggerAdapter,
+) -> list[StartPosition]:
+    """Fill in the timestamp of the record at each offset start that has none.
+
+    Reads the first record of those partitions (assigned alone, then paused as each one
+    answers); ``assign_and_seek`` assigns and positions everything again afterwards. A
+    record that doesn't come in time leaves 0: never later than the first undelivered.
+    """
+    pending = {
+        TopicPartition(p.topic, p.partition): p.offset for p in positions if p.timestamp is None
+    }
+    if not pending:
+        return positions
+    consumer.assign(list(pending))
+    for tp, offset in pending.items():
+        consumer.seek(tp, offset)
+    found: dict[TopicPartition, int] = {}
+    deadline = time.monotonic() + RECORD_TIMESTAMP_WAIT_S
+    while len(found) < len(pending) and time.monotonic() < deadline:
+        batches = kafka_call("first records", consumer.poll, 100)
+        for tp, records in batches.items():
+            if tp in pending and tp not in found and records:
+                found[tp] = max(records[0].timestamp, 0)
+                consumer.pause(tp)
+    consumer.resume(*found)
+    for tp in pending.keys() - found.keys():
+        log.warning(
+            "no record at offset %d of %s/%d in %gs; its timestamp id starts at 0",
+            pending[tp],
+            tp.topic,
+            tp.partition,
+            RECORD_TIMESTAMP_WAIT_S,
+        )
+    return [
+        dataclasses.replace(p, timestamp=found.get(TopicPartition(p.topic, p.partition), 0))
+        if p.timestamp is None
+        else p
+        for p in positions
+    ]
 
 
 def _connect_to_leaders(consumer: KafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
@@ -266,7 +364,7 @@ def _connect_to_leaders(consumer: KafkaConsumer, partitions: Sequence[TopicParti
 
 
 def _now_ms() -> int:
-    """Timestamp ids of partitions started by offset or at the end: the stream's start time."""
+    """Timestamp ids of partitions started at the end: the time the setup began."""
     return int(time.time() * 1000)
 
 
@@ -276,14 +374,25 @@ def _partitions(consumer: KafkaConsumer, topic: str) -> set[int]:
 
 def _explicit_offset(
     tp: TopicPartition,
-    offset: int,
+    assignment: Assignment,
     first: int,
     end: int,
     policy: ResumePolicy,
     log: logging.Logger | logging.LoggerAdapter,
+    started: int,
 ) -> StartPosition:
+    offset = assignment.offset
+    assert offset is not None
     if first <= offset <= end:
-        return StartPosition(tp.topic, tp.partition, offset, "offset", timestamp=_now_ms())
+        if assignment.timestamp is not None:
+            timestamp: int | None = assignment.timestamp
+        elif offset == end:
+            timestamp = started  # nothing there yet: like a "latest" start
+        elif offset == first:
+            timestamp = 0  # the whole log: a resume by time 0 starts there too
+        else:
+            timestamp = None  # the record's own: see _with_record_timestamps
+        return StartPosition(tp.topic, tp.partition, offset, "offset", timestamp=timestamp)
     problem, action = ("too_old", policy.too_old) if offset < first else ("too_new", policy.too_new)
     if action == "error":
         raise OffsetOutOfRangeError(
@@ -311,7 +420,7 @@ def _explicit_offset(
         tp.partition,
         served,
         "reset",
-        timestamp=_now_ms(),
+        timestamp=started if action == "latest" else 0,
         requested_offset=offset,
         reason=problem,
     )

@@ -8,9 +8,11 @@ The tree::
 
     KafkaSSEError                    origin "KafkaSSE", HTTP 500 unless said otherwise
     ├── ConfigurationError           500  the server is set up wrong (no topic exists/allowed…)
-    ├── InvalidAssignmentError       400  malformed assignments, Last-Event-ID or ``since``
+    ├── InvalidAssignmentError       400  malformed assignments, Last-Event-ID or ``since``,
+    │   │                                 or a Last-Event-ID outside the requested topics
+    │   └── OffsetOutOfRangeError    410  a resume offset is outside the partition (policy "error")
+    ├── MethodNotAllowedError        405  not GET, HEAD (or OPTIONS); sent with ``Allow``
     ├── TopicNotAvailableError       404  topic missing *or* not allowed (never says which)
-    ├── OffsetOutOfRangeError        410  a resume offset is outside the partition (policy "error")
     ├── DeserializationError         --   a message could not be parsed: logged, skipped
     ├── FilterError                  --   the filterer raised: sent as ``event: error``
     ├── TooManyStreamsError          503  this process is full / 429 this client has enough
@@ -69,6 +71,21 @@ class InvalidAssignmentError(KafkaSSEError):
     """The client asked for something malformed: assignments, Last-Event-ID or ``since``."""
 
     status = 400
+
+
+class MethodNotAllowedError(KafkaSSEError):
+    """The request's method is not one a stream answers; ``Allow`` lists those that are."""
+
+    status = 405
+
+    def __init__(
+        self, message: str, allow: tuple[str, ...] = ("GET", "HEAD", "OPTIONS"), **details: Any
+    ) -> None:
+        super().__init__(message, **details)
+        self.allow = allow
+
+    def http_headers(self) -> list[tuple[str, str]]:
+        return [("Allow", ", ".join(self.allow)), *super().http_headers()]
 
 
 class TopicNotAvailableError(KafkaSSEError):

@@ -97,8 +97,21 @@ def default_deserializer(kafka_message: KafkaMessage) -> KafkaMessage:
 
 
 def serialize_message(message: Any) -> str:
-    """The ``data`` of an event: compact JSON, UTF-8 left as it is."""
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str)
+    """The ``data`` of an event: compact JSON, UTF-8 left as it is.
+
+    :raises DeserializationError: the message holds ``NaN`` or ``±Infinity``, which JSON has
+        no form for (a browser's ``JSON.parse`` throws on them): per message, like a value
+        that does not parse, the message is skipped and the stream goes on. Other failures
+        (a circular structure: the deserializer is broken) propagate and end the stream.
+    """
+    try:
+        return json.dumps(
+            message, separators=(",", ":"), ensure_ascii=False, default=str, allow_nan=False
+        )
+    except ValueError:
+        # Circular structures raise ValueError too: only NaN/Infinity are this message's data.
+        json.dumps(message, default=str)
+        raise DeserializationError("message holds NaN or Infinity, which are not JSON") from None
 
 
 def default_event_data(record: Any) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,11 @@ if TYPE_CHECKING:
 #: ``allowed_topics``: a list of names, or ``(environ, topic) -> bool`` decided per request.
 AllowedTopics = Iterable[str] | Callable[["WSGIEnvironment", str], bool] | None
 
+#: ``cors_origins``: ``"*"`` (any origin, without credentials) or the origins allowed.
+CorsOrigins = str | Iterable[str] | None
+#: An origin as browsers send it: scheme://host[:port], no path, no trailing slash.
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s?#]+")
+
 #: The lifecycle hooks ``kafka_event_handlers`` may name, and what each receives.
 KAFKA_EVENTS: dict[str, str] = {
     "connected": "(consumer) once the consumer reached the brokers",
@@ -34,6 +40,10 @@ KAFKA_EVENTS: dict[str, str] = {
 
 
 RESUME_ACTIONS = ("earliest", "latest", "error")
+
+#: What event ids carry: ``offset`` (default), ``timestamp`` (the Node original's
+#: ``use_timestamp_for_id``), ``cursor`` (offset, timestamp and the Kafka cluster id).
+ID_MODES = ("offset", "timestamp", "cursor")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +80,12 @@ class Options:
     :param disable_sse_formatting: send JSON lines instead of SSE events.
     :param deserializer: ``(KafkaMessage) -> KafkaMessage`` that sets ``.message``.
     :param filterer: ``(KafkaMessage) -> bool``; false drops the message.
-    :param use_timestamp_for_id: event ids hold ``timestamp + 1`` instead of ``offset + 1``.
+    :param use_timestamp_for_id: event ids hold ``timestamp + 1`` instead of ``offset + 1``
+        (the Node original's option; the same as ``id_mode="timestamp"``).
+    :param id_mode: what event ids carry, one of :data:`ID_MODES`. ``cursor`` ids hold the
+        offset and timestamp of every partition and the Kafka cluster id: a resume on the same
+        cluster is exact by offset, on another (mirrored topics) it goes by timestamp and the
+        client gets ``event: reset`` with reason ``cluster``.
     :param kafka_event_handlers: lifecycle hooks, see :data:`KAFKA_EVENTS`.
     :param connect_error_handler: ``(error, environ, start_response) -> iterable`` answering
         errors that happen before the stream started, instead of the JSON error response.
@@ -90,6 +105,10 @@ class Options:
     Limits (``None`` means no limit):
 
     :param max_streams: open streams per process; more get 503 with ``Retry-After``.
+    :param cors_origins: origins whose browser pages may read streams (CORS): a list such
+        as ``["https://app.example"]`` (those get ``Access-Control-Allow-Credentials``, so
+        cookies work), or ``"*"`` for any origin (without credentials). ``None`` (default):
+        no CORS headers, same-origin pages only.
     :param max_streams_per_client: open streams per client address; more get 429.
     :param trusted_proxies: how many proxies in front of this server append to
         ``X-Forwarded-For``; the client address is the entry that many places from the right.
@@ -126,6 +145,8 @@ class Options:
     DEFAULT_RECONNECT_SPREAD_MS = 2000
     DEFAULT_MAX_BLOCKED_S = 300.0
     DEFAULT_BROKER_OUTAGE_TIMEOUT_S = 60.0
+    DEFAULT_ID_MODE = "offset"
+    DEFAULT_CORS_ORIGINS = None
 
     kafka_config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     allowed_topics: AllowedTopics = None
@@ -134,6 +155,7 @@ class Options:
     deserializer: Callable[[KafkaMessage], KafkaMessage | None] | None = None
     filterer: Callable[[KafkaMessage], bool] | None = None
     use_timestamp_for_id: bool = False
+    id_mode: str = DEFAULT_ID_MODE
     kafka_event_handlers: Mapping[str, Callable[..., Any]] = dataclasses.field(default_factory=dict)
     connect_error_handler: Callable[..., Iterable[bytes]] | None = None
     idle_delay_ms: int = DEFAULT_IDLE_DELAY_MS
@@ -154,6 +176,7 @@ class Options:
     reconnect_spread_ms: int = DEFAULT_RECONNECT_SPREAD_MS
     max_blocked_s: float | None = DEFAULT_MAX_BLOCKED_S
     broker_outage_timeout_s: float = DEFAULT_BROKER_OUTAGE_TIMEOUT_S
+    cors_origins: CorsOrigins = DEFAULT_CORS_ORIGINS
 
     def __post_init__(self) -> None:
         if isinstance(self.resume_policy, Mapping):
@@ -180,10 +203,24 @@ class Options:
             if not all(isinstance(name, str) and name for name in allowed):
                 raise ConfigurationError("allowed_topics must hold non-empty topic names")
             object.__setattr__(self, "allowed_topics", allowed)
+        object.__setattr__(self, "cors_origins", _cors_origins(self.cors_origins))
         for name in ("disable_sse_formatting", "use_timestamp_for_id"):
             # A truthy string such as "false" would silently switch the mode on.
             if not isinstance(getattr(self, name), bool):
                 raise ConfigurationError(f"{name} must be True or False")
+        if self.id_mode not in ID_MODES:
+            raise ConfigurationError(
+                f"id_mode must be one of {', '.join(ID_MODES)}, got {self.id_mode!r}"
+            )
+        if self.use_timestamp_for_id and self.id_mode == "cursor":
+            raise ConfigurationError(
+                "use_timestamp_for_id=True asks for timestamp ids, id_mode='cursor' for "
+                "cursor ids: set one of them"
+            )
+        if self.use_timestamp_for_id or self.id_mode == "timestamp":
+            # Two spellings of one mode: both read the same afterwards.
+            object.__setattr__(self, "id_mode", "timestamp")
+            object.__setattr__(self, "use_timestamp_for_id", True)
         if self.logger is not None and not isinstance(
             self.logger, (logging.Logger, logging.LoggerAdapter)
         ):
@@ -272,6 +309,24 @@ class Options:
         if callable(allowed):
             return bool(allowed(environ, topic))
         return topic in allowed
+
+
+def _cors_origins(value: CorsOrigins) -> str | tuple[str, ...] | None:
+    """``None``, ``"*"``, or a tuple of lower-case origins (a comma string is split)."""
+    if value is None or value == "*":
+        return value
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, Iterable):
+        raise ConfigurationError('cors_origins must be "*", a list of origins or None')
+    origins = tuple(str(origin).strip().lower() for origin in value)
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            raise ConfigurationError(
+                f"cors_origins: {origin!r} is not an origin such as https://app.example "
+                f'(scheme://host[:port], no path); use "*" alone for any origin'
+            )
+    return origins
 
 
 def _require_int(options: Options, name: str, minimum: int) -> None:

@@ -1,9 +1,24 @@
 """Where a stream stands in every assigned partition: the source of each event's ``id``.
 
-The id lists *every* assigned partition with the next offset to read (or ``timestamp + 1``
-with ``use_timestamp_for_id``), so a client that reconnects with it resumes each partition
-exactly, including those that sent nothing yet: they carry the concrete offset they started
-at, never ``-1``.
+Each assigned partition holds two positions, both "the first message not handled yet":
+
+* the next **offset** to read (``offset + 1`` of the last message handled), and
+* a **timestamp** no later than the first message not handled yet: ``timestamp + 1`` of the
+  last message handled, or, before any, the start timestamp the setup resolved (see
+  ``consumer.resolve_start_positions``: never the server's clock for a replay).
+
+"Handled" means delivered, filtered out or skipped as undeserialisable: a resume would drop
+a filtered or skipped message again, so moving past it never skips an event a client would
+get. A position never moves back: producer timestamps may, and an id must not.
+
+The id mode chooses what the ``id`` shows (every assigned partition, in assignment order):
+
+* ``offset`` (default): ``[{"topic":"a","partition":0,"offset":12},…]``
+* ``timestamp`` (``use_timestamp_for_id``): ``[{"topic":"a","partition":0,"timestamp":…},…]``
+* ``cursor``: both positions and the Kafka cluster id, compact:
+  ``{"cluster":"<id>","positions":[["a",0,12,1795730038371],…]}``. On the same cluster a
+  resume is exact by offset; on another (a mirrored topic in a second datacenter) it goes
+  by timestamp.
 
 Encoding the whole list for every event would cost O(partitions) JSON work per event; the
 id is instead joined from per-partition fragments, and only the fragment of the partition
@@ -17,47 +32,116 @@ from collections.abc import Sequence
 from typing import Any
 
 from .assignments import StartPosition
+from .options import ID_MODES
 
 
 class Positions:
-    """Next offsets (or timestamps) of the assigned partitions, in assignment order."""
+    """Next offsets and timestamps of the assigned partitions, in assignment order.
 
-    __slots__ = ("_fragments", "_id", "_index", "_prefixes", "_use_timestamp", "_values")
+    :param starts: the resolved start of every assigned partition.
+    :param use_timestamp: the Node original's option: same as ``id_mode="timestamp"``.
+    :param id_mode: one of :data:`ID_MODES`; wins over ``use_timestamp`` when given.
+    :param cluster_id: the Kafka cluster id the broker reported, named by cursor ids.
+    """
 
-    def __init__(self, starts: Sequence[StartPosition], use_timestamp: bool = False) -> None:
-        self._use_timestamp = use_timestamp
+    __slots__ = (
+        "_cluster_id",
+        "_fragments",
+        "_id",
+        "_index",
+        "_mode",
+        "_offsets",
+        "_prefixes",
+        "_shows_offset",
+        "_shows_timestamp",
+        "_timestamps",
+    )
+
+    def __init__(
+        self,
+        starts: Sequence[StartPosition],
+        use_timestamp: bool = False,
+        *,
+        id_mode: str | None = None,
+        cluster_id: str | None = None,
+    ) -> None:
+        mode = id_mode or ("timestamp" if use_timestamp else "offset")
+        if mode not in ID_MODES:
+            raise ValueError(f"id_mode must be one of {', '.join(ID_MODES)}, got {mode!r}")
+        self._mode = mode
+        self._shows_offset = mode != "timestamp"
+        self._shows_timestamp = mode != "offset"
+        self._cluster_id = cluster_id
         self._index: dict[tuple[str, int], int] = {}
-        self._values: list[int] = []
+        self._offsets: list[int] = []
+        self._timestamps: list[int] = []
         self._prefixes: list[str] = []
         self._fragments: list[str] = []
-        key = "timestamp" if use_timestamp else "offset"
-        for i, start in enumerate(starts):
-            self._index[(start.topic, start.partition)] = i
-            value = start.offset
-            if use_timestamp:
-                # A quiet partition resumes from the time its stream started reading it.
-                value = start.timestamp if start.timestamp is not None else 0
-            prefix = f'{{"topic":{json.dumps(start.topic)},"partition":{start.partition},"{key}":'
-            self._values.append(value)
-            self._prefixes.append(prefix)
-            self._fragments.append(f"{prefix}{value}}}")
         self._id: str | None = None
+        for start in starts:
+            self._append(start)
+
+    @property
+    def id_mode(self) -> str:
+        return self._mode
+
+    def _append(self, start: StartPosition) -> None:
+        """Add one partition at the end of the id, at its resolved start."""
+        topic = json.dumps(start.topic)
+        if self._mode == "cursor":
+            prefix = f"[{topic},{start.partition},"
+        else:
+            key = "timestamp" if self._mode == "timestamp" else "offset"
+            prefix = f'{{"topic":{topic},"partition":{start.partition},"{key}":'
+        self._index[(start.topic, start.partition)] = len(self._offsets)
+        self._offsets.append(start.offset)
+        # A start without a timestamp claims nothing about time: 0 is never too late.
+        self._timestamps.append(start.timestamp if start.timestamp is not None else 0)
+        self._prefixes.append(prefix)
+        self._fragments.append("")
+        self._render(len(self._offsets) - 1)
+
+    def _render(self, i: int) -> None:
+        """Re-encode partition ``i``'s fragment after its position moved."""
+        if self._mode == "cursor":
+            self._fragments[i] = f"{self._prefixes[i]}{self._offsets[i]},{self._timestamps[i]}]"
+        else:
+            value = self._timestamps[i] if self._mode == "timestamp" else self._offsets[i]
+            self._fragments[i] = f"{self._prefixes[i]}{value}}}"
+        self._id = None
 
     def advance(self, topic: str, partition: int, offset: int, timestamp: int) -> None:
         """Record that the message at ``offset`` (with ``timestamp``) has been handled."""
         i = self._index[(topic, partition)]
-        value = (timestamp if self._use_timestamp else offset) + 1
-        # Offsets only grow; producer timestamps may not, and an id never moves back.
-        if value > self._values[i]:
-            self._values[i] = value
-            self._fragments[i] = f"{self._prefixes[i]}{value}}}"
-            self._id = None
+        moved = False
+        if offset >= self._offsets[i]:
+            self._offsets[i] = offset + 1
+            moved = self._shows_offset
+        # Timestamps may go backwards (or be -1 on old message formats): keep the highest.
+        if timestamp >= self._timestamps[i]:
+            self._timestamps[i] = timestamp + 1
+            moved = moved or self._shows_timestamp
+        if moved:
+            self._render(i)
 
     def event_id(self) -> str:
-        """The current positions as the compact JSON array sent in ``id:``."""
+        """The current positions as the compact JSON sent in ``id:``."""
         if self._id is None:
-            self._id = "[" + ",".join(self._fragments) + "]"
+            joined = ",".join(self._fragments)
+            if self._mode == "cursor":
+                self._id = f'{{"cluster":{json.dumps(self._cluster_id)},"positions":[{joined}]}}'
+            else:
+                self._id = f"[{joined}]"
         return self._id
 
     def as_list(self) -> list[dict[str, Any]]:
-        return json.loads(self.event_id())
+        """One dict per partition: ``topic``, ``partition`` and what the id mode shows."""
+        result = []
+        for (topic, partition), i in self._index.items():
+            entry: dict[str, Any] = {"topic": topic, "partition": partition}
+            if self._shows_offset:
+                entry["offset"] = self._offsets[i]
+            if self._shows_timestamp:
+                entry["timestamp"] = self._timestamps[i]
+            result.append(entry)
+        return result

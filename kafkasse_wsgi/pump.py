@@ -80,6 +80,14 @@ class _Stalled(Exception):
     """The client took no data for ``max_blocked_s``: the pump ends quietly."""
 
 
+class _PartlyProcessed(Exception):
+    """A record of a batch raised (its ``__cause__``); ``chunk`` holds the events before it."""
+
+    def __init__(self, chunk: bytes) -> None:
+        super().__init__("a record of the batch failed")
+        self.chunk = chunk
+
+
 def has_broker_connection(consumer: Any) -> bool:
     """Whether the consumer holds at least one connected broker connection.
 
@@ -183,24 +191,27 @@ class Pump:
             raise
         except _Stalled:
             return
-        except FilterError as exc:
+        except _PartlyProcessed as failed:
+            # What was formatted before the failing record still goes out, then the error:
+            # its id (the positions now) is then the id of the last event delivered.
             try:
-                partial = getattr(exc, "partial_chunk", b"")
-                if partial:
-                    self._put(partial)
+                if failed.chunk:
+                    self._put(failed.chunk)
             except _Stalled:
                 return
-            self._queue.put(End(exc))
-        except KafkaSSEError as exc:
-            self._queue.put(End(exc))
-        except kafka_errors.KafkaError as exc:
-            self._log.error("Kafka error while streaming: %r", exc)
-            self._queue.put(
-                End(KafkaStreamError(f"Kafka error while streaming: {type(exc).__name__}"))
-            )
+            self._queue.put(self._end_for(failed.__cause__))
         except Exception as exc:
-            self._log.exception("unexpected error in the stream pump")
-            self._queue.put(End(KafkaStreamError(f"internal error: {type(exc).__name__}")))
+            self._queue.put(self._end_for(exc))
+
+    def _end_for(self, exc: BaseException | None) -> End:
+        """The end of a stream that failed with ``exc``: its ``event: error``."""
+        if isinstance(exc, KafkaSSEError):
+            return End(exc)
+        if isinstance(exc, kafka_errors.KafkaError):
+            self._log.error("Kafka error while streaming: %r", exc)
+            return End(KafkaStreamError(f"Kafka error while streaming: {type(exc).__name__}"))
+        self._log.error("unexpected error in the stream pump", exc_info=exc)
+        return End(KafkaStreamError(f"internal error: {type(exc).__name__}"))
 
     def _put(self, chunk: bytes) -> None:
         """Queue a chunk; a client that takes nothing for ``max_blocked_s`` is let go."""
@@ -224,29 +235,40 @@ class Pump:
         convert = self._convert
         filtered_before, skipped_before = stats.events_filtered, stats.events_skipped
         sent = 0
-        for records in batches.values():
-            for record in records:
-                try:
-                    data = convert(record)
-                except DeserializationError as exc:
-                    stats.events_skipped += 1
-                    self._log.warning(
-                        "skipping %s/%d@%d: %s", record.topic, record.partition, record.offset, exc
+        try:
+            for records in batches.values():
+                for record in records:
+                    try:
+                        data = convert(record)
+                    except DeserializationError as exc:
+                        stats.events_skipped += 1
+                        self._log.warning(
+                            "skipping %s/%d@%d: %s",
+                            record.topic,
+                            record.partition,
+                            record.offset,
+                            exc,
+                        )
+                        data = None
+                    # Nothing between here and the append can fail: a record that raised
+                    # above has not moved the positions, so they match the parts so far.
+                    # Skipped and filtered messages move the position too: a resume won't
+                    # redo them.
+                    positions.advance(
+                        record.topic, record.partition, record.offset, record.timestamp
                     )
-                    data = None
-                except FilterError as exc:
-                    # What passed before the failure still goes out, then the error (queued by
-                    # _run: never block on the queue while holding a processing slot).
-                    exc.partial_chunk = encode_chunk("".join(parts))  # type: ignore[attr-defined]
-                    raise
-                # Skipped and filtered messages move the position too: a resume won't redo them.
-                positions.advance(record.topic, record.partition, record.offset, record.timestamp)
-                if data is None:
-                    continue
-                parts.append(
-                    format_message(data, positions.event_id()) if sse else format_json_text(data)
-                )
-                sent += 1
+                    if data is None:
+                        continue
+                    parts.append(
+                        format_message(data, positions.event_id())
+                        if sse
+                        else format_json_text(data)
+                    )
+                    sent += 1
+        except Exception as exc:
+            # Never block on the queue while holding a processing slot: _run queues these.
+            stats.events_sent += sent
+            raise _PartlyProcessed(encode_chunk("".join(parts))) from exc
         stats.events_sent += sent
         metrics.batch_processed(
             sent,

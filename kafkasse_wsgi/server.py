@@ -1,9 +1,13 @@
 """The app ``kafkasse-wsgi serve`` runs: streams plus the few endpoints a deployment needs.
 
 GET /                     the demo page (EventSource client, replay, reconnect counter)
-GET /healthz              200 {"status": "ok"}; ``?kafka=1`` also asks the brokers (503 if not)
+GET /healthz              200 {"status": "ok"}; ``?kafka=1`` also asks the brokers (503 if
+                          they don't answer within ``KAFKA_HEALTH_TIMEOUT_S``)
 GET /metrics              Prometheus metrics (all workers under gunicorn)
 GET /<topic>[,<topic>…]   a stream (``?since=``, ``Last-Event-ID``, ``Accept``)
+
+Every path answers ``OPTIONS`` (204; a CORS preflight with ``--cors-origins``) and any
+other method but GET and HEAD with 405 and ``Allow``, as the streams do.
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+import gevent
+
 from . import __version__
-from .app import KafkaSSE
+from .app import KafkaSSE, answer_other_method
 from .log import PACKAGE_LOGGER
 from .metrics import metrics_app
+from .request import parse_request
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -37,8 +44,17 @@ def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> l
     return [data]
 
 
+#: The paths that are not streams.
+_FIXED = frozenset({"", "/", "/healthz", "/metrics", "/favicon.ico"})
+
+
 class StreamServer:
     """Routes the fixed endpoints and hands every other path to a :class:`KafkaSSE` app."""
+
+    #: Bound on ``/healthz?kafka=1`` (or ``setup_timeout_s`` if shorter): probes expect an
+    #: answer within a few seconds, and kafka-python waits for metadata without a timeout
+    #: of its own once ``api_version`` is set. Leaves room for a busy worker within 5 s.
+    KAFKA_HEALTH_TIMEOUT_S = 3.0
 
     def __init__(self, **options: Any) -> None:
         self.streams = KafkaSSE(**options)
@@ -46,6 +62,13 @@ class StreamServer:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if path not in _FIXED:
+            return self.streams(environ, start_response)
+        options = self.streams.options
+        request = parse_request(environ, options.trusted_proxies)
+        answer = answer_other_method(request, environ, start_response, options)
+        if answer is not None:
+            return answer
         if path in ("", "/"):
             start_response(
                 "200 OK",
@@ -59,31 +82,40 @@ class StreamServer:
             return self._health(environ, start_response)
         if path == "/metrics":
             return metrics_app(environ, start_response)
-        if path == "/favicon.ico":
-            start_response("204 No Content", [])
-            return []
-        return self.streams(environ, start_response)
+        start_response("204 No Content", [])  # /favicon.ico
+        return []
 
     def _health(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         query = parse_qs(environ.get("QUERY_STRING", ""))
         if query.get("kafka", ["0"])[-1] not in ("1", "true", "yes"):
             return _json(start_response, "200 OK", {"status": "ok", "version": __version__})
         from .consumer import close_quietly, kafka_call, open_consumer
-        from .errors import KafkaSSEError
+        from .errors import KafkaSSEError, KafkaUnavailableError
         from .log import RequestLogAdapter
 
         consumer = None
         log = RequestLogAdapter(
             self.streams.options.logger or logging.getLogger(PACKAGE_LOGGER), "healthz"
         )
+        options = self.streams.options
+        timeout = gevent.Timeout(min(self.KAFKA_HEALTH_TIMEOUT_S, options.setup_timeout_s))
+        timeout.start()
+        unavailable = None
         try:
-            consumer = open_consumer(self.streams.options, "healthz")
+            consumer = open_consumer(options, "healthz")
             kafka_call("metadata", consumer.topics)
         except KafkaSSEError as error:
-            status = {"status": "kafka unavailable", "error": error.name}
-            return _json(start_response, "503 Service Unavailable", status)
+            unavailable = error.name
+        except gevent.Timeout as expired:
+            if expired is not timeout:
+                raise
+            unavailable = KafkaUnavailableError.__name__
         finally:
+            timeout.close()
             close_quietly(consumer, log)
+        if unavailable is not None:
+            status = {"status": "kafka unavailable", "error": unavailable}
+            return _json(start_response, "503 Service Unavailable", status)
         return _json(
             start_response, "200 OK", {"status": "ok", "kafka": "ok", "version": __version__}
         )

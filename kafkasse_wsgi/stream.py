@@ -5,9 +5,12 @@ gone or the server shuts down. A stream ends in one of these ways, and each one 
 same idempotent cleanup (stop the pump, close the consumer, log) in a ``finally``:
 
 * the client left: the server's write fails, it calls ``close()`` → ``GeneratorExit``;
+  or, on an idle stream, the :mod:`~kafkasse_wsgi.disconnect` watcher sees the client's
+  socket close and queues an :class:`~kafkasse_wsgi.pump.End`, so the body ends at once;
 * the server stops it: gunicorn's graceful shutdown kills the greenlet → ``GreenletExit``;
 * Kafka or a filterer failed: the pump sends :class:`~kafkasse_wsgi.pump.End` with the
-  error, which goes out as ``event: error`` with the current id before the body ends;
+  error, which goes out as ``event: error`` before the body ends, with the current id: that
+  of the last event delivered (the pump queues the events before a failing record first);
 * the response was never iterated at all: ``close()`` still cleans up.
 """
 
@@ -28,7 +31,8 @@ from gevent.queue import Empty, Full, Queue
 from . import metrics
 from .admission import Ticket
 from .assignments import StartPosition
-from .consumer import close_quietly
+from .consumer import close_quietly, cluster_id_of
+from .disconnect import DisconnectWatcher
 from .errors import KafkaSSEError
 from .options import Options
 from .positions import Positions
@@ -63,14 +67,19 @@ class EventStream:
         options: Options,
         log: logging.Logger | logging.LoggerAdapter,
         ticket: Ticket | None = None,
+        client_socket: Any | None = None,
     ) -> None:
+        """:param client_socket: the client's connection, watched so that a client leaving
+        an idle stream is noticed at once (see :mod:`~kafkasse_wsgi.disconnect`)."""
         self._consumer = consumer
         self._starts = list(starts)
         self._options = options
         self._log = log
         self._ticket = ticket
         self._sse = not options.disable_sse_formatting
-        self.positions = Positions(starts, use_timestamp=options.use_timestamp_for_id)
+        self.positions = Positions(
+            starts, id_mode=options.id_mode, cluster_id=cluster_id_of(consumer)
+        )
         self.stats = StreamStats()
         self._queue: Queue = Queue(maxsize=options.queue_size)
         self._pump = Pump(
@@ -85,6 +94,11 @@ class EventStream:
         self._generator: Iterator[bytes] | None = None
         self._reader: gevent.Greenlet | None = None
         self._lifetime_timer: gevent.Greenlet | None = None
+        self._watcher = (
+            DisconnectWatcher(client_socket, self._client_left)
+            if client_socket is not None
+            else None
+        )
         self._closed = False
         self._started_at = time.monotonic()
         self.end_cause = "client_left"
@@ -101,12 +115,16 @@ class EventStream:
         heartbeat = format_comment() if self._sse else JSON_HEARTBEAT
         self._reader = gevent.getcurrent()
         try:
-            first = [STREAM_PREAMBLE] if self._sse else []
+            # JSON mode starts with its heartbeat (an empty line, which line readers skip):
+            # servers send the status and headers with the first write.
+            first = [STREAM_PREAMBLE] if self._sse else [JSON_HEARTBEAT]
             if self._sse and options.retry_ms is not None:
                 first.append(format_retry(options.retry_ms))
             first.extend(self._reset_notices())
             self._pump.start()
             self._start_lifetime_timer()
+            if self._watcher is not None:
+                self._watcher.start()
             if first:
                 yield b"".join(first)
             queue = self._queue
@@ -156,6 +174,20 @@ class EventStream:
         except Full:
             self.abort(cause)
 
+    def _client_left(self) -> None:
+        """The client closed its connection (the watcher saw it): end after what is queued.
+
+        The body then ends like any other and the server finds the connection closed. If the
+        queue stays full, the reader is stuck writing to the dead connection: that write
+        fails, or the pump's ``max_blocked_s`` guard cuts it.
+        """
+        if self._closed:
+            return
+        try:
+            self._queue.put(End(cause="client_left"), timeout=self._options.max_blocked_s)
+        except Full:
+            self._log.debug("client left; its stream is still busy writing to it")
+
     def abort(self, cause: str) -> None:
         """Cut the connection now (the client is stuck): kill the greenlet serving it.
 
@@ -181,7 +213,7 @@ class EventStream:
     def _format_end(self, end: End) -> bytes:
         if end.error is not None:
             return self._format_error(end.error)
-        if not self._sse:
+        if not self._sse or end.cause == "client_left":  # nobody left to read it
             return b""
         if end.retry_ms is not None:
             return format_retry(end.retry_ms) + format_comment(f"end: {end.cause}")
@@ -223,6 +255,8 @@ class EventStream:
             return
         self._closed = True
         _open_streams.discard(self)
+        if self._watcher is not None:
+            self._watcher.stop()  # before the server reads the next request on the socket
         if self._lifetime_timer is not None:
             self._lifetime_timer.kill(block=False)
         try:

@@ -5,8 +5,6 @@ ends them with ``event: error``; new requests meanwhile get a quick 503 with Ret
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 from collections.abc import Iterator
 
@@ -15,37 +13,10 @@ import requests
 
 from tests.support.clients import SSEReader, payloads_of
 from tests.support.kafka import KafkaHelper, unique_topic
-from tests.support.servers import ROOT, free_port, start_gevent_server
+from tests.support.private_broker import PrivateBroker
+from tests.support.servers import start_gevent_server
 
-KAFKA_LOCAL = ROOT / "scripts" / "kafka-local"
 OUTAGE_S = 10
-
-
-class PrivateBroker:
-    """A second kafka-local broker on a free port that tests may stop and start again."""
-
-    def __init__(self) -> None:
-        while True:
-            self.port = free_port()
-            try:
-                with __import__("socket").socket() as probe:
-                    probe.bind(("127.0.0.1", self.port + 1))  # the controller's port
-                break
-            except OSError:
-                continue
-        self.env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
-        self.env["KAFKA_PORT"] = str(self.port)
-        self.bootstrap = f"127.0.0.1:{self.port}"
-
-    def start(self, keep_data: bool = False) -> None:
-        env = {**self.env, "KAFKA_KEEP_DATA": "1" if keep_data else "0"}
-        result = subprocess.run(
-            [str(KAFKA_LOCAL), "start"], env=env, capture_output=True, text=True
-        )
-        assert result.returncode == 0, result.stderr
-
-    def stop(self) -> None:
-        subprocess.run([str(KAFKA_LOCAL), "stop"], env=self.env, check=False, capture_output=True)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import requests
 
 from tests.support.clients import SSEReader, payloads_of
@@ -37,6 +38,7 @@ def test_help_explains_every_option():
         "--host",
         "--port",
         "--allowed-topics",
+        "--cors-origins",
         "--workers",
         "--heartbeat",
         "--log-level",
@@ -101,6 +103,57 @@ def test_serve_takes_its_settings_from_kafkasse_environment_variables(
         with SSEReader(f"{server.url}/{topic}?since=0") as reader:
             assert [p["n"] for p in payloads_of(reader.read(1))] == [7]
             assert reader.wait_comments(3, timeout_s=5) >= 3
+    finally:
+        assert server.stop() == 0
+
+
+@pytest.mark.parametrize(
+    "kafka_config",
+    [
+        pytest.param({}, id="version-probed"),
+        # With api_version set kafka-python skips its version probe (which fails fast) and
+        # waits in metadata with no timeout of its own: the health check used to hang.
+        pytest.param({"api_version": "2.6.0"}, id="api-version-set"),
+    ],
+)
+def test_kafka_health_check_answers_503_within_5s_when_brokers_are_unreachable(serve, kafka_config):
+    server = serve(
+        {"kafka_config": {**kafka_config, "bootstrap_servers": f"127.0.0.1:{free_port()}"}},
+        mode="server",
+    )
+    began = time.monotonic()
+    response = requests.get(f"{server.url}/healthz?kafka=1", timeout=30)
+    assert time.monotonic() - began < 5
+    assert response.status_code == 503
+    assert response.json()["status"] == "kafka unavailable"
+    assert requests.get(f"{server.url}/healthz", timeout=5).json()["status"] == "ok"
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_cors_origins_from_the_flag_or_the_environment(make_topic, kafka_bootstrap, how):
+    topic = make_topic()
+    origin = "https://app.example"
+    args = ["--bootstrap-servers", kafka_bootstrap]
+    env = None
+    if how == "flag":
+        args += ["--cors-origins", f"{origin},http://localhost:3000"]
+    else:
+        env = {"KAFKASSE_CORS_ORIGINS": f"{origin},http://localhost:3000"}
+    server = start_cli(args, env=env)
+    try:
+        preflight = requests.options(
+            f"{server.url}/{topic}",
+            headers={"Origin": origin, "Access-Control-Request-Method": "GET"},
+            timeout=10,
+        )
+        assert preflight.status_code == 204
+        assert preflight.headers["Access-Control-Allow-Origin"] == origin
+        with SSEReader(f"{server.url}/{topic}", headers={"Origin": origin}) as reader:
+            assert reader.status == 200
+            assert reader.response.headers["Access-Control-Allow-Origin"] == origin
+        # The server's own endpoints answer other methods as the streams do.
+        refused = requests.post(f"{server.url}/healthz", timeout=10)
+        assert refused.status_code == 405 and "GET" in refused.headers["Allow"]
     finally:
         assert server.stop() == 0
 

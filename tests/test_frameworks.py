@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.support.clients import SSEReader, collect_events, data_of, read_json_lines
-from tests.support.framework_apps import TOKEN, echo_app
+from tests.support.framework_apps import CORS_ORIGIN, TOKEN, echo_app
 from tests.support.servers import Server, broker_connections, start_gunicorn
 
 #: (server, path prefix) of every way the frameworks serve ``<prefix>/<topics>``.
@@ -24,6 +24,7 @@ ENDPOINTS = [
     pytest.param(("django", "/fn"), id="django-function-view"),
     pytest.param(("django", "/cbv"), id="django-class-view"),
     pytest.param(("middleware", "/stream"), id="middleware"),
+    pytest.param(("plain", ""), id="kafkasse-app"),
 ]
 
 
@@ -31,7 +32,7 @@ def _gunicorn(factory: str, kafka_bootstrap: str, logs: Path, name: str) -> Iter
     server = start_gunicorn(
         f"tests.support.framework_apps:{factory}()",
         workers=1,
-        env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "KAFKASSE_HEARTBEAT_S": "0.5"},
+        env={"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap},
         log_path=logs / f"{name}.log",
     )
     try:
@@ -61,6 +62,11 @@ def middleware_server(kafka_bootstrap: str, logs: Path) -> Iterator[Server]:
     yield from _gunicorn("middleware_app", kafka_bootstrap, logs, "middleware")
 
 
+@pytest.fixture(scope="module")
+def plain_server(kafka_bootstrap: str, logs: Path) -> Iterator[Server]:
+    yield from _gunicorn("kafkasse_app", kafka_bootstrap, logs, "plain")
+
+
 @pytest.fixture
 def endpoint(request: pytest.FixtureRequest) -> Callable[[str], str]:
     """``endpoint(topics)`` → the URL that streams ``topics`` through one framework."""
@@ -69,6 +75,8 @@ def endpoint(request: pytest.FixtureRequest) -> Callable[[str], str]:
     url = f"{server.url}{prefix}"
     fn = lambda topics: f"{url}/{topics}"  # noqa: E731
     fn.server = server  # type: ignore[attr-defined]
+    fn.log = request.getfixturevalue("logs") / f"{server_name}.log"  # type: ignore[attr-defined]
+    fn.server_name = server_name  # type: ignore[attr-defined]
     return fn
 
 
@@ -156,6 +164,35 @@ def test_since_in_the_query_starts_at_that_time(endpoint, kafka, make_topic):
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, indirect=True)
+def test_repeated_since_the_last_one_counts(endpoint, kafka, make_topic):
+    """Regression: the Flask helpers took the first ``since``, everything else the last."""
+    topic = make_topic()
+    now = int(time.time() * 1000)
+    kafka.produce(topic, [{"n": 0}], timestamp_ms=now - 120_000)
+    kafka.produce(topic, [{"n": 1}], timestamp_ms=now - 30_000)
+    events = collect_events(f"{endpoint(topic)}?since={now - 60_000}&since={now - 180_000}", 1)
+    assert [d["n"] for d in data_of(events)] == [0]
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, indirect=True)
+def test_last_event_id_cannot_open_a_topic_the_view_did_not_ask_for(endpoint, kafka, make_topic):
+    """Regression: a ``Last-Event-ID`` replaced the view's topics, so a view streaming
+    ``public`` streamed any other topic named in the header (the default allow-list admits
+    it)."""
+    public, secret = make_topic(), make_topic()
+    kafka.produce(secret, [{"secret": True}])
+    with requests.get(
+        endpoint(public),
+        headers={"Last-Event-ID": from_offset_zero(secret, 1)},
+        stream=True,
+        timeout=10,
+    ) as response:
+        assert response.status_code == 400, f"{response.status_code}: streamed {secret}"
+        assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+        assert response.json()["name"] == "InvalidAssignmentError"
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, indirect=True)
 def test_unknown_topic_is_404_with_json_body(endpoint, make_topic):
     response = requests.get(endpoint(f"{make_topic()}-missing"), timeout=10)
     assert response.status_code == 404
@@ -176,16 +213,61 @@ def test_bad_last_event_id_is_400_with_json_body(endpoint, make_topic):
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, indirect=True)
+def test_other_methods_get_405_with_allow(endpoint, make_topic):
+    response = requests.put(endpoint(make_topic()), data="x", timeout=10)
+    assert response.status_code == 405
+    allow = {m.strip() for m in response.headers["Allow"].split(",")}
+    assert {"GET", "HEAD"} <= allow
+    if endpoint.server_name != "flask":  # Flask's router answers before the view
+        assert response.json()["name"] == "MethodNotAllowedError"
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, indirect=True)
+def test_options_is_answered_with_allow(endpoint, make_topic):
+    response = requests.options(endpoint(make_topic()), timeout=10)
+    assert response.status_code in (200, 204)  # Flask's own OPTIONS for a plain view: 200
+    assert "GET" in response.headers["Allow"]
+
+
+@pytest.mark.parametrize(
+    "server_name",
+    [pytest.param("flask", id="flask-blueprint"), pytest.param("django", id="django")],
+)
+def test_cors_through_the_framework_helpers(request, server_name, make_topic):
+    """The blueprint and the class-based view answer preflights and grant their origin."""
+    server: Server = request.getfixturevalue(f"{server_name}_server")
+    url = f"{server.url}/cors/{make_topic()}"
+    preflight = requests.options(
+        url,
+        headers={"Origin": CORS_ORIGIN, "Access-Control-Request-Method": "GET"},
+        timeout=10,
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == CORS_ORIGIN
+    assert "Last-Event-ID" in preflight.headers["Access-Control-Allow-Headers"]
+    with SSEReader(url, headers={"Origin": CORS_ORIGIN}) as reader:
+        assert reader.status == 200
+        assert reader.response.headers["Access-Control-Allow-Origin"] == CORS_ORIGIN
+        assert reader.response.headers["Access-Control-Allow-Credentials"] == "true"
+    refused = requests.get(f"{url}-missing", headers={"Origin": CORS_ORIGIN}, timeout=10)
+    assert refused.status_code == 404
+    assert refused.headers["Access-Control-Allow-Origin"] == CORS_ORIGIN
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, indirect=True)
 def test_client_leaving_closes_the_workers_broker_connections(endpoint, make_topic, broker_port):
+    """With the default heartbeat (15 s) in force: the worker watches the client's socket
+    through every framework's glue, so an idle stream ends when its client leaves."""
     pid = worker_pid(endpoint.server)
-    # Streams of earlier tests may still be noticing their clients left (one heartbeat).
-    assert wait_connections(pid, broker_port, lambda n: n == 0, timeout_s=5) == 0
+    # The clients of earlier tests are gone: their streams have ended too.
+    assert wait_connections(pid, broker_port, lambda n: n == 0, timeout_s=2) == 0
     topic = make_topic()
     reader = SSEReader(endpoint(topic))
-    reader.wait_comments(2, timeout_s=5)
+    reader.wait_comments(1, timeout_s=5)  # ":ok": set up, and idle from here on
     assert broker_connections(pid, broker_port) >= 1
     reader.close()
-    assert wait_connections(pid, broker_port, lambda n: n == 0, timeout_s=3) == 0
+    assert wait_connections(pid, broker_port, lambda n: n == 0, timeout_s=2) == 0
+    assert "Traceback" not in endpoint.log.read_text()
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, indirect=True)

@@ -265,8 +265,9 @@ def test_path_cannot_bypass_whitelist(world, apps, recorder, path, which):
 def test_last_event_id_cannot_bypass_whitelist(
     world, apps, recorder, last_event_id, path, query, which
 ):
-    """Last-Event-ID decides the topics (the path is ignored): valid resume points start
-    exactly where they say, malformed ones are 400/404, hostile ones are refused."""
+    """The path decides the topics, Last-Event-ID only where they resume: valid resume
+    points within the path start exactly where they say (the rest as without an id),
+    malformed ones are 400/404, ones naming other topics 400, hostile ones are refused."""
     CASES["test_last_event_id_cannot_bypass_whitelist"] += 1
     request = Request("GET", path, query, last_event_id)
     run_in_process(request, world, apps, recorder, which)

@@ -21,10 +21,12 @@ What ``use_timestamp_for_id`` guarantees
 With ``use_timestamp_for_id=True`` an event's id holds, for each assigned partition,
 ``{"topic", "partition", "timestamp"}`` where ``timestamp`` is the largest timestamp of the
 events the stream has delivered from that partition, plus 1 (it never moves back). A
-partition that has delivered nothing yet holds the timestamp its stream was started from
-(the requested one), or the server's wall-clock time when the stream started when it was
-started by offset or at the end. A resume starts each partition at the first offset whose
-timestamp is ``>=`` that value (Kafka's offsets-for-times), or at its end if there is none.
+partition that has delivered nothing yet holds a timestamp no later than its first
+undelivered event: the requested one for a timestamp start, the timestamp of the record at
+the start offset for an offset start (0 at the log start), or the server's wall-clock time
+when the stream's setup began for a start at the end of the partition. A resume starts each
+partition at the first offset whose timestamp is ``>=`` that value (Kafka's
+offsets-for-times), or at its end if there is none.
 Hence, tested below:
 
 1. Per partition, when producer timestamps are strictly increasing: no gap and no
@@ -36,8 +38,8 @@ Hence, tested below:
 4. A producer timestamp going backwards: the id does not move back, and a resume after it
    skips every not-yet-delivered event with a timestamp below the id
    (``test_timestamp_ids_skip_an_event_whose_timestamp_went_back``).
-5. The first event of a partition that was quiet in a stream started by offset or at the
-   end: its timestamp must not be earlier than the time that stream started, else a resume
+5. The first event of a partition that was quiet (at its end) in a stream started by offset
+   or at the end: its timestamp must not be earlier than the time that stream started, else a resume
    before it was delivered skips it
    (``test_timestamp_ids_skip_a_late_event_older_than_the_stream_start``). With producer
    wall-clock timestamps this is a real window (producer-to-broker latency, clock skew);

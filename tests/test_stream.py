@@ -147,12 +147,14 @@ def test_invalid_assignments_in_last_event_id_are_400(server, make_topic, last_e
     assert response.json()["name"] == "InvalidAssignmentError"
 
 
-def test_unavailable_and_not_allowed_assignments_in_last_event_id_are_404(serve, make_topic):
+def test_unavailable_and_not_allowed_topics_with_a_last_event_id_are_404(serve, make_topic):
+    """The path decides the topics (an id naming others is a 400, see
+    test_request_contract.py); a forbidden or missing one is a 404 with an id as without."""
     allowed, forbidden = make_topic(), make_topic()
     server = serve({"allowed_topics": [allowed], "heartbeat_interval_s": HEARTBEAT_S})
     for topic in (forbidden, f"{allowed}-missing"):
         response = requests.get(
-            f"{server.url}/{allowed}",
+            f"{server.url}/{topic}",
             headers={"Last-Event-ID": offset_assignments((topic, 0))},
             timeout=10,
         )
@@ -327,6 +329,37 @@ def test_json_mode_sends_one_object_per_line(server, kafka, make_topic):
     }
 
 
+def test_json_mode_answers_at_once_on_an_idle_topic(serve, make_topic, tmp_path):
+    """gevent sends the status and headers with the first body write, and JSON mode used
+    to write nothing before the first record or heartbeat (15 s by default).
+
+    Measured from the server's "stream started" log record (setup done, just before
+    ``start_response``) to the client holding the headers: same machine, same clock."""
+    server = serve()
+    topic = make_topic()
+    response = requests.get(
+        f"{server.url}/{topic}", headers={"Accept": "application/json"}, stream=True, timeout=20
+    )
+    answered = time.time()
+    try:
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+        assert response.raw.read(1) == b"\n"  # the JSON-mode heartbeat: readers skip it
+    finally:
+        response.close()
+    started = [
+        json.loads(line)
+        for line in (tmp_path / "server-0.log").read_text().splitlines()
+        if '"stream started' in line
+    ]
+    assert len(started) == 1
+    stamp = started[0]["time"]  # asctime: local time with milliseconds
+    setup_done = (
+        time.mktime(time.strptime(stamp[:19], "%Y-%m-%d %H:%M:%S")) + int(stamp[20:23]) / 1000
+    )
+    assert answered - setup_done < 0.1
+
+
 def test_iso8601_since(server, kafka, make_topic):
     """Timestamps are recent on purpose: older than the broker's retention (7 days), the
     test data could be deleted under the test."""
@@ -351,14 +384,17 @@ def test_heartbeats_arrive_on_an_idle_stream(server, make_topic):
 
 
 def test_consumer_connections_close_within_2s_after_the_client_leaves(
-    server, kafka, make_topic, broker_port
+    serve, kafka, make_topic, broker_port, tmp_path
 ):
+    """Idle streams with the default heartbeat (15 s): the server used to notice a client
+    that left only at its next heartbeat write; now it watches the client's socket."""
     from tests.support.servers import broker_connections
 
+    server = serve()
     topic = make_topic()
     readers = [SSEReader(f"{server.url}/{topic}") for _ in range(3)]
     for reader in readers:
-        reader.wait_comments(1)
+        reader.wait_comments(1)  # ":ok": the stream is set up and idle
     assert broker_connections(server.pid, broker_port) >= 3
     for reader in readers:
         reader.close()
@@ -368,6 +404,32 @@ def test_consumer_connections_close_within_2s_after_the_client_leaves(
     assert broker_connections(server.pid, broker_port) == 0
     state = requests.get(f"{server.url}/_debug", timeout=5).json()
     assert state["threads"] == 1, state
+    log = (tmp_path / "server-0.log").read_text()
+    assert log.count("stream ended (client_left)") == 3
+    assert "Traceback" not in log
+
+
+def test_a_kept_alive_connection_serves_the_next_request_after_a_stream_ends(
+    serve, make_topic, tmp_path
+):
+    """The disconnect watcher reads the client's socket while the stream runs: it must let
+    go of it before the server reads the next request on the same connection."""
+    import http.client
+
+    server = serve({"max_stream_lifetime_s": 0.5})
+    topic = make_topic()
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        for _ in range(2):
+            connection.request("GET", f"/{topic}")
+            response = connection.getresponse()
+            assert response.status == 200
+            assert response.read().endswith(b":end: limit\n\n")
+    finally:
+        connection.close()
+    log = (tmp_path / "server-0.log").read_text()
+    assert log.count("stream ended (limit)") == 2
+    assert "Traceback" not in log
 
 
 def test_broker_lists_no_consumer_group_of_ours_after_streaming(server, kafka, make_topic):
@@ -419,13 +481,16 @@ def test_librdkafka_style_config_carries_over(serve, kafka, make_topic, kafka_bo
 
 
 def test_allowed_topics_callable_decides_per_topic(serve, make_topic):
-    topic = make_topic()
-    server = serve({"allowed_topics": {"prefix": topic[:20]}, "heartbeat_interval_s": HEARTBEAT_S})
+    """Regression (of the test): both topics shared the allowed prefix, so the refusal
+    branch never ran. The callable now allows exactly one of two existing topics."""
+    topic, other = make_topic(), make_topic()
+    assert not other.startswith(topic)
+    server = serve({"allowed_topics": {"prefix": topic}})
     with SSEReader(f"{server.url}/{topic}") as reader:
         assert reader.status == 200
-    other = make_topic()
-    if not other.startswith(topic[:20]):
-        assert requests.get(f"{server.url}/{other}", timeout=10).status_code == 404
+    refused = requests.get(f"{server.url}/{other}", timeout=10)
+    assert refused.status_code == 404
+    assert refused.json()["name"] == "TopicNotAvailableError"
 
 
 def test_no_topic_allowed_at_all_is_a_500_configuration_error(serve, make_topic):

@@ -10,16 +10,17 @@ imports Flask or Django: each lives in its own module, imported only by those wh
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..app import kafka_sse
+from ..app import answer_other_method, respond
 from ..options import Options
+from ..request import parse_request
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
-__all__ = ["CapturedResponse", "capture_kafka_sse", "close_body"]
+__all__ = ["CapturedResponse", "capture_kafka_sse", "capture_other_method", "close_body"]
 
 
 @dataclasses.dataclass
@@ -65,6 +66,8 @@ def capture_kafka_sse(
     assignments: Any,
     options: Options | Mapping[str, Any] | None = None,
     at_timestamp: int | str | None = None,
+    *,
+    query_since: bool = False,
 ) -> CapturedResponse:
     """Run :func:`kafka_sse` for one request and return its status, headers and body.
 
@@ -73,11 +76,37 @@ def capture_kafka_sse(
     can turn it into an ordinary response of its framework.
 
     :param environ: the request's WSGI environ (Flask: ``request.environ``; Django:
-        ``request.META``). ``Last-Event-ID``, ``Accept`` and ``X-Request-ID`` are read from it.
-    :param assignments: topic names or assignment objects, as for :func:`kafka_sse`.
+        ``request.META``), read once into a :class:`~kafkasse_wsgi.request.StreamRequest`.
+    :param assignments: topic names or assignment objects, as for :func:`kafka_sse`: what
+        the request may read; a ``Last-Event-ID`` only says where they resume.
     :param options: an :class:`~kafkasse_wsgi.Options` or a mapping of option names.
     :param at_timestamp: start time (epoch ms or ISO-8601) for partitions without an offset.
+    :param query_since: with no ``at_timestamp``, take the request's ``?since=`` (the last
+        one, as everywhere).
     """
+    return _capture(
+        lambda start_response: respond(
+            environ, start_response, assignments, options, at_timestamp, query_since=query_since
+        )
+    )
+
+
+def capture_other_method(
+    environ: WSGIEnvironment, options: Options | Mapping[str, Any] | None = None
+) -> CapturedResponse | None:
+    """The answer to a method other than GET and HEAD, as :class:`~kafkasse_wsgi.KafkaSSE`
+    gives it: ``OPTIONS`` → 204 (with CORS headers for an allowed origin), anything else →
+    405 with ``Allow`` and a JSON body. ``None`` for GET and HEAD: stream those."""
+    opts = Options.from_any(options)
+    request = parse_request(environ, opts.trusted_proxies)
+    if request.method in ("GET", "HEAD"):
+        return None
+    return _capture(
+        lambda start_response: answer_other_method(request, environ, start_response, opts) or []
+    )
+
+
+def _capture(call: Callable[[Any], Iterable[bytes]]) -> CapturedResponse:
     captured: dict[str, Any] = {}
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -91,7 +120,7 @@ def capture_kafka_sse(
 
         return write
 
-    body = kafka_sse(environ, start_response, assignments, options, at_timestamp)
+    body = call(start_response)
     if "status" not in captured:
         close_body(body)
         raise RuntimeError("kafka_sse returned without calling start_response")

@@ -28,7 +28,7 @@ from typing import Any
 
 from ..extras import require
 from ..options import Options
-from . import capture_kafka_sse, close_body
+from . import CapturedResponse, capture_kafka_sse, capture_other_method, close_body
 
 require("django", "kafkasse_wsgi.contrib.django", "django")
 
@@ -53,19 +53,16 @@ def stream_response(
 
     :param request: the request; its ``META`` is the WSGI environ the engine reads
         (``Last-Event-ID``, ``Accept``, ``X-Request-ID``).
-    :param assignments: topic names (a list or a comma string) or assignment objects; a
-        ``Last-Event-ID`` header overrides them.
+    :param assignments: topic names (a list or a comma string) or assignment objects: what
+        this request may read. A ``Last-Event-ID`` header says where they resume; one that
+        names anything else is a 400.
     :param options: an :class:`~kafkasse_wsgi.Options` or a mapping of option names.
     :param at_timestamp: start time, epoch ms or ISO-8601; ``None`` takes ``?since=`` from
-        the URL.
+        the URL (the last one, if repeated).
     """
-    if at_timestamp is None:
-        at_timestamp = request.GET.get("since") or None
-    captured = capture_kafka_sse(request.META, assignments, options, at_timestamp)
+    captured = capture_kafka_sse(request.META, assignments, options, at_timestamp, query_since=True)
     if not captured.is_stream:
-        return HttpResponse(
-            captured.read_all(), status=captured.status_code, headers=dict(captured.headers)
-        )
+        return _complete(captured)
     if request.method == "HEAD":
         # Servers drop the body of a HEAD response but would still iterate an endless one,
         # holding the consumer forever: answer with the headers and close the stream now.
@@ -73,6 +70,12 @@ def stream_response(
         return HttpResponse(status=captured.status_code, headers=dict(captured.headers))
     return StreamingHttpResponse(
         captured.body, status=captured.status_code, headers=dict(captured.headers)
+    )
+
+
+def _complete(captured: CapturedResponse) -> HttpResponse:
+    return HttpResponse(
+        captured.read_all(), status=captured.status_code, headers=dict(captured.headers)
     )
 
 
@@ -86,8 +89,9 @@ def stream_view(
     Give ``options`` as extra keyword arguments in the URLconf:
     ``path("stream/<str:topics>", stream_view, {"options": OPTIONS})``.
     """
-    if request.method not in ("GET", "HEAD"):
-        return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
+    other = capture_other_method(request.META, options)
+    if other is not None:
+        return _complete(other)  # OPTIONS: 204 (CORS preflight); others: 405 with Allow
     return stream_response(request, topics, options)
 
 
@@ -120,3 +124,18 @@ class KafkaSSEView(View):
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         return stream_response(request, self.get_assignments(**kwargs), self.get_options())
+
+    def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """204 with ``Allow``, and a CORS preflight answer for an allowed origin."""
+        return self._other_method(request)
+
+    def http_method_not_allowed(
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        """405 with ``Allow`` and the JSON error, as every other entry point answers."""
+        return self._other_method(request)
+
+    def _other_method(self, request: HttpRequest) -> HttpResponseBase:
+        captured = capture_other_method(request.META, self.get_options())
+        assert captured is not None, "GET and HEAD are streamed by get()"
+        return _complete(captured)

@@ -11,7 +11,7 @@ its ``close()`` when the client leaves — that is what closes the Kafka consume
     def orders(customer):
         if not may_read(customer):
             abort(403)
-        return stream_response(["orders"], options=OPTIONS, at_timestamp=request.args.get("since"))
+        return stream_response(["orders"], options=OPTIONS)  # ?since= is read for you
 
     app.register_blueprint(make_blueprint(allowed_topics=["edits"]), url_prefix="/stream")
 
@@ -25,7 +25,7 @@ from typing import Any
 
 from ..extras import require
 from ..options import AllowedTopics, Options
-from . import capture_kafka_sse
+from . import CapturedResponse, capture_kafka_sse, capture_other_method
 
 require("flask", "kafkasse_wsgi.contrib.flask", "flask")
 
@@ -44,18 +44,19 @@ def stream_response(
     Errors before the stream (unknown topic, bad ``Last-Event-ID``…) come back as a normal
     response with their status and JSON body, so ``after_request`` hooks see them as usual.
 
-    :param assignments: topic names (a list or a comma string) or assignment objects; a
-        ``Last-Event-ID`` header on the request overrides them.
+    :param assignments: topic names (a list or a comma string) or assignment objects: what
+        this request may read. A ``Last-Event-ID`` header says where they resume; one that
+        names anything else is a 400.
     :param options: an :class:`~kafkasse_wsgi.Options` (build it once, at import) or a
         mapping of option names.
     :param at_timestamp: start time, epoch ms or ISO-8601; ``None`` takes ``?since=`` from
-        the URL.
+        the URL (the last one, if repeated).
     """
-    if at_timestamp is None:
-        at_timestamp = request.args.get("since") or None
-    captured = capture_kafka_sse(request.environ, assignments, options, at_timestamp)
+    captured = capture_kafka_sse(
+        request.environ, assignments, options, at_timestamp, query_since=True
+    )
     if not captured.is_stream:
-        return Response(captured.read_all(), status=captured.status, headers=captured.headers)
+        return _complete(captured)
     # direct_passthrough: werkzeug returns the body itself to the server (no re-encoding
     # wrapper), so the server's close() reaches the stream. For HEAD, werkzeug sends no body
     # and closes the response, which closes the stream too.
@@ -67,12 +68,17 @@ def stream_response(
     )
 
 
+def _complete(captured: CapturedResponse) -> Response:
+    return Response(captured.read_all(), status=captured.status, headers=captured.headers)
+
+
 def make_blueprint(
     name: str = "kafkasse",
     allowed_topics: AllowedTopics = None,
     **options: Any,
 ) -> Blueprint:
-    """A Blueprint serving ``GET /<topicA,topicB>?since=…`` (and ``/`` with ``Last-Event-ID``).
+    """A Blueprint serving ``GET /<topicA,topicB>?since=…`` (``/`` alone is a 400), and
+    ``OPTIONS`` (CORS preflight).
 
     Options are validated here, once, so a typo fails at start-up rather than per request.
 
@@ -82,10 +88,15 @@ def make_blueprint(
     """
     opts = Options.from_any({**options, "allowed_topics": allowed_topics})
     blueprint = Blueprint(name, __name__)
+    methods = ["GET", "HEAD", "OPTIONS"]
 
-    @blueprint.get("/", defaults={"topics": ""})
-    @blueprint.get("/<topics>")
+    # OPTIONS is ours (CORS preflight with the blueprint's cors_origins), not Flask's.
+    @blueprint.route("/", defaults={"topics": ""}, methods=methods, provide_automatic_options=False)
+    @blueprint.route("/<topics>", methods=methods, provide_automatic_options=False)
     def stream(topics: str) -> Response:
+        other = capture_other_method(request.environ, opts)
+        if other is not None:
+            return _complete(other)
         return stream_response(topics, options=opts)
 
     return blueprint

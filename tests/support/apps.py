@@ -32,10 +32,29 @@ def exploding_filter(kafka_message: KafkaMessage) -> bool:
     return True
 
 
+def circular_on_n3(kafka_message: KafkaMessage) -> KafkaMessage:
+    """A buggy deserializer: on ``n == 3`` its result refers to itself (no JSON form)."""
+    message = json.loads(kafka_message.value)
+    if message.get("n") == 3:
+        message["self"] = message
+    kafka_message.message = message
+    return kafka_message
+
+
+def non_finite_on_n1_n2(kafka_message: KafkaMessage) -> KafkaMessage:
+    """A deserializer of sensor readings: ``n == 1`` reads NaN, ``n == 2`` Infinity."""
+    message = json.loads(kafka_message.value)
+    message["reading"] = {1: float("nan"), 2: float("-inf")}.get(message.get("n"), 0.5)
+    kafka_message.message = message
+    return kafka_message
+
+
 CALLABLES = {
     "upper_deserializer": upper_deserializer,
     "even_filter": even_filter,
     "exploding_filter": exploding_filter,
+    "circular_on_n3": circular_on_n3,
+    "non_finite_on_n1_n2": non_finite_on_n1_n2,
 }
 
 
@@ -86,6 +105,10 @@ def make_app(config: dict[str, Any]) -> Any:
     mode = config.get("mode", "app")
     if mode == "app":
         inner = KafkaSSE(**options)
+    elif mode == "server":  # what ``kafkasse-wsgi serve`` runs: /healthz, /metrics, streams
+        from kafkasse_wsgi.server import StreamServer
+
+        inner = StreamServer(**options)
     else:  # "function": the kafka_sse() entry point with fixed assignments
         assignments = config["assignments"]
         at_timestamp = config.get("at_timestamp")

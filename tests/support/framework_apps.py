@@ -4,8 +4,7 @@ Each is a factory for gunicorn's ``module:factory()`` syntax, so a server proces
 only the framework it serves. They are configured by the environment:
 
 * ``KAFKA_BOOTSTRAP_SERVERS`` (default ``127.0.0.1:9092``);
-* ``KAFKASSE_HEARTBEAT_S`` (default ``0.5``: quick heartbeats let the server notice a client
-  that left within a second).
+* ``KAFKASSE_HEARTBEAT_S`` (default: the library's, 15 s).
 """
 
 from __future__ import annotations
@@ -21,6 +20,8 @@ from kafkasse_wsgi.log import configure_json_logging
 
 #: The bearer token the Flask app's ``/private/…`` route wants (tests send it).
 TOKEN = "let-me-in"
+#: The origin the ``/cors…`` routes allow (``cors_origins``).
+CORS_ORIGIN = "https://app.example"
 
 
 def options() -> Options:
@@ -30,13 +31,16 @@ def options() -> Options:
         kafka_config={
             "bootstrap_servers": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
         },
-        heartbeat_interval_s=float(os.environ.get("KAFKASSE_HEARTBEAT_S", "0.5")),
+        heartbeat_interval_s=float(
+            os.environ.get("KAFKASSE_HEARTBEAT_S", Options.DEFAULT_HEARTBEAT_INTERVAL_S)
+        ),
     )
 
 
 def flask_app() -> Any:
     """``/stream/<topics>`` (a view), ``/private/<topics>`` (auth and headers decided in the
-    view), ``/json/<topics>`` (per-view options) and the Blueprint under ``/bp``."""
+    view), ``/json/<topics>`` (per-view options), the Blueprint under ``/bp`` and, with
+    ``cors_origins``, under ``/cors``."""
     from flask import Flask, jsonify, request
 
     from kafkasse_wsgi.contrib.flask import make_blueprint, stream_response
@@ -67,11 +71,21 @@ def flask_app() -> Any:
         ),
         url_prefix="/bp",
     )
+    app.register_blueprint(
+        make_blueprint(
+            "kafkasse_cors",
+            kafka_config=opts.kafka_config,
+            heartbeat_interval_s=opts.heartbeat_interval_s,
+            cors_origins=[CORS_ORIGIN],
+        ),
+        url_prefix="/cors",
+    )
     return app
 
 
 def django_app() -> Any:
-    """``/fn/<topics>`` (function view) and ``/cbv/<topics>`` (class-based view)."""
+    """``/fn/<topics>`` (function view), ``/cbv/<topics>`` (class-based view) and
+    ``/cors/<topics>`` (the class-based view with ``cors_origins``)."""
     import django
     from django.conf import settings
     from django.core.wsgi import get_wsgi_application
@@ -84,6 +98,10 @@ def django_app() -> Any:
     urls.urlpatterns = [  # type: ignore[attr-defined]
         path("fn/<str:topics>", stream_view, {"options": opts}),
         path("cbv/<str:topics>", KafkaSSEView.as_view(stream_options=opts)),
+        path(
+            "cors/<str:topics>",
+            KafkaSSEView.as_view(stream_options=opts.replace(cors_origins=[CORS_ORIGIN])),
+        ),
     ]
     sys.modules[urls.__name__] = urls
     settings.configure(
@@ -125,6 +143,14 @@ def echo_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         ],
     )
     return [answer]
+
+
+def kafkasse_app() -> Any:
+    """The plain :class:`KafkaSSE` WSGI app: ``/<topics>``."""
+    from kafkasse_wsgi import KafkaSSE
+
+    opts = options()
+    return KafkaSSE(kafka_config=opts.kafka_config, heartbeat_interval_s=opts.heartbeat_interval_s)
 
 
 def middleware_app() -> Any:

@@ -37,7 +37,8 @@ SANE_CHARS = "ABCXYZabcxyz0189._:@/+=-"
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 ERROR_STATUS = {
-    "InvalidAssignmentError": {400, 405},
+    "InvalidAssignmentError": {400},
+    "MethodNotAllowedError": {405},
     "TopicNotAvailableError": {404},
     "OffsetOutOfRangeError": {416},
 }
@@ -276,10 +277,11 @@ STATUSES = {
     "400": {400},
     "404": {404},
     "405": {405},
+    "204": {204},
     "maybe": {200, 400},
     "refused": {400, 404},
     "any": {200, 400, 404},
-    "raw": {200, 400, 404, 405},  # bytes the oracle does not model: any proper answer
+    "raw": {200, 204, 400, 404, 405},  # bytes the oracle does not model: any proper answer
 }
 
 
@@ -475,10 +477,12 @@ class LastEventId:
             self.wrap, self.wrap + text
         )
 
-    def verdict(self, world: World, allowed: set[str]) -> str:
+    def verdict(self, world: World, allowed: set[str], within: set[str] | None = None) -> str:
+        """``within``: the topics the application asked for (an id naming another topic
+        or partition is a 400); ``None`` when the items *are* the application's request."""
         verdicts = [self.status]
         for item in self.items:
-            verdicts.extend(_item_verdicts(item, world, allowed))
+            verdicts.extend(_item_verdicts(item, world, allowed, within))
         if sum(item[0] in ("ref", "refobj") for item in self.items) > 1:
             # Two references to the same unavailable topic may clash (a whole topic and a
             # partition of it): refused as malformed rather than as unavailable.
@@ -533,20 +537,30 @@ def _item_json(item: tuple[Any, ...], world: World) -> Any:
     raise AssertionError(item)
 
 
-def _item_verdicts(item: tuple[Any, ...], world: World, allowed: set[str]) -> list[str]:
+def _within_verdict(name: str, allowed: set[str], within: set[str] | None, strip: bool) -> str:
+    """:func:`name_verdict`, and a name outside ``within`` (as the app reads it) is a 400."""
+    if within is not None and (name.strip() if strip else name) not in within:
+        return "400"
+    return name_verdict(name, allowed, strip)
+
+
+def _item_verdicts(
+    item: tuple[Any, ...], world: World, allowed: set[str], within: set[str] | None
+) -> list[str]:
     tag = item[0]
     if tag in ("name", "obj"):
-        return [name_verdict(world.name(item[1]), allowed, strip=False)]
+        return [_within_verdict(world.name(item[1]), allowed, within, strip=False)]
     if tag == "comma":
-        return [name_verdict(world.name(k), allowed, strip=False) for k in item[1]]
+        return [_within_verdict(world.name(k), allowed, within, strip=False) for k in item[1]]
     if tag == "ref":
         # A string item is a comma list of names, each perhaps trimmed.
         verdicts = [
-            name_verdict(n, allowed, strip=True) for n in item[1].effective(world).split(",")
+            _within_verdict(n, allowed, within, strip=True)
+            for n in item[1].effective(world).split(",")
         ]
     elif tag == "refobj":
         name = item[1].effective(world)
-        verdicts = [name_verdict(name, allowed, strip=False)]
+        verdicts = [_within_verdict(name, allowed, within, strip=False)]
         if item[2] is not None and verdicts == ["ok"] and item[2] >= world.partitions[name]:
             verdicts.append("404")
     else:
@@ -773,6 +787,10 @@ class Path:
     def topics(self, world: World) -> list[str]:
         return list(dict.fromkeys(self.path_info(world).strip("/").split(",")))
 
+    def requested(self, world: World) -> set[str]:
+        """The names the app requests when it accepts this path (each token trimmed)."""
+        return {token.strip() for token in self.path_info(world).strip("/").split(",")}
+
 
 @functools.cache
 def _ref_lists(keys: tuple[str, ...], hostile: float) -> st.SearchStrategy[list[TopicRef]]:
@@ -865,29 +883,44 @@ class Request:
     def expect(
         self, world: World, allowed: set[str]
     ) -> tuple[str, set[tuple[str, int, int]] | None]:
-        """The verdict, and for a certain stream the exact start positions."""
+        """The verdict, and for a certain stream the exact start positions.
+
+        The path names the topics; a Last-Event-ID only moves partitions of those topics
+        (naming any other is a 400), the rest start as without it."""
+        if self.method == "OPTIONS":
+            return "204", None
         if self.method not in ("GET", "HEAD"):
             return "405", None
         header = self.last_event_id.header(world) if self.last_event_id else ""
+        verdicts = [self.path.verdict(world, allowed), self.query.verdict()]
         if header:
-            source = self.last_event_id.verdict(world, allowed)  # type: ignore[union-attr]
-        else:
-            source = self.path.verdict(world, allowed)
-        verdict = combine([source, self.query.verdict()])
+            lei = self.last_event_id
+            verdicts.append(lei.verdict(world, allowed, self.path.requested(world)))  # type: ignore[union-attr]
+        verdict = combine(verdicts)
         if verdict != "ok":
             return verdict, None
+        named = {}
         if header:
-            wanted = self.last_event_id.wanted(world)  # type: ignore[union-attr]
-        else:
-            wanted = [(t, None, None, None) for t in self.path.topics(world)]
+            named = {
+                (t, p): (t, p, offset, timestamp)
+                for t, p, offset, timestamp in self.last_event_id.wanted(world)  # type: ignore[union-attr]
+                if p is not None
+            }
+        wanted = [
+            named.get((t, p), (t, p, None, None))
+            for t in self.path.topics(world)
+            for p in range(world.partitions[t])
+        ]
         return "ok", expected_positions(world, wanted, self.query.since_ms())
 
     def wants_json(self) -> bool | None:
-        """Whether a stream must be JSON lines (None: the oracle does not say)."""
-        accept = self.accept or ""
-        if accept != accept.lower():
-            return None  # media types are case-insensitive; the contract is silent
-        return "application/json" in accept and "text/event-stream" not in accept
+        """Whether a stream must be JSON lines (None: the oracle does not say). Media types
+        are compared whole and case-insensitively; quality values are not modelled."""
+        accept = (self.accept or "").lower()
+        if "q=" in accept:
+            return None
+        types = {part.split(";")[0].strip() for part in accept.split(",")}
+        return "application/json" in types and "text/event-stream" not in types
 
 
 # --- running a request in process -----------------------------------------------------------
@@ -927,7 +960,8 @@ class Answer:
 
 def call_app(app: Any, environ: dict[str, Any]) -> Answer:
     """One WSGI call as a server makes it: a 200 stream is read up to its first chunk (an
-    SSE stream's ``:ok``) and closed, which must stop its pump and close its consumer."""
+    SSE stream's ``:ok``, a JSON-lines stream's empty line) and closed, which must stop its
+    pump and close its consumer."""
     started: dict[str, Any] = {}
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -938,15 +972,10 @@ def call_app(app: Any, environ: dict[str, Any]) -> Answer:
     body = b""
     try:
         code = int(started["status"].split(" ", 1)[0]) if started else None
-        content_type = dict((k.lower(), v) for k, v in started.get("headers", [])).get(
-            "content-type", ""
-        )
         if code is None or code != 200 or environ["REQUEST_METHOD"] == "HEAD":
             body = b"".join(result)
-        elif content_type.startswith("text/event-stream"):
+        else:  # a stream's first chunk is sent at once, without waiting on the pump
             body = next(iter(result), b"")
-        # A JSON-lines stream starts with nothing: in an unpatched process its first chunk
-        # would wait on the pump, so it is closed unread (which must clean up all the same).
     finally:
         close = getattr(result, "close", None)
         if close is not None:
@@ -992,6 +1021,13 @@ def check_answer(
     else:
         assert UUID.fullmatch(request_id), f"X-Request-ID {request_id!r} for {request_id_seen!r}"
 
+    if status == 204:  # OPTIONS: the methods served, no body, no stream
+        assert method == "OPTIONS", method
+        assert answer.body == b"", answer.body[:200]
+        assert "GET" in (answer.header("Allow") or ""), answer.headers
+        assert not assigned, assigned
+        return
+
     if status == 200:
         content_type = answer.header("Content-Type")
         assert content_type in (SSE_CONTENT_TYPE, JSON_CONTENT_TYPE), content_type
@@ -1001,6 +1037,8 @@ def check_answer(
             assert answer.body == b""
         elif content_type == SSE_CONTENT_TYPE:
             assert answer.body.startswith(b":ok"), answer.body[:200]
+        else:  # JSON lines: its heartbeat, an empty line, so the headers go out at once
+            assert answer.body.startswith(b"\n"), answer.body[:200]
         if assigned is not None:
             assert len(assigned) == 1, assigned
             check_assigned(assigned[0], world, allowed, positions)

@@ -315,6 +315,65 @@ def test_parse_last_event_id_validates_its_items(header: str) -> None:
         parse_last_event_id(header)
 
 
+# -- cursor ids --------------------------------------------------------------------------------
+
+
+def test_parse_last_event_id_reads_a_cursor_naming_its_cluster() -> None:
+    header = '{"cluster":"eUxRkwwCR9-bi6Uebkk6IA","positions":[["a",0,12,1001],["b",3,0,7]]}'
+    assert parse_last_event_id(header) == [
+        A("a", 0, offset=12, timestamp=1001, cluster="eUxRkwwCR9-bi6Uebkk6IA"),
+        A("b", 3, offset=0, timestamp=7, cluster="eUxRkwwCR9-bi6Uebkk6IA"),
+    ]
+
+
+def test_parse_last_event_id_reads_a_cursor_of_a_broker_without_cluster_id() -> None:
+    assert parse_last_event_id('{"cluster":null,"positions":[["a",0,1,2]]}') == [
+        A("a", 0, offset=1, timestamp=2)
+    ]
+
+
+def test_a_cursor_is_our_own_id_read_back() -> None:
+    """Every id a cursor-mode stream sends parses back to its own positions."""
+    from kafkasse_wsgi.assignments import StartPosition
+    from kafkasse_wsgi.positions import Positions
+
+    positions = Positions(
+        [StartPosition("we.ird-_9", 4, 10, "offset", timestamp=55)],
+        id_mode="cursor",
+        cluster_id="c1",
+    )
+    positions.advance("we.ird-_9", 4, 10, 60)
+    assert parse_last_event_id(positions.event_id()) == [
+        A("we.ird-_9", 4, offset=11, timestamp=61, cluster="c1")
+    ]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param('{"cluster":"c","positions":[]}', id="no-positions"),
+        pytest.param('{"cluster":"c","positions":{}}', id="positions-not-a-list"),
+        pytest.param('{"cluster":"c","positions":[["a",0,1]]}', id="three-fields"),
+        pytest.param('{"cluster":"c","positions":[["a",0,1,2,3]]}', id="five-fields"),
+        pytest.param('{"cluster":"c","positions":[["a",0,null,2]]}', id="null-offset"),
+        pytest.param('{"cluster":"c","positions":[["a",0,-1,2]]}', id="negative-offset"),
+        pytest.param('{"cluster":"c","positions":[["a",0,1,2.5]]}', id="float-timestamp"),
+        pytest.param('{"cluster":"c","positions":[["a%",0,1,2]]}', id="bad-topic"),
+        pytest.param('{"cluster":"c","positions":[[1,0,1,2]]}', id="topic-not-a-string"),
+        pytest.param('{"cluster":"c","positions":[["a",0,1,2],["a",0,3,4]]}', id="twice"),
+        pytest.param('{"cluster":"c","positions":[{"topic":"a"}]}', id="object-entry"),
+        pytest.param('{"cluster":"c d","positions":[["a",0,1,2]]}', id="odd-cluster"),
+        pytest.param('{"cluster":"' + "c" * 65 + '","positions":[["a",0,1,2]]}', id="long"),
+        pytest.param('{"cluster":5,"positions":[["a",0,1,2]]}', id="cluster-number"),
+        pytest.param('{"positions":[["a",0,1,2]]}', id="no-cluster"),
+        pytest.param('{"cluster":"c","positions":[["a",0,1,2]],"x":1}', id="extra-key"),
+    ],
+)
+def test_parse_last_event_id_validates_a_cursor(header: str) -> None:
+    with pytest.raises(InvalidAssignmentError, match="Last-Event-ID"):
+        parse_last_event_id(header)
+
+
 # -- parse_since -----------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from kafkasse_wsgi.errors import (
     KafkaSSEError,
     KafkaStreamError,
     KafkaUnavailableError,
+    MethodNotAllowedError,
     OffsetOutOfRangeError,
     TooManyStreamsError,
     TopicNotAvailableError,
@@ -29,6 +30,7 @@ from kafkasse_wsgi.errors import (
         (InvalidAssignmentError, 400),
         (TopicNotAvailableError, 404),
         (OffsetOutOfRangeError, 410),
+        (MethodNotAllowedError, 405),
         (TooManyStreamsError, 503),
         (DeserializationError, 500),
         (FilterError, 500),
@@ -52,8 +54,15 @@ def test_every_error_is_a_kafkasse_error() -> None:
         for value in vars(errors).values()
         if isinstance(value, type) and issubclass(value, Exception)
     ]
-    assert len(classes) == 10
+    assert len(classes) == 11
     assert all(issubclass(cls, KafkaSSEError) for cls in classes)
+
+
+def test_method_not_allowed_is_405_with_allow_and_not_an_assignment_error() -> None:
+    error = MethodNotAllowedError("method PUT not allowed; use GET", allow=("GET", "HEAD"))
+    assert error.http_headers() == [("Allow", "GET, HEAD")]
+    assert error.to_dict()["name"] == "MethodNotAllowedError"
+    assert not isinstance(error, InvalidAssignmentError)
 
 
 def test_offset_out_of_range_is_an_invalid_assignment() -> None:

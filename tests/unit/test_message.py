@@ -240,3 +240,17 @@ def test_fast_path_keeps_big_integers_exact_when_it_reserialises(json_parser: st
     )
     assert data["big"] == 123456789012345678901234567890
     assert data["_kafka"]["topic"] == "topic-\u00e9" and data["_kafka"]["key"] == "k1"
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_serialize_message_refuses_nan_and_infinity_as_undeserialisable(value: float) -> None:
+    with pytest.raises(DeserializationError, match="NaN or Infinity"):
+        serialize_message({"reading": [1, {"x": value}]})
+
+
+def test_serialize_message_lets_a_circular_structure_fail_as_a_bug() -> None:
+    message: dict[str, object] = {}
+    message["self"] = message
+    with pytest.raises(ValueError, match="Circular") as raised:
+        serialize_message(message)
+    assert not isinstance(raised.value, DeserializationError)

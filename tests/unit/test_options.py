@@ -245,3 +245,28 @@ def test_allowed_topics_callable_decides_per_request() -> None:
 def test_allowed_topics_callable_may_allow_internal_topics() -> None:
     options = Options(allowed_topics=lambda environ, topic: True)
     assert options.is_topic_allowed("__consumer_offsets", ENVIRON) is True
+
+
+# -- id_mode -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["offset", "timestamp", "cursor"])
+def test_id_mode_accepts_each_mode(mode: str) -> None:
+    assert Options(id_mode=mode).id_mode == mode
+
+
+@pytest.mark.parametrize("bad", ["offsets", "Cursor", "", None, 1, True])
+def test_id_mode_refuses_anything_else_naming_the_option(bad: Any) -> None:
+    with pytest.raises(ConfigurationError, match="id_mode"):
+        Options(id_mode=bad)
+
+
+def test_use_timestamp_for_id_and_timestamp_id_mode_are_one_mode() -> None:
+    assert Options(use_timestamp_for_id=True).id_mode == "timestamp"
+    assert Options(id_mode="timestamp").use_timestamp_for_id is True
+    assert Options().id_mode == "offset" and Options().use_timestamp_for_id is False
+
+
+def test_timestamp_ids_and_cursor_ids_together_are_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"use_timestamp_for_id.*id_mode"):
+        Options(use_timestamp_for_id=True, id_mode="cursor")

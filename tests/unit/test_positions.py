@@ -142,3 +142,50 @@ def test_id_matches_a_plain_json_encoding() -> None:
         separators=(",", ":"),
     )
     assert positions.event_id() == expected
+
+
+# -- cursor ids --------------------------------------------------------------------------------
+
+
+def test_cursor_id_names_the_cluster_and_both_positions_of_every_partition() -> None:
+    positions = Positions(
+        [start("a", 0, 12, timestamp=1_000), start("b", 3, 0, timestamp=2_000)],
+        id_mode="cursor",
+        cluster_id="eUxRkwwCR9-bi6Uebkk6IA",
+    )
+    positions.advance("a", 0, 12, timestamp=1_500)
+    assert positions.event_id() == (
+        '{"cluster":"eUxRkwwCR9-bi6Uebkk6IA","positions":[["a",0,13,1501],["b",3,0,2000]]}'
+    )
+    assert positions.as_list() == [
+        {"topic": "a", "partition": 0, "offset": 13, "timestamp": 1_501},
+        {"topic": "b", "partition": 3, "offset": 0, "timestamp": 2_000},
+    ]
+
+
+def test_cursor_id_moves_each_position_forward_only() -> None:
+    positions = Positions([start("a", 0, 0, timestamp=0)], id_mode="cursor", cluster_id="c")
+    positions.advance("a", 0, 0, timestamp=5_000)
+    positions.advance("a", 0, 1, timestamp=4_000)  # the producer's clock went back
+    assert json.loads(positions.event_id()) == {"cluster": "c", "positions": [["a", 0, 2, 5_001]]}
+
+
+def test_cursor_id_of_a_broker_without_cluster_id_says_null() -> None:
+    positions = Positions([start("a", 0, 7, timestamp=9)], id_mode="cursor")
+    assert positions.event_id() == '{"cluster":null,"positions":[["a",0,7,9]]}'
+
+
+def test_cursor_id_escapes_topic_names_and_stays_one_ascii_line() -> None:
+    positions = Positions(
+        [start('q"\n\u2028', 0, 1, timestamp=2)], id_mode="cursor", cluster_id="x"
+    )
+    event_id = positions.event_id()
+    assert event_id.isascii() and "\n" not in event_id
+    assert json.loads(event_id)["positions"] == [['q"\n\u2028', 0, 1, 2]]
+
+
+def test_id_mode_wins_over_use_timestamp_and_unknown_modes_are_refused() -> None:
+    positions = Positions([start("a", 0, 3, timestamp=4)], use_timestamp=True, id_mode="offset")
+    assert positions.event_id() == '[{"topic":"a","partition":0,"offset":3}]'
+    with pytest.raises(ValueError, match="id_mode"):
+        Positions([], id_mode="offsets")

@@ -1,0 +1,169 @@
+"""The request, read once: what a client sent that a stream depends on, and what it may ask.
+
+Every entry point (:class:`~kafkasse_wsgi.KafkaSSE`, :func:`~kafkasse_wsgi.kafka_sse`, the
+Flask and Django helpers, the middleware) turns the WSGI environ into one
+:class:`StreamRequest` with :func:`parse_request`, with werkzeug's readers: query arguments,
+``Accept`` negotiation (``MIMEAccept``), the ``ProxyFix`` rule for ``X-Forwarded-For``.
+
+The application's assignments are the authority on *what* is streamed; a ``Last-Event-ID``
+only says *where* each of those partitions resumes (:func:`resume_within`). An id that names
+anything else is refused: it would otherwise open any topic the allow-list admits.
+Pure: no Kafka, no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header, parse_list_header
+from werkzeug.wrappers import Request
+
+from .assignments import Assignment, topics_of
+from .errors import InvalidAssignmentError
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+__all__ = ["STREAM_METHODS", "StreamRequest", "parse_request", "resume_within", "spell_out"]
+
+#: The methods a stream answers; OPTIONS is answered too (CORS preflight), without a stream.
+STREAM_METHODS = ("GET", "HEAD")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+_SSE = "text/event-stream"
+_JSON = "application/json"
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamRequest:
+    """The facts of one request a stream depends on, each read one way everywhere.
+
+    :param method: the HTTP method, as sent (methods are case-sensitive).
+    :param path_topics: ``PATH_INFO`` without its surrounding slashes: the topics of a
+        :class:`~kafkasse_wsgi.KafkaSSE` app (``/a,b`` → ``"a,b"``).
+    :param since: the *last* ``?since=`` of the query (a repeated parameter: the last one
+        counts, as when a link appends its own); ``None`` when absent or empty.
+    :param last_event_id: the ``Last-Event-ID`` header; ``None`` when absent or empty.
+    :param wants_json: JSON lines rather than SSE: the client's ``Accept`` prefers
+        ``application/json`` to ``text/event-stream`` (a tie, ``*/*`` or nothing: SSE).
+    :param request_id: the client's ``X-Request-ID`` if it is a sane token, else a new UUID.
+    :param origin: the ``Origin`` header (browsers send it cross-origin), or ``None``.
+    :param client_address: the address admission limits count against: the connection's, or
+        with ``trusted_proxies=N`` the ``X-Forwarded-For`` entry N places from the right
+        (werkzeug's ``ProxyFix`` rule; a client can write anything left of it).
+    """
+
+    method: str
+    path_topics: str
+    since: str | None
+    last_event_id: str | None
+    wants_json: bool
+    request_id: str
+    origin: str | None
+    client_address: str
+
+
+def parse_request(environ: WSGIEnvironment, trusted_proxies: int = 0) -> StreamRequest:
+    """Read the :class:`StreamRequest` out of a WSGI environ (never reads the body)."""
+    request = Request(environ, populate_request=False, shallow=True)
+    since = request.args.getlist("since")
+    # Servers trim header values; an environ built by hand may still carry the line end.
+    accept = parse_accept_header(environ.get("HTTP_ACCEPT", "").strip(), MIMEAccept)
+    return StreamRequest(
+        method=str(environ.get("REQUEST_METHOD", "GET")),
+        path_topics=str(environ.get("PATH_INFO", "")).strip("/"),
+        since=since[-1] if since and since[-1] != "" else None,
+        last_event_id=environ.get("HTTP_LAST_EVENT_ID") or None,
+        wants_json=accept.best_match([_SSE, _JSON], default=_SSE) == _JSON,
+        request_id=_request_id(environ.get("HTTP_X_REQUEST_ID", "")),
+        origin=environ.get("HTTP_ORIGIN") or None,
+        client_address=_client_address(environ, trusted_proxies),
+    )
+
+
+def _request_id(given: str) -> str:
+    # fullmatch: "$" would let a trailing newline through, into our response headers.
+    return given if _REQUEST_ID.fullmatch(given) else str(uuid.uuid4())
+
+
+def _client_address(environ: WSGIEnvironment, trusted_proxies: int) -> str:
+    remote = str(environ.get("REMOTE_ADDR") or "unknown")
+    if trusted_proxies <= 0:
+        return remote
+    hops = parse_list_header(environ.get("HTTP_X_FORWARDED_FOR", ""))
+    if len(hops) >= trusted_proxies:
+        return hops[-trusted_proxies]
+    return remote
+
+
+def resume_within(requested: list[Assignment], resumed: list[Assignment]) -> list[Assignment]:
+    """The application's assignments, each partition a ``Last-Event-ID`` names at its place.
+
+    An id entry positions a partition of a requested topic, or one of the requested
+    partitions when the application assigned single partitions. Requested partitions the id
+    does not name keep their assignment (its offset or timestamp, else ``since``, else the
+    end), so a topic added to a stream since the id was issued starts as it would without
+    one. A topic name alone (no partition) positions nothing.
+
+    The result may hold a whole topic *and* single partitions of it: the topic stands for
+    its other partitions (see :func:`spell_out`).
+
+    :raises InvalidAssignmentError: the id names a topic or partition outside ``requested``.
+    """
+    whole = {a.topic for a in requested if a.partition is None}
+    single = {(a.topic, a.partition): a for a in requested if a.partition is not None}
+    topics = whole | {topic for topic, _ in single}
+    positioned: dict[tuple[str, int], Assignment] = {}
+    outside: list[str] = []
+    for entry in resumed:
+        if entry.partition is None:
+            if entry.topic not in topics:
+                outside.append(entry.topic)
+        elif entry.topic in whole or (entry.topic, entry.partition) in single:
+            positioned[(entry.topic, entry.partition)] = entry
+        else:
+            outside.append(f"{entry.topic} partition {entry.partition}")
+    if outside:
+        raise InvalidAssignmentError(
+            f"Last-Event-ID names {', '.join(dict.fromkeys(outside))}, which this stream does "
+            f"not serve (it serves {', '.join(topics_of(requested))}); reconnect without it"
+        )
+    result: list[Assignment] = []
+    for assignment in requested:
+        if assignment.partition is None:
+            result.extend(
+                entry
+                for (topic, _), entry in sorted(positioned.items())
+                if topic == assignment.topic
+            )
+            result.append(assignment)
+        else:
+            result.append(positioned.get((assignment.topic, assignment.partition), assignment))
+    return result
+
+
+def spell_out(
+    assignments: list[Assignment], partitions_of: Callable[[str], Iterable[int]]
+) -> list[Assignment]:
+    """Replace a whole topic that has single partitions beside it by its other partitions.
+
+    :param partitions_of: the partitions of a topic (asked of Kafka; only for such topics).
+    """
+    singles: dict[str, set[int]] = {}
+    for a in assignments:
+        if a.partition is not None:
+            singles.setdefault(a.topic, set()).add(a.partition)
+    result: list[Assignment] = []
+    for a in assignments:
+        if a.partition is None and a.topic in singles:
+            taken = singles[a.topic]
+            result.extend(
+                Assignment(a.topic, p) for p in sorted(partitions_of(a.topic)) if p not in taken
+            )
+        else:
+            result.append(a)
+    return result
