@@ -21,7 +21,7 @@ import requests
 
 from tests.support.clients import SSEReader, payloads_of
 from tests.support.kafka import KafkaHelper, unique_topic
-from tests.support.servers import ROOT, Server, free_port, start_gevent_server
+from tests.support.servers import ROOT, Server, free_port, spawn_server, start_gevent_server
 
 KAFKA_LOCAL = ROOT / "scripts" / "kafka-local"
 WRONG_PASSWORD = "not-the-password-7f3a"
@@ -180,3 +180,32 @@ def test_untrusted_certificate_is_a_503_naming_tls(serve_with, secured, secured_
     response = _refusal(server.url, secured_topics["tls"])
     assert "TLS" in response.json()["message"]
     _assert_nothing_secret(response.text, broker)
+
+
+def test_cli_serves_a_sasl_broker_from_a_config_file_with_the_password_from_env(
+    secured, secured_topics, tmp_path
+):
+    """The production shape of README's "The CLI server": settings in a file, the secret
+    in the environment."""
+    broker = secured["sasl"]
+    config = tmp_path / "kafkasse.toml"
+    config.write_text(
+        "max_streams = 10\n\n[kafka]\n"
+        f'"metadata.broker.list" = "{broker.client["bootstrap_servers"]}"\n'
+        '"security.protocol" = "SASL_PLAINTEXT"\n"sasl.mechanisms" = "SCRAM-SHA-512"\n'
+        f'"sasl.username" = "{broker.client["sasl_plain_username"]}"\n'
+    )
+    port = free_port()
+    env = {"KAFKASSE_KAFKA_SASL_PLAIN_PASSWORD": broker.client["sasl_plain_password"]}
+    server = spawn_server(
+        ["-m", "kafkasse_wsgi", "serve", "--config", str(config), "--port", str(port)],
+        port,
+        tmp_path / "cli.log",
+        env,
+    )
+    try:
+        events = _stream_from_start(server.url, secured_topics["sasl"], 3)
+    finally:
+        server.stop()
+    assert [e["n"] for e in events] == [0, 1, 2]
+    assert broker.client["sasl_plain_password"] not in (tmp_path / "cli.log").read_text()
