@@ -228,3 +228,20 @@ def test_options_flags_reach_what_users_reach_for():
         settle([], {"KAFKASSE_MAX_STREAM_LIFETIME": "none"}).options["max_stream_lifetime_s"].value
         is None
     )
+
+
+def test_the_readme_production_file_is_valid(tmp_path):
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("### The CLI server") : readme.index("## Options")]
+    block = section[
+        section.index("```toml") + len("```toml") : section.index(
+            "```\n\n", section.index("```toml")
+        )
+    ]
+    path = tmp_path / "production.toml"
+    path.write_text(block)
+    config = settle(["--config", str(path)], {"KAFKASSE_KAFKA_SASL_PLAIN_PASSWORD": "pw"})
+    built = Options.from_any(config.stream_options())
+    assert built.max_streams == 2000 and built.cors_origins == ("https://app.example",)
+    assert config.value("workers") == 4
+    assert config.stream_options()["kafka_config"]["security.protocol"] == "SASL_SSL"
