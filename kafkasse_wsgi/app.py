@@ -46,7 +46,7 @@ from .errors import (
 from .log import PACKAGE_LOGGER, RequestLogAdapter
 from .options import Options
 from .request import STREAM_METHODS, StreamRequest, parse_request, resume_within, spell_out
-from .stream import EventStream
+from .stream import EventStream, stopping, stopping_body
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -169,11 +169,14 @@ def stream_or_refuse(
     log = RequestLogAdapter(opts.logger or logging.getLogger(PACKAGE_LOGGER), request.request_id)
     if request.wants_json and not opts.disable_sse_formatting:
         opts = opts.replace(disable_sse_formatting=True)
+    if stopping():
+        return _stopping_response(opts, log, start_response, request)
 
     ticket = None
     consumer = None
     try:
         wanted, timestamp = _requested(request, assignments, at_timestamp, opts)
+        growing = _growing_topics(wanted)
         ticket = admit(request.client_address, opts)
         # kafka-python has blocking calls without a timeout (metadata): bound them all.
         timeout = gevent.Timeout(opts.setup_timeout_s)
@@ -224,7 +227,13 @@ def stream_or_refuse(
             opts.call_hook("error", log, refusal)
         return error_response(refusal, request, environ, start_response, opts)
 
-    stream = EventStream(consumer, starts, opts, log, ticket, client_socket(environ))
+    if stopping():  # the process began to stop during the setup
+        close_quietly(consumer, log)
+        ticket.release()
+        return _stopping_response(opts, log, start_response, request)
+    stream = EventStream(
+        consumer, starts, opts, log, ticket, client_socket(environ), growing_topics=growing
+    )
     opts.call_hook("assigned", log, stream.positions.as_list())
     log.info("stream started: %s", stream.positions.event_id())
     start_response("200 OK", _stream_headers(opts, request, starts))
@@ -234,6 +243,20 @@ def stream_or_refuse(
         stream.close()
         return []
     return stream
+
+
+def _stopping_response(
+    opts: Options, log: logging.LoggerAdapter, start_response: StartResponse, request: StreamRequest
+) -> list[bytes]:
+    """A stream that ends at once, on a connection that closes (a proxy must not send the
+    next request to this process again): see :func:`~kafkasse_wsgi.stream.stopping`."""
+    log.info("not started: this process is stopping", extra={"end_cause": "shutdown"})
+    # WSGI leaves hop-by-hop headers to the server; this one is the exception servers accept
+    # from an app: gevent's pywsgi closes the connection after the response, gunicorn drops
+    # the header and closes kept-alive connections itself once it is stopping.
+    headers = [*_stream_headers(opts, request, []), ("Connection", "close")]
+    start_response("200 OK", headers)
+    return [stopping_body(not opts.disable_sse_formatting, opts.reconnect_spread_ms)]
 
 
 def _requested(
@@ -254,6 +277,16 @@ def _requested(
         )
     timestamp = parse_since(at_timestamp) if at_timestamp not in (None, "") else None
     return wanted, timestamp
+
+
+def _growing_topics(wanted: list[Assignment]) -> list[str]:
+    """Topics the stream reads whole: partitions added to them while it runs join it.
+
+    The application's topics requested without a partition. On a resume they are still in
+    ``wanted`` (the id only positions their partitions; see :func:`request.resume_within`), so
+    a resumed stream goes on growing too.
+    """
+    return list(dict.fromkeys(a.topic for a in wanted if a.partition is None))
 
 
 def _stream_headers(

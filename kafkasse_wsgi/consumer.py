@@ -252,7 +252,7 @@ def resolve_start_positions(
     for tp, assignment in wanted:
         if assignment.offset is not None:
             positions.append(
-                _explicit_offset(tp, assignment, first[tp], last[tp], policy, log, started)
+                apply_resume_policy(tp, assignment, first[tp], last[tp], policy, log, started)
             )
         elif tp in by_time:
             hit = found.get(tp)
@@ -372,7 +372,7 @@ def _partitions(consumer: KafkaConsumer, topic: str) -> set[int]:
     return kafka_call("metadata", consumer.partitions_for_topic, topic) or set()
 
 
-def _explicit_offset(
+def apply_resume_policy(
     tp: TopicPartition,
     assignment: Assignment,
     first: int,
@@ -381,6 +381,16 @@ def _explicit_offset(
     log: logging.Logger | logging.LoggerAdapter,
     started: int,
 ) -> StartPosition:
+    """Where to read ``tp`` when the stream wants ``assignment.offset`` and Kafka holds
+    ``first..end``.
+
+    Used for a resume's offset, and by the pump when Kafka says mid-stream that the next
+    offset is gone. Outside the range the position moves as ``policy`` says and is marked
+    ``source="reset"`` (the client is told); inside it stays, ``source="offset"``.
+
+    :param started: when the stream's setup began (the timestamp of an end-offset start).
+    :raises OffsetOutOfRangeError: outside the range and ``policy`` says ``error``.
+    """
     offset = assignment.offset
     assert offset is not None
     if first <= offset <= end:

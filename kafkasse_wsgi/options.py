@@ -55,6 +55,8 @@ class ResumePolicy:
     :param too_new: the offset is past the end (e.g. an id from another cluster):
         ``latest`` (default), ``earliest`` or ``error``.
     Either way the client is told: an ``event: reset`` and an ``X-KafkaSSE-Reset`` header.
+    The same applies mid-stream, when Kafka deletes data a stream has not read yet (then
+    ``event: reset`` only, or with ``error`` an ``event: error`` that ends the stream).
     """
 
     too_old: str = "earliest"
@@ -94,8 +96,12 @@ class Options:
         original slept this long (100 ms) after every empty poll, which was one.
     :param heartbeat_interval_s: a comment is sent after this long without events.
     :param queue_size: formatted batches that may wait for a slow client before the pump
-        stops polling (backpressure); memory per stream is bounded by
-        ``queue_size * batch_size`` events.
+        stops polling (backpressure).
+    :param queue_bytes: bytes of formatted events that may wait for a slow client; a poll
+        also takes no more records than fit in ``queue_bytes / queue_size`` at the size of
+        the last ones (every event's id lists every partition: with many partitions an event
+        is kilobytes). With one fetch (``kafka_config``'s ``fetch_max_bytes``), this bounds a
+        stream's memory whatever its partitions.
     :param batch_size: most records taken from one poll (``max_records``).
     :param retry_ms: ``retry:`` hint sent at the start of a stream; ``None`` sends none.
     :param resume_policy: what to do with resume offsets outside a partition's range.
@@ -135,6 +141,7 @@ class Options:
     DEFAULT_IDLE_DELAY_MS = 5000
     DEFAULT_HEARTBEAT_INTERVAL_S = 15.0
     DEFAULT_QUEUE_SIZE = 4
+    DEFAULT_QUEUE_BYTES = 1_048_576
     DEFAULT_BATCH_SIZE = 250
     DEFAULT_RETRY_MS = None
     DEFAULT_SETUP_TIMEOUT_S = 10.0
@@ -161,6 +168,7 @@ class Options:
     idle_delay_ms: int = DEFAULT_IDLE_DELAY_MS
     heartbeat_interval_s: float = DEFAULT_HEARTBEAT_INTERVAL_S
     queue_size: int = DEFAULT_QUEUE_SIZE
+    queue_bytes: int = DEFAULT_QUEUE_BYTES
     batch_size: int = DEFAULT_BATCH_SIZE
     retry_ms: int | None = DEFAULT_RETRY_MS
     resume_policy: ResumePolicy = dataclasses.field(default_factory=ResumePolicy)
@@ -178,6 +186,27 @@ class Options:
     broker_outage_timeout_s: float = DEFAULT_BROKER_OUTAGE_TIMEOUT_S
     cors_origins: CorsOrigins = DEFAULT_CORS_ORIGINS
 
+    def _take_auto_offset_reset(self, value: Any, actions: Mapping[str, str]) -> None:
+        """kafka_config's ``auto_offset_reset`` says where to go when the next offset is gone:
+        that is ``resume_policy.too_old`` here (kafka-python itself never resets: it would
+        do it silently). It fills in the default; a different explicit ``too_old`` is an error.
+        """
+        action = actions.get(value) if isinstance(value, str) else None
+        if action is None:
+            raise ConfigurationError(
+                f"kafka_config: auto_offset_reset must be one of {', '.join(actions)}"
+            )
+        too_old = self.resume_policy.too_old
+        if too_old == action:
+            return
+        if too_old != ResumePolicy.too_old:
+            raise ConfigurationError(
+                f"kafka_config auto_offset_reset={value!r} and resume_policy.too_old="
+                f"{too_old!r} disagree; set resume_policy only"
+            )
+        policy = dataclasses.replace(self.resume_policy, too_old=action)
+        object.__setattr__(self, "resume_policy", policy)
+
     def __post_init__(self) -> None:
         if isinstance(self.resume_policy, Mapping):
             unknown = sorted(set(self.resume_policy) - {"too_old", "too_new"})
@@ -188,9 +217,11 @@ class Options:
             raise ConfigurationError("resume_policy must be a ResumePolicy or a mapping")
         if not isinstance(self.kafka_config, Mapping):
             raise ConfigurationError("kafka_config must be a mapping of consumer settings")
-        from .kafka_config import translate
+        from .kafka_config import AUTO_OFFSET_RESET_ACTIONS, translate
 
-        translate(self.kafka_config)  # a mistyped key fails here, not on every request
+        translated = translate(self.kafka_config)  # a mistyped key fails here, not per request
+        if "auto_offset_reset" in translated:
+            self._take_auto_offset_reset(translated["auto_offset_reset"], AUTO_OFFSET_RESET_ACTIONS)
         allowed = self.allowed_topics
         if allowed is not None and not callable(allowed):
             if isinstance(allowed, str):
@@ -244,6 +275,7 @@ class Options:
                 raise ConfigurationError(f"kafka_event_handlers[{event!r}] must be callable")
         _require_int(self, "idle_delay_ms", minimum=0)
         _require_int(self, "queue_size", minimum=1)
+        _require_int(self, "queue_bytes", minimum=1024)
         _require_int(self, "batch_size", minimum=1)
         if self.retry_ms is not None:
             _require_int(self, "retry_ms", minimum=0)

@@ -99,7 +99,12 @@ def test_metrics_without_prometheus_client_names_the_extra(base_python, kafka_bo
     env = {"KAFKASSE_BOOTSTRAP_SERVERS": kafka_bootstrap}
     log = tmp_path / "server.log"
     server = spawn_server(
-        ["-m", "kafkasse_wsgi", "serve", "--port", str(port)], port, log, env, python=base_python
+        ["-m", "kafkasse_wsgi", "serve", "--port", str(port)],
+        port,
+        log,
+        env,
+        stop_with_parent=True,
+        python=base_python,
     )
     try:
         response = requests.get(f"{server.url}/metrics", timeout=10)

@@ -202,6 +202,7 @@ def test_cli_serves_a_sasl_broker_from_a_config_file_with_the_password_from_env(
         port,
         tmp_path / "cli.log",
         env,
+        stop_with_parent=True,
     )
     try:
         events = _stream_from_start(server.url, secured_topics["sasl"], 3)

@@ -207,6 +207,8 @@ def test_options_flags_reach_what_users_reach_for():
             "100",
             "--queue-size",
             "8",
+            "--queue-bytes",
+            "2000000",
             "--cors-origins",
             "https://a.example,https://b.example",
             "--allowed-topics",
@@ -220,6 +222,7 @@ def test_options_flags_reach_what_users_reach_for():
     assert built.max_stream_lifetime_s == 600 and built.retry_ms == 2500
     assert (built.resume_policy.too_old, built.resume_policy.too_new) == ("latest", "error")
     assert built.id_mode == "cursor" and built.batch_size == 100 and built.queue_size == 8
+    assert built.queue_bytes == 2_000_000
     assert built.cors_origins == ("https://a.example", "https://b.example")
     assert built.allowed_topics == ("a", "b") and built.heartbeat_interval_s == 5
     timestamp = Options.from_any(settle(["--use-timestamp-for-id"]).stream_options())
