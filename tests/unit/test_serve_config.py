@@ -248,3 +248,22 @@ def test_the_readme_production_file_is_valid(tmp_path):
     assert built.max_streams == 2000 and built.cors_origins == ("https://app.example",)
     assert config.value("workers") == 4
     assert config.stream_options()["kafka_config"]["security.protocol"] == "SASL_SSL"
+
+
+def test_reading_the_settings_imports_neither_kafka_python_nor_gevent():
+    """``serve`` patches with gevent after reading its settings (one worker or many is one of
+    them): kafka-python imported before that would keep unpatched sockets and locks."""
+    import subprocess
+    import sys
+
+    program = (
+        "import sys\n"
+        "from kafkasse_wsgi.cli import build_parser\n"
+        "from kafkasse_wsgi.serve_config import resolve\n"
+        "config = resolve(build_parser().parse_args(['serve', '--kafka-config', 'a=1']), {})\n"
+        "config.describe()\n"
+        "print(sorted(m for m in ('kafka', 'gevent') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
