@@ -209,7 +209,8 @@ def _option_specs() -> list[Spec]:
 
 SPECS: tuple[Spec, ...] = (*_SERVER_SPECS, *_option_specs())
 _BY_NAME = {spec.name: spec for spec in SPECS}
-_OPTION_FIELDS = {field.name for field in dataclasses.fields(Options)}
+_FIELDS = {field.name: field for field in dataclasses.fields(Options)}
+_OPTION_FIELDS = set(_FIELDS)
 
 
 @dataclasses.dataclass
@@ -249,11 +250,10 @@ class ServeConfig:
         lines = ["# kafkasse-wsgi serve: effective configuration (source of each value after #)"]
         for name, setting in self.server.items():
             lines.append(_toml_line(name, setting.value, setting.source))
-        defaults = Options()
         for spec in SPECS:
             if spec.server:
                 continue
-            default = Setting(_plain(getattr(defaults, spec.name)), "default")
+            default = Setting(_default_of(spec.name), "default")
             setting = self.options.get(spec.name, default)
             lines.append(_toml_line(spec.name, setting.value, setting.source))
         for name, setting in self.options.items():
@@ -264,6 +264,15 @@ class ServeConfig:
         for key, setting in self.kafka.values():
             lines.append(_toml_line(key, setting.value, setting.source))
         return "\n".join(lines) + "\n"
+
+
+def _default_of(name: str) -> Any:
+    """An option's default, read off the dataclass: building ``Options()`` would import
+    kafka-python (it checks ``kafka_config``), which must wait for gevent's patching."""
+    field = _FIELDS[name]
+    if field.default_factory is not dataclasses.MISSING:
+        return _plain(field.default_factory())
+    return _plain(field.default)
 
 
 def _plain(value: Any) -> Any:
@@ -323,14 +332,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="print the effective configuration (flag > env > file > default, secrets "
         "masked) and exit",
     )
-    defaults = Options()
     for spec in SPECS:
         names = [spec.flag, *spec.aliases]
-        default = (
-            SERVER_DEFAULTS.get(spec.name)
-            if spec.server
-            else _plain(getattr(defaults, spec.name, None))
-        )
+        default = SERVER_DEFAULTS.get(spec.name) if spec.server else _default_of(spec.name)
         if spec.server and spec.name not in SERVER_DEFAULTS:
             shown = ""
         else:
