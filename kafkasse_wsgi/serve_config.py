@@ -74,6 +74,12 @@ class Spec:
     def env(self) -> str:
         return ENV_PREFIX + _flag_word(self.name).replace("-", "_").upper()
 
+    @property
+    def envs(self) -> tuple[str, ...]:
+        """The variable, then those of the older flag names (``KAFKASSE_HEARTBEAT``)."""
+        older = tuple(ENV_PREFIX + alias[2:].replace("-", "_").upper() for alias in self.aliases)
+        return (self.env, *older)
+
 
 def _flag_word(name: str) -> str:
     """``max_stream_lifetime_s`` → ``max-stream-lifetime``: the unit of seconds is implied."""
@@ -379,18 +385,16 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] | None = None) 
         _read_file(Path(path), server, options, kafka)
 
     for spec in SPECS:
-        text = environ.get(spec.env)
-        if text is None and spec.name == "heartbeat_interval_s":
-            text = environ.get(f"{ENV_PREFIX}HEARTBEAT")
-        if text is None:
+        variable = next((name for name in spec.envs if name in environ), None)
+        if variable is None:
             continue
         try:
-            value = spec.parse(text)
+            value = spec.parse(environ[variable])
         except ValueError as exc:
-            raise ConfigurationError(f"{spec.env}: {exc}") from None
+            raise ConfigurationError(f"{variable}: {exc}") from None
         if spec.choices is not None and value not in spec.choices:
-            raise ConfigurationError(f"{spec.env} must be one of {', '.join(spec.choices)}")
-        _assign(spec.name, value, f"env {spec.env}", server, options, kafka)
+            raise ConfigurationError(f"{variable} must be one of {', '.join(spec.choices)}")
+        _assign(spec.name, value, f"env {variable}", server, options, kafka)
     for name, text in environ.items():
         if name.startswith(KAFKA_ENV_PREFIX):
             key = name[len(KAFKA_ENV_PREFIX) :].lower()
