@@ -226,3 +226,27 @@ def test_partitions_added_while_streaming_are_streamed_and_named_in_ids(serve, k
     assert payloads_of([event])[0]["p"] == 3
     assert len(json.loads(event["id"])) == 4
     assert ADDED_PARTITION_BOUND_S <= PROMISE_S
+
+
+def test_a_partition_added_while_the_client_was_away_is_read_from_its_first_offset(
+    serve, kafka, make_topic
+):
+    """Regression: a resume started a partition its id did not name at the end ("latest"), as
+    a request without an id would. Our ids name every partition of the stream, so such a
+    partition of a topic the id does name was added while the client was away: what it
+    received meanwhile was lost."""
+    topic = make_topic(partitions=1)
+    server = serve()
+    url = f"{server.url}/{topic}"
+    kafka.produce(topic, [{"p": 0, "n": 0}], partition=0)
+    with SSEReader(f"{url}?since=0") as reader:
+        [first] = reader.read(1)
+    assert [p["partition"] for p in json.loads(first["id"])] == [0]
+
+    # Away: the topic grows and its new partition receives an event.
+    _grow_and_produce(kafka, topic, 2)
+    _produce(kafka, topic, [{"p": 0, "n": 1}])
+    with SSEReader(url, headers={"Last-Event-ID": first["id"]}) as resumed:
+        events = resumed.read(2)
+    got = sorted((e["_kafka"]["partition"], e["_kafka"]["offset"]) for e in payloads_of(events))
+    assert got == [(0, 1), (1, 0)]
