@@ -41,7 +41,7 @@ DEFAULT_PORT = 6927
 DEFAULT_BOOTSTRAP_SERVERS = "127.0.0.1:9092"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 #: A setting whose name contains one of these is shown as ``***`` by ``--print-config``.
-SECRET_WORDS = ("password", "secret", "token", "credential", "jaas")
+SECRET_WORDS = ("password", "secret", "token", "credential", "jaas", "jwt_keys")
 MASK = "***"
 
 
@@ -110,6 +110,23 @@ def parse_cors_origins(text: str) -> str | list[str]:
     return "*" if text.strip() == "*" else parse_list(text)
 
 
+def parse_jwt_keys(text: str) -> str | Path:
+    """A JWKS URL, PEM text, a file (PEM, JWKS or secret), or an inline HS secret.
+
+    A value that looks like a path but names no file is an error, not a secret: a mistyped
+    ``--jwt-key /etc/keys/pub.pem`` must not become the HMAC secret "/etc/keys/pub.pem".
+    """
+    value = text.strip()
+    if value.startswith(("https://", "http://", "-----BEGIN")):
+        return value
+    path = Path(value).expanduser()
+    if path.is_file():
+        return path
+    if os.sep in value or value.endswith((".pem", ".json", ".key")):
+        raise ValueError(f"no such key file: {value}")
+    return value
+
+
 def parse_resume_policy(text: str) -> dict[str, str]:
     """``too_old=latest,too_new=error``, or one action for both."""
     if "=" not in text:
@@ -140,6 +157,22 @@ _SPECIAL: dict[str, dict[str, Any]] = {
         "too_new=ACTION (earliest, latest or error), or one ACTION for both",
     },
     "id_mode": {"choices": ID_MODES},
+    "jwt_keys": {
+        "parse": parse_jwt_keys,
+        "aliases": ("--jwt-key", "--jwt-jwks"),
+        "help": "subscriber tokens: a JWKS URL (https://…), a file holding a PEM public key, a "
+        "JWKS or an HS secret, or the secret itself (better in KAFKASSE_JWT_KEYS than on a "
+        "command line); one key source (a JWKS holds many); default: no tokens",
+    },
+    "jwt_algorithms": {
+        "parse": parse_list,
+        "help": "accepted token algorithms, comma-separated (e.g. RS256); default: those of "
+        "the configured keys' kinds, never none",
+    },
+    "jwt_audience": {
+        "parse": parse_list,
+        "help": "required token audience (aud), comma-separated for several; default: not checked",
+    },
     "heartbeat_interval_s": {"aliases": ("--heartbeat",)},
 }
 

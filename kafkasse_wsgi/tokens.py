@@ -228,10 +228,10 @@ class KeySet:
         elif stripped.startswith(("https://", "http://")):
             self.clients.append(_jwks_client(stripped))
         else:
-            if os.path.sep in item and os.path.isfile(item):
+            if _looks_like_a_path(item):
                 raise ConfigurationError(
                     "jwt_keys: a string is a secret, never a file name; pass "
-                    "pathlib.Path(...) to read a key file"
+                    "pathlib.Path(...) to read a key file (or bytes for such a secret)"
                 )
             self.static.append(_secret(item.encode("utf-8")))
 
@@ -248,6 +248,15 @@ class KeySet:
         for client in self.clients:
             found.extend(key for key in _client_keys(client, kid) if algorithm in key.algorithms)
         return found
+
+
+def _looks_like_a_path(text: str) -> bool:
+    """A mistyped key file name must not become an HMAC secret."""
+    return (
+        text.startswith(("/", "./", "../", "~"))
+        or text.endswith((".pem", ".json", ".jwks", ".key", ".crt"))
+        or os.path.isfile(text)
+    )
 
 
 _jwks_clients: dict[str, Any] = {}

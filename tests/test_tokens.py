@@ -374,3 +374,55 @@ def test_an_optional_token_narrows_when_present(kafka, make_topic, serve):
         requests.get(f"{server.url}/{second}", headers=bearer(forged), timeout=10).status_code
         == 401
     )
+
+
+@pytest.mark.parametrize("how", ["key-file-flag", "jwks-url-env", "secret-env"])
+def test_kafkasse_wsgi_serve_takes_its_token_settings_from_flags_or_environment(
+    kafka, make_topic, kafka_bootstrap, tmp_path, how
+):
+    from tests.test_cli import start_cli
+
+    topic, other = make_topic(), make_topic()
+    kafka.produce(topic, [{"n": 1}])
+    key = rsa_key()
+    args = ["--bootstrap-servers", kafka_bootstrap, "--allowed-topics", f"{topic},{other}"]
+    env: dict[str, str] = {}
+    jwks = None
+    if how == "key-file-flag":
+        pem = tmp_path / "public.pem"
+        pem.write_text(public_pem(key))
+        args += ["--jwt-key", str(pem), "--jwt-algorithms", "RS256", "--jwt-audience", "svc"]
+        token = mint_token(key, [topic], algorithm="RS256", audience="svc")
+        wrong = mint_token(key, [topic], algorithm="RS256", audience="other")
+    elif how == "jwks-url-env":
+        jwks = JwksServer([public_jwk(key, "k1")]).__enter__()
+        env = {"KAFKASSE_JWT_JWKS": jwks.url, "KAFKASSE_JWT_ISSUER": "https://idp.test"}
+        token = mint_token(key, [topic], algorithm="RS256", kid="k1", issuer="https://idp.test")
+        wrong = mint_token(key, [topic], algorithm="RS256", kid="k1", issuer="https://evil.test")
+    else:
+        env = {"KAFKASSE_JWT_KEYS": SECRET, "KAFKASSE_JWT_ALLOW_QUERY_TOKEN": "1"}
+        token = mint_token(SECRET, [topic])
+        wrong = mint_token(OTHER_SECRET, [topic])
+    server = start_cli(args, env=env)
+    try:
+        with SSEReader(f"{server.url}/{topic}?since=0", headers=bearer(token)) as reader:
+            assert reader.status == 200 and payloads_of(reader.read(1))[0]["n"] == 1
+        assert (
+            requests.get(f"{server.url}/{other}", headers=bearer(token), timeout=10).status_code
+            == 404
+        )
+        assert (
+            requests.get(f"{server.url}/{topic}", headers=bearer(wrong), timeout=10).status_code
+            == 401
+        )
+        assert requests.get(f"{server.url}/{topic}", timeout=10).status_code == 401
+        if how == "secret-env":
+            query = requests.get(
+                f"{server.url}/{topic}?access_token={token}", timeout=10, stream=True
+            )
+            assert query.status_code == 200
+            query.close()
+    finally:
+        assert server.stop() == 0
+        if jwks is not None:
+            jwks.__exit__(None, None, None)

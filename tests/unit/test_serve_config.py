@@ -267,3 +267,30 @@ def test_reading_the_settings_imports_neither_kafka_python_nor_gevent():
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_token_settings_from_flags_and_environment(tmp_path):
+    from tests.support.tokens import public_pem, rsa_key
+
+    pem = tmp_path / "public.pem"
+    pem.write_text(public_pem(rsa_key()))
+    options = settle(
+        ["--jwt-key", str(pem), "--jwt-algorithms", "RS256,ES256", "--jwt-audience", "a,b"]
+    ).options
+    assert options["jwt_keys"].value == pem
+    assert options["jwt_algorithms"].value == ["RS256", "ES256"]
+    assert options["jwt_audience"].value == ["a", "b"]
+    env = {"KAFKASSE_JWT_JWKS": "https://idp.example/jwks.json", "KAFKASSE_JWT_REQUIRED": "0"}
+    args = build_parser().parse_args(["serve"])
+    from_env = resolve(args, env).options
+    assert from_env["jwt_keys"].value == "https://idp.example/jwks.json"
+    assert from_env["jwt_required"].value is False
+    with pytest.raises(SystemExit):  # argparse refuses it: a mistyped file is no secret
+        settle(["--jwt-key", str(tmp_path / "missing.pem")])
+
+
+def test_print_config_masks_a_jwt_secret():
+    secret = "jwt-secret-from-env-0123456789abcdef"
+    args = build_parser().parse_args(["serve"])
+    printed = resolve(args, {"KAFKASSE_JWT_KEYS": secret}).describe()
+    assert secret not in printed and 'jwt_keys = "***"' in printed

@@ -226,7 +226,7 @@ def test_keys_from_a_jwks_mapping_and_file_honour_kid_and_alg(tmp_path: Path):
         ({"keys": []}, "JWK"),
         ({"keys": [{"kty": "oct", "k": "c2hvcnQ"}]}, "no usable"),
         (Path("/nonexistent/jwks.json"), "cannot read"),
-        ("ftp://example.test/jwks.json", "at least 32"),  # not a URL we fetch: a (short) secret
+        ("ftp://example.test/jwks.json", "pathlib"),  # not a URL we fetch, nor a secret
     ],
 )
 def test_bad_keys_are_configuration_errors_naming_the_option(spec, message):
@@ -238,8 +238,15 @@ def test_bad_keys_are_configuration_errors_naming_the_option(spec, message):
 def test_a_string_naming_a_file_is_not_taken_as_a_secret(tmp_path: Path):
     path = tmp_path / ("k" * 40)
     path.write_text(public_pem(RSA))
-    with pytest.raises(ConfigurationError, match=r"pathlib\.Path"):
-        Options(jwt_keys=str(path))
+    for name in (
+        str(path),
+        "/etc/kafkasse/no-such-public-key-file.pem",
+        "keys/jwks-of-the-idp.json",
+    ):
+        with pytest.raises(ConfigurationError, match=r"pathlib\.Path"):
+            Options(jwt_keys=name)
+    # As bytes, such a string is a secret after all.
+    assert Options(jwt_keys=b"/a-secret-that-starts-like-a-path-0123456789").jwt_required
     assert Options(jwt_keys=path).token_verifier.verify(sign(claims(), RSA, "RS256"))
 
 
