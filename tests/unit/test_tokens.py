@@ -646,3 +646,22 @@ def test_an_exp_that_is_not_a_json_number_is_refused(exp):
     with a number and raised TypeError (a 500). RFC 7519: a NumericDate is a JSON number."""
     with pytest.raises(InvalidTokenError, match=r"malformed|expired"):
         VERIFIER.verify(sign({**claims(), "exp": exp}))
+
+
+def test_without_pyjwt_token_options_say_which_extra_to_install():
+    """The jwt extra is optional: the package works without PyJWT until tokens are asked for."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['jwt'] = None\n"  # makes `import jwt` fail
+        "from kafkasse_wsgi import Options\n"
+        "from kafkasse_wsgi.errors import ConfigurationError\n"
+        "Options(allowed_topics=['a'])\n"
+        "try:\n"
+        "    Options(jwt_keys='x' * 32)\n"
+        "except ConfigurationError as error:\n"
+        "    print(error.message)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "jwt_keys needs PyJWT: pip install 'kafkasse_wsgi[jwt]'"
