@@ -79,7 +79,6 @@ MAX_EXPIRES_AT = 253402300799
 _HS = ("HS256", "HS384", "HS512")
 _RSA = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 _EC_BY_CURVE = {"secp256r1": ("ES256",), "secp384r1": ("ES384",), "secp521r1": ("ES512",)}
-_EC_BY_CRV = {"P-256": ("ES256",), "P-384": ("ES384",), "P-521": ("ES512",)}
 _ED = ("EdDSA",)
 #: Every algorithm a key may be configured for; ``none`` is not one.
 KNOWN_ALGORITHMS = frozenset(_HS + _RSA + ("ES256", "ES384", "ES512") + _ED)
@@ -342,24 +341,21 @@ def _algorithms_of_key(key: Any) -> frozenset[str]:
 
 
 def _from_jwk(jwk: Any) -> VerificationKey | None:
-    """A PyJWK as a verification key: its ``alg`` if it names one, else its kind's."""
-    kty = jwk.key_type
-    if kty == "oct":
-        algorithms: Sequence[str] = sorted(_hs_algorithms(len(jwk.key)))
-    elif kty == "RSA":
-        algorithms = _RSA
-    elif kty == "EC":
-        algorithms = _EC_BY_CRV.get(jwk._jwk_data.get("crv"), ())
-    elif kty == "OKP":
-        algorithms = _ED
+    """A PyJWK as a verification key: its kind's algorithms, narrowed to its ``alg`` if it
+    names one; ``None`` for a key that can verify nothing here (or a private key)."""
+    if jwk.key_type == "oct":
+        algorithms = _hs_algorithms(len(jwk.key))
     else:
-        return None
-    named = jwk._jwk_data.get("alg")
+        try:
+            algorithms = _algorithms_of_key(jwk.key)
+        except ConfigurationError:
+            return None
+    named = getattr(jwk, "_jwk_data", {}).get("alg")  # PyJWK keeps the JWK's fields only there
     if named is not None:
-        algorithms = [named] if named in algorithms else []
+        algorithms = algorithms & {named}
     if not algorithms:
         return None
-    return VerificationKey(jwk.key, frozenset(algorithms), jwk.key_id)
+    return VerificationKey(jwk.key, algorithms, jwk.key_id)
 
 
 def _jwks_keys(data: Mapping[str, Any]) -> list[VerificationKey]:

@@ -665,3 +665,28 @@ def test_without_pyjwt_token_options_say_which_extra_to_install():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "jwt_keys needs PyJWT: pip install 'kafkasse_wsgi[jwt]'"
+
+
+def test_jwks_keys_that_can_verify_nothing_here_are_left_out():
+    """Broke: a JWK with "alg": "none" made PyJWT raise NotImplementedError, not a
+    ConfigurationError."""
+    from jwt.algorithms import RSAAlgorithm
+
+    private = json.loads(RSAAlgorithm.to_jwk(RSA))  # a private key has no place in a JWKS
+    none_alg = {**public_jwk(EC, "e-none"), "alg": "none"}
+    wrong_alg = {**public_jwk(EC, "e-hs"), "alg": "HS256"}  # an EC key never does HMAC
+    with pytest.raises(ConfigurationError, match="no usable signing key"):
+        KeySet({"keys": [private, none_alg, wrong_alg]})
+    keys = KeySet({"keys": [private, none_alg, public_jwk(ED, "ed")]})
+    assert [key.kid for key in keys.static] == ["ed"]
+
+
+def test_a_jwks_url_serving_an_unusable_key_set_is_a_503_not_a_crash():
+    """Broke: PyJWT raises NotImplementedError for a JWK with "alg": "none" (a 500)."""
+    from kafkasse_wsgi.errors import TokenKeysUnavailableError
+    from tests.support.tokens import JwksServer
+
+    with JwksServer([{**public_jwk(EC, "e-none"), "alg": "none"}]) as jwks:
+        verifier = TokenVerifier(KeySet(jwks.url))
+        with pytest.raises(TokenKeysUnavailableError):
+            verifier.verify(sign(claims(), EC, "ES256", kid="e-none"))
