@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import json
+import logging
 import os
 import re
 import time
@@ -358,22 +359,33 @@ def _from_jwk(jwk: Any) -> VerificationKey | None:
     return VerificationKey(jwk.key, algorithms, jwk.key_id)
 
 
+#: What PyJWT may raise on a JWK it cannot use (``alg: none`` raises NotImplementedError).
+_UNUSABLE_JWK = (ValueError, TypeError, KeyError, NotImplementedError)
+
+
 def _jwks_keys(data: Mapping[str, Any]) -> list[VerificationKey]:
-    try:
-        if "keys" in data:
-            jwks = jwt.PyJWKSet.from_dict(dict(data))
-            jwks_list = [k for k in jwks.keys if k.public_key_use in ("sig", None)]
-        else:
-            jwks_list = [jwt.PyJWK.from_dict(dict(data))]
-    except jwt.PyJWTError as exc:
-        raise ConfigurationError(f"jwt_keys: not a usable JWK or JWKS ({exc})") from exc
-    keys = [key for key in map(_from_jwk, jwks_list) if key is not None]
+    """The usable signing keys of a JWKS or of one JWK; the others are left out."""
+    entries = data.get("keys") if "keys" in data else [data]
+    if not isinstance(entries, list):
+        raise ConfigurationError("jwt_keys: not a JWKS (its keys must be a list)")
+    keys = []
+    for entry in entries:
+        if not isinstance(entry, Mapping) or entry.get("use", "sig") != "sig":
+            continue
+        try:
+            jwk = jwt.PyJWK.from_dict(dict(entry))
+        except (jwt.PyJWTError, *_UNUSABLE_JWK):
+            continue
+        key = _from_jwk(jwk)
+        if key is not None:
+            keys.append(key)
     if not keys:
-        raise ConfigurationError("jwt_keys: the JWKS holds no usable signing key")
+        raise ConfigurationError("jwt_keys: the JWK or JWKS holds no usable signing key")
     return keys
 
 
 def _client_keys(client: Any, kid: str | None) -> list[VerificationKey]:
+    """The keys of a JWKS URL for ``kid`` (all of them without one), fetched if need be."""
     try:
         if kid is not None:
             try:
@@ -386,7 +398,9 @@ def _client_keys(client: Any, kid: str | None) -> list[VerificationKey]:
             jwks_list = client.get_signing_keys()
     except jwt.PyJWKClientConnectionError as exc:
         raise TokenKeysUnavailableError("the token keys cannot be fetched right now") from exc
-    except jwt.PyJWTError as exc:
+    except (jwt.PyJWTError, *_UNUSABLE_JWK) as exc:
+        # The endpoint answered something PyJWT cannot use: the operator's to fix, not a 500.
+        logging.getLogger(__name__).error("the JWKS at %s is not usable: %r", client.uri, exc)
         raise TokenKeysUnavailableError("the token keys are not usable right now") from exc
     return [key for key in map(_from_jwk, jwks_list) if key is not None]
 

@@ -223,7 +223,8 @@ def test_keys_from_a_jwks_mapping_and_file_honour_kid_and_alg(tmp_path: Path):
         (42, "not a key"),
         ("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----", "private key"),
         ("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----", "not a public key"),
-        ({"keys": []}, "JWK"),
+        ({"keys": []}, "no usable"),
+        ({"keys": "x"}, "must be a list"),
         ({"keys": [{"kty": "oct", "k": "c2hvcnQ"}]}, "no usable"),
         (Path("/nonexistent/jwks.json"), "cannot read"),
         ("ftp://example.test/jwks.json", "pathlib"),  # not a URL we fetch, nor a secret
