@@ -30,6 +30,7 @@ from .consumer import (
     assign_and_seek,
     check_topics,
     close_quietly,
+    explain_unavailable,
     kafka_call,
     open_consumer,
     resolve_start_positions,
@@ -204,7 +205,9 @@ def stream_or_refuse(
         except gevent.Timeout as expired:
             if expired is not timeout:
                 raise
-            raise KafkaUnavailableError("Kafka did not answer in time; try again later") from None
+            raise explain_unavailable(opts, request.request_id) or KafkaUnavailableError(
+                "Kafka did not answer in time; try again later"
+            ) from None
         finally:
             timeout.close()
     except BaseException as exc:

@@ -120,7 +120,10 @@ def metrics_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iter
             generate_latest,
         )
     except ImportError:
-        body = b'{"name": "ConfigurationError", "message": "install kafkasse_wsgi[metrics]"}'
+        from .errors import ConfigurationError
+        from .extras import install_hint
+
+        body = ConfigurationError(install_hint("/metrics", "metrics")).to_json().encode()
         start_response("501 Not Implemented", [("Content-Type", "application/json")])
         return [body]
     _get()

@@ -83,18 +83,20 @@ def spawn_server(
     log_path: Path | None,
     env: dict[str, str] | None = None,
     stop_with_parent: bool = False,
+    python: Path | str = sys.executable,
 ) -> Server:
     """Start a server process with the repository on its path; wait until it listens.
 
     :param stop_with_parent: SIGTERM it if the test process dies (for servers that have no
         watchdog of their own, such as the CLI's).
+    :param python: the interpreter (another virtualenv's, to run without some packages).
     """
     environment = dict(os.environ)
     environment["PYTHONPATH"] = str(ROOT) + os.pathsep + environment.get("PYTHONPATH", "")
     environment.update(env or {})
     out = open(log_path, "w") if log_path else None  # noqa: SIM115 (closed by Server.stop)
     process = subprocess.Popen(
-        [sys.executable, *args],
+        [str(python), *args],
         cwd=ROOT,
         env=environment,
         stdout=out or subprocess.DEVNULL,
