@@ -133,7 +133,7 @@ def _librdkafka_style(client: dict[str, Any]) -> dict[str, Any]:
 def _stream_from_start(server_url: str, topic: str, count: int) -> list[Any]:
     start = json.dumps([{"topic": topic, "partition": 0, "offset": 0}])
     with SSEReader(f"{server_url}/{topic}", headers={"Last-Event-ID": start}) as reader:
-        assert reader.status == 200
+        assert reader.status == 200, reader.response.text[:500]  # the refusal says why
         return payloads_of(reader.read(count))
 
 
