@@ -33,18 +33,30 @@ from .consumer import (
     kafka_call,
     open_consumer,
     resolve_start_positions,
+    resolve_stop_offsets,
 )
 from .cors import ALLOWED_METHODS, VARY, cors_headers, preflight_headers
 from .disconnect import client_socket
 from .errors import (
     InvalidAssignmentError,
+    InvalidFilterError,
     KafkaSSEError,
     KafkaUnavailableError,
     MethodNotAllowedError,
 )
+from .filters import EventFilter, compile_filter
 from .log import PACKAGE_LOGGER, RequestLogAdapter
 from .options import Options
-from .request import STREAM_METHODS, StreamRequest, parse_request, resume_within, spell_out
+from .replay import ReplayBounds, ReplayEnd
+from .request import (
+    STREAM_METHODS,
+    StreamRequest,
+    parse_limit,
+    parse_request,
+    parse_until,
+    resume_within,
+    spell_out,
+)
 from .stream import EventStream
 
 if TYPE_CHECKING:
@@ -173,6 +185,7 @@ def stream_or_refuse(
     consumer = None
     try:
         wanted, timestamp = _requested(request, assignments, at_timestamp, opts)
+        event_filter, bounds = _asked_for_less(request, opts)
         ticket = admit(request.client_address, opts)
         # kafka-python has blocking calls without a timeout (metadata): bound them all.
         timeout = gevent.Timeout(opts.setup_timeout_s)
@@ -197,6 +210,16 @@ def stream_or_refuse(
                     f"too many partitions for one stream ({len(starts)}, at most "
                     f"{opts.max_partitions})"
                 )
+            replay = None
+            if bounds:
+                stops = (
+                    resolve_stop_offsets(consumer, starts, bounds.until)
+                    if bounds.until is not None
+                    else None
+                )
+                replay = ReplayEnd(bounds, starts, stops)
+            if replay is not None and replay.finished:
+                raise _NothingLeft
             assign_and_seek(consumer, starts)
         except gevent.Timeout as expired:
             if expired is not timeout:
@@ -208,6 +231,8 @@ def stream_or_refuse(
         close_quietly(consumer, log)
         if ticket is not None:
             ticket.release()
+        if isinstance(exc, _NothingLeft):
+            return nothing_left_response(request, start_response, opts)
         if not isinstance(exc, Exception):
             raise
         refusal = exc if isinstance(exc, KafkaSSEError) else None
@@ -221,7 +246,16 @@ def stream_or_refuse(
             opts.call_hook("error", log, refusal)
         return error_response(refusal, request, environ, start_response, opts)
 
-    stream = EventStream(consumer, starts, opts, log, ticket, client_socket(environ))
+    stream = EventStream(
+        consumer,
+        starts,
+        opts,
+        log,
+        ticket,
+        client_socket(environ),
+        event_filter=event_filter,
+        replay=replay,
+    )
     opts.call_hook("assigned", log, stream.positions.as_list())
     log.info("stream started: %s", stream.positions.event_id())
     start_response("200 OK", _stream_headers(opts, request, starts))
@@ -251,6 +285,41 @@ def _requested(
         )
     timestamp = parse_since(at_timestamp) if at_timestamp not in (None, "") else None
     return wanted, timestamp
+
+
+class _NothingLeft(Exception):
+    """Every partition of an ``?until=`` replay is already past it: answer 204."""
+
+
+def nothing_left_response(
+    request: StreamRequest, start_response: StartResponse, options: Options
+) -> Iterable[bytes]:
+    """``204 No Content``: the replay is complete, and per the SSE spec a browser's
+    ``EventSource`` stops reconnecting on it."""
+    headers = [
+        ("Cache-Control", "no-cache"),
+        ("X-Request-ID", request.request_id),
+        VARY,
+        *cors_headers(options, request.origin),
+    ]
+    start_response("204 No Content", headers)
+    return []
+
+
+def _asked_for_less(
+    request: StreamRequest, opts: Options
+) -> tuple[EventFilter | None, ReplayBounds]:
+    """The request's ``?filter=`` (compiled, shared per process) and ``?until=``/``?limit=``."""
+    event_filter = None
+    if request.filter is not None:
+        if not opts.allow_filters:
+            raise InvalidFilterError("this server does not accept ?filter=")
+        event_filter = compile_filter(request.filter, opts.max_filter_length)
+    bounds = ReplayBounds(
+        until=parse_until(request.until) if request.until is not None else None,
+        limit=parse_limit(request.limit) if request.limit is not None else None,
+    )
+    return event_filter, bounds
 
 
 def _stream_headers(

@@ -125,6 +125,15 @@ def default_event_data(record: Any) -> str:
 
     :raises DeserializationError: the value is missing, not UTF-8 or not JSON.
     """
+    message, text = decode_value(record)
+    return event_text(record, message, text)
+
+
+def decode_value(record: Any) -> tuple[Any, str]:
+    """The record's value parsed (strict JSON, as :func:`default_deserializer`) and as text.
+
+    :raises DeserializationError: the value is missing, not UTF-8 or not JSON.
+    """
     value = record.value
     if value is None:
         raise DeserializationError("message has no value (a tombstone)")
@@ -135,6 +144,11 @@ def default_event_data(record: Any) -> str:
             message = _DECODER.decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise DeserializationError(f"value is not UTF-8 JSON: {exc}") from exc
+    return message, text
+
+
+def event_text(record: Any, message: Any, text: str) -> str:
+    """The event data of a value :func:`decode_value` returned: its text plus ``_kafka``."""
     if not isinstance(message, dict):
         return text.strip()  # valid JSON as it is; no _kafka to add
     if "_kafka" in message:
@@ -151,6 +165,11 @@ def default_event_data(record: Any) -> str:
     )
     body = text.rstrip()[:-1]  # a JSON object's text ends with its closing brace
     return f"{body},{meta}" if message else f"{body}{meta}"
+
+
+def kafka_meta_of(record: Any) -> dict[str, Any]:
+    """The ``_kafka`` block of a kafka-python record (see :meth:`KafkaMessage.kafka_meta`)."""
+    return _meta_of(record)
 
 
 _UNPARSED = object()

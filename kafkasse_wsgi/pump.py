@@ -19,9 +19,11 @@ from typing import Any
 import gevent
 from gevent.lock import BoundedSemaphore
 from gevent.queue import Full, Queue
+from kafka import TopicPartition
 from kafka import errors as kafka_errors
 
 from . import metrics
+from .consumer import end_offsets_of
 from .errors import (
     DeserializationError,
     FilterError,
@@ -29,9 +31,19 @@ from .errors import (
     KafkaStreamError,
     KafkaUnavailableError,
 )
-from .message import KafkaMessage, default_deserializer, default_event_data, serialize_message
+from .filters import EventFilter, FilterEvaluationError
+from .message import (
+    KafkaMessage,
+    decode_value,
+    default_deserializer,
+    default_event_data,
+    event_text,
+    kafka_meta_of,
+    serialize_message,
+)
 from .options import Options
 from .positions import Positions
+from .replay import ReplayEnd
 from .sse import encode_chunk, format_json_text, format_message
 
 #: Seconds ``stop()`` waits for the pump to end after killing it.
@@ -101,15 +113,25 @@ def has_broker_connection(consumer: Any) -> bool:
 
 
 class StreamStats:
-    """Counters of one stream, read by logs and metrics."""
+    """Counters of one stream, read by logs and metrics.
 
-    __slots__ = ("bytes_sent", "events_filtered", "events_sent", "events_skipped")
+    ``filter_errors``: events the request's ``?filter=`` raised on (skipped, and counted in
+    ``events_filtered`` too).
+    """
+
+    __slots__ = ("bytes_sent", "events_filtered", "events_sent", "events_skipped", "filter_errors")
 
     def __init__(self) -> None:
         self.events_sent = 0
         self.events_filtered = 0
         self.events_skipped = 0
+        self.filter_errors = 0
         self.bytes_sent = 0
+
+
+def format_progress(event_id: str) -> str:
+    """An id-only frame: moves a client's last event id without firing an event."""
+    return f"id: {event_id}\n\n"
 
 
 class Pump:
@@ -124,8 +146,14 @@ class Pump:
         log: logging.Logger | logging.LoggerAdapter,
         stats: StreamStats,
         on_stalled: Callable[[], None] | None = None,
+        event_filter: EventFilter | None = None,
+        replay: ReplayEnd | None = None,
     ) -> None:
+        """:param event_filter: the request's ``?filter=``, compiled (shared per process).
+        :param replay: the request's ``?until=`` / ``?limit=`` bounds, tracked."""
         self._consumer = consumer
+        self._event_filter = event_filter
+        self._replay = replay
         self._on_stalled = on_stalled
         self._positions = positions
         self._options = options
@@ -142,9 +170,17 @@ class Pump:
         fast = (
             options.deserializer is None and options.filterer is None and self._on_message is None
         )
-        self._convert: Callable[[Any], str | None] = (
-            default_event_data if fast else self._custom_event_data
-        )
+        self._convert: Callable[[Any], str | None]
+        if not fast:
+            self._convert = self._custom_event_data
+        elif event_filter is not None:
+            self._convert = self._filtered_event_data
+        else:
+            self._convert = default_event_data
+        # Progress frames: the id moved past dropped records since the last id sent.
+        self._progress_s = options.progress_interval_s if self._sse else None
+        self._id_behind = False
+        self._last_id_at = time.monotonic()
         self._greenlet: gevent.Greenlet | None = None
 
     def start(self) -> None:
@@ -180,6 +216,9 @@ class Pump:
                     last_contact = time.monotonic()
                     if chunk:
                         self._put(chunk)
+                if self._replay is not None and self._replay_finished():
+                    self._queue.put(End(cause=self._replay.cause))
+                    return
                 elif has_broker_connection(consumer):
                     last_contact = time.monotonic()
                 elif time.monotonic() - last_contact > outage_s:
@@ -202,6 +241,36 @@ class Pump:
             self._queue.put(self._end_for(failed.__cause__))
         except Exception as exc:
             self._queue.put(self._end_for(exc))
+
+    def _replay_finished(self) -> bool:
+        """Whether the bounds are reached; once ``until`` passed, partitions without a stop
+        offset stop at their end offset (a quiet partition must not keep a replay open)."""
+        replay = self._replay
+        assert replay is not None
+        if not replay.finished and replay.until_passed():
+            unresolved = replay.unresolved
+            if unresolved:
+                # The high watermark of the last fetch, else ask: the replay must end.
+                missing = []
+                for topic, partition in unresolved:
+                    end = self._consumer.highwater(TopicPartition(topic, partition))
+                    if end is None:
+                        missing.append((topic, partition))
+                    else:
+                        replay.set_stop(topic, partition, end)
+                if missing:
+                    for (topic, partition), end in end_offsets_of(self._consumer, missing).items():
+                        replay.set_stop(topic, partition, end)
+        return replay.finished
+
+    def progress_id(self) -> str | None:
+        """The current id if dropped records moved it since the last id sent (for the
+        stream's idle path: an id-only frame before a heartbeat); marks it sent."""
+        if not self._id_behind or self._progress_s is None:
+            return None
+        self._id_behind = False
+        self._last_id_at = time.monotonic()
+        return self._positions.event_id()
 
     def _end_for(self, exc: BaseException | None) -> End:
         """The end of a stream that failed with ``exc``: its ``event: error``."""
@@ -233,11 +302,22 @@ class Pump:
         sse = self._sse
         stats = self._stats
         convert = self._convert
+        replay = self._replay
         filtered_before, skipped_before = stats.events_filtered, stats.events_skipped
         sent = 0
+        # Whether the last record handled was dropped (the id moved without an event).
+        dropped_last = False
         try:
             for records in batches.values():
                 for record in records:
+                    if replay is not None:
+                        if replay.finished:
+                            break
+                        if not replay.admits(
+                            record.topic, record.partition, record.offset, record.timestamp
+                        ):
+                            self._pause(record.topic, record.partition)
+                            continue
                     try:
                         data = convert(record)
                     except DeserializationError as exc:
@@ -258,6 +338,7 @@ class Pump:
                         record.topic, record.partition, record.offset, record.timestamp
                     )
                     if data is None:
+                        dropped_last = True
                         continue
                     parts.append(
                         format_message(data, positions.event_id())
@@ -265,11 +346,16 @@ class Pump:
                         else format_json_text(data)
                     )
                     sent += 1
+                    dropped_last = False
+                    if replay is not None and replay.delivered():
+                        break
         except Exception as exc:
             # Never block on the queue while holding a processing slot: _run queues these.
             stats.events_sent += sent
             raise _PartlyProcessed(encode_chunk("".join(parts))) from exc
         stats.events_sent += sent
+        if self._progress_s is not None:
+            self._note_progress(parts, sent, dropped_last)
         metrics.batch_processed(
             sent,
             stats.events_filtered - filtered_before,
@@ -277,6 +363,58 @@ class Pump:
             self._lag(batches),
         )
         return encode_chunk("".join(parts))
+
+    def _note_progress(self, parts: list[str], sent: int, dropped_last: bool) -> None:
+        """Track whether the id is behind; at most every ``progress_interval_s``, catch up."""
+        now = time.monotonic()
+        if sent:
+            self._last_id_at = now
+        if dropped_last:
+            self._id_behind = True
+        elif sent:
+            self._id_behind = False
+        if self._id_behind and now - self._last_id_at >= self._progress_s:  # type: ignore[operator]
+            parts.append(format_progress(self._positions.event_id()))
+            self._id_behind = False
+            self._last_id_at = now
+
+    def _pause(self, topic: str, partition: int) -> None:
+        """A partition past ``until``: fetch no more of it."""
+        try:
+            self._consumer.pause(TopicPartition(topic, partition))
+        except Exception:  # an optimisation only: its records are refused anyway
+            self._log.debug("pausing %s/%d failed", topic, partition, exc_info=True)
+
+    def _passes_filter(self, event: Any) -> bool:
+        """The request's ``?filter=`` on one decoded event; one that raises is dropped."""
+        assert self._event_filter is not None
+        try:
+            keep = self._event_filter.matches(event)
+        except FilterEvaluationError as exc:
+            self._stats.filter_errors += 1
+            self._log.debug("filter raised on an event, skipping it: %s", exc)
+            keep = False
+        if not keep:
+            self._stats.events_filtered += 1
+        return keep
+
+    def _filtered_event_data(self, record: Any) -> str | None:
+        """:func:`default_event_data` for the events the request's filter passes.
+
+        The filter sees the value with ``_kafka``; a passing event's data is still its own
+        JSON text with ``_kafka`` appended (no re-serialisation).
+        """
+        message, text = decode_value(record)
+        if isinstance(message, dict):
+            had_kafka = "_kafka" in message
+            message["_kafka"] = kafka_meta_of(record)
+            if not self._passes_filter(message):
+                return None
+            if not had_kafka:
+                del message["_kafka"]
+        elif not self._passes_filter(message):
+            return None
+        return event_text(record, message, text)
 
     def _custom_event_data(self, record: Any) -> str | None:
         """Event data through the user's hooks; ``None`` when the filterer drops it."""
@@ -301,6 +439,8 @@ class Pump:
             if not keep:
                 self._stats.events_filtered += 1
                 return None
+        if self._event_filter is not None and not self._passes_filter(kafka_message.message):
+            return None
         return serialize_message(kafka_message.message)
 
     def _lag(self, batches: dict[Any, list[Any]]) -> int | None:

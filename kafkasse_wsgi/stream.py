@@ -34,10 +34,19 @@ from .assignments import StartPosition
 from .consumer import close_quietly, cluster_id_of
 from .disconnect import DisconnectWatcher
 from .errors import KafkaSSEError
+from .filters import EventFilter
 from .options import Options
 from .positions import Positions
-from .pump import End, Pump, StreamStats
-from .sse import STREAM_PREAMBLE, format_comment, format_event, format_json_line, format_retry
+from .pump import End, Pump, StreamStats, format_progress
+from .replay import END_LIMIT, END_UNTIL, ReplayEnd
+from .sse import (
+    STREAM_PREAMBLE,
+    encode_chunk,
+    format_comment,
+    format_event,
+    format_json_line,
+    format_retry,
+)
 
 #: The heartbeat of JSON mode: an empty line, which line-oriented JSON readers skip.
 JSON_HEARTBEAT = b"\n"
@@ -68,9 +77,13 @@ class EventStream:
         log: logging.Logger | logging.LoggerAdapter,
         ticket: Ticket | None = None,
         client_socket: Any | None = None,
+        event_filter: EventFilter | None = None,
+        replay: ReplayEnd | None = None,
     ) -> None:
         """:param client_socket: the client's connection, watched so that a client leaving
-        an idle stream is noticed at once (see :mod:`~kafkasse_wsgi.disconnect`)."""
+        an idle stream is noticed at once (see :mod:`~kafkasse_wsgi.disconnect`).
+        :param event_filter: the request's compiled ``?filter=``.
+        :param replay: the request's ``?until=`` / ``?limit=``: the stream ends at them."""
         self._consumer = consumer
         self._starts = list(starts)
         self._options = options
@@ -90,6 +103,8 @@ class EventStream:
             log,
             self.stats,
             on_stalled=lambda: self.abort("limit"),
+            event_filter=event_filter,
+            replay=replay,
         )
         self._generator: Iterator[bytes] | None = None
         self._reader: gevent.Greenlet | None = None
@@ -132,7 +147,9 @@ class EventStream:
                 try:
                     item = queue.get(timeout=options.heartbeat_interval_s)
                 except Empty:
-                    yield heartbeat
+                    # Dropped records moved the id: an id-only frame instead of a heartbeat.
+                    progress = self._pump.progress_id()
+                    yield encode_chunk(format_progress(progress)) if progress else heartbeat
                     continue
                 if type(item) is bytes:
                     self.stats.bytes_sent += len(item)
@@ -215,6 +232,10 @@ class EventStream:
             return self._format_error(end.error)
         if not self._sse or end.cause == "client_left":  # nobody left to read it
             return b""
+        if end.cause in (END_UNTIL, END_LIMIT):
+            # The replay is complete: the final id tells a reconnect there is nothing left.
+            data = json.dumps({"reason": end.cause})
+            return format_event(data, event="end", event_id=self.positions.event_id())
         if end.retry_ms is not None:
             return format_retry(end.retry_ms) + format_comment(f"end: {end.cause}")
         return format_comment(f"end: {end.cause}")
@@ -269,11 +290,13 @@ class EventStream:
             metrics.stream_ended(self.end_cause)
             self._options.call_hook("disconnected", self._log)
             self._log.info(
-                "stream ended (%s) after %.1fs: %d events, %d filtered, %d skipped, %d bytes",
+                "stream ended (%s) after %.1fs: %d events, %d filtered (%d filter errors), "
+                "%d skipped, %d bytes",
                 self.end_cause,
                 time.monotonic() - self._started_at,
                 self.stats.events_sent,
                 self.stats.events_filtered,
+                self.stats.filter_errors,
                 self.stats.events_skipped,
                 self.stats.bytes_sent,
                 extra={"end_cause": self.end_cause, "events_sent": self.stats.events_sent},
