@@ -69,7 +69,10 @@ def _get(event: Any, *path: str) -> Any:
 
 #: (expression, oracle): the README's examples and the awkward cases.
 ORACLES: list[tuple[str, Callable[[dict[str, Any]], bool]]] = [
-    ("meta.domain == 'en.wikipedia.org'", lambda e: _get(e, "meta", "domain") == "en.wikipedia.org"),
+    (
+        "meta.domain == 'en.wikipedia.org'",
+        lambda e: _get(e, "meta", "domain") == "en.wikipedia.org",
+    ),
     ("!bot", lambda e: not e.get("bot")),
     ("bot == `false`", lambda e: e.get("bot") is False),
     ("contains(`[0, 14]`, namespace)", lambda e: e.get("namespace") in (0, 14)),
@@ -87,8 +90,10 @@ ORACLES: list[tuple[str, Callable[[dict[str, Any]], bool]]] = [
     ("_kafka.partition == `1`", lambda e: e["_kafka"]["partition"] == 1),
     (
         "meta.domain == 'de.wikipedia.org' && !bot && namespace == `0`",
-        lambda e: _get(e, "meta", "domain") == "de.wikipedia.org"
-        and not e.get("bot")
-        and e.get("namespace") == 0,
+        lambda e: (
+            _get(e, "meta", "domain") == "de.wikipedia.org"
+            and not e.get("bot")
+            and e.get("namespace") == 0
+        ),
     ),
 ]

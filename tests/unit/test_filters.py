@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pytest
@@ -166,10 +167,8 @@ def test_fuzzed_expressions_parse_to_a_400_or_evaluate_within_budget(text):
         return
     for event in SAMPLES:
         began = time.perf_counter()
-        try:
+        with contextlib.suppress(FilterEvaluationError):
             assert compiled.matches(event) in (True, False)
-        except FilterEvaluationError:
-            pass
         assert time.perf_counter() - began < 1.0
 
 
