@@ -122,8 +122,8 @@ ATOMS = st.sampled_from(
         "[@,@][]",
         "*",
         "a[?b]",
-        "`{\"a\": 1}`",
-        "\"quoted\"",
+        '`{"a": 1}`',
+        '"quoted"',
     ]
 )
 OPERATORS = st.sampled_from(
