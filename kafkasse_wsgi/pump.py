@@ -216,6 +216,9 @@ class Pump:
                     last_contact = time.monotonic()
                     if chunk:
                         self._put(chunk)
+                if not chunk and self._progress_due():
+                    # Only dropped records since the last id, and the interval has passed.
+                    self._put(encode_chunk(format_progress(self._take_progress_id())))
                 if self._replay is not None and self._replay_finished():
                     self._queue.put(End(cause=self._replay.cause))
                     return
@@ -268,6 +271,16 @@ class Pump:
         stream's idle path: an id-only frame before a heartbeat); marks it sent."""
         if not self._id_behind or self._progress_s is None:
             return None
+        return self._take_progress_id()
+
+    def _progress_due(self) -> bool:
+        return (
+            self._id_behind
+            and self._progress_s is not None
+            and time.monotonic() - self._last_id_at >= self._progress_s
+        )
+
+    def _take_progress_id(self) -> str:
         self._id_behind = False
         self._last_id_at = time.monotonic()
         return self._positions.event_id()
@@ -373,10 +386,8 @@ class Pump:
             self._id_behind = True
         elif sent:
             self._id_behind = False
-        if self._id_behind and now - self._last_id_at >= self._progress_s:  # type: ignore[operator]
-            parts.append(format_progress(self._positions.event_id()))
-            self._id_behind = False
-            self._last_id_at = now
+        if self._progress_due():
+            parts.append(format_progress(self._take_progress_id()))
 
     def _pause(self, topic: str, partition: int) -> None:
         """A partition past ``until``: fetch no more of it."""
