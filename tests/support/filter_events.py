@@ -11,6 +11,8 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from hypothesis import strategies as st
+
 DOMAINS = ["en.wikipedia.org", "de.wikipedia.org", "ja.wikipedia.org", "commons.wikimedia.org"]
 TITLES = ["Zürich", "東京", "Ελλάδα", "naïve café", "Emoji 🎉", "plain"]
 
@@ -97,3 +99,46 @@ ORACLES: list[tuple[str, Callable[[dict[str, Any]], bool]]] = [
         ),
     ),
 ]
+
+
+# --- fuzz: random text and random near-valid expressions ---------------------------------
+
+ATOMS = st.sampled_from(
+    [
+        "a",
+        "meta.domain",
+        "@",
+        "`1`",
+        "'x'",
+        "`null`",
+        "`[1,2]`",
+        "tags[*]",
+        "tags[]",
+        "length(@)",
+        "to_number(size)",
+        "[@,@][]",
+        "*",
+        "a[?b]",
+        '`{"a": 1}`',
+        '"quoted"',
+    ]
+)
+OPERATORS = st.sampled_from(
+    [" == ", " != ", " < ", " >= ", " && ", " || ", " | ", ".", "[", "]", "(", ")", "!", ", "]
+)
+expressions = st.one_of(
+    st.text(max_size=60),
+    st.lists(st.one_of(ATOMS, OPERATORS), max_size=30).map("".join),
+    st.recursive(
+        ATOMS,
+        lambda inner: st.one_of(
+            st.tuples(inner, OPERATORS, inner).map("".join),
+            inner.map(lambda e: f"!({e})"),
+            inner.map(lambda e: f"[{e}, {e}][]"),
+            st.tuples(st.sampled_from(["length", "sort", "max", "keys", "abs"]), inner).map(
+                lambda p: f"{p[0]}({p[1]})"
+            ),
+        ),
+        max_leaves=12,
+    ),
+)

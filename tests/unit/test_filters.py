@@ -7,12 +7,11 @@ import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from kafkasse_wsgi import filters
 from kafkasse_wsgi.errors import InvalidFilterError
 from kafkasse_wsgi.filters import MAX_DEPTH, FilterEvaluationError, compile_filter
-from tests.support.filter_events import ORACLES, make_events
+from tests.support.filter_events import ORACLES, expressions, make_events
 
 LIMIT = 1000
 
@@ -106,45 +105,6 @@ def test_truthiness_is_jmespath_s():
 
 # --- fuzz: random text and random near-valid expressions --------------------------------------
 
-ATOMS = st.sampled_from(
-    [
-        "a",
-        "meta.domain",
-        "@",
-        "`1`",
-        "'x'",
-        "`null`",
-        "`[1,2]`",
-        "tags[*]",
-        "tags[]",
-        "length(@)",
-        "to_number(size)",
-        "[@,@][]",
-        "*",
-        "a[?b]",
-        '`{"a": 1}`',
-        '"quoted"',
-    ]
-)
-OPERATORS = st.sampled_from(
-    [" == ", " != ", " < ", " >= ", " && ", " || ", " | ", ".", "[", "]", "(", ")", "!", ", "]
-)
-expressions = st.one_of(
-    st.text(max_size=60),
-    st.lists(st.one_of(ATOMS, OPERATORS), max_size=30).map("".join),
-    st.recursive(
-        ATOMS,
-        lambda inner: st.one_of(
-            st.tuples(inner, OPERATORS, inner).map("".join),
-            inner.map(lambda e: f"!({e})"),
-            inner.map(lambda e: f"[{e}, {e}][]"),
-            st.tuples(st.sampled_from(["length", "sort", "max", "keys", "abs"]), inner).map(
-                lambda p: f"{p[0]}({p[1]})"
-            ),
-        ),
-        max_leaves=12,
-    ),
-)
 SAMPLES = make_events(20, seed=5)
 FUZZ_COUNT = {"n": 0}
 
