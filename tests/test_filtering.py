@@ -11,11 +11,12 @@ from urllib.parse import quote
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
 
 from kafkasse_wsgi.filters import MAX_DEPTH
 from kafkasse_wsgi.options import Options
 from tests.support.clients import SSEReader, payloads_of
-from tests.support.filter_events import ORACLES, make_events
+from tests.support.filter_events import ORACLES, expressions, make_events
 
 JSON = {"Accept": "application/json"}
 
@@ -297,3 +298,50 @@ def test_cut_and_resume_with_a_1_percent_filter_has_no_gap_or_duplicate(serve, k
     assert cuts >= 100
     assert len(seen) == len(set(seen)), "duplicates"
     assert sorted(seen) == want, "gaps"
+
+
+# --- fuzz over HTTP ----------------------------------------------------------------------------
+
+HTTP_FUZZ_EXAMPLES = 500
+
+
+@pytest.fixture(scope="module")
+def fuzz_target(kafka, kafka_bootstrap, tmp_path_factory):
+    """A server and a topic of 20 awkward events: a fuzzed filter's replay ends by itself."""
+    from tests.support.kafka import unique_topic
+    from tests.support.servers import start_gevent_server
+
+    topic = kafka.create_topic(unique_topic("filter-fuzz"), 1, {"retention.ms": "-1"})
+    kafka.produce(topic, make_events(20, seed=5))
+    config = {"options": {"kafka_config": {"bootstrap_servers": kafka_bootstrap}}}
+    server = start_gevent_server(config, log_path=tmp_path_factory.mktemp("fuzz") / "server.log")
+    yield server, topic, now_ms() + 1
+    server.stop()
+    kafka.delete_topics([topic])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@settings(
+    max_examples=HTTP_FUZZ_EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(text=expressions)
+def test_fuzzed_filters_over_http_are_a_stream_or_a_400_never_a_5xx(fuzz_target, text):
+    server, topic, until = fuzz_target
+    url = f"{server.url}/{topic}?since=0&until={until}&filter={quote(text, safe='')}"
+    began = time.monotonic()
+    response = requests.get(url, headers=JSON, timeout=30)
+    elapsed = time.monotonic() - began
+    assert response.status_code in (200, 400), response.text[:300]
+    assert "Traceback" not in response.text and 'File "' not in response.text
+    if response.status_code == 400:
+        assert response.json()["name"] == "InvalidFilterError"
+    else:
+        assert len(ndjson(response)) <= 20  # a finite replay: every event at most once
+    # Setup (a consumer, metadata, offsets) plus 20 events; an evaluation is bounded by
+    # MAX_STEPS, far below this on any expression.
+    assert elapsed < 5, (text, elapsed)
