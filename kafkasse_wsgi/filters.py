@@ -18,13 +18,16 @@ Bounded cost, because the expression comes from anyone:
 
 Compiled once per distinct expression per process (:func:`compile_filter` keeps the last
 :data:`CACHE_SIZE`), and a compiled filter holds no per-stream state: streams that send the
-same text share one :class:`EventFilter`. Pure: no Kafka, no I/O.
+same text share one :class:`EventFilter`, and its results (:meth:`EventFilter.known`): a
+record one stream evaluated is not decoded or evaluated again by the others unless it
+passed. Pure: no Kafka, no I/O.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
+from collections.abc import Hashable
 from typing import Any
 
 import jmespath
@@ -39,6 +42,7 @@ __all__ = [
     "CACHE_SIZE",
     "MAX_DEPTH",
     "MAX_STEPS",
+    "SHARED_RESULTS",
     "EventFilter",
     "FilterEvaluationError",
     "compile_filter",
@@ -54,6 +58,8 @@ MAX_DEPTH = 32
 MAX_STEPS = 10_000
 #: Distinct expressions kept compiled per process.
 CACHE_SIZE = 256
+#: Results per compiled expression shared between the streams of a process.
+SHARED_RESULTS = 8192
 
 
 class FilterEvaluationError(Exception):
@@ -97,12 +103,30 @@ class EventFilter:
     :param text: the expression as the client sent it (the cache key).
     """
 
-    __slots__ = ("_interpreter", "_tree", "text")
+    __slots__ = ("_interpreter", "_results", "_tree", "text")
 
     def __init__(self, text: str, parsed: ParsedResult) -> None:
         self.text = text
         self._tree = parsed.parsed
         self._interpreter = _BudgetedInterpreter()
+        self._results: dict[Hashable, bool] = {}
+
+    def known(self, record_key: Hashable) -> bool | None:
+        """The result another stream of this process already got for the same record.
+
+        :param record_key: what identifies a record and the event made of it (the pump
+            uses cluster, topic, partition, offset and timestamp, and shares only where the
+            event is a function of the record alone: the default deserializer, no hooks).
+        """
+        return self._results.get(record_key)
+
+    def remember(self, record_key: Hashable, passed: bool) -> None:
+        """Keep a result for the other streams reading the same record (the last
+        :data:`SHARED_RESULTS`: streams at the live tail read each record moments apart)."""
+        results = self._results
+        results[record_key] = passed
+        if len(results) > SHARED_RESULTS:
+            del results[next(iter(results))]  # the oldest: dicts keep insertion order
 
     def matches(self, event: Any) -> bool:
         """Whether ``event`` (a decoded JSON value) passes: the result is truthy.

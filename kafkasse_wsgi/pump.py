@@ -23,7 +23,7 @@ from kafka import TopicPartition
 from kafka import errors as kafka_errors
 
 from . import metrics
-from .consumer import end_offsets_of
+from .consumer import cluster_id_of, end_offsets_of
 from .errors import (
     DeserializationError,
     FilterError,
@@ -177,6 +177,9 @@ class Pump:
             self._convert = self._filtered_event_data
         else:
             self._convert = default_event_data
+        # Filter results are shared between the streams of the process that read the same
+        # record on the same cluster (the fast path only: the event is the record's).
+        self._cluster = cluster_id_of(consumer) if fast else None
         # Progress frames: the id moved past dropped records since the last id sent.
         self._progress_s = options.progress_interval_s if self._sse else None
         self._id_behind = False
@@ -415,17 +418,29 @@ class Pump:
         The filter sees the value with ``_kafka``; a passing event's data is still its own
         JSON text with ``_kafka`` appended (no re-serialisation).
         """
+        event_filter = self._event_filter
+        assert event_filter is not None
+        key = None
+        if self._cluster is not None:
+            key = (self._cluster, record.topic, record.partition, record.offset, record.timestamp)
+            known = event_filter.known(key)
+            if known is False:  # another stream evaluated it: not even decoded here
+                self._stats.events_filtered += 1
+                return None
+            if known:
+                return default_event_data(record)
         message, text = decode_value(record)
         if isinstance(message, dict):
             had_kafka = "_kafka" in message
             message["_kafka"] = kafka_meta_of(record)
-            if not self._passes_filter(message):
-                return None
-            if not had_kafka:
+            passed = self._passes_filter(message)
+            if passed and not had_kafka:
                 del message["_kafka"]
-        elif not self._passes_filter(message):
-            return None
-        return event_text(record, message, text)
+        else:
+            passed = self._passes_filter(message)
+        if key is not None:
+            event_filter.remember(key, passed)
+        return event_text(record, message, text) if passed else None
 
     def _custom_event_data(self, record: Any) -> str | None:
         """Event data through the user's hooks; ``None`` when the filterer drops it."""

@@ -98,6 +98,25 @@ def test_an_event_the_filter_raises_on_is_skipped_and_the_stream_goes_on(
     assert "3 filtered (2 filter errors)" in log.read_text()  # "bb" and the two numbers
 
 
+def test_streams_sending_the_same_filter_share_its_results(serve, kafka, make_topic, tmp_path):
+    topic = make_topic()
+    kafka.produce(topic, [{"v": "aaa"}, {"v": 1}, {"v": "bb"}, {"v": 3}, {"v": "cccc"}])
+    server = serve()
+    url = f"{server.url}/{topic}?since=0&filter={quote('length(v) > `2`')}"
+    log = tmp_path / "server-0.log"
+    for streams in (1, 2):
+        with SSEReader(url) as reader:
+            assert [e["v"] for e in payloads_of(reader.read(2))] == ["aaa", "cccc"]
+        deadline = time.monotonic() + 10
+        while log.read_text().count("stream ended") < streams and time.monotonic() < deadline:
+            time.sleep(0.1)
+    ends = [line for line in log.read_text().splitlines() if "stream ended" in line]
+    # The first stream evaluated (and met the two type errors); the second one reused its
+    # results for the same records: it dropped them without decoding or evaluating.
+    assert "3 filtered (2 filter errors)" in ends[0]
+    assert "3 filtered (0 filter errors)" in ends[1]
+
+
 @pytest.mark.parametrize(
     ("query", "needle", "position"),
     [

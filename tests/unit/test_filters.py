@@ -40,6 +40,17 @@ def _safe(compiled, event):
         return False
 
 
+def test_results_are_shared_for_the_last_records_only():
+    compiled = compile_filter("shared_results_case", LIMIT)
+    compiled.remember(("c", "t", 0, 0, 5), False)
+    assert compiled.known(("c", "t", 0, 0, 5)) is False
+    assert compiled.known(("c", "t", 0, 1, 5)) is None
+    for offset in range(1, filters.SHARED_RESULTS + 1):
+        compiled.remember(("c", "t", 0, offset, 5), True)
+    assert compiled.known(("c", "t", 0, 0, 5)) is None  # the oldest went
+    assert compiled.known(("c", "t", 0, filters.SHARED_RESULTS, 5)) is True
+
+
 def test_same_text_compiles_once_per_process():
     text = "meta.domain == 'xx.wikipedia.org'"
     assert compile_filter(text, LIMIT) is compile_filter(text, LIMIT)
