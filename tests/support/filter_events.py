@@ -121,6 +121,20 @@ ATOMS = st.sampled_from(
         "a[?b]",
         '`{"a": 1}`',
         '"quoted"',
+        # Values whose truth differs between Python and JMESPath, and the sample's fields.
+        "`0`",
+        "`{}`",
+        "`[]`",
+        '`""`',
+        "`false`",
+        "`true`",
+        "namespace",
+        "bot",
+        "size",
+        "length.new",
+        "tags",
+        "title",
+        "type",
     ]
 )
 OPERATORS = st.sampled_from(
