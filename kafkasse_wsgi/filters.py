@@ -103,13 +103,16 @@ class EventFilter:
     :param text: the expression as the client sent it (the cache key).
     """
 
-    __slots__ = ("_evaluate", "_interpreter", "_results", "text")
+    __slots__ = ("_evaluate", "_interpreter", "_older", "_results", "text")
 
     def __init__(self, text: str, parsed: ParsedResult) -> None:
         self.text = text
         self._interpreter = _BudgetedInterpreter()
         self._evaluate = _compile(parsed.parsed, self._interpreter)
+        # Two generations: when the newer fills up, it becomes the older and the oldest
+        # go at once (evicting one at a time from a dict's front is slow in CPython).
         self._results: dict[Hashable, bool] = {}
+        self._older: dict[Hashable, bool] = {}
 
     def evaluate(self, event: Any) -> Any:
         """The expression's value on ``event``, exactly as ``jmespath.search`` gives it.
@@ -131,15 +134,17 @@ class EventFilter:
             uses cluster, topic, partition, offset and timestamp, and shares only where the
             event is a function of the record alone: the default deserializer, no hooks).
         """
-        return self._results.get(record_key)
+        known = self._results.get(record_key)
+        return known if known is not None else self._older.get(record_key)
 
     def remember(self, record_key: Hashable, passed: bool) -> None:
         """Keep a result for the other streams reading the same record (the last
-        :data:`SHARED_RESULTS`: streams at the live tail read each record moments apart)."""
+        :data:`SHARED_RESULTS` to twice that: streams at the live tail read each record
+        moments apart)."""
         results = self._results
         results[record_key] = passed
-        if len(results) > SHARED_RESULTS:
-            del results[next(iter(results))]  # the oldest: dicts keep insertion order
+        if len(results) >= SHARED_RESULTS:
+            self._older, self._results = results, {}
 
     def matches(self, event: Any) -> bool:
         """Whether ``event`` (a decoded JSON value) passes: the result is truthy.

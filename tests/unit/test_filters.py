@@ -47,10 +47,12 @@ def test_results_are_shared_for_the_last_records_only():
     compiled.remember(("c", "t", 0, 0, 5), False)
     assert compiled.known(("c", "t", 0, 0, 5)) is False
     assert compiled.known(("c", "t", 0, 1, 5)) is None
-    for offset in range(1, filters.SHARED_RESULTS + 1):
+    for offset in range(1, 2 * filters.SHARED_RESULTS):
         compiled.remember(("c", "t", 0, offset, 5), True)
-    assert compiled.known(("c", "t", 0, 0, 5)) is None  # the oldest went
-    assert compiled.known(("c", "t", 0, filters.SHARED_RESULTS, 5)) is True
+        if offset < filters.SHARED_RESULTS:
+            assert compiled.known(("c", "t", 0, 0, 5)) is False  # the last N are kept
+    assert compiled.known(("c", "t", 0, 0, 5)) is None  # at most 2N: the oldest went
+    assert compiled.known(("c", "t", 0, 2 * filters.SHARED_RESULTS - 1, 5)) is True
 
 
 def test_same_text_compiles_once_per_process():
