@@ -103,12 +103,16 @@ class EventFilter:
     :param text: the expression as the client sent it (the cache key).
     """
 
-    __slots__ = ("_evaluate", "_interpreter", "_older", "_results", "text")
+    __slots__ = ("_evaluate", "_interpreter", "_older", "_results", "sees_kafka_meta", "text")
 
     def __init__(self, text: str, parsed: ParsedResult) -> None:
         self.text = text
         self._interpreter = _BudgetedInterpreter()
         self._evaluate = _compile(parsed.parsed, self._interpreter)
+        #: Whether the result can depend on the event's ``_kafka`` block: the expression
+        #: names it, or looks at the whole event (``@``, ``*``). If not, the pump need not
+        #: build the block for an event it may drop.
+        self.sees_kafka_meta = _sees_kafka_meta(parsed.parsed)
         # Two generations: when the newer fills up, it becomes the older and the oldest
         # go at once (evicting one at a time from a dict's front is slow in CPython).
         self._results: dict[Hashable, bool] = {}
@@ -247,6 +251,19 @@ def _compile(node: dict[str, Any], interpreter: _BudgetedInterpreter) -> Evaluat
         call = interpreter._functions.call_function
         return lambda value: call(name, [argument(value) for argument in arguments])
     return lambda value: interpreter.visit(node, value)
+
+
+def _sees_kafka_meta(tree: dict[str, Any]) -> bool:
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        kind = node.get("type")
+        if kind in ("current", "value_projection") or (
+            kind == "field" and node.get("value") == "_kafka"
+        ):
+            return True
+        stack.extend(c for c in node.get("children", ()) if isinstance(c, dict))
+    return False
 
 
 def _is_false(value: Any) -> bool:

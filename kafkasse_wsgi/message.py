@@ -147,6 +147,20 @@ def decode_value(record: Any) -> tuple[Any, str]:
     return message, text
 
 
+def parse_value(record: Any) -> Any:
+    """The record's value parsed as :func:`decode_value` does, without keeping its text.
+
+    :raises DeserializationError: the value is missing, not UTF-8 or not JSON.
+    """
+    value = record.value
+    if value is None:
+        raise DeserializationError("message has no value (a tombstone)")
+    message = _fast_loads(value)  # orjson parses only valid UTF-8
+    if message is _UNPARSED:
+        message, _ = decode_value(record)
+    return message
+
+
 def event_text(record: Any, message: Any, text: str) -> str:
     """The event data of a value :func:`decode_value` returned: its text plus ``_kafka``."""
     if not isinstance(message, dict):

@@ -34,11 +34,10 @@ from .errors import (
 from .filters import EventFilter, FilterEvaluationError
 from .message import (
     KafkaMessage,
-    decode_value,
     default_deserializer,
     default_event_data,
-    event_text,
     kafka_meta_of,
+    parse_value,
     serialize_message,
 )
 from .options import Options
@@ -429,18 +428,15 @@ class Pump:
                 return None
             if known:
                 return default_event_data(record)
-        message, text = decode_value(record)
-        if isinstance(message, dict):
-            had_kafka = "_kafka" in message
-            message["_kafka"] = kafka_meta_of(record)
-            passed = self._passes_filter(message)
-            if passed and not had_kafka:
-                del message["_kafka"]
-        else:
-            passed = self._passes_filter(message)
+        # Parsed for the filter only (no text kept): most events are dropped here, and one
+        # that passes is made the fast path's way, its own text with _kafka appended.
+        message = parse_value(record)
+        if event_filter.sees_kafka_meta and isinstance(message, dict):
+            message["_kafka"] = kafka_meta_of(record)  # ours replaces theirs, as on the way out
+        passed = self._passes_filter(message)
         if key is not None:
             event_filter.remember(key, passed)
-        return event_text(record, message, text) if passed else None
+        return default_event_data(record) if passed else None
 
     def _custom_event_data(self, record: Any) -> str | None:
         """Event data through the user's hooks; ``None`` when the filterer drops it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -53,6 +54,23 @@ def test_results_are_shared_for_the_last_records_only():
             assert compiled.known(("c", "t", 0, 0, 5)) is False  # the last N are kept
     assert compiled.known(("c", "t", 0, 0, 5)) is None  # at most 2N: the oldest went
     assert compiled.known(("c", "t", 0, 2 * filters.SHARED_RESULTS - 1, 5)) is True
+
+
+@pytest.mark.parametrize(
+    ("text", "sees"),
+    [
+        ("meta.domain == 'x'", False),
+        ("_kafka.partition == `1`", True),
+        ('"_kafka".partition', True),
+        ("length(@) > `3`", True),
+        ("keys(@)", True),
+        ("*", True),
+        ("tags[?@ == 'x']", True),  # conservative: any @
+        ("contains(tags, 'x') && !bot", False),
+    ],
+)
+def test_which_expressions_can_see_the_kafka_block(text, sees):
+    assert compile_filter(text, LIMIT).sees_kafka_meta is sees
 
 
 def test_same_text_compiles_once_per_process():
@@ -155,7 +173,10 @@ def test_truthiness_is_jmespath_s():
 
 # --- fuzz: random text and random near-valid expressions --------------------------------------
 
-SAMPLES = make_events(20, seed=5)
+SAMPLES = [
+    dict(event, _kafka={"topic": "t", "partition": n % 2, "offset": n, "key": None})
+    for n, event in enumerate(make_events(20, seed=5))
+]
 FUZZ_COUNT = {"n": 0}
 
 
@@ -195,6 +216,11 @@ def test_fuzzed_expressions_parse_to_a_400_or_evaluate_within_budget(text):
             # As JSON: in Python 1 == True, in JMESPath they differ.
             assert _json(ours) == _json(reference), (text, event)
             assert compiled.matches(event) in (True, False)
+        if not compiled.sees_kafka_meta:
+            # The pump leaves _kafka out for such expressions: it must make no difference.
+            plain = {k: v for k, v in event.items() if k != "_kafka"}
+            with contextlib.suppress(FilterEvaluationError):
+                assert _json(compiled.evaluate(plain)) == _json(ours), text
 
 
 def _json(value: object) -> str:
