@@ -199,13 +199,13 @@ def scan(port: int, worker_pid: int | None, topic: str, messages: int,
     began = time.perf_counter()
     response = requests.get(f"http://127.0.0.1:{port}/{topic}{query}", stream=True, timeout=300,
                             headers={"Last-Event-ID": replay_id(topic)})
-    events, carry = 0, b""
+    events, carry, ended = 0, b"", False
     for chunk in response.iter_content(256 * 1024):
         data = carry + chunk
         events += data.count(b"\ndata: ")
-        carry = data[-6:]
+        ended = ended or b"event: end" in data
+        carry = data[-10:]
     elapsed = time.perf_counter() - began
-    ended = b"event: end" in carry or response.raw.closed
     out = {"filter": filter_text, "messages": messages, "events": events, "seconds": elapsed,
            "scanned_eps": messages / elapsed, "ended": ended, "status": response.status_code}
     if meter:
