@@ -199,12 +199,12 @@ def scan(port: int, worker_pid: int | None, topic: str, messages: int,
     began = time.perf_counter()
     response = requests.get(f"http://127.0.0.1:{port}/{topic}{query}", stream=True, timeout=300,
                             headers={"Last-Event-ID": replay_id(topic)})
-    events, carry, ended = 0, b"", False
+    events, ended = 0, False
+    tail = b""  # the previous chunk's last bytes: markers split across chunks still count
     for chunk in response.iter_content(256 * 1024):
-        data = carry + chunk
-        events += data.count(b"\ndata: ")
-        ended = ended or b"event: end" in data
-        carry = data[-10:]
+        events += (tail[-6:] + chunk).count(b"\ndata: ")  # 6: a whole marker never twice
+        ended = ended or b"event: end" in tail[-9:] + chunk
+        tail = chunk[-9:] if len(chunk) >= 9 else (tail + chunk)[-9:]
     elapsed = time.perf_counter() - began
     out = {"filter": filter_text, "messages": messages, "events": events, "seconds": elapsed,
            "scanned_eps": messages / elapsed, "ended": ended, "status": response.status_code}
