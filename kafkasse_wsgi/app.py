@@ -30,6 +30,7 @@ from .consumer import (
     assign_and_seek,
     check_topics,
     close_quietly,
+    explain_unavailable,
     kafka_call,
     open_consumer,
     resolve_start_positions,
@@ -57,7 +58,8 @@ from .request import (
     resume_within,
     spell_out,
 )
-from .stream import EventStream
+from .stream import EventStream, stopping, stopping_body
+from .tokens import authenticate
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -180,12 +182,18 @@ def stream_or_refuse(
     log = RequestLogAdapter(opts.logger or logging.getLogger(PACKAGE_LOGGER), request.request_id)
     if request.wants_json and not opts.disable_sse_formatting:
         opts = opts.replace(disable_sse_formatting=True)
+    if stopping():
+        return _stopping_response(opts, log, start_response, request)
 
     ticket = None
     consumer = None
+    grant = None
     try:
+        # Before anything that costs: a request without a good token uses no slot, no Kafka.
+        grant = authenticate(environ, opts)
         wanted, timestamp = _requested(request, assignments, at_timestamp, opts)
         event_filter, bounds = _asked_for_less(request, opts)
+        growing = _growing_topics(wanted)
         ticket = admit(request.client_address, opts)
         # kafka-python has blocking calls without a timeout (metadata): bound them all.
         timeout = gevent.Timeout(opts.setup_timeout_s)
@@ -193,7 +201,7 @@ def stream_or_refuse(
         try:
             consumer = open_consumer(opts, request.request_id)
             opts.call_hook("connected", log, consumer)
-            check_topics(consumer, topics_of(wanted), opts, environ)
+            check_topics(consumer, topics_of(wanted), opts, environ, grant)
             wanted = spell_out(
                 wanted, lambda t: kafka_call("metadata", consumer.partitions_for_topic, t) or ()
             )
@@ -224,7 +232,9 @@ def stream_or_refuse(
         except gevent.Timeout as expired:
             if expired is not timeout:
                 raise
-            raise KafkaUnavailableError("Kafka did not answer in time; try again later") from None
+            raise explain_unavailable(opts, request.request_id) or KafkaUnavailableError(
+                "Kafka did not answer in time; try again later"
+            ) from None
         finally:
             timeout.close()
     except BaseException as exc:
@@ -246,6 +256,10 @@ def stream_or_refuse(
             opts.call_hook("error", log, refusal)
         return error_response(refusal, request, environ, start_response, opts)
 
+    if stopping():  # the process began to stop during the setup
+        close_quietly(consumer, log)
+        ticket.release()
+        return _stopping_response(opts, log, start_response, request)
     stream = EventStream(
         consumer,
         starts,
@@ -255,7 +269,17 @@ def stream_or_refuse(
         client_socket(environ),
         event_filter=event_filter,
         replay=replay,
+        growing_topics=growing,
+        token_expires_at=grant.expires_at if grant is not None else None,
     )
+    if grant is not None:
+        log.info(
+            "token of %s grants %s for %.0fs more",
+            grant.subject or "(no sub)",
+            ",".join(grant.topics) or "nothing",
+            grant.seconds_left(),
+            extra={"token_subject": grant.subject},
+        )
     opts.call_hook("assigned", log, stream.positions.as_list())
     log.info("stream started: %s", stream.positions.event_id())
     start_response("200 OK", _stream_headers(opts, request, starts))
@@ -265,6 +289,20 @@ def stream_or_refuse(
         stream.close()
         return []
     return stream
+
+
+def _stopping_response(
+    opts: Options, log: logging.LoggerAdapter, start_response: StartResponse, request: StreamRequest
+) -> list[bytes]:
+    """A stream that ends at once, on a connection that closes (a proxy must not send the
+    next request to this process again): see :func:`~kafkasse_wsgi.stream.stopping`."""
+    log.info("not started: this process is stopping", extra={"end_cause": "shutdown"})
+    # WSGI leaves hop-by-hop headers to the server; this one is the exception servers accept
+    # from an app: gevent's pywsgi closes the connection after the response, gunicorn drops
+    # the header and closes kept-alive connections itself once it is stopping.
+    headers = [*_stream_headers(opts, request, []), ("Connection", "close")]
+    start_response("200 OK", headers)
+    return [stopping_body(not opts.disable_sse_formatting, opts.reconnect_spread_ms)]
 
 
 def _requested(
@@ -320,6 +358,16 @@ def _asked_for_less(
         limit=parse_limit(request.limit) if request.limit is not None else None,
     )
     return event_filter, bounds
+
+
+def _growing_topics(wanted: list[Assignment]) -> list[str]:
+    """Topics the stream reads whole: partitions added to them while it runs join it.
+
+    The application's topics requested without a partition. On a resume they are still in
+    ``wanted`` (the id only positions their partitions; see :func:`request.resume_within`), so
+    a resumed stream goes on growing too.
+    """
+    return list(dict.fromkeys(a.topic for a in wanted if a.partition is None))
 
 
 def _stream_headers(

@@ -1,8 +1,8 @@
-"""``kafkasse-wsgi serve``: a ready stream server, for the demo and for small deployments.
+"""``kafkasse-wsgi serve``: a ready stream server, for the demo and for deployments.
 
 One worker runs gevent's own WSGI server in this process; more than one runs gunicorn with
-gevent workers. Every flag can also come from a ``KAFKASSE_*`` environment variable (the flag
-wins). Logs are JSON lines on stderr.
+gevent workers. Settings come from flags, ``KAFKASSE_*`` environment variables and a TOML
+file, in that order of precedence (``serve_config.py``). Logs are JSON lines on stderr.
 
 This module imports nothing heavy at the top: ``serve`` monkey-patches with gevent *before*
 gevent, kafka-python or our package's stream modules are imported, as gevent asks.
@@ -14,23 +14,24 @@ import argparse
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 6927
-DEFAULT_HEARTBEAT_S = 15.0
+from .serve_config import DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_HOST, DEFAULT_PORT
+
+if TYPE_CHECKING:
+    from .serve_config import ServeConfig
+
 #: Seconds open streams get on SIGTERM before they are ended (gevent server).
 SHUTDOWN_GRACE_S = 1.0
 
 
-def _env(name: str, default: Any = None) -> Any:
-    return os.environ.get(f"KAFKASSE_{name}", default)
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from .serve_config import add_arguments
+
     parser = argparse.ArgumentParser(
         prog="kafkasse-wsgi",
         description="Stream Apache Kafka topics to HTTP Server-Sent Events.",
@@ -39,88 +40,61 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve",
         help="run the stream server",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description=(
             "Serve GET /<topic>[,<topic>...] as SSE streams (?since=<epoch ms|ISO-8601>, "
             "Last-Event-ID resumes), /healthz, /metrics, and a demo page at /. "
-            "Each option can also be set with the environment variable named in brackets."
+            "Each setting comes from its flag, else the environment variable named in "
+            "brackets, else the --config file, else its default "
+            f"(host {DEFAULT_HOST}, port {DEFAULT_PORT}, brokers {DEFAULT_BOOTSTRAP_SERVERS})."
         ),
     )
-    serve.add_argument(
-        "--bootstrap-servers",
-        default=_env(
-            "BOOTSTRAP_SERVERS", os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-        ),
-        help="Kafka brokers, comma-separated [KAFKASSE_BOOTSTRAP_SERVERS]",
-    )
-    serve.add_argument(
-        "--host", default=_env("HOST", DEFAULT_HOST), help="address to listen on [KAFKASSE_HOST]"
-    )
-    serve.add_argument(
-        "--port", type=int, default=int(_env("PORT", DEFAULT_PORT)), help="port [KAFKASSE_PORT]"
-    )
-    serve.add_argument(
-        "--allowed-topics",
-        default=_env("ALLOWED_TOPICS"),
-        help="comma-separated topics clients may read; default: all but internal ones "
-        "[KAFKASSE_ALLOWED_TOPICS]",
-    )
-    serve.add_argument(
-        "--cors-origins",
-        default=_env("CORS_ORIGINS"),
-        help="origins whose pages may read streams (CORS), comma-separated, or '*' for any "
-        "(without credentials); default: none [KAFKASSE_CORS_ORIGINS]",
-    )
-    serve.add_argument(
-        "--workers",
-        type=int,
-        default=int(_env("WORKERS", 1)),
-        help="1: gevent's server in this process; more: gunicorn with gevent workers "
-        "[KAFKASSE_WORKERS]",
-    )
-    serve.add_argument(
-        "--heartbeat",
-        type=float,
-        default=float(_env("HEARTBEAT", DEFAULT_HEARTBEAT_S)),
-        help="seconds between heartbeat comments on idle streams [KAFKASSE_HEARTBEAT]",
-    )
-    serve.add_argument(
-        "--log-level",
-        default=_env("LOG_LEVEL", "INFO"),
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        type=str.upper,
-        help="log level of the JSON logs on stderr [KAFKASSE_LOG_LEVEL]",
-    )
+    add_arguments(serve)
     return parser
 
 
-def stream_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The KafkaSSE options the flags describe."""
-    options: dict[str, Any] = {
-        "kafka_config": {"bootstrap_servers": args.bootstrap_servers},
-        "heartbeat_interval_s": args.heartbeat,
-    }
-    if args.allowed_topics:
-        options["allowed_topics"] = [t.strip() for t in args.allowed_topics.split(",") if t.strip()]
-    if args.cors_origins:
-        origins = args.cors_origins.strip()
-        options["cors_origins"] = (
-            "*" if origins == "*" else [o.strip() for o in origins.split(",") if o.strip()]
-        )
-    return options
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    from .errors import ConfigurationError
+    from .serve_config import check, resolve
+
     args = build_parser().parse_args(argv)
-    if args.workers < 1:
+    try:
+        # Server settings and where each value comes from: no kafka-python import yet.
+        config = resolve(args)
+        if args.print_config:
+            check(config)
+            sys.stdout.write(config.describe())
+            return 0
+    except ConfigurationError as error:
+        print(f"kafkasse-wsgi: {error.message}", file=sys.stderr)
+        return 2
+    workers = config.value("workers")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         print("kafkasse-wsgi: --workers must be at least 1", file=sys.stderr)
         return 2
-    if args.workers == 1:
-        return _serve_gevent(args)
-    return _serve_gunicorn(args)
+    if workers == 1:
+        return _serve_gevent(config)
+    from .extras import MissingExtraError, require
+
+    try:
+        require("gunicorn", f"--workers {workers}", "gunicorn")
+    except MissingExtraError as missing:
+        print(f"kafkasse-wsgi: {missing}", file=sys.stderr)
+        return 2
+    # The master must not import kafka-python before the workers fork and patch: the same
+    # command checks the configuration in a child process instead.
+    checked = subprocess.run(
+        [sys.executable, "-m", "kafkasse_wsgi", *(argv or sys.argv[1:]), "--print-config"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    if checked.returncode != 0:
+        sys.stderr.write(checked.stderr)
+        return checked.returncode
+    return _serve_gunicorn(config)
 
 
-def _serve_gevent(args: argparse.Namespace) -> int:
+def _serve_gevent(config: ServeConfig) -> int:
     from gevent import monkey
 
     monkey.patch_all()
@@ -133,19 +107,22 @@ def _serve_gevent(args: argparse.Namespace) -> int:
 
     from .errors import ConfigurationError
     from .log import configure_json_logging
+    from .serve_config import check
     from .server import StreamServer
     from .stream import end_all_streams
 
-    configure_json_logging(args.log_level)
+    configure_json_logging(config.value("log_level"))
     log = logging.getLogger("kafkasse_wsgi.cli")
     try:
-        app = StreamServer(**stream_options(args))
+        check(config)
+        app = StreamServer(**config.stream_options())
     except ConfigurationError as error:
-        log.error("invalid configuration: %s", error.message)
+        print(f"kafkasse-wsgi: {error.message}", file=sys.stderr)
         return 2
+    host, port = config.value("host"), config.value("port")
     # A pool (not bare greenlets) so that stopping can find and end every open stream.
     server = WSGIServer(
-        (args.host, args.port),
+        (host, port),
         app,
         spawn=Pool(),
         log=None,
@@ -162,23 +139,16 @@ def _serve_gevent(args: argparse.Namespace) -> int:
 
     gevent.signal_handler(signal.SIGTERM, stop, signal.SIGTERM)
     gevent.signal_handler(signal.SIGINT, stop, signal.SIGINT)
-    log.info(
-        "serving on http://%s:%d/ (brokers %s)",
-        args.host,
-        args.port,
-        args.bootstrap_servers,
-        extra={"host": args.host, "port": args.port},
-    )
+    log.info("serving on http://%s:%d/", host, port, extra={"host": host, "port": port})
     server.serve_forever()
     log.info("stopped")
     return 0
 
 
-def _serve_gunicorn(args: argparse.Namespace) -> int:
+def _serve_gunicorn(config: ServeConfig) -> int:
     from gunicorn.app.base import BaseApplication
 
-    options = stream_options(args)
-    log_level = args.log_level
+    log_level = config.value("log_level")
     # prometheus_client's multiprocess mode: every worker writes its values here, /metrics
     # merges them. Must be set before any worker imports prometheus_client.
     metrics_dir = None
@@ -201,8 +171,8 @@ def _serve_gunicorn(args: argparse.Namespace) -> int:
     class StreamApplication(BaseApplication):
         def load_config(self) -> None:
             settings = {
-                "bind": f"{args.host}:{args.port}",
-                "workers": args.workers,
+                "bind": f"{config.value('host')}:{config.value('port')}",
+                "workers": config.value("workers"),
                 "worker_class": "gevent",
                 "worker_connections": 2000,
                 # Streams are long-lived: the worker heartbeat, not the request, is timed.
@@ -218,9 +188,11 @@ def _serve_gunicorn(args: argparse.Namespace) -> int:
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
+            from .serve_config import check
             from .server import StreamServer
 
-            return StreamServer(**options)
+            check(config)  # in the worker, after gevent patched it
+            return StreamServer(**config.stream_options())
 
     try:
         StreamApplication().run()

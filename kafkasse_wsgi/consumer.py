@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import selectors
+import socket
+import ssl
 import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -31,9 +33,27 @@ from .options import Options, ResumePolicy
 
 if TYPE_CHECKING:
     from .options import WSGIEnvironment
+    from .tokens import TokenGrant
 
 #: Seconds a client is told to wait (``Retry-After``) when the brokers cannot be reached.
 UNAVAILABLE_RETRY_AFTER_S = 5
+#: Bound on the one connection :func:`explain_unavailable` opens to find out why.
+AUTHENTICATION_PROBE_TIMEOUT_S = 3.0
+
+TLS_FAILED_MESSAGE = (
+    "Kafka cannot be reached: the TLS handshake failed (certificate not trusted or TLS "
+    "settings wrong); try again later"
+)
+AUTHENTICATION_FAILED_MESSAGE = (
+    "Kafka cannot be reached: SASL authentication failed (credentials refused); try again later"
+)
+
+
+def _unavailable(exc: BaseException, message: str) -> KafkaUnavailableError:
+    """The 503 for a Kafka failure; a TLS failure says so (it is never a passing outage)."""
+    if isinstance(exc, ssl.SSLError):
+        message = TLS_FAILED_MESSAGE
+    return KafkaUnavailableError(message, retry_after_s=UNAVAILABLE_RETRY_AFTER_S)
 
 
 def open_consumer(options: Options, request_id: str) -> KafkaConsumer:
@@ -50,10 +70,54 @@ def open_consumer(options: Options, request_id: str) -> KafkaConsumer:
     except kafka_errors.KafkaConfigurationError as exc:
         raise ConfigurationError("kafka_config is not valid for kafka-python") from exc
     except (kafka_errors.KafkaError, OSError) as exc:
-        raise KafkaUnavailableError(
-            "Kafka cannot be reached right now; try again later",
-            retry_after_s=UNAVAILABLE_RETRY_AFTER_S,
-        ) from exc
+        raise _unavailable(exc, "Kafka cannot be reached right now; try again later") from exc
+
+
+def explain_unavailable(options: Options, request_id: str) -> KafkaUnavailableError | None:
+    """After a setup that timed out: was it the brokers refusing our SASL credentials?
+
+    kafka-python does not raise on a failed SASL authentication: it logs, reconnects and tries
+    again until the caller gives up, so the stream's setup only sees a timeout. One bounded
+    connection to a bootstrap server, whose failures are recorded, tells the two apart.
+
+    :returns: the 503 naming the authentication failure, or ``None`` if it was not that.
+    """
+    from kafka.conn import BrokerConnection
+
+    config = consumer_config(options.kafka_config, f"{request_id}-probe")
+    if not str(config.get("security_protocol", "")).startswith("SASL"):
+        return None
+    servers = config["bootstrap_servers"]
+    host, _, port = (servers[0] if isinstance(servers, list) else servers).rpartition(":")
+    settings = {k: v for k, v in config.items() if k in BrokerConnection.DEFAULT_CONFIG}
+    settings["selector"] = selectors.DefaultSelector
+    connection = BrokerConnection(host, int(port), socket.AF_UNSPEC, **settings)
+    failures: list[BaseException | None] = []
+    close = connection.close
+
+    def recording_close(error: BaseException | None = None) -> None:
+        failures.append(error)
+        close(error)
+
+    connection.close = recording_close
+    try:
+        connection.connect_blocking(timeout=AUTHENTICATION_PROBE_TIMEOUT_S)
+    except ssl.SSLError:
+        return KafkaUnavailableError(TLS_FAILED_MESSAGE, retry_after_s=UNAVAILABLE_RETRY_AFTER_S)
+    except (kafka_errors.KafkaError, OSError) as exc:
+        failures.append(exc)
+    finally:
+        close()
+    refused = (
+        kafka_errors.SaslAuthenticationFailedError,
+        kafka_errors.UnsupportedSaslMechanismError,
+        kafka_errors.IllegalSaslStateError,
+    )
+    if any(isinstance(failure, refused) for failure in failures):
+        return KafkaUnavailableError(
+            AUTHENTICATION_FAILED_MESSAGE, retry_after_s=UNAVAILABLE_RETRY_AFTER_S
+        )
+    return None
 
 
 def close_quietly(
@@ -75,10 +139,7 @@ def kafka_call(what: str, call: Any, *args: Any) -> Any:
     except KafkaSSEError:
         raise
     except (kafka_errors.KafkaError, OSError) as exc:
-        raise KafkaUnavailableError(
-            f"Kafka did not answer ({what}); try again later",
-            retry_after_s=UNAVAILABLE_RETRY_AFTER_S,
-        ) from exc
+        raise _unavailable(exc, f"Kafka did not answer ({what}); try again later") from exc
 
 
 def cluster_id_of(consumer: Any) -> str | None:
@@ -92,8 +153,10 @@ def check_topics(
     requested: Sequence[str],
     options: Options,
     environ: WSGIEnvironment,
+    grant: TokenGrant | None = None,
 ) -> None:
-    """Every requested topic must exist and be allowed; a 404 never says which was the case."""
+    """Every requested topic must exist, be allowed, and be granted by the subscriber token
+    (if any); a 404 never says which was the case."""
     existing = kafka_call("metadata", consumer.topics)
     if not existing or (
         not callable(options.allowed_topics)
@@ -101,7 +164,11 @@ def check_topics(
     ):
         raise ConfigurationError("no topic is available to stream: none exists or is allowed")
     missing = [
-        t for t in requested if t not in existing or not options.is_topic_allowed(t, environ)
+        t
+        for t in requested
+        if t not in existing
+        or not options.is_topic_allowed(t, environ)
+        or (grant is not None and not grant.allows(t))
     ]
     if missing:
         raise TopicNotAvailableError(
@@ -192,7 +259,7 @@ def resolve_start_positions(
     for tp, assignment in wanted:
         if assignment.offset is not None:
             positions.append(
-                _explicit_offset(tp, assignment, first[tp], last[tp], policy, log, started)
+                apply_resume_policy(tp, assignment, first[tp], last[tp], policy, log, started)
             )
         elif tp in by_time:
             hit = found.get(tp)
@@ -312,7 +379,7 @@ def _partitions(consumer: KafkaConsumer, topic: str) -> set[int]:
     return kafka_call("metadata", consumer.partitions_for_topic, topic) or set()
 
 
-def _explicit_offset(
+def apply_resume_policy(
     tp: TopicPartition,
     assignment: Assignment,
     first: int,
@@ -321,6 +388,16 @@ def _explicit_offset(
     log: logging.Logger | logging.LoggerAdapter,
     started: int,
 ) -> StartPosition:
+    """Where to read ``tp`` when the stream wants ``assignment.offset`` and Kafka holds
+    ``first..end``.
+
+    Used for a resume's offset, and by the pump when Kafka says mid-stream that the next
+    offset is gone. Outside the range the position moves as ``policy`` says and is marked
+    ``source="reset"`` (the client is told); inside it stays, ``source="offset"``.
+
+    :param started: when the stream's setup began (the timestamp of an end-offset start).
+    :raises OffsetOutOfRangeError: outside the range and ``policy`` says ``error``.
+    """
     offset = assignment.offset
     assert offset is not None
     if first <= offset <= end:

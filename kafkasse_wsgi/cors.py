@@ -14,7 +14,8 @@ from .options import Options
 #: Methods a stream answers, as preflights and 405s list them.
 ALLOWED_METHODS = ("GET", "HEAD", "OPTIONS")
 #: Request headers a cross-origin page may send (beyond the always-allowed simple ones).
-ALLOWED_HEADERS = "Last-Event-ID, Accept, Cache-Control, X-Request-ID"
+#: Authorization: a fetch-based client sending a subscriber token preflights it.
+ALLOWED_HEADERS = "Last-Event-ID, Accept, Cache-Control, X-Request-ID, Authorization"
 #: Response headers a cross-origin script may read.
 EXPOSED_HEADERS = "X-Request-ID, X-KafkaSSE-Reset"
 #: Seconds a browser may cache a preflight answer.

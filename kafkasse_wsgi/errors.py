@@ -19,6 +19,9 @@ The tree::
     ├── FilterError                  --   the filterer raised: sent as ``event: error``
     ├── TooManyStreamsError          503  this process is full / 429 this client has enough
     ├── KafkaUnavailableError        503  the brokers cannot be reached right now
+    ├── InvalidTokenError            401  no, or a bad, subscriber token (400 in a refused
+    │                                     query, 431 too large); ``WWW-Authenticate: Bearer``
+    ├── TokenKeysUnavailableError    503  the JWKS URL cannot be fetched right now
     └── KafkaStreamError             --   Kafka failed mid-stream: sent as ``event: error``
 """
 
@@ -132,6 +135,59 @@ class KafkaUnavailableError(KafkaSSEError):
     def __init__(self, message: str, retry_after_s: int = 5, **details: Any) -> None:
         super().__init__(message, **details)
         self.retry_after_s = retry_after_s
+
+
+class InvalidTokenError(KafkaSSEError):
+    """No subscriber token, or one that does not verify; answered with ``WWW-Authenticate``.
+
+    The message is always one of a few fixed strings: never a part of the token.
+
+    :param bearer_error: the RFC 6750 error code (``invalid_token``, ``invalid_request``), or
+        ``None`` when the request carried no token at all (RFC 6750 §3.1: then no code).
+    """
+
+    status = 401
+
+    def __init__(
+        self, message: str, status: int = 401, bearer_error: str | None = "invalid_token"
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.bearer_error = bearer_error
+
+    @classmethod
+    def missing(cls) -> InvalidTokenError:
+        return cls("a subscriber token is required", bearer_error=None)
+
+    @classmethod
+    def invalid(cls, message: str) -> InvalidTokenError:
+        return cls(message)
+
+    @classmethod
+    def too_large(cls, status: int = 431) -> InvalidTokenError:
+        return cls("the token is too large", status=status, bearer_error="invalid_request")
+
+    @classmethod
+    def query_refused(cls) -> InvalidTokenError:
+        return cls(
+            "a token in the query (access_token) is not accepted here; send it in an "
+            "Authorization: Bearer header or the cookie",
+            status=400,
+            bearer_error="invalid_request",
+        )
+
+    def http_headers(self) -> list[tuple[str, str]]:
+        challenge = 'Bearer realm="kafkasse"'
+        if self.bearer_error is not None:
+            challenge += f', error="{self.bearer_error}", error_description="{self.message}"'
+        return [("WWW-Authenticate", challenge), *super().http_headers()]
+
+
+class TokenKeysUnavailableError(KafkaSSEError):
+    """The keys tokens are verified with (a JWKS URL) cannot be fetched; try again later."""
+
+    status = 503
+    retry_after_s = 5
 
 
 class TooManyStreamsError(KafkaSSEError):

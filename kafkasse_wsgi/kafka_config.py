@@ -19,7 +19,14 @@ log = logging.getLogger(__name__)
 DEFAULT_BOOTSTRAP_SERVERS = "localhost:9092"
 DEFAULT_REQUEST_TIMEOUT_MS = 30_000
 DEFAULT_FETCH_MAX_WAIT_MS = 5_000
-DEFAULT_FETCH_MAX_BYTES = 52_428_800
+DEFAULT_METADATA_MAX_AGE_MS = 15_000
+#: One fetch response, over all its partitions. kafka-python's 50 MB default is what a
+#: stream could hold in fetched records (n partitions x 1 MB each, up to 50 MB) besides its
+#: queue; 1 MB is still ~3,000 events of 300 bytes per round trip, and kafka-python moves
+#: each partition it got data from to the end of the next request, so none starves.
+DEFAULT_FETCH_MAX_BYTES = 1_048_576
+#: One partition's share of a fetch (kafka-python's default). Either limit is passed by a
+#: single record batch larger than it, so that a big message is never stuck.
 DEFAULT_MAX_PARTITION_FETCH_BYTES = 1_048_576
 
 #: librdkafka name → kafka-python keyword.
@@ -79,6 +86,9 @@ IGNORED_LIBRDKAFKA_KEYS = frozenset(
         "debug",
     }
 )
+
+#: ``auto_offset_reset`` → the ``resume_policy.too_old`` action it means.
+AUTO_OFFSET_RESET_ACTIONS = {"earliest": "earliest", "latest": "latest", "none": "error"}
 
 #: What we force, whatever the user says: no consumer group, no commits, ever.
 FORCED: dict[str, Any] = {
@@ -150,8 +160,6 @@ def consumer_config(kafka_config: Mapping[str, Any], request_id: str) -> dict[st
     config: dict[str, Any] = {
         "bootstrap_servers": DEFAULT_BOOTSTRAP_SERVERS,
         "client_id": f"KafkaSSE-{request_id}",
-        # A stream that falls behind retention continues at the oldest data still there.
-        "auto_offset_reset": "earliest",
         # kafka-python's 305 s default would hold a request that long on a lost broker.
         "request_timeout_ms": DEFAULT_REQUEST_TIMEOUT_MS,
         # Per-consumer metrics cost memory and CPU on every stream; opt in if you read them.
@@ -159,17 +167,27 @@ def consumer_config(kafka_config: Mapping[str, Any], request_id: str) -> dict[st
         # The broker answers a fetch as soon as a record arrives; only idle streams wait
         # this long, and a longer wait is fewer empty round trips per idle stream.
         "fetch_max_wait_ms": DEFAULT_FETCH_MAX_WAIT_MS,
+        # How soon partitions added to a topic join its streams (kafka-python: 300 s). Worst
+        # case with the defaults: this, plus the poll waiting then (idle_delay_ms), plus the
+        # fetch in flight (fetch_max_wait_ms): 25 s. Costs one small request per interval.
+        "metadata_max_age_ms": DEFAULT_METADATA_MAX_AGE_MS,
+        # What a stream holds in fetched records besides its queue (see the constants).
+        "fetch_max_bytes": DEFAULT_FETCH_MAX_BYTES,
+        "max_partition_fetch_bytes": DEFAULT_MAX_PARTITION_FETCH_BYTES,
     }
     config.update(translate(kafka_config))
     # kafka-python 2.x drops a connection whose fetch response is larger than this (1 MB by
     # default), but one fetch may carry fetch_max_bytes of records plus a partition's worth.
     config.setdefault(
         "receive_message_max_bytes",
-        config.get("fetch_max_bytes", DEFAULT_FETCH_MAX_BYTES)
-        + config.get("max_partition_fetch_bytes", DEFAULT_MAX_PARTITION_FETCH_BYTES),
+        config["fetch_max_bytes"] + config["max_partition_fetch_bytes"],
     )
     overridden = sorted(key for key in FORCED if key in config and config[key] != FORCED[key])
     if overridden:
         log.warning("kafka_config: %s cannot be changed; forced", ", ".join(overridden))
     config.update(FORCED)
+    # kafka-python would move a consumer whose next offset is gone (retention) silently;
+    # "none" makes it raise, and the pump applies resume_policy and tells the client. A
+    # user's auto_offset_reset became resume_policy.too_old in Options.
+    config["auto_offset_reset"] = "none"
     return config

@@ -13,8 +13,8 @@ Metrics (all prefixed ``kafkasse_``):
 
 * ``streams_open`` (gauge) — streams being served now;
 * ``streams_started_total``, ``streams_ended_total{cause}`` — cause is ``client_left``,
-  ``error``, ``limit``, ``shutdown``, ``end``, or for bounded replays ``until`` and
-  ``event_limit``;
+  ``error``, ``limit``, ``shutdown``, ``token_expired``, ``end``, or for bounded
+  replays ``until`` and ``event_limit``;
 * ``streams_refused_total{status}`` — requests answered with an HTTP error;
 * ``events_sent_total``, ``events_filtered_total``, ``events_skipped_total``,
   ``bytes_sent_total``;
@@ -121,7 +121,10 @@ def metrics_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iter
             generate_latest,
         )
     except ImportError:
-        body = b'{"name": "ConfigurationError", "message": "install kafkasse_wsgi[metrics]"}'
+        from .errors import ConfigurationError
+        from .extras import install_hint
+
+        body = ConfigurationError(install_hint("/metrics", "metrics")).to_json().encode()
         start_response("501 Not Implemented", [("Content-Type", "application/json")])
         return [body]
     _get()

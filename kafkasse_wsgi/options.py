@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
@@ -55,6 +55,8 @@ class ResumePolicy:
     :param too_new: the offset is past the end (e.g. an id from another cluster):
         ``latest`` (default), ``earliest`` or ``error``.
     Either way the client is told: an ``event: reset`` and an ``X-KafkaSSE-Reset`` header.
+    The same applies mid-stream, when Kafka deletes data a stream has not read yet (then
+    ``event: reset`` only, or with ``error`` an ``event: error`` that ends the stream).
     """
 
     too_old: str = "earliest"
@@ -94,8 +96,12 @@ class Options:
         original slept this long (100 ms) after every empty poll, which was one.
     :param heartbeat_interval_s: a comment is sent after this long without events.
     :param queue_size: formatted batches that may wait for a slow client before the pump
-        stops polling (backpressure); memory per stream is bounded by
-        ``queue_size * batch_size`` events.
+        stops polling (backpressure).
+    :param queue_bytes: bytes of formatted events that may wait for a slow client; a poll
+        also takes no more records than fit in ``queue_bytes / queue_size`` at the size of
+        the last ones (every event's id lists every partition: with many partitions an event
+        is kilobytes). With one fetch (``kafka_config``'s ``fetch_max_bytes``), this bounds a
+        stream's memory whatever its partitions.
     :param batch_size: most records taken from one poll (``max_records``).
     :param retry_ms: ``retry:`` hint sent at the start of a stream; ``None`` sends none.
     :param resume_policy: what to do with resume offsets outside a partition's range.
@@ -137,6 +143,24 @@ class Options:
     :param progress_interval_s: while events are filtered out, an id-only frame (``id:``
         without ``data:``) goes out at most this often, and before a heartbeat, so a client's
         last event id advances and a resume does not rescan what was dropped. ``None``: never.
+
+    Subscriber tokens (JWT; needs the ``jwt`` extra; see :mod:`~kafkasse_wsgi.tokens`):
+
+    :param jwt_keys: what tokens are verified with: an HS secret (at least 32 bytes), a PEM
+        public key, a JWKS (mapping, :class:`pathlib.Path` or ``https://`` URL), or a list of
+        these. Setting it turns tokens on.
+    :param jwt_algorithms: the accepted ``alg`` values; default: whatever fits a configured
+        key (each key only verifies its own kind). ``none`` is never accepted.
+    :param jwt_audience: the required ``aud`` (a string or a list of accepted ones).
+    :param jwt_issuer: the required ``iss``.
+    :param jwt_topics_claim: the claim listing the topics (names or ``*``/``?`` globs) a
+        token grants; default ``kafkasse.topics`` (``{"kafkasse": {"topics": [...]}}``).
+    :param jwt_required: refuse requests without a token (401); default: True when
+        ``jwt_keys`` is set. False: a token is optional, and narrows access when present.
+    :param jwt_cookie_name: the cookie a token is read from when there is no
+        ``Authorization: Bearer`` header; default ``kafkasse_token``.
+    :param jwt_allow_query_token: also read ``?access_token=`` (last resort: URLs end up in
+        logs and browser history); when False such a request is a 400.
     """
 
     # Not a sleep: an empty poll ends after this long, a record ends it at once. Short waits
@@ -144,6 +168,7 @@ class Options:
     DEFAULT_IDLE_DELAY_MS = 5000
     DEFAULT_HEARTBEAT_INTERVAL_S = 15.0
     DEFAULT_QUEUE_SIZE = 4
+    DEFAULT_QUEUE_BYTES = 1_048_576
     DEFAULT_BATCH_SIZE = 250
     DEFAULT_RETRY_MS = None
     DEFAULT_SETUP_TIMEOUT_S = 10.0
@@ -159,6 +184,8 @@ class Options:
     DEFAULT_ALLOW_FILTERS = True
     DEFAULT_MAX_FILTER_LENGTH = 1000
     DEFAULT_PROGRESS_INTERVAL_S = 5.0
+    DEFAULT_JWT_TOPICS_CLAIM = "kafkasse.topics"
+    DEFAULT_JWT_COOKIE_NAME = "kafkasse_token"
 
     kafka_config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     allowed_topics: AllowedTopics = None
@@ -173,6 +200,7 @@ class Options:
     idle_delay_ms: int = DEFAULT_IDLE_DELAY_MS
     heartbeat_interval_s: float = DEFAULT_HEARTBEAT_INTERVAL_S
     queue_size: int = DEFAULT_QUEUE_SIZE
+    queue_bytes: int = DEFAULT_QUEUE_BYTES
     batch_size: int = DEFAULT_BATCH_SIZE
     retry_ms: int | None = DEFAULT_RETRY_MS
     resume_policy: ResumePolicy = dataclasses.field(default_factory=ResumePolicy)
@@ -192,6 +220,35 @@ class Options:
     allow_filters: bool = DEFAULT_ALLOW_FILTERS
     max_filter_length: int | None = DEFAULT_MAX_FILTER_LENGTH
     progress_interval_s: float | None = DEFAULT_PROGRESS_INTERVAL_S
+    jwt_keys: Any = None
+    jwt_algorithms: Sequence[str] | None = None
+    jwt_audience: str | Sequence[str] | None = None
+    jwt_issuer: str | None = None
+    jwt_topics_claim: str = DEFAULT_JWT_TOPICS_CLAIM
+    jwt_required: bool | None = None
+    jwt_cookie_name: str = DEFAULT_JWT_COOKIE_NAME
+    jwt_allow_query_token: bool = False
+
+    def _take_auto_offset_reset(self, value: Any, actions: Mapping[str, str]) -> None:
+        """kafka_config's ``auto_offset_reset`` says where to go when the next offset is gone:
+        that is ``resume_policy.too_old`` here (kafka-python itself never resets: it would
+        do it silently). It fills in the default; a different explicit ``too_old`` is an error.
+        """
+        action = actions.get(value) if isinstance(value, str) else None
+        if action is None:
+            raise ConfigurationError(
+                f"kafka_config: auto_offset_reset must be one of {', '.join(actions)}"
+            )
+        too_old = self.resume_policy.too_old
+        if too_old == action:
+            return
+        if too_old != ResumePolicy.too_old:
+            raise ConfigurationError(
+                f"kafka_config auto_offset_reset={value!r} and resume_policy.too_old="
+                f"{too_old!r} disagree; set resume_policy only"
+            )
+        policy = dataclasses.replace(self.resume_policy, too_old=action)
+        object.__setattr__(self, "resume_policy", policy)
 
     def __post_init__(self) -> None:
         if isinstance(self.resume_policy, Mapping):
@@ -203,9 +260,11 @@ class Options:
             raise ConfigurationError("resume_policy must be a ResumePolicy or a mapping")
         if not isinstance(self.kafka_config, Mapping):
             raise ConfigurationError("kafka_config must be a mapping of consumer settings")
-        from .kafka_config import translate
+        from .kafka_config import AUTO_OFFSET_RESET_ACTIONS, translate
 
-        translate(self.kafka_config)  # a mistyped key fails here, not on every request
+        translated = translate(self.kafka_config)  # a mistyped key fails here, not per request
+        if "auto_offset_reset" in translated:
+            self._take_auto_offset_reset(translated["auto_offset_reset"], AUTO_OFFSET_RESET_ACTIONS)
         allowed = self.allowed_topics
         if allowed is not None and not callable(allowed):
             if isinstance(allowed, str):
@@ -259,6 +318,7 @@ class Options:
                 raise ConfigurationError(f"kafka_event_handlers[{event!r}] must be callable")
         _require_int(self, "idle_delay_ms", minimum=0)
         _require_int(self, "queue_size", minimum=1)
+        _require_int(self, "queue_bytes", minimum=1024)
         _require_int(self, "batch_size", minimum=1)
         if self.retry_ms is not None:
             _require_int(self, "retry_ms", minimum=0)
@@ -285,6 +345,79 @@ class Options:
             raise ConfigurationError(
                 f"lifetime_jitter must be a fraction in [0, 1), got {jitter!r}"
             )
+        self._validate_tokens()
+
+    def _validate_tokens(self) -> None:
+        """Build the key set once (``replace()`` then reuses it) and check the jwt options."""
+        if not isinstance(self.jwt_allow_query_token, bool):
+            raise ConfigurationError("jwt_allow_query_token must be True or False")
+        if self.jwt_required is not None and not isinstance(self.jwt_required, bool):
+            raise ConfigurationError("jwt_required must be True, False or None")
+        tokens_configured = self.jwt_keys is not None or any(
+            getattr(self, name) is not None
+            for name in ("jwt_algorithms", "jwt_audience", "jwt_issuer")
+        )
+        if not tokens_configured:
+            if self.jwt_required:
+                raise ConfigurationError("jwt_required needs jwt_keys to verify tokens with")
+            object.__setattr__(self, "jwt_required", False)
+            return
+        from . import tokens
+
+        if self.jwt_keys is None:
+            raise ConfigurationError("jwt_algorithms, jwt_audience and jwt_issuer need jwt_keys")
+        if not isinstance(self.jwt_keys, tokens.KeySet):
+            object.__setattr__(self, "jwt_keys", tokens.KeySet(self.jwt_keys))
+        if self.jwt_required is None:
+            object.__setattr__(self, "jwt_required", True)
+        algorithms = self.jwt_algorithms
+        if algorithms is not None:
+            if isinstance(algorithms, str):
+                algorithms = [a.strip() for a in algorithms.split(",") if a.strip()]
+            algorithms = tuple(algorithms)
+            unknown = [a for a in algorithms if a not in tokens.KNOWN_ALGORITHMS]
+            if unknown or not algorithms:
+                raise ConfigurationError(
+                    f"jwt_algorithms: not accepted: {', '.join(map(repr, unknown)) or 'empty'}; "
+                    f"known: {', '.join(sorted(tokens.KNOWN_ALGORITHMS))} (never 'none')"
+                )
+            object.__setattr__(self, "jwt_algorithms", algorithms)
+        audience = self.jwt_audience
+        if audience is not None:
+            if isinstance(audience, str):
+                audience = [audience]
+            audience = tuple(audience)
+            if not audience or not all(isinstance(a, str) and a for a in audience):
+                raise ConfigurationError("jwt_audience must be a string or a list of strings")
+            object.__setattr__(self, "jwt_audience", audience)
+        if self.jwt_issuer is not None and not (
+            isinstance(self.jwt_issuer, str) and self.jwt_issuer
+        ):
+            raise ConfigurationError("jwt_issuer must be a non-empty string")
+        if not tokens.is_topics_claim_name(self.jwt_topics_claim):
+            raise ConfigurationError("jwt_topics_claim must be a claim name")
+        if not tokens.is_cookie_name(self.jwt_cookie_name):
+            raise ConfigurationError("jwt_cookie_name must be a cookie name (RFC 6265 token)")
+
+    @property
+    def token_verifier(self) -> Any:
+        """The :class:`~kafkasse_wsgi.tokens.TokenVerifier` of these options (``None`` without
+        ``jwt_keys``), built on first use."""
+        if self.jwt_keys is None:
+            return None
+        verifier = self.__dict__.get("_token_verifier")
+        if verifier is None:
+            from .tokens import TokenVerifier
+
+            verifier = TokenVerifier(
+                self.jwt_keys,
+                self.jwt_algorithms,
+                list(self.jwt_audience) if self.jwt_audience else None,
+                self.jwt_issuer,
+                self.jwt_topics_claim,
+            )
+            object.__setattr__(self, "_token_verifier", verifier)
+        return verifier
 
     @classmethod
     def from_any(cls, options: Options | Mapping[str, Any] | None) -> Options:

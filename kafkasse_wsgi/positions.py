@@ -124,6 +124,27 @@ class Positions:
         if moved:
             self._render(i)
 
+    def add(self, start: StartPosition) -> None:
+        """A partition that joined the stream (one added to its topic): named by ids from now."""
+        if (start.topic, start.partition) not in self._index:
+            self._append(start)
+
+    def move(self, topic: str, partition: int, offset: int, timestamp: int = 0) -> None:
+        """The stream continues this partition at ``offset`` after a reset (data it had not
+        read was deleted, or the log was truncated): the offset follows, backwards too. The
+        timestamp only moves forward, to ``timestamp`` (the reset's: later after a jump to
+        the end, so a resume by time does not replay what the policy skipped)."""
+        i = self._index[(topic, partition)]
+        moved = False
+        if offset != self._offsets[i]:
+            self._offsets[i] = offset
+            moved = self._shows_offset
+        if timestamp > self._timestamps[i]:
+            self._timestamps[i] = timestamp
+            moved = moved or self._shows_timestamp
+        if moved:
+            self._render(i)
+
     def event_id(self) -> str:
         """The current positions as the compact JSON sent in ``id:``."""
         if self._id is None:

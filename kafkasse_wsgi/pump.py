@@ -5,25 +5,28 @@ once, and puts the whole batch as one chunk into a bounded queue. ``put`` blocks
 queue is full, so a slow client slows only its own consumer and memory stays bounded.
 
 The pump borrows the consumer: the stream owns it and closes it after stopping the pump.
-Everything the pump has to say travels through the queue: byte chunks, then one
-:class:`End` (with the error that ended the stream, if any).
+Everything the pump has to say travels through the queue: byte chunks, a :class:`Reset`
+when Kafka deleted data the stream had not read yet, then one :class:`End` (with the error
+that ended the stream, if any).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import gevent
 from gevent.lock import BoundedSemaphore
-from gevent.queue import Full, Queue
+from gevent.queue import Full
 from kafka import TopicPartition
 from kafka import errors as kafka_errors
 
 from . import metrics
-from .consumer import cluster_id_of, end_offsets_of
+from .assignments import Assignment, StartPosition
+from .consumer import apply_resume_policy, cluster_id_of, end_offsets_of
 from .errors import (
     DeserializationError,
     FilterError,
@@ -44,6 +47,7 @@ from .options import Options
 from .positions import Positions
 from .replay import ReplayEnd
 from .sse import encode_chunk, format_json_text, format_message
+from .stream_queue import StreamQueue
 
 #: Seconds ``stop()`` waits for the pump to end after killing it.
 STOP_TIMEOUT_S = 5.0
@@ -53,7 +57,8 @@ STOP_TIMEOUT_S = 5.0
 #: serial under gevent anyway; pumps queued here instead of in the hub's run queue keep the
 #: worker responsive. With 500 streams replaying, a new stream's setup (a few round trips
 #: to Kafka) waited behind a slice of every one of them per round trip, and 325 of 500 hit
-#: the setup timeout; now it waits for at most this many slices.
+#: the setup timeout; now it waits for at most this many slices. User hooks run with the
+#: slot lent out (:meth:`_Slot.lent`): a hook that waits on something slow would hold it.
 PROCESSING_SLOTS = 2
 
 _slots: BoundedSemaphore | None = None
@@ -66,25 +71,80 @@ def _processing_slots() -> BoundedSemaphore:
     return _slots
 
 
+class _Slot:
+    """One pump's hold on a processing slot: ``with slot:`` takes one, ``lent()`` gives it
+    back for a while (when a user hook runs), and the hold is released exactly once."""
+
+    __slots__ = ("held",)
+
+    def __init__(self) -> None:
+        self.held = False
+
+    def __enter__(self) -> None:
+        _processing_slots().acquire()
+        self.held = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.held:
+            self.held = False
+            _processing_slots().release()
+
+    @contextlib.contextmanager
+    def lent(self) -> Iterator[None]:
+        """Let other pumps use the slot while the body runs; take one again after it,
+        unless the pump is being killed (it then ends holding nothing)."""
+        if not self.held:
+            yield
+            return
+        self.__exit__()
+        try:
+            yield
+        except Exception:
+            self.__enter__()  # the pump goes on: a skipped message, or an error to send
+            raise
+        self.__enter__()
+
+
 class End:
     """The last item of a stream's queue: why it ends, and what the client should do.
 
     :param error: sent as ``event: error`` before the end.
-    :param cause: for logs and metrics (``end``, ``error``, ``limit``, ``shutdown``).
+    :param cause: for logs and metrics (``end``, ``error``, ``limit``, ``shutdown``,
+        ``token_expired``).
     :param retry_ms: a ``retry:`` hint sent before the end, so the client comes back then.
+    :param event_id: an ``id:`` sent before the end (the id of everything queued before it).
     """
 
-    __slots__ = ("cause", "error", "retry_ms")
+    __slots__ = ("cause", "error", "event_id", "retry_ms")
 
     def __init__(
         self,
         error: KafkaSSEError | None = None,
         cause: str | None = None,
         retry_ms: int | None = None,
+        event_id: str | None = None,
     ) -> None:
         self.error = error
         self.cause = cause or ("error" if error is not None else "end")
         self.retry_ms = retry_ms
+        self.event_id = event_id
+
+
+class Reset:
+    """A queue item: partitions moved because Kafka no longer holds their next offset.
+
+    Sent as ``event: reset`` (the same notice as a resume that could not start where it
+    asked) before the events read from the new position.
+
+    :param positions: the moved partitions (``source="reset"``, with the requested offset).
+    :param event_id: the stream's id once they moved: a resume from it continues there.
+    """
+
+    __slots__ = ("event_id", "positions")
+
+    def __init__(self, positions: Sequence[StartPosition], event_id: str) -> None:
+        self.positions = list(positions)
+        self.event_id = event_id
 
 
 class _Stalled(Exception):
@@ -111,6 +171,11 @@ def has_broker_connection(consumer: Any) -> bool:
     return any(connection.connected() for connection in list(connections.values()))
 
 
+def _cluster_of(consumer: Any) -> Any:
+    """kafka-python's metadata cache of ``consumer`` (``None`` if it has none we know)."""
+    return getattr(getattr(consumer, "_client", None), "cluster", None)
+
+
 class StreamStats:
     """Counters of one stream, read by logs and metrics.
 
@@ -134,23 +199,31 @@ def format_progress(event_id: str) -> str:
 
 
 class Pump:
-    """Polls ``consumer`` in its own greenlet and feeds ``queue`` with formatted chunks."""
+    """Polls ``consumer`` in its own greenlet and feeds ``queue`` with formatted chunks.
+
+    :param growing_topics: topics read whole: partitions added to them join the stream.
+    """
 
     def __init__(
         self,
         consumer: Any,
         positions: Positions,
         options: Options,
-        queue: Queue,
+        queue: StreamQueue,
         log: logging.Logger | logging.LoggerAdapter,
         stats: StreamStats,
         on_stalled: Callable[[], None] | None = None,
+        growing_topics: Sequence[str] = (),
         event_filter: EventFilter | None = None,
         replay: ReplayEnd | None = None,
     ) -> None:
         """:param event_filter: the request's ``?filter=``, compiled (shared per process).
         :param replay: the request's ``?until=`` / ``?limit=`` bounds, tracked."""
         self._consumer = consumer
+        self._growing_topics = tuple(growing_topics)
+        # True at first: partitions the setup did not assign (added meanwhile) join at once.
+        self._metadata_changed = True
+        self._watched: Any = None  # the metadata cache we listen to
         self._event_filter = event_filter
         self._replay = replay
         self._on_stalled = on_stalled
@@ -184,8 +257,18 @@ class Pump:
         self._id_behind = False
         self._last_id_at = time.monotonic()
         self._greenlet: gevent.Greenlet | None = None
+        self._slot = _Slot()
+        # An event is at least as long as its id (every partition's position), known now.
+        self._max_records = self._records_fitting(len(positions.event_id()) if self._sse else 0)
+        #: The id of everything queued so far: the positions after the last chunk the queue
+        #: took (a chunk the pump was killed holding is not in it; its records are not).
+        self.queued_id = positions.event_id()
 
     def start(self) -> None:
+        if self._growing_topics:
+            self._watched = _cluster_of(self._consumer)
+            if self._watched is not None:
+                self._watched.add_listener(self._on_metadata)
         self._greenlet = gevent.spawn(self._run)
 
     def stop(self) -> None:
@@ -193,41 +276,60 @@ class Pump:
         greenlet, self._greenlet = self._greenlet, None
         if greenlet is not None and not greenlet.dead:
             greenlet.kill(block=True, timeout=STOP_TIMEOUT_S)
+        watched, self._watched = self._watched, None
+        if watched is not None:
+            watched.remove_listener(self._on_metadata)
+
+    def _on_metadata(self, cluster: Any) -> None:
+        """kafka-python's callback on every metadata refresh, inside our own poll."""
+        self._metadata_changed = True
 
     def _run(self) -> None:
         consumer = self._consumer
         options = self._options
         timeout_ms = options.idle_delay_ms
-        max_records = options.batch_size
         outage_s = options.broker_outage_timeout_s
         last_contact = time.monotonic()
         try:
             while True:
-                # First what is already fetched, in a processing slot (never blocks) ...
-                with _processing_slots():
-                    batches = consumer.poll(timeout_ms=0, max_records=max_records)
-                    chunk = self._process(batches) if batches else b""
-                if not batches:
-                    # ... else wait for the broker outside it: the poll returns with the first
-                    # record (no sleep puts a floor under latency) or after idle_delay_ms.
-                    batches = consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
-                    if batches:
-                        with _processing_slots():
-                            chunk = self._process(batches)
+                if self._metadata_changed:
+                    self._assign_added_partitions()
+                try:
+                    # First what is already fetched, in a processing slot (never blocks) ...
+                    with self._slot:
+                        batches = consumer.poll(timeout_ms=0, max_records=self._max_records)
+                        chunk = self._process(batches) if batches else b""
+                    if not batches:
+                        # ... else wait for the broker outside it: the poll returns with the
+                        # first record (no sleep puts a floor under latency) or after
+                        # idle_delay_ms.
+                        batches = consumer.poll(
+                            timeout_ms=timeout_ms, max_records=self._max_records
+                        )
+                        if batches:
+                            with self._slot:
+                                chunk = self._process(batches)
+                except kafka_errors.OffsetOutOfRangeError as exc:
+                    # auto_offset_reset is "none" (kafka_config.py): kafka-python tells us
+                    # instead of moving the consumer silently.
+                    self._continue_in_range(exc.args[0])
+                    continue
                 if batches:
                     last_contact = time.monotonic()
                     if chunk:
+                        polled = sum(len(batch) for batch in batches.values())
+                        self._max_records = self._records_fitting(len(chunk) / polled)
                         self._put(chunk)
+                elif has_broker_connection(consumer):
+                    last_contact = time.monotonic()
+                elif time.monotonic() - last_contact > outage_s:
+                    raise KafkaUnavailableError(f"lost contact with Kafka for over {outage_s:g} s")
                 if not chunk and self._progress_due():
                     # Only dropped records since the last id, and the interval has passed.
                     self._put(encode_chunk(format_progress(self._take_progress_id())))
                 if self._replay is not None and self._replay_finished():
                     self._queue.put(End(cause=self._replay.cause))
                     return
-                elif has_broker_connection(consumer):
-                    last_contact = time.monotonic()
-                elif time.monotonic() - last_contact > outage_s:
-                    raise KafkaUnavailableError(f"lost contact with Kafka for over {outage_s:g} s")
                 # A replaying stream finds its next batch already buffered (and with
                 # idle_delay_ms=0 an empty poll never blocks): let the rest of the worker run.
                 gevent.sleep(0)
@@ -297,10 +399,21 @@ class Pump:
         self._log.error("unexpected error in the stream pump", exc_info=exc)
         return End(KafkaStreamError(f"internal error: {type(exc).__name__}"))
 
-    def _put(self, chunk: bytes) -> None:
-        """Queue a chunk; a client that takes nothing for ``max_blocked_s`` is let go."""
+    def _records_fitting(self, bytes_per_record: float) -> int:
+        """Records per poll: ``batch_size``, or fewer if their chunk would pass its share of
+        ``queue_bytes`` (a ``queue_size``-th) at ``bytes_per_record``. Bounds what one batch
+        weighs while it is formatted, and keeps several chunks in the queue's byte budget."""
+        options = self._options
+        if bytes_per_record <= 0:
+            return options.batch_size
+        share = options.queue_bytes / options.queue_size
+        return max(1, min(options.batch_size, int(share // bytes_per_record)))
+
+    def _put(self, item: bytes | Reset) -> None:
+        """Queue an item; a client that takes nothing for ``max_blocked_s`` is let go."""
         try:
-            self._queue.put(chunk, timeout=self._options.max_blocked_s)
+            self._queue.put(item, timeout=self._options.max_blocked_s)
+            self.queued_id = self._positions.event_id()
         except Full:
             self._log.warning(
                 "client took no data for %gs; ending its stream (it resumes from its last id)",
@@ -309,6 +422,75 @@ class Pump:
             if self._on_stalled is not None:
                 self._on_stalled()
             raise _Stalled from None
+
+    def _assign_added_partitions(self) -> None:
+        """Partitions added to a topic the stream reads whole join it from their first offset.
+
+        Looked at after each metadata refresh (``metadata_max_age_ms``, see kafka_config.py).
+        ``assign`` keeps the positions of the partitions already assigned; ids name the new
+        ones from now on, so a resume continues them too. A partition without a leader yet
+        waits for the next refresh, asked for at once.
+        """
+        self._metadata_changed = False
+        consumer = self._consumer
+        cluster = _cluster_of(consumer)
+        if cluster is None:
+            return
+        assigned = consumer.assignment()
+        added = []
+        for topic in self._growing_topics:
+            for partition in sorted(cluster.partitions_for_topic(topic) or ()):
+                tp = TopicPartition(topic, partition)
+                if tp in assigned:
+                    continue
+                if cluster.leader_for_partition(tp) in (None, -1):
+                    cluster.request_update()
+                    continue
+                added.append(tp)
+        if not added:
+            return
+        first = consumer.beginning_offsets(added)
+        consumer.assign([*assigned, *added])
+        for tp in added:
+            consumer.seek(tp, first[tp])
+            # timestamp 0: from the start of its log, a resume by time starts there too.
+            start = StartPosition(tp.topic, tp.partition, first[tp], "added", timestamp=0)
+            self._positions.add(start)
+            if self._replay is not None:
+                self._replay.add(start)
+        self._log.info(
+            "partitions added to the topic join the stream: %s",
+            ", ".join(f"{tp.topic}/{tp.partition}@{first[tp]}" for tp in added),
+        )
+
+    def _continue_in_range(self, out_of_range: dict[Any, int]) -> None:
+        """Kafka no longer holds these partitions' next offsets: apply ``resume_policy``.
+
+        Retention or ``delete_records`` removed data the stream had not read yet (too old),
+        or the log was truncated under it (too new). Each partition moves as the policy says
+        and the client gets a :class:`Reset` before the events from there; with ``error``
+        the stream ends, its id still naming the first offset not delivered.
+        """
+        consumer = self._consumer
+        partitions = list(out_of_range)
+        first = consumer.beginning_offsets(partitions)
+        end = consumer.end_offsets(partitions)
+        now_ms = int(time.time() * 1000)
+        moved = []
+        for tp, offset in out_of_range.items():
+            wanted = Assignment(tp.topic, tp.partition, offset=offset)
+            position = apply_resume_policy(
+                tp, wanted, first[tp], end[tp], self._options.resume_policy, self._log, now_ms
+            )
+            # In range again (a race with the deletion): the same offset, nothing to tell.
+            consumer.seek(tp, position.offset)
+            if position.source == "reset":
+                self._positions.move(
+                    tp.topic, tp.partition, position.offset, position.timestamp or 0
+                )
+                moved.append(position)
+        if moved:
+            self._put(Reset(moved, self._positions.event_id()))
 
     def _process(self, batches: dict[Any, list[Any]]) -> bytes:
         """Deserialize, filter and format one poll's records into one chunk of bytes."""
@@ -439,7 +621,15 @@ class Pump:
         return default_event_data(record) if passed else None
 
     def _custom_event_data(self, record: Any) -> str | None:
-        """Event data through the user's hooks; ``None`` when the filterer drops it."""
+        """Event data through the user's hooks; ``None`` when the filterer drops it.
+
+        The hooks run with the processing slot lent out: one that waits (on a service, a
+        database) lets the other streams work meanwhile.
+        """
+        with self._slot.lent():
+            return self._through_hooks(record)
+
+    def _through_hooks(self, record: Any) -> str | None:
         kafka_message = KafkaMessage.from_record(record)
         if self._on_message is not None:
             try:

@@ -85,6 +85,12 @@ class ReplayEnd:
             self._stops[key] = offset
             self._check(key)
 
+    def add(self, start: StartPosition) -> None:
+        """A partition that joined the stream (added to its topic while it runs): read from
+        its start; with ``until``, its stop is found as it reads, or at its end offset."""
+        key = (start.topic, start.partition)
+        self._next.setdefault(key, start.offset)
+
     def is_done(self, topic: str, partition: int) -> bool:
         return (topic, partition) in self._done
 

@@ -157,7 +157,8 @@ def resume_within(requested: list[Assignment], resumed: list[Assignment]) -> lis
     partitions when the application assigned single partitions. Requested partitions the id
     does not name keep their assignment (its offset or timestamp, else ``since``, else the
     end), so a topic added to a stream since the id was issued starts as it would without
-    one. A topic name alone (no partition) positions nothing.
+    one; partitions added to a topic the id does name start at their first record
+    (:func:`spell_out`). A topic name alone (no partition) positions nothing.
 
     The result may hold a whole topic *and* single partitions of it: the topic stands for
     its other partitions (see :func:`spell_out`).
@@ -196,10 +197,19 @@ def resume_within(requested: list[Assignment], resumed: list[Assignment]) -> lis
     return result
 
 
+#: A start timestamp before every record: the partition's first record (Kafka's own
+#: lookup finds the earliest record at or after it).
+FROM_FIRST_RECORD = 0
+
+
 def spell_out(
     assignments: list[Assignment], partitions_of: Callable[[str], Iterable[int]]
 ) -> list[Assignment]:
     """Replace a whole topic that has single partitions beside it by its other partitions.
+
+    Such a topic is one a ``Last-Event-ID`` positions. Our ids name every partition of a
+    stream, so a partition the id leaves out was added to the topic after the id was sent:
+    it starts at its first record, or what it received while the client was away is lost.
 
     :param partitions_of: the partitions of a topic (asked of Kafka; only for such topics).
     """
@@ -212,7 +222,9 @@ def spell_out(
         if a.partition is None and a.topic in singles:
             taken = singles[a.topic]
             result.extend(
-                Assignment(a.topic, p) for p in sorted(partitions_of(a.topic)) if p not in taken
+                Assignment(a.topic, p, timestamp=FROM_FIRST_RECORD)
+                for p in sorted(partitions_of(a.topic))
+                if p not in taken
             )
         else:
             result.append(a)

@@ -87,6 +87,12 @@ def format_retry(retry_ms: int) -> bytes:
     return f"retry: {int(retry_ms)}\n\n".encode()
 
 
+def format_id(event_id: str) -> bytes:
+    """An id without an event: it sets the client's ``lastEventId`` (dispatching nothing), so
+    a stream that ends can say exactly where its client resumes."""
+    return f"id: {_single_line('id', event_id)}\n\n".encode("utf-8", _ENCODE_ERRORS)
+
+
 def format_json_line(data: str) -> bytes:
     """One record in JSON mode (``Accept: application/json``): the JSON text and a newline.
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import gevent
 from gevent import GreenletExit
-from gevent.queue import Empty, Full, Queue
+from gevent.queue import Empty, Full
 
 from . import metrics
 from .admission import Ticket
@@ -37,21 +37,23 @@ from .errors import KafkaSSEError
 from .filters import EventFilter
 from .options import Options
 from .positions import Positions
-from .pump import End, Pump, StreamStats, format_progress
+from .pump import End, Pump, Reset, StreamStats
 from .replay import END_LIMIT, END_UNTIL, ReplayEnd
 from .sse import (
     STREAM_PREAMBLE,
-    encode_chunk,
     format_comment,
     format_event,
+    format_id,
     format_json_line,
     format_retry,
 )
+from .stream_queue import StreamQueue
 
 #: The heartbeat of JSON mode: an empty line, which line-oriented JSON readers skip.
 JSON_HEARTBEAT = b"\n"
 
 _open_streams: weakref.WeakSet[EventStream] = weakref.WeakSet()
+_stopping = False
 
 
 def end_all_streams(cause: str = "shutdown") -> int:
@@ -59,15 +61,41 @@ def end_all_streams(cause: str = "shutdown") -> int:
 
     Call it when the process is about to stop: clients get a complete response and a
     ``retry:`` hint, and resume from their last id on another worker. Returns how many.
+    With ``cause="shutdown"`` the process is stopping from then on (:func:`stopping`).
     """
+    global _stopping
+    if cause == "shutdown":
+        _stopping = True
     streams = list(_open_streams)
     for stream in streams:
         stream.end(cause)
     return len(streams)
 
 
+def stopping() -> bool:
+    """Whether this process is stopping: a stream asked for now must end at once.
+
+    A server still answers requests on connections it already has for a moment after it
+    stopped listening (a proxy's kept-alive connections), then kills what is left: a stream
+    started then would be cut, or answered 500 if killed during its setup.
+    """
+    return _stopping
+
+
+def stopping_body(sse: bool, spread_ms: int) -> bytes:
+    """The body for a stream asked for while the process stops: the client comes back
+    (elsewhere) after a spread ``retry:`` wait, from the id it sent."""
+    if not sse:
+        return b""
+    retry_ms = random.randint(0, spread_ms)
+    return STREAM_PREAMBLE + format_retry(retry_ms) + format_comment("end: shutdown")
+
+
 class EventStream:
-    """A WSGI response iterable that streams one consumer's records as SSE or JSON lines."""
+    """A WSGI response iterable that streams one consumer's records as SSE or JSON lines.
+
+    :param growing_topics: topics read whole: partitions added to them join the stream.
+    """
 
     def __init__(
         self,
@@ -77,13 +105,18 @@ class EventStream:
         log: logging.Logger | logging.LoggerAdapter,
         ticket: Ticket | None = None,
         client_socket: Any | None = None,
+        growing_topics: Sequence[str] = (),
+        token_expires_at: float | None = None,
         event_filter: EventFilter | None = None,
         replay: ReplayEnd | None = None,
     ) -> None:
         """:param client_socket: the client's connection, watched so that a client leaving
         an idle stream is noticed at once (see :mod:`~kafkasse_wsgi.disconnect`).
+        :param token_expires_at: when the subscriber token this stream was granted by expires
+        (Unix seconds): the stream ends then, and the client comes back with a fresh one.
         :param event_filter: the request's compiled ``?filter=``.
         :param replay: the request's ``?until=`` / ``?limit=``: the stream ends at them."""
+        self._token_expires_at = token_expires_at
         self._consumer = consumer
         self._starts = list(starts)
         self._options = options
@@ -94,7 +127,7 @@ class EventStream:
             starts, id_mode=options.id_mode, cluster_id=cluster_id_of(consumer)
         )
         self.stats = StreamStats()
-        self._queue: Queue = Queue(maxsize=options.queue_size)
+        self._queue = StreamQueue(options.queue_size, options.queue_bytes)
         self._pump = Pump(
             consumer,
             self.positions,
@@ -103,12 +136,14 @@ class EventStream:
             log,
             self.stats,
             on_stalled=lambda: self.abort("limit"),
+            growing_topics=growing_topics,
             event_filter=event_filter,
             replay=replay,
         )
         self._generator: Iterator[bytes] | None = None
         self._reader: gevent.Greenlet | None = None
         self._lifetime_timer: gevent.Greenlet | None = None
+        self._expiry_timer: gevent.Greenlet | None = None
         self._watcher = (
             DisconnectWatcher(client_socket, self._client_left)
             if client_socket is not None
@@ -135,7 +170,9 @@ class EventStream:
             first = [STREAM_PREAMBLE] if self._sse else [JSON_HEARTBEAT]
             if self._sse and options.retry_ms is not None:
                 first.append(format_retry(options.retry_ms))
-            first.extend(self._reset_notices())
+            resets = [start for start in self._starts if start.source == "reset"]
+            if resets:
+                first.append(self._format_resets(resets, self.positions.event_id()))
             self._pump.start()
             self._start_lifetime_timer()
             if self._watcher is not None:
@@ -149,8 +186,10 @@ class EventStream:
                 except Empty:
                     # Dropped records moved the id: an id-only frame instead of a heartbeat.
                     progress = self._pump.progress_id()
-                    yield encode_chunk(format_progress(progress)) if progress else heartbeat
+                    yield format_id(progress) if progress else heartbeat
                     continue
+                if type(item) is Reset:
+                    item = self._format_resets(item.positions, item.event_id)
                 if type(item) is bytes:
                     self.stats.bytes_sent += len(item)
                     metrics.bytes_sent(len(item))
@@ -187,7 +226,10 @@ class EventStream:
         retry_ms = random.randint(0, self._options.reconnect_spread_ms)
         try:
             self._pump.stop()
-            self._queue.put_nowait(End(cause=cause, retry_ms=retry_ms))
+            # A client whose token expired has skipped nothing: say exactly where it resumes
+            # (also when nothing was sent on this connection yet).
+            event_id = self._pump.queued_id if cause == "token_expired" else None
+            self._queue.put_nowait(End(cause=cause, retry_ms=retry_ms, event_id=event_id))
         except Full:
             self.abort(cause)
 
@@ -221,6 +263,9 @@ class EventStream:
             self.close()
 
     def _start_lifetime_timer(self) -> None:
+        if self._token_expires_at is not None:
+            left = max(0.0, self._token_expires_at - time.time())
+            self._expiry_timer = gevent.spawn_later(left, self.end, "token_expired")
         lifetime = self._options.max_stream_lifetime_s
         if lifetime is None:
             return
@@ -237,15 +282,16 @@ class EventStream:
             data = json.dumps({"reason": end.cause})
             return format_event(data, event="end", event_id=self.positions.event_id())
         if end.retry_ms is not None:
-            return format_retry(end.retry_ms) + format_comment(f"end: {end.cause}")
+            resume = format_id(end.event_id) if end.event_id is not None else b""
+            return format_retry(end.retry_ms) + resume + format_comment(f"end: {end.cause}")
         return format_comment(f"end: {end.cause}")
 
-    def _reset_notices(self) -> list[bytes]:
-        """Tell the client where a resume could not start where it asked (never silently)."""
+    def _format_resets(self, resets: Sequence[StartPosition], event_id: str) -> bytes:
+        """Tell the client where the stream could not read where it asked (never silently):
+        at the start (a resume's offset is gone), or mid-stream (data deleted before it was
+        read). ``event_id`` is the id once the partitions moved."""
         notices = []
-        for start in self._starts:
-            if start.source != "reset":
-                continue
+        for start in resets:
             notice = {
                 "topic": start.topic,
                 "partition": start.partition,
@@ -255,14 +301,12 @@ class EventStream:
             }
             data = json.dumps(notice, separators=(",", ":"))
             if self._sse:
-                notices.append(
-                    format_event(data, event="reset", event_id=self.positions.event_id())
-                )
+                notices.append(format_event(data, event="reset", event_id=event_id))
             else:
                 notices.append(
                     format_json_line(json.dumps({"reset": notice}, separators=(",", ":")))
                 )
-        return notices
+        return b"".join(notices)
 
     def _format_error(self, error: KafkaSSEError) -> bytes:
         self._options.call_hook("error", self._log, error)
@@ -278,8 +322,9 @@ class EventStream:
         _open_streams.discard(self)
         if self._watcher is not None:
             self._watcher.stop()  # before the server reads the next request on the socket
-        if self._lifetime_timer is not None:
-            self._lifetime_timer.kill(block=False)
+        for timer in (self._lifetime_timer, self._expiry_timer):
+            if timer is not None:
+                timer.kill(block=False)
         try:
             self._pump.stop()
         finally:

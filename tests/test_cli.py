@@ -4,6 +4,7 @@ serves, JSON logs, clean stop on SIGTERM; and its metrics under gunicorn with 2 
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -218,3 +219,44 @@ def test_metrics_move_as_streams_open_send_filter_and_close_across_two_workers(
         assert metric(text, "kafkasse_streams_refused_total", '{status="404"}') == 1
     finally:
         server.stop()
+
+
+def run_serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kafkasse_wsgi", "serve", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
+
+
+def test_print_config_shows_each_value_with_its_source_and_masks_secrets(tmp_path):
+    config = tmp_path / "kafkasse.toml"
+    config.write_text(
+        'max_streams = 10\nretry_ms = 10\n\n[kafka]\n"sasl.password" = "pw-in-file"\n'
+    )
+    result = run_serve(
+        "--config",
+        str(config),
+        "--max-streams",
+        "30",
+        "--print-config",
+        env={"KAFKASSE_RETRY_MS": "20", "KAFKASSE_KAFKA_SSL_PASSWORD": "pw-in-env"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "max_streams = 30  # flag --max-streams" in result.stdout
+    assert "retry_ms = 20  # env KAFKASSE_RETRY_MS" in result.stdout
+    assert f'"sasl.password" = "***"  # file {config}:5' in result.stdout
+    assert "pw-in-file" not in result.stdout and "pw-in-env" not in result.stdout
+
+
+def test_a_bad_config_file_is_one_line_naming_key_and_line_before_anything_starts(tmp_path):
+    config = tmp_path / "kafkasse.toml"
+    config.write_text('max_streams = 10\n\n[kafka]\n"sasl.pasword" = "x"\n')
+    for workers in ("1", "2"):
+        result = run_serve("--config", str(config), "--workers", workers)
+        assert result.returncode == 2
+        assert "Traceback" not in result.stderr
+        [line] = result.stderr.strip().splitlines()
+        assert "sasl.pasword" in line and f"{config}:4" in line

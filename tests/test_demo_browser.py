@@ -119,3 +119,83 @@ def test_demo_page_reconnects_after_server_restart_without_gap_or_duplicate(
     assert state["reconnects"] >= 1
     assert state["gaps"] == 0 and state["duplicates"] == 0, state
     assert state["lastEventId"] and topic in state["lastEventId"]
+
+
+CHART_PIXELS_JS = """([canvasId, hex]) => {
+  // How many pixels of the canvas are (nearly) this colour: the line was drawn there.
+  const canvas = document.getElementById(canvasId);
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  const want = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  let count = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i + 3] > 200 && want.every((c, j) => Math.abs(data[i + j] - c) < 24)) count++;
+  }
+  return count;
+}"""
+
+
+def test_demo_page_charts_events_per_partition_and_lag_live(
+    kafka, make_topic, kafka_bootstrap, artifacts_dir
+):
+    """The page draws, with nothing fetched from anywhere but this server: a line per
+    partition of events/s and a line of lag, both moving on as events arrive."""
+    from playwright.sync_api import sync_playwright
+
+    topic = make_topic(partitions=2)
+    port = free_port()
+    server = start_server(port, kafka_bootstrap, topic)
+    feed = Feed(kafka, topic, 2)
+    foreign: list[str] = []
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.on(
+                "request",
+                lambda request: (
+                    None
+                    if request.url.startswith(f"http://127.0.0.1:{port}/")
+                    else foreign.append(request.url)
+                ),
+            )
+            page.goto(f"http://127.0.0.1:{port}/?topics={topic}")
+            page.wait_for_function("window.kafkasseDemo.opens >= 1", timeout=15_000)
+            feed.start()
+            # Three one-second samples in which both partitions had events.
+            page.wait_for_function(
+                "window.kafkasseDemo.chart.samples.filter(s => Object.keys(s.rates).length == 2)"
+                ".length >= 3",
+                timeout=20_000,
+            )
+            before = page.evaluate("document.getElementById('rateChart').toDataURL()")
+            draws = page.evaluate("window.kafkasseDemo.chart.draws")
+            page.wait_for_function(f"window.kafkasseDemo.chart.draws >= {draws + 2}")
+            after = page.evaluate("document.getElementById('rateChart').toDataURL()")
+            chart = page.evaluate(
+                "(() => { const c = window.kafkasseDemo.chart; return {keys: c.keys, "
+                "colors: c.keys.map(k => c.color(k)), samples: c.samples, pending: c.pending,"
+                " received: window.kafkasseDemo.received}; })()"
+            )
+            ink = {
+                key: page.evaluate(CHART_PIXELS_JS, ["rateChart", color])
+                for key, color in zip(chart["keys"], chart["colors"], strict=True)
+            }
+            lag_ink = page.evaluate(CHART_PIXELS_JS, ["lagChart", "#ef6461"])
+            page.screenshot(path=str(artifacts_dir / "demo-chart.png"))
+            browser.close()
+    finally:
+        feed.stop_event.set()
+        server.send_signal(signal.SIGTERM)
+        server.wait(10)
+    assert foreign == []
+    assert sorted(chart["keys"]) == [f"{topic}/0", f"{topic}/1"]
+    assert after != before, "the chart did not change while events arrived"
+    assert all(count > 20 for count in ink.values()), ink
+    assert lag_ink > 20
+    # Every event received is counted once, in a sample or in the one being gathered.
+    counted = sum(sum(s["rates"].values()) for s in chart["samples"]) + sum(
+        chart["pending"].values()
+    )
+    assert counted == chart["received"]
+    lags = [s["lag"] for s in chart["samples"] if s["lag"] is not None]
+    assert lags and all(lag >= 0 for lag in lags)

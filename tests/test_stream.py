@@ -271,6 +271,35 @@ def test_resume_skips_nothing_on_quiet_partition(server, kafka, make_topic):
     assert seen == {0: [0, 1, 2, 3], 1: [0, 1, 2], 2: [0, 1]}
 
 
+def test_a_stream_started_at_latest_resumes_exactly_including_a_quiet_partition(
+    serve, kafka, make_topic
+):
+    """No id, no since (latest) on 3 partitions; events on 2; cut; meanwhile events on all 3:
+    the resume sends exactly what was missed, on the quiet partition too (its id entry is
+    the end offset the stream started at, not "latest" once more)."""
+    topic = make_topic(partitions=3)
+    for p in range(3):  # history before the stream: never sent
+        kafka.produce(topic, [{"p": p, "seq": seq} for seq in range(3)], partition=p)
+    server = serve()
+    with SSEReader(f"{server.url}/{topic}") as reader:
+        reader.wait_comments(1)  # ":ok": its start offsets are fixed
+        kafka.produce(topic, [{"p": 0, "seq": 3}, {"p": 0, "seq": 4}], partition=0)
+        kafka.produce(topic, [{"p": 1, "seq": 3}], partition=1)
+        first = reader.read(3)
+    last_id = first[-1]["id"]
+    assert {e["partition"]: e["offset"] for e in json.loads(last_id)} == {0: 5, 1: 4, 2: 3}
+    # While disconnected: every partition, the quiet one included.
+    kafka.produce(topic, [{"p": 0, "seq": 5}], partition=0)
+    kafka.produce(topic, [{"p": 1, "seq": 4}, {"p": 1, "seq": 5}], partition=1)
+    kafka.produce(topic, [{"p": 2, "seq": 3}, {"p": 2, "seq": 4}], partition=2)
+    with SSEReader(f"{server.url}/{topic}", headers={"Last-Event-ID": last_id}) as reader:
+        second = reader.read(6, timeout_s=3)  # one more than expected: a duplicate shows
+    seen: dict[int, list[int]] = {0: [], 1: [], 2: []}
+    for item in payloads(first) + payloads(second):
+        seen[item["p"]].append(item["seq"])
+    assert seen == {0: [3, 4, 5], 1: [3, 4, 5], 2: [3, 4]}
+
+
 def test_assignment_with_offset_and_timestamp_is_kept_and_offset_wins(serve, kafka, make_topic):
     """Regression: the original dropped assignments that had both offset and timestamp."""
     topic = make_topic()

@@ -26,11 +26,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
-from django.views import View
-
+from ..extras import require
 from ..options import Options
 from . import CapturedResponse, capture_kafka_sse, capture_other_method, close_body
+
+require("django", "kafkasse_wsgi.contrib.django", "django")
+
+from django.http import (  # noqa: E402
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    StreamingHttpResponse,
+)
+from django.views import View  # noqa: E402
 
 __all__ = ["KafkaSSEView", "stream_response", "stream_view"]
 

@@ -23,10 +23,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Response, request
-
+from ..extras import require
 from ..options import AllowedTopics, Options
 from . import CapturedResponse, capture_kafka_sse, capture_other_method
+
+require("flask", "kafkasse_wsgi.contrib.flask", "flask")
+
+from flask import Blueprint, Response, request  # noqa: E402
 
 __all__ = ["make_blueprint", "stream_response"]
 

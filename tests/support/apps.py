@@ -12,7 +12,13 @@ import json
 import threading
 from typing import Any
 
+import gevent
+
 from kafkasse_wsgi import KafkaMessage, KafkaSSE, kafka_sse
+from kafkasse_wsgi.message import default_deserializer
+
+#: How long the sleepy hooks block, cooperatively, per message.
+SLEEPY_HOOK_S = 0.5
 
 
 def upper_deserializer(kafka_message: KafkaMessage) -> KafkaMessage:
@@ -49,12 +55,26 @@ def non_finite_on_n1_n2(kafka_message: KafkaMessage) -> KafkaMessage:
     return kafka_message
 
 
+def sleepy_deserializer(kafka_message: KafkaMessage) -> KafkaMessage:
+    """A deserializer that waits on something slow (a lookup service) for every message."""
+    gevent.sleep(SLEEPY_HOOK_S)
+    return default_deserializer(kafka_message)
+
+
+def sleepy_filter(kafka_message: KafkaMessage) -> bool:
+    """A filterer that waits on something slow (a permission check) for every message."""
+    gevent.sleep(SLEEPY_HOOK_S)
+    return True
+
+
 CALLABLES = {
     "upper_deserializer": upper_deserializer,
     "even_filter": even_filter,
     "exploding_filter": exploding_filter,
     "circular_on_n3": circular_on_n3,
     "non_finite_on_n1_n2": non_finite_on_n1_n2,
+    "sleepy_deserializer": sleepy_deserializer,
+    "sleepy_filter": sleepy_filter,
 }
 
 
@@ -91,11 +111,16 @@ def recording_hooks(path: str) -> dict[str, Any]:
     }
 
 
-def make_app(config: dict[str, Any]) -> Any:
-    options = dict(config.get("options", {}))
+def _resolve_callables(options: dict[str, Any]) -> dict[str, Any]:
+    options = dict(options)
     for key in ("deserializer", "filterer"):
         if isinstance(options.get(key), str):
             options[key] = CALLABLES[options[key]]
+    return options
+
+
+def make_app(config: dict[str, Any]) -> Any:
+    options = _resolve_callables(config.get("options", {}))
     if config.get("record_hooks"):
         options["kafka_event_handlers"] = recording_hooks(config["record_hooks"])
     if isinstance(options.get("allowed_topics"), dict):
@@ -116,12 +141,23 @@ def make_app(config: dict[str, Any]) -> Any:
         def inner(environ: Any, start_response: Any) -> Any:
             return kafka_sse(environ, start_response, assignments, options, at_timestamp)
 
+    # {"/prefix": {options}}: more apps in the same process, their options over the base ones.
+    mounts = {
+        prefix: KafkaSSE(**{**options, **_resolve_callables(extra)})
+        for prefix, extra in config.get("mounts", {}).items()
+    }
+
     def app(environ: Any, start_response: Any) -> Any:
-        if environ.get("PATH_INFO") == "/_debug":
+        path = environ.get("PATH_INFO", "")
+        if path == "/_debug":
             gc.collect()
             body = json.dumps(_debug_state()).encode()
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body]
+        for prefix, mounted in mounts.items():
+            if path.startswith(prefix + "/"):
+                environ["PATH_INFO"] = path[len(prefix) :]
+                return mounted(environ, start_response)
         return inner(environ, start_response)
 
     return app

@@ -886,7 +886,7 @@ class Request:
         """The verdict, and for a certain stream the exact start positions.
 
         The path names the topics; a Last-Event-ID only moves partitions of those topics
-        (naming any other is a 400), the rest start as without it."""
+        (naming any other is a 400); topics it does not name start as without it."""
         if self.method == "OPTIONS":
             return "204", None
         if self.method not in ("GET", "HEAD"):
@@ -906,8 +906,11 @@ class Request:
                 for t, p, offset, timestamp in self.last_event_id.wanted(world)  # type: ignore[union-attr]
                 if p is not None
             }
+        # A partition the id leaves out of a topic it names was added after the id was sent
+        # (ids name every partition): it starts at its first record.
+        resumed_topics = {t for t, _ in named}
         wanted = [
-            named.get((t, p), (t, p, None, None))
+            named.get((t, p), (t, p, None, 0 if t in resumed_topics else None))
             for t in self.path.topics(world)
             for p in range(world.partitions[t])
         ]

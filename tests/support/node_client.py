@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,12 +18,22 @@ def node_client_available() -> bool:
 
 
 def start_node_client(
-    url: str, max_events: int, timeout_ms: int, last_event_id: str | None = None
+    url: str,
+    max_events: int,
+    timeout_ms: int,
+    last_event_id: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> subprocess.Popen:
+    """:param headers: sent with every request (e.g. ``Authorization``)."""
     args = [NODE or "node", str(NODE_DIR / "es_client.mjs"), url, str(max_events), str(timeout_ms)]
     if last_event_id:
         args.append(last_event_id)
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = dict(os.environ)
+    if headers:
+        env["ES_HEADERS"] = json.dumps(headers)
+    return subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
 
 
 def records_of(process: subprocess.Popen, timeout_s: float) -> list[dict[str, Any]]:

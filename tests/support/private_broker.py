@@ -7,26 +7,46 @@ across clusters). A start costs about 8 s: one per test module, module-scoped.
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 
-from tests.support.servers import ROOT, free_port
+from tests.support.servers import ROOT
 
 KAFKA_LOCAL = ROOT / "scripts" / "kafka-local"
 
 
+def _ephemeral_ports() -> range:
+    """The ports the kernel gives outgoing connections (and ``free_port``)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            low, high = (int(part) for part in ports.read().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
+def _port_pair_outside(ephemeral: range) -> int:
+    """A port P with P and P+1 free, below the ephemeral range: while the broker is stopped,
+    an outgoing connection of any process on the machine may take an ephemeral port as its
+    own, and the broker could not bind it again (seen in 2 of 2 outages of 30 s)."""
+    for _ in range(1000):
+        port = random.randrange(10_000, min(ephemeral.start, 32_000) - 1)
+        try:
+            with socket.socket() as first, socket.socket() as second:
+                first.bind(("127.0.0.1", port))
+                second.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free pair of ports below the ephemeral range")
+
+
 class PrivateBroker:
-    """A second kafka-local broker on a free port that tests may stop and start again."""
+    """A second kafka-local broker (port P, controller P+1) that tests may stop and start again."""
 
     def __init__(self) -> None:
-        while True:
-            self.port = free_port()
-            try:
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", self.port + 1))  # the controller's port
-                break
-            except OSError:
-                continue
+        self.port = _port_pair_outside(_ephemeral_ports())
         self.env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
         self.env["KAFKA_PORT"] = str(self.port)
         self.bootstrap = f"127.0.0.1:{self.port}"

@@ -68,20 +68,40 @@ class Server:
         return self.process.stdout.read() or ""
 
 
+def die_with_parent() -> None:
+    """In a child before ``exec``: SIGTERM it when the test process dies (Linux), so a
+    crashed test run leaves no server behind. Pass as ``preexec_fn``."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+
+
 def spawn_server(
-    args: list[str], port: int, log_path: Path | None, env: dict[str, str] | None = None
+    args: list[str],
+    port: int,
+    log_path: Path | None,
+    env: dict[str, str] | None = None,
+    stop_with_parent: bool = False,
+    python: Path | str = sys.executable,
 ) -> Server:
-    """Start a server process with the repository on its path; wait until it listens."""
+    """Start a server process with the repository on its path; wait until it listens.
+
+    :param stop_with_parent: SIGTERM it if the test process dies (for servers that have no
+        watchdog of their own, such as the CLI's).
+    :param python: the interpreter (another virtualenv's, to run without some packages).
+    """
     environment = dict(os.environ)
     environment["PYTHONPATH"] = str(ROOT) + os.pathsep + environment.get("PYTHONPATH", "")
     environment.update(env or {})
     out = open(log_path, "w") if log_path else None  # noqa: SIM115 (closed by Server.stop)
     process = subprocess.Popen(
-        [sys.executable, *args],
+        [str(python), *args],
         cwd=ROOT,
         env=environment,
         stdout=out or subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent if stop_with_parent else None,
     )
     wait_for_port(port, process)
     return Server(process, port, out)

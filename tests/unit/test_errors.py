@@ -56,7 +56,7 @@ def test_every_error_is_a_kafkasse_error() -> None:
         for value in vars(errors).values()
         if isinstance(value, type) and issubclass(value, Exception)
     ]
-    assert len(classes) == 12
+    assert len(classes) == 14
     assert all(issubclass(cls, KafkaSSEError) for cls in classes)
 
 

@@ -14,6 +14,7 @@ from kafkasse_wsgi.kafka_config import (
     DEFAULT_FETCH_MAX_BYTES,
     DEFAULT_FETCH_MAX_WAIT_MS,
     DEFAULT_MAX_PARTITION_FETCH_BYTES,
+    DEFAULT_METADATA_MAX_AGE_MS,
     DEFAULT_REQUEST_TIMEOUT_MS,
     FORCED,
     IGNORED_LIBRDKAFKA_KEYS,
@@ -143,14 +144,17 @@ def test_consumer_config_defaults() -> None:
     assert consumer_config({}, "req-1") == {
         "bootstrap_servers": DEFAULT_BOOTSTRAP_SERVERS,
         "client_id": "KafkaSSE-req-1",
-        "auto_offset_reset": "earliest",
         "request_timeout_ms": DEFAULT_REQUEST_TIMEOUT_MS,
         "metrics_enabled": False,
         "fetch_max_wait_ms": DEFAULT_FETCH_MAX_WAIT_MS,
+        "metadata_max_age_ms": DEFAULT_METADATA_MAX_AGE_MS,
+        "fetch_max_bytes": DEFAULT_FETCH_MAX_BYTES,
+        "max_partition_fetch_bytes": DEFAULT_MAX_PARTITION_FETCH_BYTES,
         "group_id": None,
         "enable_auto_commit": False,
         "allow_auto_create_topics": False,
         "receive_message_max_bytes": DEFAULT_FETCH_MAX_BYTES + DEFAULT_MAX_PARTITION_FETCH_BYTES,
+        "auto_offset_reset": "none",
     }
 
 
@@ -171,7 +175,13 @@ def test_consumer_config_user_settings_override_defaults() -> None:
     )
     assert config["bootstrap_servers"] == ["k:1"]
     assert config["client_id"] == "mine"
-    assert config["auto_offset_reset"] == "latest"
+
+
+def test_consumer_never_resets_offsets_itself() -> None:
+    """kafka-python's reset is silent: with "none" it raises and the pump applies
+    resume_policy (which a user's auto_offset_reset sets, see Options), telling the client."""
+    for given in ({}, {"auto_offset_reset": "latest"}, {"auto.offset.reset": "smallest"}):
+        assert consumer_config(given, "r")["auto_offset_reset"] == "none"
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ def test_defaults() -> None:
     assert options.idle_delay_ms == Options.DEFAULT_IDLE_DELAY_MS == 5000
     assert options.heartbeat_interval_s == Options.DEFAULT_HEARTBEAT_INTERVAL_S
     assert options.queue_size == Options.DEFAULT_QUEUE_SIZE
+    assert options.queue_bytes == Options.DEFAULT_QUEUE_BYTES == 1_048_576
     assert options.batch_size == Options.DEFAULT_BATCH_SIZE
     assert options.retry_ms is None
     assert options.resume_policy == ResumePolicy("earliest", "latest")
@@ -78,6 +79,8 @@ def test_replace_returns_a_new_validated_value() -> None:
         ("heartbeat_interval_s", float("inf")),
         ("queue_size", 0),
         ("queue_size", 2.0),
+        ("queue_bytes", 100),
+        ("queue_bytes", "1MB"),
         ("batch_size", 0),
         ("batch_size", False),
         ("retry_ms", -1),
@@ -143,6 +146,39 @@ def test_allowed_topics_become_a_tuple(given: Any, expected: tuple[str, ...]) ->
 def test_resume_policy_from_mapping() -> None:
     options = Options(resume_policy={"too_old": "error"})  # type: ignore[arg-type]
     assert options.resume_policy == ResumePolicy(too_old="error", too_new="latest")
+
+
+@pytest.mark.parametrize(
+    ("kafka_config", "too_old"),
+    [
+        pytest.param({"auto_offset_reset": "latest"}, "latest", id="latest"),
+        pytest.param({"auto_offset_reset": "earliest"}, "earliest", id="earliest"),
+        pytest.param({"auto_offset_reset": "none"}, "error", id="none-is-error"),
+        pytest.param(
+            {"default_topic_config": {"auto.offset.reset": "largest"}}, "latest", id="node"
+        ),
+    ],
+)
+def test_auto_offset_reset_in_kafka_config_is_the_too_old_policy(
+    kafka_config: dict[str, Any], too_old: str
+) -> None:
+    options = Options(kafka_config=kafka_config)
+    assert options.resume_policy == ResumePolicy(too_old=too_old, too_new="latest")
+    assert options.replace(batch_size=10).resume_policy == options.resume_policy
+
+
+def test_auto_offset_reset_that_contradicts_resume_policy_is_refused() -> None:
+    assert Options(  # the same thing said twice is fine
+        kafka_config={"auto_offset_reset": "latest"},
+        resume_policy={"too_old": "latest"},  # type: ignore[arg-type]
+    ).resume_policy == ResumePolicy(too_old="latest")
+    with pytest.raises(ConfigurationError, match="auto_offset_reset='latest' and resume_policy"):
+        Options(
+            kafka_config={"auto_offset_reset": "latest"},
+            resume_policy={"too_old": "error"},  # type: ignore[arg-type]
+        )
+    with pytest.raises(ConfigurationError, match="auto_offset_reset must be one of"):
+        Options(kafka_config={"auto_offset_reset": "oldest"})
 
 
 @pytest.mark.parametrize("too_old", ["earliest", "latest", "error"])

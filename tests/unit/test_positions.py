@@ -189,3 +189,19 @@ def test_id_mode_wins_over_use_timestamp_and_unknown_modes_are_refused() -> None
     assert positions.event_id() == '[{"topic":"a","partition":0,"offset":3}]'
     with pytest.raises(ValueError, match="id_mode"):
         Positions([], id_mode="offsets")
+
+
+def test_move_after_a_reset_follows_the_offset_either_way_and_the_timestamp_forward_only() -> None:
+    positions = Positions([start("a", 0, 5, timestamp=100), start("b", 0, 1, timestamp=100)])
+    positions.move("a", 0, 40)  # data deleted under the stream: forward
+    assert positions.event_id() == (
+        '[{"topic":"a","partition":0,"offset":40},{"topic":"b","partition":0,"offset":1}]'
+    )
+    positions.move("a", 0, 20)  # the log was truncated under it: back
+    positions.advance("a", 0, 20, timestamp=300)
+    assert positions.as_list()[0] == {"topic": "a", "partition": 0, "offset": 21}
+    by_time = Positions([start("a", 0, 5, timestamp=100)], use_timestamp=True)
+    by_time.move("a", 0, 40, timestamp=0)  # to the earliest: the time reached stays
+    assert by_time.event_id() == '[{"topic":"a","partition":0,"timestamp":100}]'
+    by_time.move("a", 0, 90, timestamp=500)  # to the latest: the time of the jump
+    assert by_time.event_id() == '[{"topic":"a","partition":0,"timestamp":500}]'

@@ -44,6 +44,18 @@ def test_every_partition_past_until_at_the_start_is_finished_before_streaming():
     assert replay.finished
 
 
+def test_a_partition_added_while_streaming_keeps_the_replay_open_until_done():
+    replay = ReplayEnd(ReplayBounds(until=UNTIL), starts(2), {("t", 0): 2})
+    assert replay.finished  # nothing to read ...
+    replay = ReplayEnd(ReplayBounds(until=UNTIL), starts(0), {("t", 0): 2})
+    replay.add(StartPosition("t", 1, 0, "added", timestamp=0))
+    assert replay.admits("t", 0, 0, 1) and replay.admits("t", 0, 1, 2)
+    assert not replay.finished  # ... but the added partition has no stop yet
+    assert replay.unresolved == [("t", 1)]
+    replay.set_stop("t", 1, 0)
+    assert replay.finished
+
+
 def test_limit_counts_delivered_events():
     replay = ReplayEnd(ReplayBounds(limit=2), starts(0))
     assert replay.admits("t", 0, 0, 1)

@@ -10,7 +10,7 @@ from werkzeug.test import create_environ
 
 from kafkasse_wsgi.assignments import Assignment
 from kafkasse_wsgi.errors import InvalidAssignmentError
-from kafkasse_wsgi.request import parse_request, resume_within, spell_out
+from kafkasse_wsgi.request import FROM_FIRST_RECORD, parse_request, resume_within, spell_out
 
 
 def environ(path: str = "/a,b", query: str = "", **headers: str) -> dict[str, Any]:
@@ -151,8 +151,8 @@ def test_spell_out_replaces_a_whole_topic_beside_its_partitions_by_the_others() 
     wanted = [Assignment("a", 1, offset=7), Assignment("a"), Assignment("b")]
     assert spell_out(wanted, partitions_of) == [
         Assignment("a", 1, offset=7),
-        Assignment("a", 0),
-        Assignment("a", 2),
+        Assignment("a", 0, timestamp=FROM_FIRST_RECORD),  # added since the id was sent
+        Assignment("a", 2, timestamp=FROM_FIRST_RECORD),
         Assignment("b"),
     ]
     assert asked == ["a"]  # Kafka is asked only about topics that need it

@@ -2,17 +2,20 @@
 // line per open, message and error on stdout. It reconnects by itself, sending
 // Last-Event-ID, exactly as a browser does.
 //   node es_client.mjs URL MAX_EVENTS TIMEOUT_MS [LAST_EVENT_ID]
+// ES_HEADERS='{"Authorization": "Bearer …"}' adds headers to every request (what a browser's
+// EventSource cannot do, and this package can through its fetch option).
 import { EventSource } from "eventsource";
 
 const [url, maxEvents, timeoutMs, lastEventId] = process.argv.slice(2);
+const extraHeaders = process.env.ES_HEADERS ? JSON.parse(process.env.ES_HEADERS) : {};
 const init = {};
-if (lastEventId) {
-  // Only the first request starts from the given id: once the client has seen events, its
-  // own Last-Event-ID (set by the library on reconnect) must win.
+if (lastEventId || process.env.ES_HEADERS) {
   init.fetch = (input, options) => {
-    const headers = { ...options.headers };
+    const headers = { ...options.headers, ...extraHeaders };
+    // Only the first request starts from the given id: once the client has seen events, its
+    // own Last-Event-ID (set by the library on reconnect) must win.
     const known = Object.keys(headers).some((name) => name.toLowerCase() === "last-event-id");
-    if (!known) headers["Last-Event-ID"] = lastEventId;
+    if (lastEventId && !known) headers["Last-Event-ID"] = lastEventId;
     return fetch(input, { ...options, headers });
   };
 }
