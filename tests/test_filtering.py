@@ -293,6 +293,37 @@ def test_progress_frame_moves_the_id_while_everything_is_filtered_out(serve, kaf
 EVENTS = 10_000
 
 
+def test_a_progress_frame_never_runs_ahead_of_events_still_being_made(serve, kafka, make_topic):
+    """A hook that waits lends the processing slot out mid-batch; if the heartbeat fires
+    then, the positions already include records whose events are not queued yet: an id
+    frame sent then would let a resume skip them."""
+    from tests.support.apps import SLOW_HOOK_S
+
+    topic = make_topic()
+    # Heartbeats every second (the subject here), shorter than the hook's wait.
+    server = serve({"deserializer": "slow_on_n4", "heartbeat_interval_s": 1})
+    url = f"{server.url}/{topic}?filter={quote('n > `2`')}"
+    with SSEReader(url, timeout_s=30) as reader:
+        # Right after a heartbeat, so the next one comes while the hook waits.
+        reader.wait_comments(2)
+        kafka.produce(topic, [{"n": n} for n in range(3)])  # all dropped: the id is behind
+        time.sleep(0.3)  # a poll of their own
+        kafka.produce(topic, [{"n": 3}, {"n": 4}, {"n": 5}])  # n=3 made, then n=4 waits
+        events = reader.read(3, timeout_s=SLOW_HOOK_S + 10)
+    assert [json.loads(e["data"])["n"] for e in events] == [3, 4, 5]
+    # Every frame in order: an id-only frame must not name a position an event after it
+    # still needs (that event's own id would then be no greater than the frame's).
+    frames = [block for block in reader.raw.decode().split("\n\n") if "id: " in block]
+    offsets = [
+        (("data:" in f), offsets_by_partition(f.split("id: ", 1)[1].split("\n")[0])[0])
+        for f in frames
+    ]
+    for i, (is_event, offset) in enumerate(offsets):
+        if not is_event:
+            later = [o for event, o in offsets[i + 1 :] if event]
+            assert all(o > offset for o in later), offsets
+
+
 def test_cut_and_resume_with_a_1_percent_filter_has_no_gap_or_duplicate(serve, kafka, make_topic):
     topic = make_topic(partitions=2)
     for partition in (0, 1):
