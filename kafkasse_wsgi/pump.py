@@ -256,6 +256,8 @@ class Pump:
         self._progress_s = options.progress_interval_s if self._sse else None
         self._id_behind = False
         self._last_id_at = time.monotonic()
+        # A batch is being processed or queued: the positions are ahead of the queue.
+        self._in_flight = False
         self._greenlet: gevent.Greenlet | None = None
         self._slot = _Slot()
         # An event is at least as long as its id (every partition's position), known now.
@@ -324,6 +326,7 @@ class Pump:
                     last_contact = time.monotonic()
                 elif time.monotonic() - last_contact > outage_s:
                     raise KafkaUnavailableError(f"lost contact with Kafka for over {outage_s:g} s")
+                self._in_flight = False  # the batch's chunk is queued (or there was none)
                 if not chunk and self._progress_due():
                     # Only dropped records since the last id, and the interval has passed.
                     self._put(encode_chunk(format_progress(self._take_progress_id())))
@@ -373,7 +376,9 @@ class Pump:
     def progress_id(self) -> str | None:
         """The current id if dropped records moved it since the last id sent (for the
         stream's idle path: an id-only frame before a heartbeat); marks it sent."""
-        if not self._id_behind or self._progress_s is None:
+        if not self._id_behind or self._progress_s is None or self._in_flight:
+            # Mid-batch (a hook lent the slot out) the positions include records whose
+            # events are not queued yet: an id now could skip them on a resume.
             return None
         return self._take_progress_id()
 
@@ -500,6 +505,7 @@ class Pump:
         stats = self._stats
         convert = self._convert
         replay = self._replay
+        self._in_flight = True
         filtered_before, skipped_before = stats.events_filtered, stats.events_skipped
         sent = 0
         # Whether the last record handled was dropped (the id moved without an event).
