@@ -34,18 +34,30 @@ from .consumer import (
     kafka_call,
     open_consumer,
     resolve_start_positions,
+    resolve_stop_offsets,
 )
 from .cors import ALLOWED_METHODS, VARY, cors_headers, preflight_headers
 from .disconnect import client_socket
 from .errors import (
     InvalidAssignmentError,
+    InvalidFilterError,
     KafkaSSEError,
     KafkaUnavailableError,
     MethodNotAllowedError,
 )
+from .filters import EventFilter, compile_filter
 from .log import PACKAGE_LOGGER, RequestLogAdapter
 from .options import Options
-from .request import STREAM_METHODS, StreamRequest, parse_request, resume_within, spell_out
+from .replay import ReplayBounds, ReplayEnd
+from .request import (
+    STREAM_METHODS,
+    StreamRequest,
+    parse_limit,
+    parse_request,
+    parse_until,
+    resume_within,
+    spell_out,
+)
 from .stream import EventStream, stopping, stopping_body
 from .tokens import authenticate
 
@@ -180,6 +192,7 @@ def stream_or_refuse(
         # Before anything that costs: a request without a good token uses no slot, no Kafka.
         grant = authenticate(environ, opts)
         wanted, timestamp = _requested(request, assignments, at_timestamp, opts)
+        event_filter, bounds = _asked_for_less(request, opts)
         growing = _growing_topics(wanted)
         ticket = admit(request.client_address, opts)
         # kafka-python has blocking calls without a timeout (metadata): bound them all.
@@ -205,6 +218,16 @@ def stream_or_refuse(
                     f"too many partitions for one stream ({len(starts)}, at most "
                     f"{opts.max_partitions})"
                 )
+            replay = None
+            if bounds:
+                stops = (
+                    resolve_stop_offsets(consumer, starts, bounds.until)
+                    if bounds.until is not None
+                    else None
+                )
+                replay = ReplayEnd(bounds, starts, stops)
+            if replay is not None and replay.finished:
+                raise _NothingLeft
             assign_and_seek(consumer, starts)
         except gevent.Timeout as expired:
             if expired is not timeout:
@@ -218,6 +241,8 @@ def stream_or_refuse(
         close_quietly(consumer, log)
         if ticket is not None:
             ticket.release()
+        if isinstance(exc, _NothingLeft):
+            return nothing_left_response(request, start_response, opts)
         if not isinstance(exc, Exception):
             raise
         refusal = exc if isinstance(exc, KafkaSSEError) else None
@@ -242,6 +267,8 @@ def stream_or_refuse(
         log,
         ticket,
         client_socket(environ),
+        event_filter=event_filter,
+        replay=replay,
         growing_topics=growing,
         token_expires_at=grant.expires_at if grant is not None else None,
     )
@@ -296,6 +323,41 @@ def _requested(
         )
     timestamp = parse_since(at_timestamp) if at_timestamp not in (None, "") else None
     return wanted, timestamp
+
+
+class _NothingLeft(Exception):
+    """Every partition of an ``?until=`` replay is already past it: answer 204."""
+
+
+def nothing_left_response(
+    request: StreamRequest, start_response: StartResponse, options: Options
+) -> Iterable[bytes]:
+    """``204 No Content``: the replay is complete, and per the SSE spec a browser's
+    ``EventSource`` stops reconnecting on it."""
+    headers = [
+        ("Cache-Control", "no-cache"),
+        ("X-Request-ID", request.request_id),
+        VARY,
+        *cors_headers(options, request.origin),
+    ]
+    start_response("204 No Content", headers)
+    return []
+
+
+def _asked_for_less(
+    request: StreamRequest, opts: Options
+) -> tuple[EventFilter | None, ReplayBounds]:
+    """The request's ``?filter=`` (compiled, shared per process) and ``?until=``/``?limit=``."""
+    event_filter = None
+    if request.filter is not None:
+        if not opts.allow_filters:
+            raise InvalidFilterError("this server does not accept ?filter=")
+        event_filter = compile_filter(request.filter, opts.max_filter_length)
+    bounds = ReplayBounds(
+        until=parse_until(request.until) if request.until is not None else None,
+        limit=parse_limit(request.limit) if request.limit is not None else None,
+    )
+    return event_filter, bounds
 
 
 def _growing_topics(wanted: list[Assignment]) -> list[str]:

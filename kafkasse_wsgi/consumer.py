@@ -443,6 +443,40 @@ def apply_resume_policy(
     )
 
 
+def resolve_stop_offsets(
+    consumer: KafkaConsumer, starts: Sequence[StartPosition], until: int
+) -> dict[tuple[str, int], int | None]:
+    """Where each partition of a ``?until=`` replay stops (see :mod:`~kafkasse_wsgi.replay`).
+
+    The first offset with a timestamp at or after ``until``; for a partition without one,
+    its end offset when ``until`` has already passed (what is written from now on comes
+    later), else ``None``: the stream finds out as it reads.
+    """
+    now = _now_ms()
+    partitions = [TopicPartition(s.topic, s.partition) for s in starts]
+    found = kafka_call(
+        "offsets for times", consumer.offsets_for_times, dict.fromkeys(partitions, until)
+    )
+    missing = [tp for tp in partitions if found.get(tp) is None]
+    ends = (
+        kafka_call("end offsets", consumer.end_offsets, missing) if missing and now >= until else {}
+    )
+    stops: dict[tuple[str, int], int | None] = {}
+    for tp in partitions:
+        hit = found.get(tp)
+        stops[(tp.topic, tp.partition)] = hit.offset if hit is not None else ends.get(tp)
+    return stops
+
+
+def end_offsets_of(
+    consumer: KafkaConsumer, partitions: Sequence[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    """The current end offsets of ``partitions`` (asked of Kafka)."""
+    tps = [TopicPartition(topic, partition) for topic, partition in partitions]
+    ends = kafka_call("end offsets", consumer.end_offsets, tps)
+    return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
+
+
 def assign_and_seek(consumer: KafkaConsumer, positions: Sequence[StartPosition]) -> None:
     """Assign exactly these partitions (never ``subscribe()``: no group, no rebalance)."""
     partitions = [TopicPartition(p.topic, p.partition) for p in positions]

@@ -11,6 +11,8 @@ The tree::
     ├── InvalidAssignmentError       400  malformed assignments, Last-Event-ID or ``since``,
     │   │                                 or a Last-Event-ID outside the requested topics
     │   └── OffsetOutOfRangeError    410  a resume offset is outside the partition (policy "error")
+    ├── InvalidFilterError           400  a ``?filter=`` that does not parse, too long or too deep,
+    │                                     or a ``?until=``/``?limit=`` that is not one
     ├── MethodNotAllowedError        405  not GET, HEAD (or OPTIONS); sent with ``Allow``
     ├── TopicNotAvailableError       404  topic missing *or* not allowed (never says which)
     ├── DeserializationError         --   a message could not be parsed: logged, skipped
@@ -72,6 +74,16 @@ class ConfigurationError(KafkaSSEError):
 
 class InvalidAssignmentError(KafkaSSEError):
     """The client asked for something malformed: assignments, Last-Event-ID or ``since``."""
+
+    status = 400
+
+
+class InvalidFilterError(KafkaSSEError):
+    """The request's ``filter``, ``until`` or ``limit`` is malformed or beyond the limits.
+
+    For a filter that does not parse, ``position`` (a detail of the JSON body) is the
+    0-based character index where the parser stopped.
+    """
 
     status = 400
 

@@ -125,6 +125,15 @@ def default_event_data(record: Any) -> str:
 
     :raises DeserializationError: the value is missing, not UTF-8 or not JSON.
     """
+    message, text = decode_value(record)
+    return event_text(record, message, text)
+
+
+def decode_value(record: Any) -> tuple[Any, str]:
+    """The record's value parsed (strict JSON, as :func:`default_deserializer`) and as text.
+
+    :raises DeserializationError: the value is missing, not UTF-8 or not JSON.
+    """
     value = record.value
     if value is None:
         raise DeserializationError("message has no value (a tombstone)")
@@ -135,6 +144,25 @@ def default_event_data(record: Any) -> str:
             message = _DECODER.decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise DeserializationError(f"value is not UTF-8 JSON: {exc}") from exc
+    return message, text
+
+
+def parse_value(record: Any) -> Any:
+    """The record's value parsed as :func:`decode_value` does, without keeping its text.
+
+    :raises DeserializationError: the value is missing, not UTF-8 or not JSON.
+    """
+    value = record.value
+    if value is None:
+        raise DeserializationError("message has no value (a tombstone)")
+    message = _fast_loads(value)  # orjson parses only valid UTF-8
+    if message is _UNPARSED:
+        message, _ = decode_value(record)
+    return message
+
+
+def event_text(record: Any, message: Any, text: str) -> str:
+    """The event data of a value :func:`decode_value` returned: its text plus ``_kafka``."""
     if not isinstance(message, dict):
         return text.strip()  # valid JSON as it is; no _kafka to add
     if "_kafka" in message:
@@ -151,6 +179,11 @@ def default_event_data(record: Any) -> str:
     )
     body = text.rstrip()[:-1]  # a JSON object's text ends with its closing brace
     return f"{body},{meta}" if message else f"{body}{meta}"
+
+
+def kafka_meta_of(record: Any) -> dict[str, Any]:
+    """The ``_kafka`` block of a kafka-python record (see :meth:`KafkaMessage.kafka_meta`)."""
+    return _meta_of(record)
 
 
 _UNPARSED = object()

@@ -135,6 +135,15 @@ class Options:
         this long ends with ``event: error``. Shorter outages are ridden out: heartbeats go on
         and the stream continues where it was.
 
+    Filtering and bounded replays (see :mod:`~kafkasse_wsgi.filters`, :mod:`~kafkasse_wsgi.replay`):
+
+    :param allow_filters: whether clients may send ``?filter=<JMESPath>`` (default True);
+        when False a request with one gets a 400. ``filterer`` applies either way.
+    :param max_filter_length: the longest ``?filter=`` accepted, in characters (400 beyond).
+    :param progress_interval_s: while events are filtered out, an id-only frame (``id:``
+        without ``data:``) goes out at most this often, and before a heartbeat, so a client's
+        last event id advances and a resume does not rescan what was dropped. ``None``: never.
+
     Subscriber tokens (JWT; needs the ``jwt`` extra; see :mod:`~kafkasse_wsgi.tokens`):
 
     :param jwt_keys: what tokens are verified with: an HS secret (at least 32 bytes), a PEM
@@ -172,6 +181,9 @@ class Options:
     DEFAULT_BROKER_OUTAGE_TIMEOUT_S = 60.0
     DEFAULT_ID_MODE = "offset"
     DEFAULT_CORS_ORIGINS = None
+    DEFAULT_ALLOW_FILTERS = True
+    DEFAULT_MAX_FILTER_LENGTH = 1000
+    DEFAULT_PROGRESS_INTERVAL_S = 5.0
     DEFAULT_JWT_TOPICS_CLAIM = "kafkasse.topics"
     DEFAULT_JWT_COOKIE_NAME = "kafkasse_token"
 
@@ -205,6 +217,9 @@ class Options:
     max_blocked_s: float | None = DEFAULT_MAX_BLOCKED_S
     broker_outage_timeout_s: float = DEFAULT_BROKER_OUTAGE_TIMEOUT_S
     cors_origins: CorsOrigins = DEFAULT_CORS_ORIGINS
+    allow_filters: bool = DEFAULT_ALLOW_FILTERS
+    max_filter_length: int | None = DEFAULT_MAX_FILTER_LENGTH
+    progress_interval_s: float | None = DEFAULT_PROGRESS_INTERVAL_S
     jwt_keys: Any = None
     jwt_algorithms: Sequence[str] | None = None
     jwt_audience: str | Sequence[str] | None = None
@@ -263,7 +278,7 @@ class Options:
                 raise ConfigurationError("allowed_topics must hold non-empty topic names")
             object.__setattr__(self, "allowed_topics", allowed)
         object.__setattr__(self, "cors_origins", _cors_origins(self.cors_origins))
-        for name in ("disable_sse_formatting", "use_timestamp_for_id"):
+        for name in ("disable_sse_formatting", "use_timestamp_for_id", "allow_filters"):
             # A truthy string such as "false" would silently switch the mode on.
             if not isinstance(getattr(self, name), bool):
                 raise ConfigurationError(f"{name} must be True or False")
@@ -315,6 +330,7 @@ class Options:
             "max_topics",
             "max_partitions",
             "max_last_event_id_bytes",
+            "max_filter_length",
         ):
             if getattr(self, name) is not None:
                 _require_int(self, name, minimum=1)
@@ -323,6 +339,7 @@ class Options:
         _require_seconds(self, "max_stream_lifetime_s", optional=True)
         _require_seconds(self, "max_blocked_s", optional=True)
         _require_seconds(self, "broker_outage_timeout_s")
+        _require_seconds(self, "progress_interval_s", optional=True)
         jitter = self.lifetime_jitter
         if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not 0 <= jitter < 1:
             raise ConfigurationError(

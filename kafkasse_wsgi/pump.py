@@ -26,7 +26,7 @@ from kafka import errors as kafka_errors
 
 from . import metrics
 from .assignments import Assignment, StartPosition
-from .consumer import apply_resume_policy
+from .consumer import apply_resume_policy, cluster_id_of, end_offsets_of
 from .errors import (
     DeserializationError,
     FilterError,
@@ -34,9 +34,18 @@ from .errors import (
     KafkaStreamError,
     KafkaUnavailableError,
 )
-from .message import KafkaMessage, default_deserializer, default_event_data, serialize_message
+from .filters import EventFilter, FilterEvaluationError
+from .message import (
+    KafkaMessage,
+    default_deserializer,
+    default_event_data,
+    kafka_meta_of,
+    parse_value,
+    serialize_message,
+)
 from .options import Options
 from .positions import Positions
+from .replay import ReplayEnd
 from .sse import encode_chunk, format_json_text, format_message
 from .stream_queue import StreamQueue
 
@@ -168,15 +177,25 @@ def _cluster_of(consumer: Any) -> Any:
 
 
 class StreamStats:
-    """Counters of one stream, read by logs and metrics."""
+    """Counters of one stream, read by logs and metrics.
 
-    __slots__ = ("bytes_sent", "events_filtered", "events_sent", "events_skipped")
+    ``filter_errors``: events the request's ``?filter=`` raised on (skipped, and counted in
+    ``events_filtered`` too).
+    """
+
+    __slots__ = ("bytes_sent", "events_filtered", "events_sent", "events_skipped", "filter_errors")
 
     def __init__(self) -> None:
         self.events_sent = 0
         self.events_filtered = 0
         self.events_skipped = 0
+        self.filter_errors = 0
         self.bytes_sent = 0
+
+
+def format_progress(event_id: str) -> str:
+    """An id-only frame: moves a client's last event id without firing an event."""
+    return f"id: {event_id}\n\n"
 
 
 class Pump:
@@ -195,12 +214,18 @@ class Pump:
         stats: StreamStats,
         on_stalled: Callable[[], None] | None = None,
         growing_topics: Sequence[str] = (),
+        event_filter: EventFilter | None = None,
+        replay: ReplayEnd | None = None,
     ) -> None:
+        """:param event_filter: the request's ``?filter=``, compiled (shared per process).
+        :param replay: the request's ``?until=`` / ``?limit=`` bounds, tracked."""
         self._consumer = consumer
         self._growing_topics = tuple(growing_topics)
         # True at first: partitions the setup did not assign (added meanwhile) join at once.
         self._metadata_changed = True
         self._watched: Any = None  # the metadata cache we listen to
+        self._event_filter = event_filter
+        self._replay = replay
         self._on_stalled = on_stalled
         self._positions = positions
         self._options = options
@@ -217,9 +242,22 @@ class Pump:
         fast = (
             options.deserializer is None and options.filterer is None and self._on_message is None
         )
-        self._convert: Callable[[Any], str | None] = (
-            default_event_data if fast else self._custom_event_data
-        )
+        self._convert: Callable[[Any], str | None]
+        if not fast:
+            self._convert = self._custom_event_data
+        elif event_filter is not None:
+            self._convert = self._filtered_event_data
+        else:
+            self._convert = default_event_data
+        # Filter results are shared between the streams of the process that read the same
+        # record on the same cluster (the fast path only: the event is the record's).
+        self._cluster = cluster_id_of(consumer) if fast else None
+        # Progress frames: the id moved past dropped records since the last id sent.
+        self._progress_s = options.progress_interval_s if self._sse else None
+        self._id_behind = False
+        self._last_id_at = time.monotonic()
+        # A batch is being processed or queued: the positions are ahead of the queue.
+        self._in_flight = False
         self._greenlet: gevent.Greenlet | None = None
         self._slot = _Slot()
         # An event is at least as long as its id (every partition's position), known now.
@@ -288,6 +326,13 @@ class Pump:
                     last_contact = time.monotonic()
                 elif time.monotonic() - last_contact > outage_s:
                     raise KafkaUnavailableError(f"lost contact with Kafka for over {outage_s:g} s")
+                self._in_flight = False  # the batch's chunk is queued (or there was none)
+                if not chunk and self._progress_due():
+                    # Only dropped records since the last id, and the interval has passed.
+                    self._put(encode_chunk(format_progress(self._take_progress_id())))
+                if self._replay is not None and self._replay_finished():
+                    self._queue.put(End(cause=self._replay.cause))
+                    return
                 # A replaying stream finds its next batch already buffered (and with
                 # idle_delay_ms=0 an empty poll never blocks): let the rest of the worker run.
                 gevent.sleep(0)
@@ -306,6 +351,48 @@ class Pump:
             self._queue.put(self._end_for(failed.__cause__))
         except Exception as exc:
             self._queue.put(self._end_for(exc))
+
+    def _replay_finished(self) -> bool:
+        """Whether the bounds are reached; once ``until`` passed, partitions without a stop
+        offset stop at their end offset (a quiet partition must not keep a replay open)."""
+        replay = self._replay
+        assert replay is not None
+        if not replay.finished and replay.until_passed():
+            unresolved = replay.unresolved
+            if unresolved:
+                # The high watermark of the last fetch, else ask: the replay must end.
+                missing = []
+                for topic, partition in unresolved:
+                    end = self._consumer.highwater(TopicPartition(topic, partition))
+                    if end is None:
+                        missing.append((topic, partition))
+                    else:
+                        replay.set_stop(topic, partition, end)
+                if missing:
+                    for (topic, partition), end in end_offsets_of(self._consumer, missing).items():
+                        replay.set_stop(topic, partition, end)
+        return replay.finished
+
+    def progress_id(self) -> str | None:
+        """The current id if dropped records moved it since the last id sent (for the
+        stream's idle path: an id-only frame before a heartbeat); marks it sent."""
+        if not self._id_behind or self._progress_s is None or self._in_flight:
+            # Mid-batch (a hook lent the slot out) the positions include records whose
+            # events are not queued yet: an id now could skip them on a resume.
+            return None
+        return self._take_progress_id()
+
+    def _progress_due(self) -> bool:
+        return (
+            self._id_behind
+            and self._progress_s is not None
+            and time.monotonic() - self._last_id_at >= self._progress_s
+        )
+
+    def _take_progress_id(self) -> str:
+        self._id_behind = False
+        self._last_id_at = time.monotonic()
+        return self._positions.event_id()
 
     def _end_for(self, exc: BaseException | None) -> End:
         """The end of a stream that failed with ``exc``: its ``event: error``."""
@@ -372,9 +459,10 @@ class Pump:
         for tp in added:
             consumer.seek(tp, first[tp])
             # timestamp 0: from the start of its log, a resume by time starts there too.
-            self._positions.add(
-                StartPosition(tp.topic, tp.partition, first[tp], "added", timestamp=0)
-            )
+            start = StartPosition(tp.topic, tp.partition, first[tp], "added", timestamp=0)
+            self._positions.add(start)
+            if self._replay is not None:
+                self._replay.add(start)
         self._log.info(
             "partitions added to the topic join the stream: %s",
             ", ".join(f"{tp.topic}/{tp.partition}@{first[tp]}" for tp in added),
@@ -416,11 +504,23 @@ class Pump:
         sse = self._sse
         stats = self._stats
         convert = self._convert
+        replay = self._replay
+        self._in_flight = True
         filtered_before, skipped_before = stats.events_filtered, stats.events_skipped
         sent = 0
+        # Whether the last record handled was dropped (the id moved without an event).
+        dropped_last = False
         try:
             for records in batches.values():
                 for record in records:
+                    if replay is not None:
+                        if replay.finished:
+                            break
+                        if not replay.admits(
+                            record.topic, record.partition, record.offset, record.timestamp
+                        ):
+                            self._pause(record.topic, record.partition)
+                            continue
                     try:
                         data = convert(record)
                     except DeserializationError as exc:
@@ -441,6 +541,7 @@ class Pump:
                         record.topic, record.partition, record.offset, record.timestamp
                     )
                     if data is None:
+                        dropped_last = True
                         continue
                     parts.append(
                         format_message(data, positions.event_id())
@@ -448,11 +549,16 @@ class Pump:
                         else format_json_text(data)
                     )
                     sent += 1
+                    dropped_last = False
+                    if replay is not None and replay.delivered():
+                        break
         except Exception as exc:
             # Never block on the queue while holding a processing slot: _run queues these.
             stats.events_sent += sent
             raise _PartlyProcessed(encode_chunk("".join(parts))) from exc
         stats.events_sent += sent
+        if self._progress_s is not None:
+            self._note_progress(parts, sent, dropped_last)
         metrics.batch_processed(
             sent,
             stats.events_filtered - filtered_before,
@@ -460,6 +566,65 @@ class Pump:
             self._lag(batches),
         )
         return encode_chunk("".join(parts))
+
+    def _note_progress(self, parts: list[str], sent: int, dropped_last: bool) -> None:
+        """Track whether the id is behind; at most every ``progress_interval_s``, catch up."""
+        now = time.monotonic()
+        if sent:
+            self._last_id_at = now
+        if dropped_last:
+            self._id_behind = True
+        elif sent:
+            self._id_behind = False
+        if self._progress_due():
+            parts.append(format_progress(self._take_progress_id()))
+
+    def _pause(self, topic: str, partition: int) -> None:
+        """A partition past ``until``: fetch no more of it."""
+        try:
+            self._consumer.pause(TopicPartition(topic, partition))
+        except Exception:  # an optimisation only: its records are refused anyway
+            self._log.debug("pausing %s/%d failed", topic, partition, exc_info=True)
+
+    def _passes_filter(self, event: Any) -> bool:
+        """The request's ``?filter=`` on one decoded event; one that raises is dropped."""
+        assert self._event_filter is not None
+        try:
+            keep = self._event_filter.matches(event)
+        except FilterEvaluationError as exc:
+            self._stats.filter_errors += 1
+            self._log.debug("filter raised on an event, skipping it: %s", exc)
+            keep = False
+        if not keep:
+            self._stats.events_filtered += 1
+        return keep
+
+    def _filtered_event_data(self, record: Any) -> str | None:
+        """:func:`default_event_data` for the events the request's filter passes.
+
+        The filter sees the value with ``_kafka``; a passing event's data is still its own
+        JSON text with ``_kafka`` appended (no re-serialisation).
+        """
+        event_filter = self._event_filter
+        assert event_filter is not None
+        key = None
+        if self._cluster is not None:
+            key = (self._cluster, record.topic, record.partition, record.offset, record.timestamp)
+            known = event_filter.known(key)
+            if known is False:  # another stream evaluated it: not even decoded here
+                self._stats.events_filtered += 1
+                return None
+            if known:
+                return default_event_data(record)
+        # Parsed for the filter only (no text kept): most events are dropped here, and one
+        # that passes is made the fast path's way, its own text with _kafka appended.
+        message = parse_value(record)
+        if event_filter.sees_kafka_meta and isinstance(message, dict):
+            message["_kafka"] = kafka_meta_of(record)  # ours replaces theirs, as on the way out
+        passed = self._passes_filter(message)
+        if key is not None:
+            event_filter.remember(key, passed)
+        return default_event_data(record) if passed else None
 
     def _custom_event_data(self, record: Any) -> str | None:
         """Event data through the user's hooks; ``None`` when the filterer drops it.
@@ -492,6 +657,8 @@ class Pump:
             if not keep:
                 self._stats.events_filtered += 1
                 return None
+        if self._event_filter is not None and not self._passes_filter(kafka_message.message):
+            return None
         return serialize_message(kafka_message.message)
 
     def _lag(self, batches: dict[Any, list[Any]]) -> int | None:

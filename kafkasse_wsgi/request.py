@@ -23,17 +23,29 @@ from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header, parse_list_header
 from werkzeug.wrappers import Request
 
-from .assignments import Assignment, topics_of
-from .errors import InvalidAssignmentError
+from .assignments import Assignment, parse_since, topics_of
+from .errors import InvalidAssignmentError, InvalidFilterError
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
-__all__ = ["STREAM_METHODS", "StreamRequest", "parse_request", "resume_within", "spell_out"]
+__all__ = [
+    "MAX_LIMIT",
+    "STREAM_METHODS",
+    "StreamRequest",
+    "parse_limit",
+    "parse_request",
+    "parse_until",
+    "resume_within",
+    "spell_out",
+]
 
 #: The methods a stream answers; OPTIONS is answered too (CORS preflight), without a stream.
 STREAM_METHODS = ("GET", "HEAD")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+_DIGITS = re.compile(r"[0-9]{1,19}")
+#: The largest ``?limit=``: beyond it, a limit is no limit.
+MAX_LIMIT = 10**12
 _SSE = "text/event-stream"
 _JSON = "application/json"
 
@@ -55,6 +67,10 @@ class StreamRequest:
     :param client_address: the address admission limits count against: the connection's, or
         with ``trusted_proxies=N`` the ``X-Forwarded-For`` entry N places from the right
         (werkzeug's ``ProxyFix`` rule; a client can write anything left of it).
+    :param filter: ``?filter=``, a JMESPath expression as sent (see :mod:`~kafkasse_wsgi.filters`).
+    :param until: ``?until=`` as sent: epoch ms or ISO-8601 (:func:`parse_until` reads it).
+    :param limit: ``?limit=`` as sent: the number of events to deliver (:func:`parse_limit`).
+    Like ``since``, each is the last one of the query; ``None`` when absent or empty.
     """
 
     method: str
@@ -65,24 +81,58 @@ class StreamRequest:
     request_id: str
     origin: str | None
     client_address: str
+    filter: str | None = None
+    until: str | None = None
+    limit: str | None = None
 
 
 def parse_request(environ: WSGIEnvironment, trusted_proxies: int = 0) -> StreamRequest:
     """Read the :class:`StreamRequest` out of a WSGI environ (never reads the body)."""
     request = Request(environ, populate_request=False, shallow=True)
-    since = request.args.getlist("since")
+    args = request.args
     # Servers trim header values; an environ built by hand may still carry the line end.
     accept = parse_accept_header(environ.get("HTTP_ACCEPT", "").strip(), MIMEAccept)
     return StreamRequest(
         method=str(environ.get("REQUEST_METHOD", "GET")),
         path_topics=str(environ.get("PATH_INFO", "")).strip("/"),
-        since=since[-1] if since and since[-1] != "" else None,
+        since=_last(args.getlist("since")),
         last_event_id=environ.get("HTTP_LAST_EVENT_ID") or None,
         wants_json=accept.best_match([_SSE, _JSON], default=_SSE) == _JSON,
         request_id=_request_id(environ.get("HTTP_X_REQUEST_ID", "")),
         origin=environ.get("HTTP_ORIGIN") or None,
         client_address=_client_address(environ, trusted_proxies),
+        filter=_last(args.getlist("filter")),
+        until=_last(args.getlist("until")),
+        limit=_last(args.getlist("limit")),
     )
+
+
+def _last(values: list[str]) -> str | None:
+    """A repeated parameter's last value (as when a link appends its own); empty: none."""
+    return values[-1] if values and values[-1] != "" else None
+
+
+def parse_until(text: str) -> int:
+    """``?until=``: epoch milliseconds or ISO-8601 (naive means UTC), as ``since``.
+
+    :raises InvalidFilterError: neither.
+    """
+    try:
+        return parse_since(text)
+    except InvalidAssignmentError:
+        raise InvalidFilterError(
+            "until must be epoch milliseconds or an ISO-8601 date-time (e.g. 2026-11-26T11:00:00Z)"
+        ) from None
+
+
+def parse_limit(text: str) -> int:
+    """``?limit=``: a positive number of events, at most :data:`MAX_LIMIT`.
+
+    :raises InvalidFilterError: not a positive integer (or beyond the maximum).
+    """
+    if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= MAX_LIMIT:
+        raise InvalidFilterError(f"limit must be an integer from 1 to {MAX_LIMIT}")
+    return int(text)
 
 
 def _request_id(given: str) -> str:

@@ -34,9 +34,11 @@ from .assignments import StartPosition
 from .consumer import close_quietly, cluster_id_of
 from .disconnect import DisconnectWatcher
 from .errors import KafkaSSEError
+from .filters import EventFilter
 from .options import Options
 from .positions import Positions
 from .pump import End, Pump, Reset, StreamStats
+from .replay import END_LIMIT, END_UNTIL, ReplayEnd
 from .sse import (
     STREAM_PREAMBLE,
     format_comment,
@@ -105,11 +107,15 @@ class EventStream:
         client_socket: Any | None = None,
         growing_topics: Sequence[str] = (),
         token_expires_at: float | None = None,
+        event_filter: EventFilter | None = None,
+        replay: ReplayEnd | None = None,
     ) -> None:
         """:param client_socket: the client's connection, watched so that a client leaving
         an idle stream is noticed at once (see :mod:`~kafkasse_wsgi.disconnect`).
         :param token_expires_at: when the subscriber token this stream was granted by expires
-        (Unix seconds): the stream ends then, and the client comes back with a fresh one."""
+        (Unix seconds): the stream ends then, and the client comes back with a fresh one.
+        :param event_filter: the request's compiled ``?filter=``.
+        :param replay: the request's ``?until=`` / ``?limit=``: the stream ends at them."""
         self._token_expires_at = token_expires_at
         self._consumer = consumer
         self._starts = list(starts)
@@ -131,6 +137,8 @@ class EventStream:
             self.stats,
             on_stalled=lambda: self.abort("limit"),
             growing_topics=growing_topics,
+            event_filter=event_filter,
+            replay=replay,
         )
         self._generator: Iterator[bytes] | None = None
         self._reader: gevent.Greenlet | None = None
@@ -176,7 +184,9 @@ class EventStream:
                 try:
                     item = queue.get(timeout=options.heartbeat_interval_s)
                 except Empty:
-                    yield heartbeat
+                    # Dropped records moved the id: an id-only frame instead of a heartbeat.
+                    progress = self._pump.progress_id()
+                    yield format_id(progress) if progress else heartbeat
                     continue
                 if type(item) is Reset:
                     item = self._format_resets(item.positions, item.event_id)
@@ -267,6 +277,10 @@ class EventStream:
             return self._format_error(end.error)
         if not self._sse or end.cause == "client_left":  # nobody left to read it
             return b""
+        if end.cause in (END_UNTIL, END_LIMIT):
+            # The replay is complete: the final id tells a reconnect there is nothing left.
+            data = json.dumps({"reason": end.cause})
+            return format_event(data, event="end", event_id=self.positions.event_id())
         if end.retry_ms is not None:
             resume = format_id(end.event_id) if end.event_id is not None else b""
             return format_retry(end.retry_ms) + resume + format_comment(f"end: {end.cause}")
@@ -321,11 +335,13 @@ class EventStream:
             metrics.stream_ended(self.end_cause)
             self._options.call_hook("disconnected", self._log)
             self._log.info(
-                "stream ended (%s) after %.1fs: %d events, %d filtered, %d skipped, %d bytes",
+                "stream ended (%s) after %.1fs: %d events, %d filtered (%d filter errors), "
+                "%d skipped, %d bytes",
                 self.end_cause,
                 time.monotonic() - self._started_at,
                 self.stats.events_sent,
                 self.stats.events_filtered,
+                self.stats.filter_errors,
                 self.stats.events_skipped,
                 self.stats.bytes_sent,
                 extra={"end_cause": self.end_cause, "events_sent": self.stats.events_sent},

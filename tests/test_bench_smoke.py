@@ -24,7 +24,7 @@ def _positive(value: object) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_quick_bench_reports_every_figure_of_a_b_and_g(
+def test_quick_bench_reports_every_figure_of_a_b_g_and_h(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "bench.json"
@@ -40,7 +40,7 @@ def test_quick_bench_reports_every_figure_of_a_b_and_g(
             "scripts.bench_lib",
             "--quick",
             "--only",
-            "a,b,g",
+            "a,b,g,h",
             "--json",
             str(out),
         ],
@@ -73,3 +73,20 @@ def test_quick_bench_reports_every_figure_of_a_b_and_g(
     assert _positive(g["ttfb_ms"]["p50"]) and _positive(g["first_event_ms"]["p50"])
     assert g["ttfb_ms"]["n"] == g["repeats"]
     assert "(a) bare kafka-python consumer" in done.stdout
+
+    h = results["h"]
+    messages = results["data"]["messages"]
+    assert h["unfiltered"]["ended"] and h["one_percent"]["ended"]  # ?until= ended both
+    assert h["unfiltered"]["events"] == messages + 1  # every message, then event: end
+    assert 0 < h["one_percent"]["events"] < messages / 20
+    assert _positive(h["unfiltered"]["scanned_eps"]) and _positive(h["one_percent"]["scanned_eps"])
+    assert _positive(results["metrics"]["h_filtered_over_unfiltered"])
+    assert {(t["clients"], t["distinct_filters"] > 0) for t in h["tail"]} == {
+        (5, True),
+        (5, False),
+        (20, True),
+        (20, False),
+    }
+    for tail in h["tail"]:
+        assert tail["errors"] == 0 and tail["received"] > 0 and _positive(tail["p99_ms"])
+    assert "(h) one stream scanning, 1% filter" in done.stdout

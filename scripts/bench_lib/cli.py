@@ -1,7 +1,7 @@
 """``scripts/bench``: run the measurements of issue 6 side by side, print a table, write JSON.
 
 Each figure comes from this one run, on the same topic and broker, so ratios compare like
-with like even on a shared machine. Sections (``--only``): a b c d e f g, plus ``client``
+with like even on a shared machine. Sections (``--only``): a b c d e f g h, plus ``client``
 (the load client's own ceiling) and ``profile`` (py-spy on the worker during b).
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 from . import baseline, data, memory, profile, streams
 from .procs import ROOT, Gunicorn
 
-SECTIONS = ("client", "a", "b", "profile", "c", "g", "d", "e", "f")
+SECTIONS = ("client", "a", "b", "profile", "c", "g", "d", "e", "f", "h")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -234,6 +234,37 @@ def run_sections(args: argparse.Namespace, results: dict[str, Any], kafka: data.
             log(f"(e) {clients} @ {rate}: p50 {row['p50_ms']} p99 {row['p99_ms']} ms")
 
     section("e", latency)
+
+    def filters() -> None:
+        """(h) ?filter=: one stream scanning with a 1% filter vs without; many at the tail."""
+        runs: list[dict[str, Any]] = []
+        with Gunicorn(bootstrap, options, patch=args.patch, log_dir=out_dir) as server:
+            streams.single_stream(server.port, None, topic, min(args.messages, 1000))  # warm
+            for _ in range(args.repeat):
+                for text in (None, streams.ONE_PERCENT_FILTER):
+                    runs.append(streams.scan(server.port, server.worker_pid, topic,
+                                             args.messages, text))
+        plain = max((r for r in runs if r["filter"] is None), key=lambda r: r["scanned_eps"])
+        one = max((r for r in runs if r["filter"]), key=lambda r: r["scanned_eps"])
+        results["h"] = {"unfiltered": plain, "one_percent": one, "runs": runs, "tail": []}
+        metrics["h_filtered_over_unfiltered"] = one["scanned_eps"] / plain["scanned_eps"]
+        log(f"(h) scan: unfiltered {plain['scanned_eps']:,.0f} ev/s, 1% filter "
+            f"{one['scanned_eps']:,.0f} ev/s ({one['events']} passed)")
+        counts = [5, 20] if args.quick else [100, max(args.client_counts)]
+        # The same clients without a filter, in the same conditions, for comparison.
+        for clients in counts:
+            for filters in (streams.TEN_FILTERS, [""]):
+                with Gunicorn(bootstrap, options, patch=args.patch, log_dir=out_dir) as server:
+                    row = streams.filtered_latency(server.port, server.worker_pid, kafka,
+                                                   clients, args.tail_rate,
+                                                   max(args.duration, 1.5),
+                                                   args.message_bytes, filters)
+                results["h"]["tail"].append(row)
+                log(f"(h) {clients} clients, {row['distinct_filters']} filters @ "
+                    f"{args.tail_rate}: p50 {row['p50_ms']} p99 {row['p99_ms']} ms, "
+                    f"cpu {row['worker_cpu']:.2f}")
+
+    section("h", filters)
 
     section("f", lambda: results.__setitem__("f", memory.memory(
         bootstrap, live_topic, args.idle_streams, broker_port, out_dir)))

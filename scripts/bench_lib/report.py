@@ -93,6 +93,24 @@ def table(results: dict[str, Any]) -> str:
                      f"{_n(g['first_event_ms'].get('p50'), 1)} ms; at tail "
                      f"{_n(g['tail_ttfb_ms'].get('p50'), 1)} ms"
                      + _ok(g["ttfb_ms"].get("p50", 1e9) < 100)))
+    if "h" in results:
+        h = results["h"]
+        plain, one = h["unfiltered"], h["one_percent"]
+        ratio = m.get("h_filtered_over_unfiltered", 0)
+        rows.append(("(h) one stream scanning, no filter", f"{_n(plain['scanned_eps'])} ev/s",
+                     f"worker cpu {plain.get('worker_cpu', 0):.2f}"))
+        rows.append(("(h) one stream scanning, 1% filter", f"{_n(one['scanned_eps'])} ev/s",
+                     f"{ratio:.2f}x unfiltered; {one['events']} passed"
+                     + _ok(ratio >= 0.8)))
+        for t in h["tail"]:
+            target = t["distinct_filters"] > 0
+            rows.append((f"(h) {t['clients']} cl, {t['distinct_filters'] or 'no'} filters "
+                         f"@ {_n(t['rate'])} ev/s",
+                         f"p50 {_n(t['p50_ms'], 1)} / p99 {_n(t['p99_ms'], 1)} ms",
+                         f"max {_n(t['max_ms'], 1)} ms; received {_n(t['received'])}; "
+                         f"errors {t['errors']}; worker cpu {t['worker_cpu']:.2f}"
+                         + (_ok(t["p99_ms"] is not None and t["p99_ms"] < 100) if target
+                            else "")))
     if "profile" in results and "self_top" in results["profile"]:
         p = results["profile"]
         rows.append(("profile (b) under py-spy", f"{_n(p['eps_while_profiled'])} ev/s",

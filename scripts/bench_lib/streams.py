@@ -173,3 +173,75 @@ def first_byte(port: int, replay_topic: str, live_topic: str, repeats: int) -> d
         "tail_ttfb_ms": tail["ttfb_ms"],
         "errors": replay["errors"] + tail["errors"],
     }
+
+
+#: (h) a filter passing ~1% of the bench messages (10 of their 1,009 users).
+ONE_PERCENT_FILTER = "contains(`[" + ",".join(f'"user{i}"' for i in range(1, 11)) + "]`, user)"
+#: (h) ten distinct filters, each passing about a tenth of the messages.
+TEN_FILTERS = [f"type == '{word}'" for word in
+               ("edit", "page", "user", "wiki", "bot", "minor", "patrolled", "namespace",
+                "revision")] + ["bot"]
+
+
+def scan(port: int, worker_pid: int | None, topic: str, messages: int,
+         filter_text: str | None) -> dict[str, Any]:
+    """(h) one stream replays the whole topic, bounded by ``?until=`` (now), so it ends by
+    itself when every message has been scanned: messages scanned per second, with or
+    without a filter, and how many events came through."""
+    import urllib.parse
+
+    import requests
+
+    query = f"?until={time.time_ns() // 1_000_000}"
+    if filter_text:
+        query += "&filter=" + urllib.parse.quote(filter_text)
+    meter = CpuMeter(worker_pid) if worker_pid else None
+    began = time.perf_counter()
+    response = requests.get(f"http://127.0.0.1:{port}/{topic}{query}", stream=True, timeout=300,
+                            headers={"Last-Event-ID": replay_id(topic)})
+    events, ended = 0, False
+    tail = b""  # the previous chunk's last bytes: markers split across chunks still count
+    for chunk in response.iter_content(256 * 1024):
+        events += (tail[-6:] + chunk).count(b"\ndata: ")  # 6: a whole marker never twice
+        ended = ended or b"event: end" in tail[-9:] + chunk
+        tail = chunk[-9:] if len(chunk) >= 9 else (tail + chunk)[-9:]
+    elapsed = time.perf_counter() - began
+    out = {"filter": filter_text, "messages": messages, "events": events, "seconds": elapsed,
+           "scanned_eps": messages / elapsed, "ended": ended, "status": response.status_code}
+    if meter:
+        out["worker_cpu"] = meter.read()
+    return out
+
+
+def filtered_latency(port: int, worker_pid: int, kafka: Kafka, clients: int, rate: float,
+                     duration_s: float, message_bytes: int,
+                     filters: list[str]) -> dict[str, Any]:
+    """(h) ``clients`` streams at the tail, each with one of ``filters`` (cycled; ``""`` is
+    no filter): produce at ``rate`` and measure produce → client latency of what passes."""
+    import urllib.parse
+
+    topic = kafka.live_topic()
+    paths = [f"/{topic}?filter={urllib.parse.quote(f)}" for f in filters]
+    spec = {"host": "127.0.0.1", "port": port, "clients": clients, "paths": paths,
+            "latency": True, "duration_s": duration_s + 0.5, "drain_s": 1.0, "timeout_s": 300,
+            "connect_concurrency": 50}
+    run = ClientRun(spec)
+    try:
+        ready_s = run.wait_ready()
+        meter = CpuMeter(worker_pid)
+        producer = RateProducer(kafka, topic, rate, duration_s, message_bytes)
+        producer.start()
+        producer.join(duration_s + 30)
+        cpu = meter.read()
+        result = run.result()
+    finally:
+        run.kill()
+        kafka.delete(topic)
+    lat = result.get("latency_ms", {})
+    return {
+        "clients": clients, "distinct_filters": len([f for f in filters if f]), "rate": rate,
+        "sent": producer.sent, "received": result["total_events"], "ready_s": ready_s,
+        "p50_ms": lat.get("p50"), "p99_ms": lat.get("p99"), "max_ms": lat.get("max"),
+        "errors": result["errors"], "error_samples": result["error_samples"],
+        "worker_cpu": cpu, "client_cpu": result["client_cpu"],
+    }

@@ -67,12 +67,27 @@ def sleepy_filter(kafka_message: KafkaMessage) -> bool:
     return True
 
 
+#: How long :func:`slow_on_n4` waits: longer than the heartbeat of the test using it.
+SLOW_HOOK_S = 2.5
+
+
+def slow_on_n4(kafka_message: KafkaMessage) -> KafkaMessage:
+    """The default deserializer, but waiting (as on a remote service) for message n=4."""
+    from kafkasse_wsgi.message import default_deserializer
+
+    kafka_message = default_deserializer(kafka_message)
+    if kafka_message.message.get("n") == 4:
+        gevent.sleep(SLOW_HOOK_S)
+    return kafka_message
+
+
 CALLABLES = {
     "upper_deserializer": upper_deserializer,
     "even_filter": even_filter,
     "exploding_filter": exploding_filter,
     "circular_on_n3": circular_on_n3,
     "non_finite_on_n1_n2": non_finite_on_n1_n2,
+    "slow_on_n4": slow_on_n4,
     "sleepy_deserializer": sleepy_deserializer,
     "sleepy_filter": sleepy_filter,
 }

@@ -12,6 +12,7 @@ from kafkasse_wsgi.errors import (
     DeserializationError,
     FilterError,
     InvalidAssignmentError,
+    InvalidFilterError,
     KafkaSSEError,
     KafkaStreamError,
     KafkaUnavailableError,
@@ -31,6 +32,7 @@ from kafkasse_wsgi.errors import (
         (TopicNotAvailableError, 404),
         (OffsetOutOfRangeError, 410),
         (MethodNotAllowedError, 405),
+        (InvalidFilterError, 400),
         (TooManyStreamsError, 503),
         (DeserializationError, 500),
         (FilterError, 500),
@@ -54,7 +56,7 @@ def test_every_error_is_a_kafkasse_error() -> None:
         for value in vars(errors).values()
         if isinstance(value, type) and issubclass(value, Exception)
     ]
-    assert len(classes) == 13
+    assert len(classes) == 14
     assert all(issubclass(cls, KafkaSSEError) for cls in classes)
 
 
