@@ -15,16 +15,7 @@ import pytest
 import requests
 
 from tests.support.clients import SSEReader, payloads_of
-from tests.support.servers import Server, free_port, spawn_server, start_gunicorn
-
-
-def start_cli(args: list[str], env: dict[str, str] | None = None, log_path=None) -> Server:
-    if env and "KAFKASSE_PORT" in env:
-        port = int(env["KAFKASSE_PORT"])
-    else:
-        port = free_port()
-        args = [*args, "--port", str(port)]
-    return spawn_server(["-m", "kafkasse_wsgi", "serve", *args], port, log_path, env)
+from tests.support.servers import free_port, start_cli, start_gunicorn
 
 
 def test_help_explains_every_option():

@@ -5,18 +5,15 @@ reconnects by itself and the per-partition sequence has no gap and no duplicate.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
+from tests.support.browser import CHROMIUM, Feed
 from tests.support.servers import ROOT, free_port, wait_for_port
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def start_server(port: int, bootstrap: str, topic: str) -> subprocess.Popen:
@@ -44,27 +41,6 @@ def start_server(port: int, bootstrap: str, topic: str) -> subprocess.Popen:
     )
     wait_for_port(port, process)
     return process
-
-
-class Feed(threading.Thread):
-    """Produces numbered events round-robin on every partition until stopped."""
-
-    def __init__(self, kafka, topic: str, partitions: int) -> None:
-        super().__init__(daemon=True)
-        self.kafka, self.topic, self.partitions = kafka, topic, partitions
-        self.stop_event = threading.Event()
-        self.last_offset = {p: -1 for p in range(partitions)}
-
-    def run(self) -> None:
-        seq = 0
-        while not self.stop_event.is_set():
-            partition = seq % self.partitions
-            [offset] = self.kafka.produce(
-                self.topic, [{"seq": seq, "partition": partition}], partition=partition
-            )
-            self.last_offset[partition] = offset
-            seq += 1
-            time.sleep(0.05)
 
 
 def test_demo_page_reconnects_after_server_restart_without_gap_or_duplicate(

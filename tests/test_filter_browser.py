@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from kafkasse_wsgi.options import Options
+from tests.support.browser import CHROMIUM
 from tests.support.servers import free_port, start_gevent_server
-from tests.test_demo_browser import CHROMIUM
 
 
 def serve_demo(bootstrap: str, port: int, log_path: Path):

@@ -380,7 +380,7 @@ def test_an_optional_token_narrows_when_present(kafka, make_topic, serve):
 def test_kafkasse_wsgi_serve_takes_its_token_settings_from_flags_or_environment(
     kafka, make_topic, kafka_bootstrap, tmp_path, how
 ):
-    from tests.test_cli import start_cli
+    from tests.support.servers import start_cli
 
     topic, other = make_topic(), make_topic()
     kafka.produce(topic, [{"n": 1}])

@@ -16,8 +16,8 @@ import sys
 
 import pytest
 
+from tests.support.browser import Feed
 from tests.support.servers import ROOT, free_port, wait_for_port
-from tests.test_demo_browser import Feed
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 EXAMPLE = ROOT / "examples" / "05_tokens_flask.py"

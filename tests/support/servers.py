@@ -177,3 +177,13 @@ def broker_connections(pid: int, broker_port: int) -> int:
             if remote_port == broker_port and fields[3] == "01" and fields[9] in inodes:
                 count += 1
     return count
+
+
+def start_cli(args: list[str], env: dict[str, str] | None = None, log_path: Any = None) -> Server:
+    """``python -m kafkasse_wsgi serve`` with ``args``, on a free port unless the env names one."""
+    if env and "KAFKASSE_PORT" in env:
+        port = int(env["KAFKASSE_PORT"])
+    else:
+        port = free_port()
+        args = [*args, "--port", str(port)]
+    return spawn_server(["-m", "kafkasse_wsgi", "serve", *args], port, log_path, env)
