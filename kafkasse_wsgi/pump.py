@@ -331,7 +331,7 @@ class Pump:
                     # Only dropped records since the last id, and the interval has passed.
                     self._put(encode_chunk(format_progress(self._take_progress_id())))
                 if self._replay is not None and self._replay_finished():
-                    self._queue.put(End(cause=self._replay.cause))
+                    self._put(End(cause=self._replay.cause))
                     return
                 # A replaying stream finds its next batch already buffered (and with
                 # idle_delay_ms=0 an empty poll never blocks): let the rest of the worker run.
@@ -346,11 +346,15 @@ class Pump:
             try:
                 if failed.chunk:
                     self._put(failed.chunk)
+                self._put(self._end_for(failed.__cause__))
             except _Stalled:
                 return
-            self._queue.put(self._end_for(failed.__cause__))
         except Exception as exc:
-            self._queue.put(self._end_for(exc))
+            # The end too waits at most max_blocked_s: a client that takes nothing is cut.
+            try:
+                self._put(self._end_for(exc))
+            except _Stalled:
+                return
 
     def _replay_finished(self) -> bool:
         """Whether the bounds are reached; once ``until`` passed, partitions without a stop
@@ -414,7 +418,7 @@ class Pump:
         share = options.queue_bytes / options.queue_size
         return max(1, min(options.batch_size, int(share // bytes_per_record)))
 
-    def _put(self, item: bytes | Reset) -> None:
+    def _put(self, item: bytes | Reset | End) -> None:
         """Queue an item; a client that takes nothing for ``max_blocked_s`` is let go."""
         try:
             self._queue.put(item, timeout=self._options.max_blocked_s)
