@@ -12,7 +12,8 @@ same idempotent cleanup (stop the source, close the consumer, log) in a ``finall
   error, which goes out as ``event: error`` before the body ends, with the current id: that
   of the last event delivered (the pump queues the events before a failing record first);
 * the client took nothing for ``max_blocked_s``: its source ended ``stalled`` (no end
-  queued); the stream sees its source's greenlet end so and cuts the client (:meth:`abort`);
+  queued), or ended with its end queued but the client takes no more of the queue: the
+  stream, watching its source's greenlet, cuts the client (:meth:`abort`);
 * the response was never iterated at all: ``close()`` still cleans up.
 """
 
@@ -146,6 +147,9 @@ class EventStream:
         self._reader: gevent.Greenlet | None = None
         self._lifetime_timer: gevent.Greenlet | None = None
         self._expiry_timer: gevent.Greenlet | None = None
+        self._end_watch: gevent.Greenlet | None = None
+        # When the reader last took an item: a client stuck in a write takes none.
+        self._took_at = time.monotonic()
         self._watcher = (
             DisconnectWatcher(client_socket, self._client_left)
             if client_socket is not None
@@ -175,7 +179,7 @@ class EventStream:
             resets = [start for start in self._starts if start.source == "reset"]
             if resets:
                 first.append(self._format_resets(resets, self.positions.event_id()))
-            self._source.start().link(self._source_ended)
+            self._source.start().rawlink(self._source_ended)
             self._start_lifetime_timer()
             if self._watcher is not None:
                 self._watcher.start()
@@ -185,6 +189,7 @@ class EventStream:
             while True:
                 try:
                     item = queue.get(timeout=options.heartbeat_interval_s)
+                    self._took_at = time.monotonic()
                 except Empty:
                     # Dropped records moved the id: an id-only frame instead of a heartbeat.
                     progress = self._source.progress_id()
@@ -248,15 +253,30 @@ class EventStream:
             self._log.debug("client left; its stream is still busy writing to it")
 
     def _source_ended(self, source_greenlet: gevent.Greenlet) -> None:
-        """The source's greenlet ended (in a greenlet of its own): if it could not queue
-        for ``max_blocked_s``, no end is coming and the client is stuck: cut it."""
-        if self._closed or not self._source.stalled:
-            return
-        self._log.warning(
-            "client took no data for %gs; ending its stream (it resumes from its last id)",
-            self._options.max_blocked_s,
-        )
-        self.abort("limit")
+        """The source's greenlet ended (called in the hub: nothing here may block)."""
+        if not self._closed:
+            self._end_watch = gevent.spawn(self._watch_the_rest)
+
+    def _watch_the_rest(self) -> None:
+        """Cut a client that takes nothing, now that no put of the source waits on it.
+
+        A source that could not queue for ``max_blocked_s`` ended ``stalled``: no end is
+        coming. Otherwise its end is queued, and the client still has to take what is
+        queued before it, each item within ``max_blocked_s``.
+        """
+        limit = self._options.max_blocked_s
+        while not self._closed:
+            idle = time.monotonic() - self._took_at
+            if self._source.stalled or (limit is not None and idle >= limit):
+                self._log.warning(
+                    "client took no data for %gs; ending its stream (it resumes from its last id)",
+                    limit,
+                )
+                self.abort("limit")
+                return
+            if limit is None:
+                return
+            gevent.sleep(limit - idle)
 
     def abort(self, cause: str) -> None:
         """Cut the connection now (the client is stuck): kill the greenlet serving it.
@@ -333,8 +353,8 @@ class EventStream:
         _open_streams.discard(self)
         if self._watcher is not None:
             self._watcher.stop()  # before the server reads the next request on the socket
-        for timer in (self._lifetime_timer, self._expiry_timer):
-            if timer is not None:
+        for timer in (self._lifetime_timer, self._expiry_timer, self._end_watch):
+            if timer is not None and timer is not gevent.getcurrent():
                 timer.kill(block=False)
         try:
             self._source.stop()
