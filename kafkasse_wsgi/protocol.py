@@ -5,7 +5,8 @@ The source only produces queue items: byte chunks of formatted events, a :class:
 when partitions moved, then one :class:`End`. It never calls up into the stream. Every put
 waits at most ``max_blocked_s`` (:func:`put_bounded`), the end included: a source whose
 client takes nothing for that long ends with ``stalled`` set, and the stream, seeing its
-source end that way, cuts the client (who resumes from its last id).
+source end that way, cuts the client (who resumes from its last id). Once its source has
+ended, the stream itself gives the client ``max_blocked_s`` per item to take the rest.
 """
 
 from __future__ import annotations
