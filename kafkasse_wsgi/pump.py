@@ -4,10 +4,12 @@ It polls a batch, deserializes and filters each record, formats the survivors to
 once, and puts the whole batch as one chunk into a bounded queue. ``put`` blocks while the
 queue is full, so a slow client slows only its own consumer and memory stays bounded.
 
-The pump borrows the consumer: the stream owns it and closes it after stopping the pump.
-Everything the pump has to say travels through the queue: byte chunks, a :class:`Reset`
-when Kafka deleted data the stream had not read yet, then one :class:`End` (with the error
-that ended the stream, if any).
+The pump is the private consumer's :class:`~kafkasse_wsgi.protocol.Source`. It borrows the
+consumer: the stream owns it and closes it after stopping the pump. Everything the pump has
+to say travels through the queue (:mod:`~kafkasse_wsgi.protocol`): byte chunks, a
+:class:`~kafkasse_wsgi.protocol.Reset` when Kafka deleted data the stream had not read yet,
+then one :class:`~kafkasse_wsgi.protocol.End` (with the error that ended the stream, if
+any). A client that takes nothing for ``max_blocked_s`` ends the pump quietly, ``stalled``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from typing import Any
 
 import gevent
 from gevent.lock import BoundedSemaphore
-from gevent.queue import Full
 from kafka import TopicPartition
 from kafka import errors as kafka_errors
 
@@ -45,6 +46,7 @@ from .message import (
 )
 from .options import Options
 from .positions import Positions
+from .protocol import End, Item, Reset, StreamStats, put_bounded
 from .replay import ReplayEnd
 from .sse import encode_chunk, format_json_text, format_message
 from .stream_queue import StreamQueue
@@ -105,48 +107,6 @@ class _Slot:
         self.__enter__()
 
 
-class End:
-    """The last item of a stream's queue: why it ends, and what the client should do.
-
-    :param error: sent as ``event: error`` before the end.
-    :param cause: for logs and metrics (``end``, ``error``, ``limit``, ``shutdown``,
-        ``token_expired``).
-    :param retry_ms: a ``retry:`` hint sent before the end, so the client comes back then.
-    :param event_id: an ``id:`` sent before the end (the id of everything queued before it).
-    """
-
-    __slots__ = ("cause", "error", "event_id", "retry_ms")
-
-    def __init__(
-        self,
-        error: KafkaSSEError | None = None,
-        cause: str | None = None,
-        retry_ms: int | None = None,
-        event_id: str | None = None,
-    ) -> None:
-        self.error = error
-        self.cause = cause or ("error" if error is not None else "end")
-        self.retry_ms = retry_ms
-        self.event_id = event_id
-
-
-class Reset:
-    """A queue item: partitions moved because Kafka no longer holds their next offset.
-
-    Sent as ``event: reset`` (the same notice as a resume that could not start where it
-    asked) before the events read from the new position.
-
-    :param positions: the moved partitions (``source="reset"``, with the requested offset).
-    :param event_id: the stream's id once they moved: a resume from it continues there.
-    """
-
-    __slots__ = ("event_id", "positions")
-
-    def __init__(self, positions: Sequence[StartPosition], event_id: str) -> None:
-        self.positions = list(positions)
-        self.event_id = event_id
-
-
 class _Stalled(Exception):
     """The client took no data for ``max_blocked_s``: the pump ends quietly."""
 
@@ -176,23 +136,6 @@ def _cluster_of(consumer: Any) -> Any:
     return getattr(getattr(consumer, "_client", None), "cluster", None)
 
 
-class StreamStats:
-    """Counters of one stream, read by logs and metrics.
-
-    ``filter_errors``: events the request's ``?filter=`` raised on (skipped, and counted in
-    ``events_filtered`` too).
-    """
-
-    __slots__ = ("bytes_sent", "events_filtered", "events_sent", "events_skipped", "filter_errors")
-
-    def __init__(self) -> None:
-        self.events_sent = 0
-        self.events_filtered = 0
-        self.events_skipped = 0
-        self.filter_errors = 0
-        self.bytes_sent = 0
-
-
 def format_progress(event_id: str) -> str:
     """An id-only frame: moves a client's last event id without firing an event."""
     return f"id: {event_id}\n\n"
@@ -212,7 +155,6 @@ class Pump:
         queue: StreamQueue,
         log: logging.Logger | logging.LoggerAdapter,
         stats: StreamStats,
-        on_stalled: Callable[[], None] | None = None,
         growing_topics: Sequence[str] = (),
         event_filter: EventFilter | None = None,
         replay: ReplayEnd | None = None,
@@ -226,7 +168,6 @@ class Pump:
         self._watched: Any = None  # the metadata cache we listen to
         self._event_filter = event_filter
         self._replay = replay
-        self._on_stalled = on_stalled
         self._positions = positions
         self._options = options
         self._queue = queue
@@ -265,13 +206,17 @@ class Pump:
         #: The id of everything queued so far: the positions after the last chunk the queue
         #: took (a chunk the pump was killed holding is not in it; its records are not).
         self.queued_id = positions.event_id()
+        #: The client took nothing for ``max_blocked_s``: the pump ended without an end.
+        self.stalled = False
 
-    def start(self) -> None:
+    def start(self) -> gevent.Greenlet:
+        """Start polling; the greenlet returned ends with the pump (see ``stalled``)."""
         if self._growing_topics:
             self._watched = _cluster_of(self._consumer)
             if self._watched is not None:
                 self._watched.add_listener(self._on_metadata)
         self._greenlet = gevent.spawn(self._run)
+        return self._greenlet
 
     def stop(self) -> None:
         """End the pump wherever it is (polling, or blocked on a full queue). Idempotent."""
@@ -331,7 +276,7 @@ class Pump:
                     # Only dropped records since the last id, and the interval has passed.
                     self._put(encode_chunk(format_progress(self._take_progress_id())))
                 if self._replay is not None and self._replay_finished():
-                    self._queue.put(End(cause=self._replay.cause))
+                    self._put(End(cause=self._replay.cause))
                     return
                 # A replaying stream finds its next batch already buffered (and with
                 # idle_delay_ms=0 an empty poll never blocks): let the rest of the worker run.
@@ -346,11 +291,15 @@ class Pump:
             try:
                 if failed.chunk:
                     self._put(failed.chunk)
+                self._put(self._end_for(failed.__cause__))
             except _Stalled:
                 return
-            self._queue.put(self._end_for(failed.__cause__))
         except Exception as exc:
-            self._queue.put(self._end_for(exc))
+            # The end too waits at most max_blocked_s: a client that takes nothing is cut.
+            try:
+                self._put(self._end_for(exc))
+            except _Stalled:
+                return
 
     def _replay_finished(self) -> bool:
         """Whether the bounds are reached; once ``until`` passed, partitions without a stop
@@ -414,19 +363,12 @@ class Pump:
         share = options.queue_bytes / options.queue_size
         return max(1, min(options.batch_size, int(share // bytes_per_record)))
 
-    def _put(self, item: bytes | Reset) -> None:
-        """Queue an item; a client that takes nothing for ``max_blocked_s`` is let go."""
-        try:
-            self._queue.put(item, timeout=self._options.max_blocked_s)
-            self.queued_id = self._positions.event_id()
-        except Full:
-            self._log.warning(
-                "client took no data for %gs; ending its stream (it resumes from its last id)",
-                self._options.max_blocked_s,
-            )
-            if self._on_stalled is not None:
-                self._on_stalled()
-            raise _Stalled from None
+    def _put(self, item: Item) -> None:
+        """Queue an item; a client that takes nothing for ``max_blocked_s`` ends the pump."""
+        if not put_bounded(self._queue, item, self._options.max_blocked_s):
+            self.stalled = True
+            raise _Stalled
+        self.queued_id = self._positions.event_id()
 
     def _assign_added_partitions(self) -> None:
         """Partitions added to a topic the stream reads whole join it from their first offset.

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from .assignments import StartPosition
 
-#: The causes of ends this module decides, as :class:`~kafkasse_wsgi.pump.End` carries them.
+#: The causes of ends this module decides, as :class:`~kafkasse_wsgi.protocol.End` carries them.
 END_UNTIL = "until"
 END_LIMIT = "event_limit"
 

@@ -2,15 +2,18 @@
 
 The WSGI server iterates :class:`EventStream` and calls its ``close()`` when the client is
 gone or the server shuts down. A stream ends in one of these ways, and each one runs the
-same idempotent cleanup (stop the pump, close the consumer, log) in a ``finally``:
+same idempotent cleanup (stop the source, close the consumer, log) in a ``finally``:
 
 * the client left: the server's write fails, it calls ``close()`` → ``GeneratorExit``;
   or, on an idle stream, the :mod:`~kafkasse_wsgi.disconnect` watcher sees the client's
-  socket close and queues an :class:`~kafkasse_wsgi.pump.End`, so the body ends at once;
+  socket close and queues an :class:`~kafkasse_wsgi.protocol.End`, so the body ends at once;
 * the server stops it: gunicorn's graceful shutdown kills the greenlet → ``GreenletExit``;
-* Kafka or a filterer failed: the pump sends :class:`~kafkasse_wsgi.pump.End` with the
+* Kafka or a filterer failed: the pump sends :class:`~kafkasse_wsgi.protocol.End` with the
   error, which goes out as ``event: error`` before the body ends, with the current id: that
   of the last event delivered (the pump queues the events before a failing record first);
+* the client took nothing for ``max_blocked_s``: its source ended ``stalled`` (no end
+  queued), or ended with its end queued but the client takes no more of the queue: the
+  stream, watching its source's greenlet, cuts the client (:meth:`abort`);
 * the response was never iterated at all: ``close()`` still cleans up.
 """
 
@@ -37,7 +40,8 @@ from .errors import KafkaSSEError
 from .filters import EventFilter
 from .options import Options
 from .positions import Positions
-from .pump import End, Pump, Reset, StreamStats
+from .protocol import End, Reset, Source, StreamStats, put_bounded
+from .pump import Pump
 from .replay import END_LIMIT, END_UNTIL, ReplayEnd
 from .sse import (
     STREAM_PREAMBLE,
@@ -128,14 +132,13 @@ class EventStream:
         )
         self.stats = StreamStats()
         self._queue = StreamQueue(options.queue_size, options.queue_bytes)
-        self._pump = Pump(
+        self._source: Source = Pump(
             consumer,
             self.positions,
             options,
             self._queue,
             log,
             self.stats,
-            on_stalled=lambda: self.abort("limit"),
             growing_topics=growing_topics,
             event_filter=event_filter,
             replay=replay,
@@ -144,6 +147,9 @@ class EventStream:
         self._reader: gevent.Greenlet | None = None
         self._lifetime_timer: gevent.Greenlet | None = None
         self._expiry_timer: gevent.Greenlet | None = None
+        self._end_watch: gevent.Greenlet | None = None
+        # When the reader last took an item: a client stuck in a write takes none.
+        self._took_at = time.monotonic()
         self._watcher = (
             DisconnectWatcher(client_socket, self._client_left)
             if client_socket is not None
@@ -173,7 +179,7 @@ class EventStream:
             resets = [start for start in self._starts if start.source == "reset"]
             if resets:
                 first.append(self._format_resets(resets, self.positions.event_id()))
-            self._pump.start()
+            self._source.start().rawlink(self._source_ended)
             self._start_lifetime_timer()
             if self._watcher is not None:
                 self._watcher.start()
@@ -183,9 +189,10 @@ class EventStream:
             while True:
                 try:
                     item = queue.get(timeout=options.heartbeat_interval_s)
+                    self._took_at = time.monotonic()
                 except Empty:
                     # Dropped records moved the id: an id-only frame instead of a heartbeat.
-                    progress = self._pump.progress_id()
+                    progress = self._source.progress_id()
                     yield format_id(progress) if progress else heartbeat
                     continue
                 if type(item) is Reset:
@@ -225,10 +232,10 @@ class EventStream:
             return
         retry_ms = random.randint(0, self._options.reconnect_spread_ms)
         try:
-            self._pump.stop()
+            self._source.stop()
             # A client whose token expired has skipped nothing: say exactly where it resumes
             # (also when nothing was sent on this connection yet).
-            event_id = self._pump.queued_id if cause == "token_expired" else None
+            event_id = self._source.queued_id if cause == "token_expired" else None
             self._queue.put_nowait(End(cause=cause, retry_ms=retry_ms, event_id=event_id))
         except Full:
             self.abort(cause)
@@ -238,14 +245,38 @@ class EventStream:
 
         The body then ends like any other and the server finds the connection closed. If the
         queue stays full, the reader is stuck writing to the dead connection: that write
-        fails, or the pump's ``max_blocked_s`` guard cuts it.
+        fails, or the source's ``max_blocked_s`` guard cuts it.
         """
         if self._closed:
             return
-        try:
-            self._queue.put(End(cause="client_left"), timeout=self._options.max_blocked_s)
-        except Full:
+        if not put_bounded(self._queue, End(cause="client_left"), self._options.max_blocked_s):
             self._log.debug("client left; its stream is still busy writing to it")
+
+    def _source_ended(self, source_greenlet: gevent.Greenlet) -> None:
+        """The source's greenlet ended (called in the hub: nothing here may block)."""
+        if not self._closed:
+            self._end_watch = gevent.spawn(self._watch_the_rest)
+
+    def _watch_the_rest(self) -> None:
+        """Cut a client that takes nothing, now that no put of the source waits on it.
+
+        A source that could not queue for ``max_blocked_s`` ended ``stalled``: no end is
+        coming. Otherwise its end is queued, and the client still has to take what is
+        queued before it, each item within ``max_blocked_s``.
+        """
+        limit = self._options.max_blocked_s
+        while not self._closed:
+            idle = time.monotonic() - self._took_at
+            if self._source.stalled or (limit is not None and idle >= limit):
+                self._log.warning(
+                    "client took no data for %gs; ending its stream (it resumes from its last id)",
+                    limit,
+                )
+                self.abort("limit")
+                return
+            if limit is None:
+                return
+            gevent.sleep(limit - idle)
 
     def abort(self, cause: str) -> None:
         """Cut the connection now (the client is stuck): kill the greenlet serving it.
@@ -315,18 +346,18 @@ class EventStream:
         return format_json_line(json.dumps({"error": error.to_dict()}))
 
     def close(self) -> None:
-        """Stop the pump and close the consumer; safe to call any number of times."""
+        """Stop the source and close the consumer; safe to call any number of times."""
         if self._closed:
             return
         self._closed = True
         _open_streams.discard(self)
         if self._watcher is not None:
             self._watcher.stop()  # before the server reads the next request on the socket
-        for timer in (self._lifetime_timer, self._expiry_timer):
-            if timer is not None:
+        for timer in (self._lifetime_timer, self._expiry_timer, self._end_watch):
+            if timer is not None and timer is not gevent.getcurrent():
                 timer.kill(block=False)
         try:
-            self._pump.stop()
+            self._source.stop()
         finally:
             close_quietly(self._consumer, self._log)
             self._consumer = None

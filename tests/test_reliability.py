@@ -238,6 +238,49 @@ def test_a_client_that_takes_no_data_is_let_go_after_max_blocked_s(
     assert "client took no data" in log and '"end_cause": "limit"' in log
 
 
+#: More than the loopback socket buffers absorb (the server's send buffer grows to 4 MB at
+#: most here, the client's receive buffer is 4 KB), so the client's writer gets stuck.
+STUCK_BYTES = 8 * 1024 * 1024
+STUCK_RECORD = 8 * 1024
+
+
+@pytest.mark.parametrize("ending", ["error", "replay_done"])
+def test_a_stream_whose_source_ended_while_its_client_takes_nothing_ends_within_max_blocked_s(
+    serve, kafka, make_topic, broker_port, tmp_path, ending
+):
+    """The source queues its end (a failing filterer, or a replay done) while the client is
+    stuck: no put waits, so only the stream can see that nobody takes what is queued."""
+    topic = make_topic()
+    count = STUCK_BYTES // STUCK_RECORD
+    # exploding_filter raises on n == 2: the last record only.
+    values = [{"n": 10, "pad": "x" * STUCK_RECORD} for _ in range(count - 1)] + [{"n": 2}]
+    kafka.produce(topic, values)
+    # A queue that holds all of it (the subject: the end goes in, nothing waits to be queued).
+    options = {"max_blocked_s": 1.5, "queue_size": 1000, "queue_bytes": 4 * STUCK_BYTES}
+    query = ""
+    if ending == "error":
+        options["filterer"] = "exploding_filter"
+    else:
+        query = f"?limit={count - 1}"
+    server = serve(options)
+    stalled = socket.create_connection(("127.0.0.1", server.port))
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    request = (
+        f"GET /{topic}{query} HTTP/1.1\r\nHost: x\r\nLast-Event-ID: {start_at(topic, 1)}\r\n\r\n"
+    ).encode()
+    stalled.sendall(request)
+    try:
+        deadline = time.monotonic() + 10
+        while "stream ended" not in (tmp_path / "server-0.log").read_text():
+            assert time.monotonic() < deadline, "the stream still waits on its stuck client"
+            time.sleep(0.1)
+        assert broker_connections(server.pid, broker_port) == 0
+    finally:
+        stalled.close()
+    log = (tmp_path / "server-0.log").read_text()
+    assert "client took no data" in log and '"end_cause": "limit"' in log
+
+
 # --- Fairness: a user hook that blocks slows only its own stream ----------------------------
 
 

@@ -1,0 +1,127 @@
+"""The stream protocol: what travels from a source to its stream through the stream's queue.
+
+A stream reads from a *source* (today a private consumer's pump, :mod:`~kafkasse_wsgi.pump`).
+The source only produces queue items: byte chunks of formatted events, a :class:`Reset`
+when partitions moved, then one :class:`End`. It never calls up into the stream. Every put
+waits at most ``max_blocked_s`` (:func:`put_bounded`), the end included: a source whose
+client takes nothing for that long ends with ``stalled`` set, and the stream, seeing its
+source end that way, cuts the client (who resumes from its last id). Once its source has
+ended, the stream itself gives the client ``max_blocked_s`` per item to take the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, TypeAlias
+
+from gevent.queue import Full
+
+from .assignments import StartPosition
+from .errors import KafkaSSEError
+from .stream_queue import StreamQueue
+
+if TYPE_CHECKING:
+    import gevent
+
+
+class End:
+    """The last item of a stream's queue: why it ends, and what the client should do.
+
+    :param error: sent as ``event: error`` before the end.
+    :param cause: for logs and metrics (``end``, ``error``, ``limit``, ``shutdown``,
+        ``token_expired``).
+    :param retry_ms: a ``retry:`` hint sent before the end, so the client comes back then.
+    :param event_id: an ``id:`` sent before the end (the id of everything queued before it).
+    """
+
+    __slots__ = ("cause", "error", "event_id", "retry_ms")
+
+    def __init__(
+        self,
+        error: KafkaSSEError | None = None,
+        cause: str | None = None,
+        retry_ms: int | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        self.error = error
+        self.cause = cause or ("error" if error is not None else "end")
+        self.retry_ms = retry_ms
+        self.event_id = event_id
+
+
+class Reset:
+    """A queue item: partitions moved because Kafka no longer holds their next offset.
+
+    Sent as ``event: reset`` (the same notice as a resume that could not start where it
+    asked) before the events read from the new position.
+
+    :param positions: the moved partitions (``source="reset"``, with the requested offset).
+    :param event_id: the stream's id once they moved: a resume from it continues there.
+    """
+
+    __slots__ = ("event_id", "positions")
+
+    def __init__(self, positions: Sequence[StartPosition], event_id: str) -> None:
+        self.positions = list(positions)
+        self.event_id = event_id
+
+
+#: What a source puts in a stream's queue: formatted events (bytes), a reset, the end.
+Item: TypeAlias = bytes | Reset | End
+
+
+class StreamStats:
+    """Counters of one stream, read by logs and metrics.
+
+    ``filter_errors``: events the request's ``?filter=`` raised on (skipped, and counted in
+    ``events_filtered`` too).
+    """
+
+    __slots__ = ("bytes_sent", "events_filtered", "events_sent", "events_skipped", "filter_errors")
+
+    def __init__(self) -> None:
+        self.events_sent = 0
+        self.events_filtered = 0
+        self.events_skipped = 0
+        self.filter_errors = 0
+        self.bytes_sent = 0
+
+
+def put_bounded(queue: StreamQueue, item: Item, max_blocked_s: float | None) -> bool:
+    """Queue ``item``, waiting at most ``max_blocked_s`` for the client to make room.
+
+    :param max_blocked_s: ``None`` waits as long as it takes (the option switched off).
+    :returns: whether it was queued; ``False``: the client took nothing meanwhile.
+    """
+    try:
+        queue.put(item, timeout=max_blocked_s)
+    except Full:
+        return False
+    return True
+
+
+class Source(Protocol):
+    """What a stream needs from where its events come from.
+
+    A source fills the stream's queue with :data:`Item` s (each put :func:`put_bounded`)
+    and advances the stream's positions as it goes; both are the stream's, given to it.
+    """
+
+    #: The id of everything queued so far: a client resuming from it skips nothing.
+    queued_id: str
+    #: The source ended because its client took nothing for ``max_blocked_s`` (no
+    #: :class:`End` queued): the stream is to cut the client.
+    stalled: bool
+
+    def start(self) -> gevent.Greenlet:
+        """Start filling the queue; the greenlet returned ends when the source is done:
+        its :class:`End` queued, or ``stalled``."""
+        ...
+
+    def stop(self) -> None:
+        """End the source wherever it is (waiting on Kafka, or on a full queue). Idempotent."""
+        ...
+
+    def progress_id(self) -> str | None:
+        """An id to send while idle if dropped records moved it since the last id sent."""
+        ...
