@@ -301,8 +301,9 @@ def test_keys_from_a_jwks_url_follow_its_rotation(kafka, make_topic, serve):
         assert withdrawn.status_code == 401
 
 
-@pytest.mark.skipif(not node_client_available(), reason="run scripts/ci-deps (node eventsource)")
 def test_node_eventsource_streams_with_an_authorization_header(kafka, make_topic, serve):
+    if not node_client_available():
+        pytest.fail("Node's eventsource client is missing: run scripts/ci-deps")
     topic = make_topic()
     kafka.produce(topic, [{"n": i} for i in range(5)])
     server = serve({"allowed_topics": [topic], "jwt_keys": SECRET})
