@@ -48,7 +48,7 @@ from .options import Options
 from .positions import Positions
 from .protocol import End, Item, Reset, StreamStats, put_bounded
 from .replay import ReplayEnd
-from .sse import encode_chunk, format_json_text, format_message
+from .sse import encode_chunk, format_id, format_id_text, format_json_text, format_message
 from .stream_queue import StreamQueue
 
 #: Seconds ``stop()`` waits for the pump to end after killing it.
@@ -134,11 +134,6 @@ def has_broker_connection(consumer: Any) -> bool:
 def _cluster_of(consumer: Any) -> Any:
     """kafka-python's metadata cache of ``consumer`` (``None`` if it has none we know)."""
     return getattr(getattr(consumer, "_client", None), "cluster", None)
-
-
-def format_progress(event_id: str) -> str:
-    """An id-only frame: moves a client's last event id without firing an event."""
-    return f"id: {event_id}\n\n"
 
 
 class Pump:
@@ -274,7 +269,7 @@ class Pump:
                 self._in_flight = False  # the batch's chunk is queued (or there was none)
                 if not chunk and self._progress_due():
                     # Only dropped records since the last id, and the interval has passed.
-                    self._put(encode_chunk(format_progress(self._take_progress_id())))
+                    self._put(format_id(self._take_progress_id()))
                 if self._replay is not None and self._replay_finished():
                     self._put(End(cause=self._replay.cause))
                     return
@@ -519,7 +514,7 @@ class Pump:
         elif sent:
             self._id_behind = False
         if self._progress_due():
-            parts.append(format_progress(self._take_progress_id()))
+            parts.append(format_id_text(self._take_progress_id()))
 
     def _pause(self, topic: str, partition: int) -> None:
         """A partition past ``until``: fetch no more of it."""

@@ -90,7 +90,13 @@ def format_retry(retry_ms: int) -> bytes:
 def format_id(event_id: str) -> bytes:
     """An id without an event: it sets the client's ``lastEventId`` (dispatching nothing), so
     a stream that ends can say exactly where its client resumes."""
-    return f"id: {_single_line('id', event_id)}\n\n".encode("utf-8", _ENCODE_ERRORS)
+    return encode_chunk(format_id_text(_single_line("id", event_id)))
+
+
+def format_id_text(event_id: str) -> str:
+    """:func:`format_id` as text, for joining per batch (ids come from ``Positions``: never a
+    line break). A progress frame: a filtered stream's id moves without an event firing."""
+    return f"id: {event_id}\n\n"
 
 
 def format_json_line(data: str) -> bytes:
