@@ -63,7 +63,7 @@ class KafkaMessage:
 
     def kafka_meta(self) -> dict[str, Any]:
         """The ``_kafka`` block added to each event: where the message came from."""
-        return _meta_of(self)
+        return kafka_meta_of(self)
 
     def __repr__(self) -> str:
         return f"KafkaMessage({self.topic}/{self.partition}@{self.offset})"
@@ -126,50 +126,13 @@ def default_event_data(record: Any) -> str:
     :raises DeserializationError: the value is missing, not UTF-8 or not JSON.
     """
     message, text = decode_value(record)
-    return event_text(record, message, text)
-
-
-def decode_value(record: Any) -> tuple[Any, str]:
-    """The record's value parsed (strict JSON, as :func:`default_deserializer`) and as text.
-
-    :raises DeserializationError: the value is missing, not UTF-8 or not JSON.
-    """
-    value = record.value
-    if value is None:
-        raise DeserializationError("message has no value (a tombstone)")
-    message = _fast_loads(value)
-    try:
-        text = value.decode("utf-8")
-        if message is _UNPARSED:
-            message = _DECODER.decode(text)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise DeserializationError(f"value is not UTF-8 JSON: {exc}") from exc
-    return message, text
-
-
-def parse_value(record: Any) -> Any:
-    """The record's value parsed as :func:`decode_value` does, without keeping its text.
-
-    :raises DeserializationError: the value is missing, not UTF-8 or not JSON.
-    """
-    value = record.value
-    if value is None:
-        raise DeserializationError("message has no value (a tombstone)")
-    message = _fast_loads(value)  # orjson parses only valid UTF-8
-    if message is _UNPARSED:
-        message, _ = decode_value(record)
-    return message
-
-
-def event_text(record: Any, message: Any, text: str) -> str:
-    """The event data of a value :func:`decode_value` returned: its text plus ``_kafka``."""
     if not isinstance(message, dict):
         return text.strip()  # valid JSON as it is; no _kafka to add
     if "_kafka" in message:
         # Ours replaces theirs, so this one is re-serialised: parse it exactly (orjson reads
         # integers beyond 64 bits as floats).
         message = _DECODER.decode(text)
-        message["_kafka"] = _meta_of(record)
+        message["_kafka"] = kafka_meta_of(record)
         return serialize_message(message)
     key = record.key
     meta = (
@@ -181,9 +144,51 @@ def event_text(record: Any, message: Any, text: str) -> str:
     return f"{body},{meta}" if message else f"{body}{meta}"
 
 
+def decode_value(record: Any) -> tuple[Any, str]:
+    """The record's value parsed (strict JSON, as :func:`default_deserializer`) and as text.
+
+    :raises DeserializationError: the value is missing, not UTF-8 or not JSON.
+    """
+    value = _value_of(record)
+    return _decode(value, _fast_loads(value))
+
+
+def parse_value(record: Any) -> Any:
+    """The record's value parsed as :func:`decode_value` does, without keeping its text.
+
+    :raises DeserializationError: the value is missing, not UTF-8 or not JSON.
+    """
+    value = _value_of(record)
+    message = _fast_loads(value)  # orjson parses only valid UTF-8
+    return _decode(value, message)[0] if message is _UNPARSED else message
+
+
+def _value_of(record: Any) -> bytes:
+    if record.value is None:
+        raise DeserializationError("message has no value (a tombstone)")
+    return record.value
+
+
+def _decode(value: bytes, message: Any) -> tuple[Any, str]:
+    """``value`` as text, and parsed unless orjson already did (``message``)."""
+    try:
+        text = value.decode("utf-8")
+        if message is _UNPARSED:
+            message = _DECODER.decode(text)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise DeserializationError(f"value is not UTF-8 JSON: {exc}") from exc
+    return message, text
+
+
 def kafka_meta_of(record: Any) -> dict[str, Any]:
     """The ``_kafka`` block of a kafka-python record (see :meth:`KafkaMessage.kafka_meta`)."""
-    return _meta_of(record)
+    return {
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "timestamp": record.timestamp,
+        "key": _decode_key(record.key),
+    }
 
 
 _UNPARSED = object()
@@ -214,13 +219,3 @@ def _fast_loads(value: bytes) -> Any:
 def _json_string(text: str) -> str:
     """A topic name as a JSON string; there are few topics and many messages."""
     return json.dumps(text)
-
-
-def _meta_of(record: Any) -> dict[str, Any]:
-    return {
-        "topic": record.topic,
-        "partition": record.partition,
-        "offset": record.offset,
-        "timestamp": record.timestamp,
-        "key": _decode_key(record.key),
-    }
