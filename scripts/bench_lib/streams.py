@@ -128,16 +128,18 @@ def fanout(port: int, worker_pid: int, kafka: Kafka, replay_topic: str, messages
     return out
 
 
-def latency(port: int, worker_pid: int, kafka: Kafka, clients: int, rate: float,
-            duration_s: float, message_bytes: int) -> dict[str, Any]:
-    """(e): produce at ``rate`` with each message's send time; clients at the tail measure."""
-    topic = kafka.live_topic()
-    spec = {"host": "127.0.0.1", "port": port, "clients": clients, "paths": [f"/{topic}"],
+def _tail_run(port: int, worker_pid: int, kafka: Kafka, topic: str, paths: list[str],
+              clients: int, rate: float, duration_s: float,
+              message_bytes: int) -> tuple[dict[str, Any], RateProducer, float, float]:
+    """``clients`` at the tail of ``topic`` (cycling over ``paths``) while it is produced to at
+    ``rate``: the clients' result, the producer, the worker's CPU, and how long they took to
+    be ready. The topic is deleted afterwards."""
+    spec = {"host": "127.0.0.1", "port": port, "clients": clients, "paths": paths,
             "latency": True, "duration_s": duration_s + 0.5, "drain_s": 1.0, "timeout_s": 300,
             "connect_concurrency": 50}
     run = ClientRun(spec)
     try:
-        run.wait_ready()
+        ready_s = run.wait_ready()
         meter = CpuMeter(worker_pid)
         producer = RateProducer(kafka, topic, rate, duration_s, message_bytes)
         producer.start()
@@ -147,6 +149,15 @@ def latency(port: int, worker_pid: int, kafka: Kafka, clients: int, rate: float,
     finally:
         run.kill()
         kafka.delete(topic)
+    return result, producer, cpu, ready_s
+
+
+def latency(port: int, worker_pid: int, kafka: Kafka, clients: int, rate: float,
+            duration_s: float, message_bytes: int) -> dict[str, Any]:
+    """(e): produce at ``rate`` with each message's send time; clients at the tail measure."""
+    topic = kafka.live_topic()
+    result, producer, cpu, _ = _tail_run(port, worker_pid, kafka, topic, [f"/{topic}"], clients,
+                                         rate, duration_s, message_bytes)
     lat = result.get("latency_ms", {})
     return {
         "clients": clients, "rate": rate, "sent": producer.sent,
@@ -222,21 +233,8 @@ def filtered_latency(port: int, worker_pid: int, kafka: Kafka, clients: int, rat
 
     topic = kafka.live_topic()
     paths = [f"/{topic}?filter={urllib.parse.quote(f)}" for f in filters]
-    spec = {"host": "127.0.0.1", "port": port, "clients": clients, "paths": paths,
-            "latency": True, "duration_s": duration_s + 0.5, "drain_s": 1.0, "timeout_s": 300,
-            "connect_concurrency": 50}
-    run = ClientRun(spec)
-    try:
-        ready_s = run.wait_ready()
-        meter = CpuMeter(worker_pid)
-        producer = RateProducer(kafka, topic, rate, duration_s, message_bytes)
-        producer.start()
-        producer.join(duration_s + 30)
-        cpu = meter.read()
-        result = run.result()
-    finally:
-        run.kill()
-        kafka.delete(topic)
+    result, producer, cpu, ready_s = _tail_run(port, worker_pid, kafka, topic, paths, clients,
+                                               rate, duration_s, message_bytes)
     lat = result.get("latency_ms", {})
     return {
         "clients": clients, "distinct_filters": len([f for f in filters if f]), "rate": rate,
