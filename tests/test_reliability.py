@@ -28,6 +28,16 @@ def start_at(topic: str, partitions: int, offset: int = 0) -> str:
     )
 
 
+def stuck_client(port: int, target: str, last_event_id: str) -> socket.socket:
+    """A client that asks for a stream and never reads it (a 4 KB receive buffer)."""
+    stalled = socket.create_connection(("127.0.0.1", port))
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.sendall(
+        f"GET {target} HTTP/1.1\r\nHost: x\r\nLast-Event-ID: {last_event_id}\r\n\r\n".encode()
+    )
+    return stalled
+
+
 # --- Resume that can't be honoured is said, not hidden --------------------------------------
 
 
@@ -214,12 +224,7 @@ def test_a_client_that_takes_no_data_is_let_go_after_max_blocked_s(
     server = serve(
         {"max_blocked_s": 1.5, "batch_size": 100, "queue_size": 1, "heartbeat_interval_s": 0.5}
     )
-    stalled = socket.create_connection(("127.0.0.1", server.port))
-    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    request = (
-        f"GET /{topic} HTTP/1.1\r\nHost: x\r\nLast-Event-ID: {start_at(topic, 1)}\r\n\r\n"
-    ).encode()
-    stalled.sendall(request)
+    stalled = stuck_client(server.port, f"/{topic}", start_at(topic, 1))
     try:
         time.sleep(0.5)
         assert broker_connections(server.pid, broker_port) >= 1
@@ -263,12 +268,7 @@ def test_a_stream_whose_source_ended_while_its_client_takes_nothing_ends_within_
     else:
         query = f"?limit={count - 1}"
     server = serve(options)
-    stalled = socket.create_connection(("127.0.0.1", server.port))
-    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    request = (
-        f"GET /{topic}{query} HTTP/1.1\r\nHost: x\r\nLast-Event-ID: {start_at(topic, 1)}\r\n\r\n"
-    ).encode()
-    stalled.sendall(request)
+    stalled = stuck_client(server.port, f"/{topic}{query}", start_at(topic, 1))
     try:
         deadline = time.monotonic() + 10
         while "stream ended" not in (tmp_path / "server-0.log").read_text():
