@@ -142,10 +142,14 @@ def kafka_call(what: str, call: Any, *args: Any) -> Any:
         raise _unavailable(exc, f"Kafka did not answer ({what}); try again later") from exc
 
 
+def metadata_of(consumer: Any) -> Any:
+    """kafka-python's metadata cache of ``consumer`` (``None`` if it has none we know)."""
+    return getattr(getattr(consumer, "_client", None), "cluster", None)
+
+
 def cluster_id_of(consumer: Any) -> str | None:
     """The cluster id the brokers reported in the last metadata (``None`` if they didn't)."""
-    cluster = getattr(getattr(consumer, "_client", None), "cluster", None)
-    return getattr(cluster, "cluster_id", None)
+    return getattr(metadata_of(consumer), "cluster_id", None)
 
 
 def check_topics(

@@ -27,7 +27,7 @@ from kafka import errors as kafka_errors
 
 from . import metrics
 from .assignments import Assignment, StartPosition
-from .consumer import apply_resume_policy, cluster_id_of, end_offsets_of
+from .consumer import apply_resume_policy, cluster_id_of, end_offsets_of, metadata_of
 from .errors import (
     DeserializationError,
     FilterError,
@@ -131,11 +131,6 @@ def has_broker_connection(consumer: Any) -> bool:
     return any(connection.connected() for connection in list(connections.values()))
 
 
-def _cluster_of(consumer: Any) -> Any:
-    """kafka-python's metadata cache of ``consumer`` (``None`` if it has none we know)."""
-    return getattr(getattr(consumer, "_client", None), "cluster", None)
-
-
 class Pump:
     """Polls ``consumer`` in its own greenlet and feeds ``queue`` with formatted chunks.
 
@@ -207,7 +202,7 @@ class Pump:
     def start(self) -> gevent.Greenlet:
         """Start polling; the greenlet returned ends with the pump (see ``stalled``)."""
         if self._growing_topics:
-            self._watched = _cluster_of(self._consumer)
+            self._watched = metadata_of(self._consumer)
             if self._watched is not None:
                 self._watched.add_listener(self._on_metadata)
         self._greenlet = gevent.spawn(self._run)
@@ -375,7 +370,7 @@ class Pump:
         """
         self._metadata_changed = False
         consumer = self._consumer
-        cluster = _cluster_of(consumer)
+        cluster = metadata_of(consumer)
         if cluster is None:
             return
         assigned = consumer.assignment()
