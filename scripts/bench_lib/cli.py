@@ -27,13 +27,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--message-bytes", type=int, default=300)
-    parser.add_argument("--clients", default="1,10,100,500",
-                        help="fan-out client counts for (d), comma list")
+    parser.add_argument(
+        "--clients", default="1,10,100,500", help="fan-out client counts for (d), comma list"
+    )
     parser.add_argument("--idle-streams", type=int, default=1000, help="(f) idle streams")
-    parser.add_argument("--duration", type=float, default=8.0,
-                        help="measurement window of (d) and (e), seconds")
-    parser.add_argument("--tail-rate", type=float, default=200.0,
-                        help="(d) live-tail produce rate, messages/s")
+    parser.add_argument(
+        "--duration", type=float, default=8.0, help="measurement window of (d) and (e), seconds"
+    )
+    parser.add_argument(
+        "--tail-rate", type=float, default=200.0, help="(d) live-tail produce rate, messages/s"
+    )
     parser.add_argument("--repeat", type=int, default=2, help="(a)/(b) runs, best kept")
     parser.add_argument("--with-node", action="store_true", help="(c): the Node original")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (the smoke test)")
@@ -69,8 +72,13 @@ def machine() -> dict[str, Any]:
         pass
     with open("/proc/meminfo") as f:
         mem_kb = int(f.readline().split()[1])
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem_kb / 2**20, 1),
-            "kernel": platform.release(), "hostname": platform.node()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem_kb / 2**20, 1),
+        "kernel": platform.release(),
+        "hostname": platform.node(),
+    }
 
 
 def versions() -> dict[str, str]:
@@ -105,10 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     json_path = args.json or out_dir / f"bench-{started:%Y%m%dT%H%M%SZ}.json"
     results: dict[str, Any] = {
         "meta": {
-            "started": started.isoformat(timespec="seconds"), "argv": sys.argv[1:],
-            "machine": machine(), "versions": versions(), "bootstrap": bootstrap,
-            "broker_api_version": broker_version(bootstrap), "sections": sorted(args.sections),
-            "patch": args.patch, "quick": args.quick,
+            "started": started.isoformat(timespec="seconds"),
+            "argv": sys.argv[1:],
+            "machine": machine(),
+            "versions": versions(),
+            "bootstrap": bootstrap,
+            "broker_api_version": broker_version(bootstrap),
+            "sections": sorted(args.sections),
+            "patch": args.patch,
+            "quick": args.quick,
         },
         "metrics": {},
     }
@@ -120,8 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         results["data"]["actual_value_bytes"] = len(data.make_value(0, args.message_bytes))
         topic = results["data"]["topic"]
         log(f"data: {results['data']}")
-        run_sections(args, results, kafka, bootstrap, broker_port, topic, live_topic, out_dir,
-                     log)
+        run_sections(args, results, kafka, bootstrap, broker_port, topic, live_topic, out_dir, log)
     finally:
         kafka.delete(live_topic)
         kafka.close()
@@ -137,9 +149,17 @@ def main(argv: list[str] | None = None) -> int:
 _T0 = time.monotonic()
 
 
-def run_sections(args: argparse.Namespace, results: dict[str, Any], kafka: data.Kafka,
-                 bootstrap: str, broker_port: int, topic: str, live_topic: str,
-                 out_dir: Path, log: Any) -> None:
+def run_sections(
+    args: argparse.Namespace,
+    results: dict[str, Any],
+    kafka: data.Kafka,
+    bootstrap: str,
+    broker_port: int,
+    topic: str,
+    live_topic: str,
+    out_dir: Path,
+    log: Any,
+) -> None:
     want = args.sections
     metrics = results["metrics"]
     options: dict[str, Any] = {}  # KafkaSSE defaults: what users get
@@ -153,7 +173,8 @@ def run_sections(args: argparse.Namespace, results: dict[str, Any], kafka: data.
             fn()
         except Exception as exc:
             results.setdefault("failures", {})[name] = "".join(
-                traceback.format_exception_only(type(exc), exc)).strip()
+                traceback.format_exception_only(type(exc), exc)
+            ).strip()
             log(f"section {name} FAILED: {exc}")
             traceback.print_exc()
         log(f"section {name} done in {time.monotonic() - began:.1f}s")
@@ -161,7 +182,8 @@ def run_sections(args: argparse.Namespace, results: dict[str, Any], kafka: data.
     def client_ceiling() -> None:
         events = 20_000 if args.quick else 1_000_000
         results["client_ceiling"] = streams.client_ceiling(
-            args.message_bytes, events, max(args.client_counts))
+            args.message_bytes, events, max(args.client_counts)
+        )
 
     section("client", client_ceiling)
 
@@ -179,8 +201,11 @@ def run_sections(args: argparse.Namespace, results: dict[str, Any], kafka: data.
                         runs_a.append(baseline.bare_consumer_rate(bootstrap, topic, args.messages))
                         log(f"(a) {runs_a[-1]['eps']:,.0f} ev/s")
                     if "b" in want:
-                        runs_b.append(streams.single_stream(server.port, server.worker_pid,
-                                                            topic, args.messages))
+                        runs_b.append(
+                            streams.single_stream(
+                                server.port, server.worker_pid, topic, args.messages
+                            )
+                        )
                         log(f"(b) {runs_b[-1]['eps']:,.0f} ev/s")
                 if runs_a:
                     results["a"] = {**max(runs_a, key=lambda r: r["eps"]), "runs": runs_a}
@@ -190,10 +215,21 @@ def run_sections(args: argparse.Namespace, results: dict[str, Any], kafka: data.
                     metrics["b_over_a"] = results["b"]["eps"] / results["a"]["eps"]
 
             section("a" if "a" in want else "b", a_and_b)
-            section("profile", lambda: results.__setitem__("profile", profile.profile_single_stream(
-                server.port, server.worker_pid, topic, args.messages, out_dir)))
-            section("g", lambda: results.__setitem__("g", streams.first_byte(
-                server.port, topic, live_topic, 5 if args.quick else 20)))
+            section(
+                "profile",
+                lambda: results.__setitem__(
+                    "profile",
+                    profile.profile_single_stream(
+                        server.port, server.worker_pid, topic, args.messages, out_dir
+                    ),
+                ),
+            )
+            section(
+                "g",
+                lambda: results.__setitem__(
+                    "g", streams.first_byte(server.port, topic, live_topic, 5 if args.quick else 20)
+                ),
+            )
 
     def node() -> None:
         from .node import NodeUnavailable, node_stream
@@ -214,12 +250,24 @@ def run_sections(args: argparse.Namespace, results: dict[str, Any], kafka: data.
         for mode in ("replay", "tail"):
             for clients in args.client_counts:
                 with Gunicorn(bootstrap, options, patch=args.patch, log_dir=out_dir) as server:
-                    row = streams.fanout(server.port, server.worker_pid, kafka, topic,
-                                         args.messages, live_topic, clients, mode, args.duration,
-                                         args.tail_rate, args.message_bytes)
+                    row = streams.fanout(
+                        server.port,
+                        server.worker_pid,
+                        kafka,
+                        topic,
+                        args.messages,
+                        live_topic,
+                        clients,
+                        mode,
+                        args.duration,
+                        args.tail_rate,
+                        args.message_bytes,
+                    )
                 results["d"].append(row)
-                log(f"(d) {mode} {clients}: {row['aggregate_eps']:,.0f} ev/s, "
-                    f"cpu {row['worker_cpu']:.2f}, errors {row['errors']}")
+                log(
+                    f"(d) {mode} {clients}: {row['aggregate_eps']:,.0f} ev/s, "
+                    f"cpu {row['worker_cpu']:.2f}, errors {row['errors']}"
+                )
 
     section("d", fanout)
 
@@ -228,8 +276,15 @@ def run_sections(args: argparse.Namespace, results: dict[str, Any], kafka: data.
         results["e"] = []
         for clients, rate in scenarios:
             with Gunicorn(bootstrap, options, patch=args.patch, log_dir=out_dir) as server:
-                row = streams.latency(server.port, server.worker_pid, kafka, clients, rate,
-                                      max(args.duration, 1.5), args.message_bytes)
+                row = streams.latency(
+                    server.port,
+                    server.worker_pid,
+                    kafka,
+                    clients,
+                    rate,
+                    max(args.duration, 1.5),
+                    args.message_bytes,
+                )
             results["e"].append(row)
             log(f"(e) {clients} @ {rate}: p50 {row['p50_ms']} p99 {row['p99_ms']} ms")
 
@@ -242,29 +297,44 @@ def run_sections(args: argparse.Namespace, results: dict[str, Any], kafka: data.
             streams.single_stream(server.port, None, topic, min(args.messages, 1000))  # warm
             for _ in range(args.repeat):
                 for text in (None, streams.ONE_PERCENT_FILTER):
-                    runs.append(streams.scan(server.port, server.worker_pid, topic,
-                                             args.messages, text))
+                    runs.append(
+                        streams.scan(server.port, server.worker_pid, topic, args.messages, text)
+                    )
         plain = max((r for r in runs if r["filter"] is None), key=lambda r: r["scanned_eps"])
         one = max((r for r in runs if r["filter"]), key=lambda r: r["scanned_eps"])
         results["h"] = {"unfiltered": plain, "one_percent": one, "runs": runs, "tail": []}
         metrics["h_filtered_over_unfiltered"] = one["scanned_eps"] / plain["scanned_eps"]
-        log(f"(h) scan: unfiltered {plain['scanned_eps']:,.0f} ev/s, 1% filter "
-            f"{one['scanned_eps']:,.0f} ev/s ({one['events']} passed)")
+        log(
+            f"(h) scan: unfiltered {plain['scanned_eps']:,.0f} ev/s, 1% filter "
+            f"{one['scanned_eps']:,.0f} ev/s ({one['events']} passed)"
+        )
         counts = [5, 20] if args.quick else [100, max(args.client_counts)]
         # The same clients without a filter, in the same conditions, for comparison.
         for clients in counts:
             for filters in (streams.TEN_FILTERS, [""]):
                 with Gunicorn(bootstrap, options, patch=args.patch, log_dir=out_dir) as server:
-                    row = streams.filtered_latency(server.port, server.worker_pid, kafka,
-                                                   clients, args.tail_rate,
-                                                   max(args.duration, 1.5),
-                                                   args.message_bytes, filters)
+                    row = streams.filtered_latency(
+                        server.port,
+                        server.worker_pid,
+                        kafka,
+                        clients,
+                        args.tail_rate,
+                        max(args.duration, 1.5),
+                        args.message_bytes,
+                        filters,
+                    )
                 results["h"]["tail"].append(row)
-                log(f"(h) {clients} clients, {row['distinct_filters']} filters @ "
+                log(
+                    f"(h) {clients} clients, {row['distinct_filters']} filters @ "
                     f"{args.tail_rate}: p50 {row['p50_ms']} p99 {row['p99_ms']} ms, "
-                    f"cpu {row['worker_cpu']:.2f}")
+                    f"cpu {row['worker_cpu']:.2f}"
+                )
 
     section("h", filters)
 
-    section("f", lambda: results.__setitem__("f", memory.memory(
-        bootstrap, live_topic, args.idle_streams, broker_port, out_dir)))
+    section(
+        "f",
+        lambda: results.__setitem__(
+            "f", memory.memory(bootstrap, live_topic, args.idle_streams, broker_port, out_dir)
+        ),
+    )

@@ -37,8 +37,17 @@ RECV = 256 * 1024
 
 class Stream:
     __slots__ = (
-        "count", "done", "error", "latencies", "max_gap", "status", "t_first_byte",
-        "t_first_event", "t_headers", "t_last", "t_start",
+        "count",
+        "done",
+        "error",
+        "latencies",
+        "max_gap",
+        "status",
+        "t_first_byte",
+        "t_first_event",
+        "t_headers",
+        "t_last",
+        "t_start",
     )
 
     def __init__(self) -> None:
@@ -53,8 +62,12 @@ class Stream:
 
 
 def run_stream(st: Stream, spec: dict, path: str, gate: Semaphore, ready_count: list) -> None:
-    headers = [f"GET {path} HTTP/1.1", f"Host: {spec['host']}:{spec['port']}",
-               "Accept: text/event-stream", "Cache-Control: no-cache"]
+    headers = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {spec['host']}:{spec['port']}",
+        "Accept: text/event-stream",
+        "Cache-Control: no-cache",
+    ]
     if spec.get("last_event_id"):
         headers.append(f"Last-Event-ID: {spec['last_event_id']}")
     request = ("\r\n".join(headers) + "\r\n\r\n").encode()
@@ -112,7 +125,7 @@ def run_stream(st: Stream, spec: dict, path: str, gate: Semaphore, ready_count: 
                 else:
                     pending = whole
             if ERROR in data:
-                st.error = "event: error " + data[data.find(ERROR):][:300].decode(errors="replace")
+                st.error = "event: error " + data[data.find(ERROR) :][:300].decode(errors="replace")
                 return
             if expect and st.count >= expect:
                 st.done = True
@@ -161,11 +174,14 @@ def main() -> None:
     gate = Semaphore(int(spec.get("connect_concurrency", 50)))
     ready = [0]
     t0 = time.perf_counter()
-    greenlets = [gevent.spawn(run_stream, st, spec, paths[i % len(paths)], gate, ready)
-                 for i, st in enumerate(streams)]
+    greenlets = [
+        gevent.spawn(run_stream, st, spec, paths[i % len(paths)], gate, ready)
+        for i, st in enumerate(streams)
+    ]
     timeout = float(spec.get("timeout_s", 300))
-    while (ready[0] < n and time.perf_counter() - t0 < timeout
-           and not all(g.dead for g in greenlets)):
+    while (
+        ready[0] < n and time.perf_counter() - t0 < timeout and not all(g.dead for g in greenlets)
+    ):
         gevent.sleep(0.01)
     t_ready = time.perf_counter()
     print("READY", flush=True)
@@ -203,13 +219,18 @@ def main() -> None:
         "total_events": sum(st.count for st in streams),
         "max_gap_s": max((st.max_gap for st in streams), default=0.0),
         "client_cpu": (cpu1 - cpu0) / max(w1 - w0, 1e-9),
-        "ttfb_ms": percentiles([1000 * (st.t_first_byte - st.t_start)
-                                for st in streams if st.t_first_byte]),
-        "first_event_ms": percentiles([1000 * (st.t_first_event - st.t_start)
-                                       for st in streams if st.t_first_event]),
+        "ttfb_ms": percentiles(
+            [1000 * (st.t_first_byte - st.t_start) for st in streams if st.t_first_byte]
+        ),
+        "first_event_ms": percentiles(
+            [1000 * (st.t_first_event - st.t_start) for st in streams if st.t_first_event]
+        ),
         # One stream from its request to its last expected event (used for single streams).
-        "stream_eps": [st.count / (st.t_last - st.t_start) for st in streams
-                       if st.done and st.t_last and st.t_last > st.t_start][:10],
+        "stream_eps": [
+            st.count / (st.t_last - st.t_start)
+            for st in streams
+            if st.done and st.t_last and st.t_last > st.t_start
+        ][:10],
     }
     if spec.get("latency"):
         result["latency_ms"] = percentiles(lat)

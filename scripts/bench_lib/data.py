@@ -111,8 +111,9 @@ class RateProducer(threading.Thread):
     """Produces ``rate`` messages/s to ``topic`` for ``duration_s``, each stamped with its
     send time (``bench_ts``, µs since the epoch) for latency measurements."""
 
-    def __init__(self, kafka: Kafka, topic: str, rate: float, duration_s: float,
-                 message_bytes: int) -> None:
+    def __init__(
+        self, kafka: Kafka, topic: str, rate: float, duration_s: float, message_bytes: int
+    ) -> None:
         super().__init__(daemon=True)
         self.producer = kafka.producer(linger_ms=0)
         self.topic, self.rate, self.duration_s = topic, rate, duration_s

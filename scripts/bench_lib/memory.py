@@ -28,15 +28,25 @@ CPU_WINDOW_S = 3.0
 
 
 def _measure(pid: int, broker_port: int) -> dict[str, float]:
-    return {"rss": rss_bytes(pid), "broker_conns": tcp_connections_to(pid, broker_port),
-            "fds": open_fds(pid)}
+    return {
+        "rss": rss_bytes(pid),
+        "broker_conns": tcp_connections_to(pid, broker_port),
+        "fds": open_fds(pid),
+    }
 
 
-def idle_streams(bootstrap: str, live_topic: str, n: int, broker_port: int,
-                 log_dir: Any) -> dict[str, Any]:
+def idle_streams(
+    bootstrap: str, live_topic: str, n: int, broker_port: int, log_dir: Any
+) -> dict[str, Any]:
     with Gunicorn(bootstrap, log_dir=log_dir) as server:
-        spec = {"host": "127.0.0.1", "port": server.port, "paths": [f"/{live_topic}"],
-                "expect": 0, "timeout_s": 300, "connect_concurrency": 50}
+        spec = {
+            "host": "127.0.0.1",
+            "port": server.port,
+            "paths": [f"/{live_topic}"],
+            "expect": 0,
+            "timeout_s": 300,
+            "connect_concurrency": 50,
+        }
         # Warm the worker: imports, first consumer, protocol classes are not per-stream costs.
         run_client({**spec, "clients": 2, "duration_s": 0.5})
         time.sleep(SETTLE_S)
@@ -53,15 +63,22 @@ def idle_streams(bootstrap: str, live_topic: str, n: int, broker_port: int,
         finally:
             run.kill()
     out = _per_stream(before, after, n, ready_s, cpu)
-    out.update(connected=client["connected"], errors=client["errors"],
-               error_samples=client["error_samples"])
+    out.update(
+        connected=client["connected"],
+        errors=client["errors"],
+        error_samples=client["error_samples"],
+    )
     return out
 
 
 def bare_consumers(bootstrap: str, live_topic: str, n: int, broker_port: int) -> dict[str, Any]:
     process = subprocess.Popen(
         [PYTHON, "-m", "scripts.bench_lib.bare_consumers", bootstrap, live_topic, str(n)],
-        cwd=ROOT, env=env_with_root(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=env_with_root(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert process.stdin is not None and process.stdout is not None
     try:
@@ -100,8 +117,9 @@ def _per_stream(before: dict, after: dict, n: int, ready_s: float, cpu: float) -
     }
 
 
-def memory(bootstrap: str, live_topic: str, n: int, broker_port: int,
-           log_dir: Any) -> dict[str, Any]:
+def memory(
+    bootstrap: str, live_topic: str, n: int, broker_port: int, log_dir: Any
+) -> dict[str, Any]:
     streams = idle_streams(bootstrap, live_topic, n, broker_port, log_dir)
     bare = bare_consumers(bootstrap, live_topic, n, broker_port)
     return {

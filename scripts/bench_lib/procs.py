@@ -85,8 +85,10 @@ def tcp_connections_to(pid: int, remote_port: int) -> int:
                 for line in f:
                     parts = line.split()
                     remote, state, inode = parts[2], parts[3], parts[9]
-                    if state == "01" and inode in inodes and int(remote.rsplit(":", 1)[1], 16) == (
-                        remote_port
+                    if (
+                        state == "01"
+                        and inode in inodes
+                        and int(remote.rsplit(":", 1)[1], 16) == (remote_port)
                     ):
                         count += 1
         except FileNotFoundError:
@@ -113,23 +115,41 @@ class CpuMeter:
 class Gunicorn:
     """``gunicorn -k gevent -w 1`` serving ``scripts.bench_lib.app:app`` on a free port."""
 
-    def __init__(self, bootstrap: str, options: dict[str, Any] | None = None,
-                 patch: str = "", log_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        options: dict[str, Any] | None = None,
+        patch: str = "",
+        log_dir: Path | None = None,
+    ) -> None:
         self.port = free_port()
         self._pidfile = Path(tempfile.mkstemp(prefix="bench-worker-", suffix=".pid")[1])
-        env = env_with_root({
-            "BENCH_BOOTSTRAP": bootstrap,
-            "BENCH_OPTIONS": json.dumps(options or {}),
-            "BENCH_PATCH": patch,
-            "BENCH_WORKER_PIDFILE": str(self._pidfile),
-        })
+        env = env_with_root(
+            {
+                "BENCH_BOOTSTRAP": bootstrap,
+                "BENCH_OPTIONS": json.dumps(options or {}),
+                "BENCH_PATCH": patch,
+                "BENCH_WORKER_PIDFILE": str(self._pidfile),
+            }
+        )
         log_dir = log_dir or Path(tempfile.gettempdir())
         self.log_path = log_dir / f"gunicorn-{self.port}.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [PYTHON, "-m", "gunicorn", "-c", str(ROOT / "scripts/bench_lib/gunicorn_conf.py"),
-             "-b", f"127.0.0.1:{self.port}", "scripts.bench_lib.app:app"],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            [
+                PYTHON,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(ROOT / "scripts/bench_lib/gunicorn_conf.py"),
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "scripts.bench_lib.app:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         wait_for_port(self.port, self.process)
         deadline = time.monotonic() + 20
@@ -167,7 +187,10 @@ class ClientRun:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.process = subprocess.Popen(
             [PYTHON, "-m", "scripts.bench_lib.client", json.dumps(spec)],
-            cwd=ROOT, env=env_with_root(), stdout=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            env=env_with_root(),
+            stdout=subprocess.PIPE,
+            text=True,
         )
         self.timeout_s = float(spec.get("timeout_s", 300))
 

@@ -19,16 +19,30 @@ def py_spy() -> str | None:
     return str(local) if local.exists() else shutil.which("py-spy")
 
 
-def profile_single_stream(port: int, worker_pid: int, topic: str, messages: int,
-                          out_dir: Path, top: int = 25) -> dict[str, Any]:
+def profile_single_stream(
+    port: int, worker_pid: int, topic: str, messages: int, out_dir: Path, top: int = 25
+) -> dict[str, Any]:
     spy = py_spy()
     if spy is None:
         return {"skipped": "py-spy is not installed (pip install py-spy)"}
     raw = out_dir / "profile-b.txt"
     recorder = subprocess.Popen(
-        [spy, "record", "--pid", str(worker_pid), "--rate", "200", "--format", "raw",
-         "--function", "--output", str(raw)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            spy,
+            "record",
+            "--pid",
+            str(worker_pid),
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "--function",
+            "--output",
+            str(raw),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         result = single_stream(port, worker_pid, topic, messages)
