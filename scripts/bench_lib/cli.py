@@ -1,8 +1,10 @@
-"""``scripts/bench``: run the measurements of issue 6 side by side, print a table, write JSON.
+"""``scripts/bench``: run the measurements of issues 6 and 10 side by side, print a table,
+write JSON.
 
 Each figure comes from this one run, on the same topic and broker, so ratios compare like
-with like even on a shared machine. Sections (``--only``): a b c d e f g h, plus ``client``
-(the load client's own ceiling) and ``profile`` (py-spy on the worker during b).
+with like even on a shared machine. Sections (``--only``): a b c d e f g h, i (the shared
+live tail against one consumer per stream, ``tail.py``), plus ``client`` (the load client's
+own ceiling) and ``profile`` (py-spy on the worker during b).
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from . import baseline, data, memory, profile, streams
-from .procs import ROOT, Gunicorn
+from . import baseline, data, memory, profile, streams, tail
+from .procs import ROOT, Gunicorn, raise_nofile
 
-SECTIONS = ("client", "a", "b", "profile", "c", "g", "d", "e", "f", "h")
+SECTIONS = ("client", "a", "b", "profile", "c", "g", "d", "e", "f", "h", "i")
+TAIL_PARTS = ("latency", "fanout", "idle", "capacity")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -43,6 +46,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", default="", help=f"comma list of {','.join(SECTIONS)}")
     parser.add_argument("--patch", default="", help="experimental server patches (patches.py)")
     parser.add_argument("--json", type=Path, default=None, help="where to write the JSON")
+    parser.add_argument(
+        "--tail-parts",
+        default=",".join(TAIL_PARTS),
+        help=f"(i) which scenarios, comma list of {','.join(TAIL_PARTS)}",
+    )
+    parser.add_argument(
+        "--load-processes",
+        type=int,
+        default=1,
+        help="(i) load-client processes sharing the streams (when one is the limit)",
+    )
+    parser.add_argument(
+        "--profile-tail",
+        action="store_true",
+        help="(i) py-spy on the shared worker while (i) latency/fanout produce",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.messages = min(args.messages, 2000)
@@ -56,6 +75,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = only - set(SECTIONS)
     if unknown:
         parser.error(f"unknown section(s) {', '.join(sorted(unknown))}")
+    args.tail_part_set = {p.strip() for p in args.tail_parts.split(",") if p.strip()}
+    if args.tail_part_set - set(TAIL_PARTS):
+        parser.error(
+            f"unknown --tail-parts {', '.join(sorted(args.tail_part_set - set(TAIL_PARTS)))}"
+        )
     sections = only or set(SECTIONS) - {"c"}
     if args.with_node:
         sections.add("c")
@@ -105,6 +129,7 @@ def broker_version(bootstrap: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    nofile = raise_nofile()  # (i) holds 10,000 client sockets; children inherit the limit
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     broker_port = int(bootstrap.split(",")[0].rsplit(":", 1)[1])
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -122,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             "sections": sorted(args.sections),
             "patch": args.patch,
             "quick": args.quick,
+            "nofile": nofile,
         },
         "metrics": {},
     }
@@ -338,3 +364,22 @@ def run_sections(
             "f", memory.memory(bootstrap, live_topic, args.idle_streams, broker_port, out_dir)
         ),
     )
+
+    def shared_tail() -> None:
+        plan = tail.Plan.quick() if args.quick else tail.Plan.full()
+        tail.run(
+            plan,
+            bootstrap,
+            broker_port,
+            kafka,
+            args.message_bytes,
+            parts=args.tail_part_set,
+            processes=args.load_processes,
+            log_dir=out_dir,
+            patch=args.patch,
+            profile=args.profile_tail,
+            log=log,
+            out=results.setdefault("i", {}),
+        )
+
+    section("i", shared_tail)

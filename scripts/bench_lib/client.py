@@ -8,8 +8,11 @@ includes a client-only run against a static server that proves it.
 Spec keys: ``host``, ``port``, ``paths`` (one per stream, cycled), ``clients``,
 ``last_event_id`` (optional), ``expect`` (stop a stream after this many events; 0 = never),
 ``duration_s`` (window length once every stream is ready), ``warmup_s``, ``latency``
-(parse ``"bench_ts":<µs>`` of each event), ``connect_concurrency``, ``sequential``
-(one stream at a time, each to its end: for time-to-first-byte), ``drain_s``, ``timeout_s``.
+(parse ``"bench_ts":<µs>`` of each event), ``latency_every`` (only every k-th stream
+measures latency: the parse costs the client, and a sample is enough),
+``connect_concurrency``, ``sequential`` (one stream at a time, each to its end: for
+time-to-first-byte), ``drain_s``, ``timeout_s``. SIGUSR1 ends the window at once (the
+orchestrator's way to end it when the producer is done: ``procs.ClientFleet.stop``).
 
 Protocol on stdout: ``READY`` once every stream has its response headers, then one JSON line.
 """
@@ -21,6 +24,7 @@ monkey.patch_all()
 import json  # noqa: E402
 import re  # noqa: E402
 import resource  # noqa: E402
+import signal  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -61,7 +65,9 @@ class Stream:
         self.t_first_event = self.t_last = None
 
 
-def run_stream(st: Stream, spec: dict, path: str, gate: Semaphore, ready_count: list) -> None:
+def run_stream(
+    st: Stream, spec: dict, path: str, gate: Semaphore, ready_count: list, latency: bool
+) -> None:
     headers = [
         f"GET {path} HTTP/1.1",
         f"Host: {spec['host']}:{spec['port']}",
@@ -72,7 +78,6 @@ def run_stream(st: Stream, spec: dict, path: str, gate: Semaphore, ready_count: 
         headers.append(f"Last-Event-ID: {spec['last_event_id']}")
     request = ("\r\n".join(headers) + "\r\n\r\n").encode()
     expect = int(spec.get("expect") or 0)
-    latency = bool(spec.get("latency"))
     sock = None
     sequential = bool(spec.get("sequential"))
     gate.acquire()
@@ -164,6 +169,16 @@ def percentiles(values: list[float], points=(50, 90, 99)) -> dict:
     return out
 
 
+def counts(values: list[float]) -> dict[str, int]:
+    """Latencies as value → count, to 0.1 ms below a second and 1 ms above: several client
+    processes' samples merge by adding counts (``procs.merge_counts``)."""
+    out: dict[str, int] = {}
+    for value in values:
+        key = str(round(value, 1) if value < 1000 else round(value))
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
 def main() -> None:
     spec = json.loads(sys.argv[1])
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -173,9 +188,20 @@ def main() -> None:
     streams = [Stream() for _ in range(n)]
     gate = Semaphore(int(spec.get("connect_concurrency", 50)))
     ready = [0]
+    stop: list[bool] = []
+    gevent.signal_handler(signal.SIGUSR1, stop.append, True)
     t0 = time.perf_counter()
+    every = int(spec.get("latency_every") or 1)
     greenlets = [
-        gevent.spawn(run_stream, st, spec, paths[i % len(paths)], gate, ready)
+        gevent.spawn(
+            run_stream,
+            st,
+            spec,
+            paths[i % len(paths)],
+            gate,
+            ready,
+            bool(spec.get("latency")) and i % every == 0,
+        )
         for i, st in enumerate(streams)
     ]
     timeout = float(spec.get("timeout_s", 300))
@@ -192,9 +218,10 @@ def main() -> None:
     c0 = [st.count for st in streams]
     deadline = w0 + (duration if duration else timeout)
     # The window ends at the deadline, or when a stream has read all it expects (a stream
-    # that finished would otherwise dilute the rate), or when every stream has ended.
+    # that finished would otherwise dilute the rate), or when every stream has ended, or
+    # when the orchestrator says so.
     while time.perf_counter() < deadline:
-        if any(st.done for st in streams) or all(g.dead for g in greenlets):
+        if stop or any(st.done for st in streams) or all(g.dead for g in greenlets):
             break
         gevent.sleep(0.02)
     w1 = time.perf_counter()
@@ -234,6 +261,7 @@ def main() -> None:
     }
     if spec.get("latency"):
         result["latency_ms"] = percentiles(lat)
+        result["latency_counts"] = counts(lat)
     print(json.dumps(result), flush=True)
 
 

@@ -45,6 +45,10 @@ class Kafka:
     def close(self) -> None:
         self.admin.close()
 
+    def brokers(self) -> list[int]:
+        """The cluster's broker ids."""
+        return [broker["node_id"] for broker in self.admin.describe_cluster()["brokers"]]
+
     def end_offset(self, topic: str) -> int | None:
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, client_id="kafkasse-bench")
         try:
@@ -56,9 +60,11 @@ class Kafka:
         finally:
             consumer.close()
 
-    def create(self, topic: str) -> None:
+    def create(self, topic: str, partitions: int = 1) -> None:
         with contextlib.suppress(TopicAlreadyExistsError):
-            self.admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+            self.admin.create_topics(
+                [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
+            )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -101,24 +107,36 @@ class Kafka:
             raise RuntimeError(f"{topic} does not hold {messages} messages after producing")
         return info
 
-    def live_topic(self) -> str:
+    def live_topic(self, partitions: int = 1) -> str:
         topic = f"kafkasse-bench-live-{uuid.uuid4().hex[:10]}"
-        self.create(topic)
+        self.create(topic, partitions)
         return topic
 
 
 class RateProducer(threading.Thread):
     """Produces ``rate`` messages/s to ``topic`` for ``duration_s``, each stamped with its
-    send time (``bench_ts``, µs since the epoch) for latency measurements."""
+    send time (``bench_ts``, µs since the epoch) for latency measurements, round-robin over
+    the first ``partitions`` partitions."""
 
     def __init__(
-        self, kafka: Kafka, topic: str, rate: float, duration_s: float, message_bytes: int
+        self,
+        kafka: Kafka,
+        topic: str,
+        rate: float,
+        duration_s: float,
+        message_bytes: int,
+        partitions: int = 1,
     ) -> None:
         super().__init__(daemon=True)
         self.producer = kafka.producer(linger_ms=0)
+        # The topic's metadata now, not on the first send: else the first events' latency
+        # includes the producer's own metadata round trips (~100 ms), not the server's.
+        self.producer.partitions_for(topic)
         self.topic, self.rate, self.duration_s = topic, rate, duration_s
         self.message_bytes = message_bytes
+        self.partitions = partitions
         self.sent = 0
+        self.elapsed_s = 0.0
         self.stop_flag = threading.Event()
 
     def run(self) -> None:
@@ -132,9 +150,10 @@ class RateProducer(threading.Thread):
             due = int((now - began) / interval) + 1
             while self.sent < due:
                 value = make_value(self.sent, self.message_bytes, int(time.time() * 1e6))
-                self.producer.send(self.topic, value, partition=0)
+                self.producer.send(self.topic, value, partition=self.sent % self.partitions)
                 self.sent += 1
             next_at = began + self.sent * interval
             time.sleep(max(0.0, min(next_at - time.monotonic(), 0.05)))
+        self.elapsed_s = time.monotonic() - began
         self.producer.flush()
         self.producer.close()

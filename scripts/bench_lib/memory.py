@@ -36,29 +36,42 @@ def _measure(pid: int, broker_port: int) -> dict[str, float]:
 
 
 def idle_streams(
-    bootstrap: str, live_topic: str, n: int, broker_port: int, log_dir: Any
+    bootstrap: str,
+    live_topic: str,
+    n: int,
+    broker_port: int,
+    log_dir: Any,
+    *,
+    options: dict[str, Any] | None = None,
+    cpu_window_s: float = CPU_WINDOW_S,
+    settle_s: float = SETTLE_S,
+    connect_concurrency: int = 50,
 ) -> dict[str, Any]:
-    with Gunicorn(bootstrap, log_dir=log_dir) as server:
+    """``n`` idle streams at the tail of ``live_topic`` on a fresh worker started with
+    ``options``: RSS, broker connections and open files added per stream, the time to open
+    them all, and the worker's CPU over ``cpu_window_s`` while they idle."""
+    with Gunicorn(bootstrap, options, log_dir=log_dir) as server:
         spec = {
             "host": "127.0.0.1",
             "port": server.port,
             "paths": [f"/{live_topic}"],
             "expect": 0,
             "timeout_s": 300,
-            "connect_concurrency": 50,
+            "connect_concurrency": connect_concurrency,
         }
         # Warm the worker: imports, first consumer, protocol classes are not per-stream costs.
         run_client({**spec, "clients": 2, "duration_s": 0.5})
-        time.sleep(SETTLE_S)
+        time.sleep(settle_s)
         before = _measure(server.worker_pid, broker_port)
-        run = ClientRun({**spec, "clients": n, "duration_s": SETTLE_S + CPU_WINDOW_S + 1})
+        run = ClientRun({**spec, "clients": n, "duration_s": settle_s + cpu_window_s + 1})
         try:
             ready_s = run.wait_ready()
-            time.sleep(SETTLE_S)
+            time.sleep(settle_s)
             after = _measure(server.worker_pid, broker_port)
             meter = CpuMeter(server.worker_pid)
-            time.sleep(CPU_WINDOW_S)
+            time.sleep(cpu_window_s)
             cpu = meter.read()
+            hubs = server.tail_status()
             client = run.result()
         finally:
             run.kill()
@@ -67,6 +80,8 @@ def idle_streams(
         connected=client["connected"],
         errors=client["errors"],
         error_samples=client["error_samples"],
+        cpu_window_s=cpu_window_s,
+        hubs=hubs,
     )
     return out
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -25,6 +26,14 @@ def env_with_root(extra: dict[str, str] | None = None) -> dict[str, str]:
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.update(extra or {})
     return env
+
+
+def raise_nofile() -> int:
+    """Raise this process's open-file limit to its hard limit (children inherit it): the load
+    client holds a socket per stream, the orchestrator counts them. Returns the new limit."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
 
 
 def free_port() -> int:
@@ -159,6 +168,14 @@ class Gunicorn:
             time.sleep(0.05)
         self.worker_pid = int(self._pidfile.read_text())
 
+    def tail_status(self) -> list[dict[str, Any]] | None:
+        """The worker's shared-tail hubs (``describe_hubs()``), or None without them."""
+        import urllib.request
+
+        url = f"http://127.0.0.1:{self.port}/_bench/tail"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.loads(response.read())["hubs"]  # type: ignore[no-any-return]
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -231,3 +248,91 @@ def run_client(spec: dict[str, Any]) -> dict[str, Any]:
         return run.result()
     finally:
         run.kill()
+
+
+class ClientFleet:
+    """The load client as ``processes`` processes sharing ``spec["clients"]`` streams, so it
+    can use more than one core; the results are merged as if one client had read them all.
+
+    Latency percentiles of a fleet come from the merged ``latency_counts`` (0.1 ms steps).
+    """
+
+    def __init__(self, spec: dict[str, Any], processes: int = 1) -> None:
+        clients = int(spec["clients"])
+        processes = max(1, min(processes, clients))
+        shares = [clients // processes + (i < clients % processes) for i in range(processes)]
+        self.timeout_s = float(spec.get("timeout_s", 300))
+        self.runs = [ClientRun({**spec, "clients": share}) for share in shares]
+
+    def wait_ready(self) -> float:
+        began = time.monotonic()
+        for run in self.runs:
+            run.wait_ready()
+        return time.monotonic() - began
+
+    def stop(self) -> None:
+        """End every process's measuring window now (SIGUSR1); then ``result()``."""
+        for run in self.runs:
+            if run.process.poll() is None:
+                run.process.send_signal(signal.SIGUSR1)
+
+    def result(self) -> dict[str, Any]:
+        return merge_results([run.result() for run in self.runs])
+
+    def kill(self) -> None:
+        for run in self.runs:
+            run.kill()
+
+
+def merge_results(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result of several client processes: counts add up, times take the longest."""
+    total = lambda key: sum(r[key] for r in results)  # noqa: E731
+    longest = lambda key: max(r[key] for r in results)  # noqa: E731
+    out: dict[str, Any] = {
+        "processes": len(results),
+        "clients": total("clients"),
+        "connected": total("connected"),
+        "ready_s": longest("ready_s"),
+        "errors": total("errors"),
+        "error_samples": [e for r in results for e in r["error_samples"]][:5],
+        "window_s": longest("window_s"),
+        "window_events": total("window_events"),
+        "window_eps": total("window_eps"),
+        "stalled": total("stalled"),
+        "total_events": total("total_events"),
+        "max_gap_s": longest("max_gap_s"),
+        "client_cpu": total("client_cpu"),
+    }
+    if any("latency_counts" in r for r in results):
+        counts = merge_counts([r.get("latency_counts", {}) for r in results])
+        out["latency_counts"] = counts
+        out["latency_ms"] = percentiles_of_counts(counts)
+    return out
+
+
+def merge_counts(many: list[dict[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for counts in many:
+        for key, count in counts.items():
+            out[key] = out.get(key, 0) + count
+    return out
+
+
+def percentiles_of_counts(
+    counts: dict[str, int], points: tuple[int, ...] = (50, 90, 99)
+) -> dict[str, float]:
+    """The client's ``percentiles`` (same rank rule) over value → count pairs."""
+    pairs = sorted((float(key), count) for key, count in counts.items())
+    n = sum(count for _, count in pairs)
+    if not n:
+        return {}
+    out: dict[str, float] = {}
+    for point in points:
+        rank, seen = min(n - 1, int(n * point / 100)), 0
+        for value, count in pairs:
+            seen += count
+            if seen > rank:
+                out[f"p{point}"] = value
+                break
+    out.update(max=pairs[-1][0], min=pairs[0][0], n=n)
+    return out

@@ -1,5 +1,6 @@
-"""Where the worker's time goes during (b): py-spy samples the gunicorn worker while one
-stream replays the topic; the collapsed stacks are summarised as self and inclusive shares."""
+"""Where the worker's time goes: py-spy samples the gunicorn worker during (b) (one stream
+replaying the topic) or, with ``Recorder``, during any other run (the shared tail's, (i));
+the collapsed stacks are summarised as self and inclusive shares."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .procs import ROOT
 from .streams import single_stream
 
 
@@ -22,43 +24,63 @@ def py_spy() -> str | None:
 def profile_single_stream(
     port: int, worker_pid: int, topic: str, messages: int, out_dir: Path, top: int = 25
 ) -> dict[str, Any]:
-    spy = py_spy()
-    if spy is None:
-        return {"skipped": "py-spy is not installed (pip install py-spy)"}
-    raw = out_dir / "profile-b.txt"
-    recorder = subprocess.Popen(
-        [
-            spy,
-            "record",
-            "--pid",
-            str(worker_pid),
-            "--rate",
-            "200",
-            "--format",
-            "raw",
-            "--function",
-            "--output",
-            str(raw),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with Recorder(worker_pid, out_dir / "profile-b.txt", top) as recorder:
         result = single_stream(port, worker_pid, topic, messages)
-    finally:
-        recorder.send_signal(signal.SIGINT)
-        try:
-            _, err = recorder.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            recorder.kill()
-            _, err = recorder.communicate()
-    if not raw.exists():
-        return {"skipped": f"py-spy produced no profile: {err.strip()[-500:]}"}
-    summary = summarise(raw.read_text(), top)
-    summary["eps_while_profiled"] = result["eps"]
-    summary["raw"] = str(raw)
+    summary = recorder.summary
+    if "skipped" not in summary:
+        summary["eps_while_profiled"] = result["eps"]
     return summary
+
+
+class Recorder:
+    """py-spy on ``pid`` for the duration of a ``with`` block; ``summary`` afterwards holds
+    the self and inclusive shares (or ``skipped`` and why)."""
+
+    def __init__(self, pid: int, raw: Path, top: int = 25) -> None:
+        self.pid, self.raw, self.top = pid, raw, top
+        self.summary: dict[str, Any] = {}
+        self._process: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> Recorder:
+        spy = py_spy()
+        if spy is None:
+            self.summary = {"skipped": "py-spy is not installed (pip install py-spy)"}
+            return self
+        self.raw.unlink(missing_ok=True)
+        self._process = subprocess.Popen(
+            [
+                spy,
+                "record",
+                "--pid",
+                str(self.pid),
+                "--rate",
+                "200",
+                "--format",
+                "raw",
+                "--function",
+                "--output",
+                str(self.raw),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process is None:
+            return
+        self._process.send_signal(signal.SIGINT)
+        try:
+            _, err = self._process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            _, err = self._process.communicate()
+        if not self.raw.exists():
+            self.summary = {"skipped": f"py-spy produced no profile: {err.strip()[-500:]}"}
+            return
+        self.summary = summarise(self.raw.read_text(), self.top)
+        self.summary["raw"] = str(self.raw)
 
 
 def summarise(collapsed: str, top: int) -> dict[str, Any]:
@@ -89,7 +111,7 @@ def _short(frame: str) -> str:
     """``func (/long/path/site-packages/kafka/x.py)`` → ``func (kafka/x.py)``."""
     name, _, where = frame.partition(" (")
     where = where.rstrip(")")
-    for marker in ("site-packages/", "/work/main/", "lib/python3"):
+    for marker in ("site-packages/", f"{ROOT}/", "lib/python3"):
         if marker in where:
             where = where.split(marker, 1)[1]
     return f"{name} ({where})" if where else name

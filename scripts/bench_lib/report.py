@@ -184,7 +184,182 @@ def table(results: dict[str, Any]) -> str:
     width = max(len(r[0]) for r in rows) if rows else 10
     vwidth = max(len(r[1]) for r in rows) if rows else 10
     out.extend(f"{name:<{width}}  {value:>{vwidth}}  {note}" for name, value, note in rows)
+    if "i" in results:
+        out.extend(tail_table(results["i"]))
     return "\n".join(out)
+
+
+def _ratio(shared: float | None, per_stream: float | None) -> str:
+    if shared is None or per_stream is None or per_stream == 0:
+        return "-"
+    ratio = shared / per_stream
+    return f"{ratio:.3g}x"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.1f} ms"
+
+
+def _target(text: str, met: bool | None) -> str:
+    return text + ("" if met is None else ("  [met]" if met else "  [MISSED]"))
+
+
+def tail_table(i: dict[str, Any]) -> list[str]:
+    """(i): shared live tail against one consumer per stream, the issue-10 table with
+    ratios shared / per-stream and the targets of the shared column."""
+    head = (
+        f"(i) shared live tail vs one consumer per stream: one gevent worker, "
+        f"{i.get('partitions')} partitions, {i.get('message_bytes')} B events, "
+        f"{i.get('client_processes')} load-client process(es)"
+    )
+    out = ["", head]
+    if not i.get("shared_tail_supported", True):
+        out.append(
+            "    NOTE: this kafkasse_wsgi has no shared_tail option: BOTH columns are per-stream"
+        )
+    rows: list[tuple[str, str, str, str, str]] = [
+        ("", "per-stream", "shared", "shared/per-stream", "target (shared)")
+    ]
+    for part, p99_target in (("latency", 50.0), ("fanout", 100.0)):
+        if part not in i:
+            continue
+        row = i[part]
+        ps, sh = row.get("per-stream"), row.get("shared")
+        if not ps or not sh:
+            continue
+        name = f"{row['clients']:,} cl @ {row['rate']:,.0f} ev/s"
+        rows.append(
+            (
+                f"{name}: delivered",
+                f"{100 * ps['delivered_fraction']:.1f}%",
+                f"{100 * sh['delivered_fraction']:.1f}%",
+                _ratio(sh["delivered_fraction"], ps["delivered_fraction"]),
+                _target("100%", sh["delivered_fraction"] == 1.0),
+            )
+        )
+        rows.append(
+            (
+                f"{name}: p99 produce→client",
+                _ms(ps["p99_ms"]),
+                _ms(sh["p99_ms"]),
+                _ratio(sh["p99_ms"], ps["p99_ms"]),
+                _target(
+                    f"< {p99_target:.0f} ms", sh["p99_ms"] is not None and sh["p99_ms"] < p99_target
+                ),
+            )
+        )
+        rows.append(
+            (
+                f"{name}: p50 / worker cpu",
+                f"{_ms(ps['p50_ms'])} / {ps['worker_cpu']:.2f}",
+                f"{_ms(sh['p50_ms'])} / {sh['worker_cpu']:.2f}",
+                _ratio(sh["worker_cpu"], ps["worker_cpu"]),
+                "",
+            )
+        )
+        ceiling = row.get("client_ceiling", {}).get("eps")
+        rows.append(
+            (
+                f"{name}: offered / client ceiling",
+                f"{_n(ps['offered_eps'])} ev/s",
+                f"{_n(sh['offered_eps'])} ev/s",
+                "",
+                f"ceiling {_n(ceiling)} ev/s (static server, same streams)",
+            )
+        )
+    idle = i.get("idle", {})
+    ps, sh = idle.get("per-stream"), idle.get("shared")
+    if ps and sh:
+        per_k = lambda r: 1000 * r["idle_cpu"] / r["n"]  # noqa: E731
+        rows.append(
+            (
+                "idle clients (per-stream at fewer: per client)",
+                f"{ps['n']:,}",
+                f"{sh['n']:,}",
+                "",
+                f"connected {ps['connected']:,} / {sh['connected']:,}",
+            )
+        )
+        rows.append(
+            (
+                "  memory per client (RSS delta / N)",
+                f"{ps['rss_per_stream_kb']:.1f} KB",
+                f"{sh['rss_per_stream_kb']:.1f} KB",
+                _ratio(sh["rss_per_stream_kb"], ps["rss_per_stream_kb"]),
+                _target("< 20 KB", sh["rss_per_stream_kb"] < 20),
+            )
+        )
+        hubs = (sh.get("tail") or {}).get("hubs") or 1
+        rows.append(
+            (
+                "  broker connections (per client)",
+                f"{ps['broker_conns']:,} ({ps['broker_conns'] / ps['n']:.2f})",
+                f"{sh['broker_conns']:,} ({sh['broker_conns'] / sh['n']:.4f})",
+                _ratio(sh["broker_conns"] / sh["n"], ps["broker_conns"] / ps["n"]),
+                _target(
+                    "the hub's own",
+                    sh["broker_conns"] <= hubs * i.get("brokers", 1),
+                ),
+            )
+        )
+        rows.append(
+            (
+                "  time to open all (per 1k clients)",
+                f"{ps['open_s']:.1f} s ({1000 * ps['open_s'] / ps['n']:.2f} s)",
+                f"{sh['open_s']:.1f} s ({1000 * sh['open_s'] / sh['n']:.2f} s)",
+                _ratio(sh["open_s"] / sh["n"], ps["open_s"] / ps["n"]),
+                _target("< 30 s", sh["open_s"] < 30),
+            )
+        )
+        rows.append(
+            (
+                f"  idle cpu over {sh.get('cpu_window_s', 0):.0f} s, cores (per 1k)",
+                f"{ps['idle_cpu']:.3f} ({per_k(ps):.3f})",
+                f"{sh['idle_cpu']:.3f} ({per_k(sh):.4f})",
+                _ratio(per_k(sh), per_k(ps)),
+                _target("< 0.1 core", sh["idle_cpu"] < 0.1),
+            )
+        )
+    cap = i.get("capacity", {})
+    ps, sh = cap.get("per-stream"), cap.get("shared")
+    if ps and sh:
+        ratio = sh["sustained_eps"] / ps["sustained_eps"] if ps["sustained_eps"] else None
+        capped = lambda r: "≥ " if r["capped"] else ""  # noqa: E731
+        rows.append(
+            (
+                f"most deliveries/s kept up, {cap['clients']} cl",
+                f"{capped(ps)}{_n(ps['sustained_eps'])}",
+                f"{capped(sh)}{_n(sh['sustained_eps'])}",
+                "-" if ratio is None else f"{ratio:.3g}x",
+                _target("≥ 10x per-stream", None if ratio is None else ratio >= 10),
+            )
+        )
+        behind = lambda r: _n(r["behind_at"]) if r["behind_at"] else "never"  # noqa: E731
+        rows.append(
+            (
+                "  kept up at ev/s each / fell behind at",
+                f"{_n(ps['sustained_rate'])} / {behind(ps)}",
+                f"{_n(sh['sustained_rate'])} / {behind(sh)}",
+                "",
+                f"client ceiling {_n(cap['client_ceiling']['eps'])} ev/s (static server)",
+            )
+        )
+    widths = [max(len(r[c]) for r in rows) for c in range(5)]
+    for r in rows:
+        out.append(
+            f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  "
+            f"{r[3]:>{widths[3]}}  {r[4]}".rstrip()
+        )
+    profiled = [i[p]["shared"].get("profile") for p in ("latency", "fanout") if p in i]
+    for p in filter(None, profiled):
+        if "self_top" in p:
+            out.append(
+                "profile of the shared worker (self): "
+                + ", ".join(f"{n} {v}%" for n, v in p["self_top"][:8])
+            )
+    return out
 
 
 def write_json(results: dict[str, Any], path: Path) -> None:
