@@ -83,15 +83,20 @@ def attach(topic: str, options: Options) -> TopicHub:
     :raises KafkaSSEError: the topic does not exist, or Kafka did not answer.
     """
     key = _key(topic, options)
-    hub = _hubs.get(key)
-    if hub is None or hub.closed:
-        hub = TopicHub(topic, options, key)
+    found = _hubs.get(key)
+    opening = found is None or found.closed
+    hub = TopicHub(topic, options, key) if found is None or opening else found
+    if opening:
         _hubs[key] = hub
-        hub.take()
-        hub.open()
-    else:
-        hub.take()
-        hub.wait_open()
+    hub.take()
+    try:
+        if opening:
+            hub.open()
+        else:
+            hub.wait_open()
+    except BaseException:  # a refusal, or the request's setup timeout
+        hub.release()
+        raise
     return hub
 
 
@@ -166,7 +171,6 @@ class TopicHub:
         """Wait for the client that opens the hub; its failure is ours too."""
         self._opened.wait()
         if self.error is not None:
-            self.release()
             raise self.error
 
     def arrival(self) -> Event:
@@ -235,7 +239,6 @@ class TopicHub:
                 if isinstance(exc, KafkaSSEError)
                 else KafkaUnavailableError("Kafka did not answer in time; try again later")
             )
-            self.release()
             raise
         for start in starts:
             self._add_partition(start)
