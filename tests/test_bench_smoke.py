@@ -90,3 +90,56 @@ def test_quick_bench_reports_every_figure_of_a_b_g_and_h(
     for tail in h["tail"]:
         assert tail["errors"] == 0 and tail["received"] > 0 and _positive(tail["p99_ms"])
     assert "(h) one stream scanning, 1% filter" in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_quick_bench_reports_the_shared_tail_against_one_consumer_per_stream(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """(i), issue 10: every scenario runs in both modes, and each mode is what it says (the
+    shared runs' streams are on a hub, the per-stream runs have none)."""
+    out = tmp_path / "bench.json"
+    env = dict(
+        os.environ,
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "scripts.bench_lib", "--quick", "--only", "i", "--json", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    results = json.loads(out.read_text())
+    assert "failures" not in results
+    i = results["i"]
+    assert i["shared_tail_supported"] is True
+    assert i["partitions"] == 3
+
+    for part in ("latency", "fanout"):
+        row = i[part]
+        assert _positive(row["client_ceiling"]["eps"])
+        for mode in ("per-stream", "shared"):
+            run = row[mode]
+            assert run["errors"] == 0 and run["connected"] == row["clients"]
+            assert 0 < run["delivered_fraction"] <= 1  # nothing duplicated
+            assert _positive(run["p99_ms"]) and _positive(run["worker_cpu"])
+        assert row["shared"]["tail"]["clients"] == row["clients"]
+        assert row["per-stream"]["tail"]["hubs"] == 0
+
+    shared, per_stream = i["idle"]["shared"], i["idle"]["per-stream"]
+    assert shared["connected"] == shared["n"] and per_stream["connected"] == per_stream["n"]
+    assert shared["tail"]["clients"] == shared["n"]
+    assert per_stream["broker_conns"] >= per_stream["n"]  # a consumer each
+    assert 0 < shared["broker_conns"] <= i["brokers"]  # the hub's own
+    assert _positive(per_stream["rss_per_stream_kb"]) and _positive(shared["open_s"])
+
+    capacity = i["capacity"]
+    assert _positive(capacity["client_ceiling"]["eps"])
+    for mode in ("per-stream", "shared"):
+        assert capacity[mode]["steps"] and _positive(capacity[mode]["sustained_eps"])
+    assert "(i) shared live tail vs one consumer per stream" in done.stdout

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -221,15 +222,20 @@ class ClientRun:
         return time.monotonic() - began
 
     def result(self) -> dict[str, Any]:
-        assert self.process.stdout is not None
+        stdout = self.process.stdout
+        assert stdout is not None
         # Not communicate(timeout=…): it reads the raw pipe and would miss what readline()
-        # already buffered (a quick client prints READY and its result together).
-        try:
-            self.process.wait(timeout=self.timeout_s + 30)
-        except subprocess.TimeoutExpired:
+        # already buffered (a quick client prints READY and its result together). Nor wait()
+        # before reading: a result longer than the pipe's buffer (64 KB) would never end.
+        box: list[str] = []
+        reader = threading.Thread(target=lambda: box.append(stdout.read()), daemon=True)
+        reader.start()
+        reader.join(self.timeout_s + 30)
+        if reader.is_alive():
             self.process.kill()
-            self.process.wait()
-        out = self.process.stdout.read()
+            reader.join(10)
+        self.process.wait(10)
+        out = box[0] if box else ""
         lines = [line for line in out.splitlines() if line.startswith("{")]
         if not lines:
             raise RuntimeError(f"client gave no result (exit {self.process.returncode})")

@@ -51,8 +51,6 @@ MODES = ("per-stream", "shared")
 #: of the drain, with this p99 and no stream error.
 KEPT_UP_DELIVERED = 0.99
 KEPT_UP_P99_MS = 1000.0
-#: Wait after the producer stops for events still in flight, before the clients stop counting.
-DRAIN_S = 1.0
 #: Streams a client opens at a time.
 CONNECT_CONCURRENCY = 100
 
@@ -75,6 +73,11 @@ class Plan:
     #: Only every k-th stream parses latencies in the capacity runs (the client's own cost).
     capacity_latency_every: int
     ceiling_s: float
+    #: Wait after the producer stops for events still in flight, before the clients stop.
+    drain_s: float
+    #: Pause before each run: the broker and the machine settle after the last one (a
+    #: thousand consumers closing keep a JVM broker busy for a while).
+    settle_s: float
 
     @classmethod
     def full(cls) -> Plan:
@@ -91,6 +94,8 @@ class Plan:
             capacity_duration_s=5.0,
             capacity_latency_every=10,
             ceiling_s=2.0,
+            drain_s=1.0,
+            settle_s=3.0,
         )
 
     @classmethod
@@ -108,6 +113,8 @@ class Plan:
             capacity_duration_s=1.0,
             capacity_latency_every=1,
             ceiling_s=0.5,
+            drain_s=0.5,
+            settle_s=0.0,
         )
 
 
@@ -151,13 +158,15 @@ def tail_run(
     *,
     processes: int = 1,
     latency_every: int = 1,
+    drain_s: float = 1.0,
     log_dir: Path | None = None,
     patch: str = "",
     profile_to: Path | None = None,
 ) -> dict[str, Any]:
     """``clients`` streams at the tail of a new topic of :data:`PARTITIONS` partitions on a
-    fresh worker, while it is produced to at ``rate`` for ``duration_s``: what arrived by the
-    end of the drain, latency, the worker's CPU while producing, the hubs' view."""
+    fresh worker, while it is produced to at ``rate`` for ``duration_s``: what arrived by
+    ``drain_s`` after the last event was produced, latency, the worker's CPU while producing,
+    the hubs' view."""
     topic = kafka.live_topic(PARTITIONS)
     spec = {
         "host": "127.0.0.1",
@@ -181,7 +190,7 @@ def tail_run(
                     producer.start()
                     producer.join(duration_s + 60)
                     cpu = meter.read()
-                time.sleep(DRAIN_S)
+                time.sleep(drain_s)
                 hubs = server.tail_status()
                 fleet.stop()
                 result = fleet.result()
@@ -351,6 +360,7 @@ def run(
     opts = {mode: mode_options(mode, supported) for mode in MODES}
 
     def tail(mode: str, clients: int, rate: float, duration_s: float, **kw: Any) -> dict:
+        time.sleep(plan.settle_s)
         return tail_run(
             bootstrap,
             kafka,
@@ -360,6 +370,7 @@ def run(
             duration_s,
             message_bytes,
             processes=processes,
+            drain_s=plan.drain_s,
             log_dir=log_dir,
             patch=patch,
             **kw,
