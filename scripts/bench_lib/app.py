@@ -6,6 +6,8 @@ server process only, to measure a proposed change without touching the package).
 
 ``GET /_bench/tail`` answers the worker's shared-tail hubs as JSON (``{"hubs": null}`` when
 the package has none), so a run can tell how many of its streams were on the shared tail.
+``GET /_bench/memory`` counts the worker's greenlets and, with ``--patch tracemalloc``, the
+allocations grown since the previous call, by place (the first call sets the baseline).
 """
 
 from __future__ import annotations
@@ -27,18 +29,50 @@ _kafka_config.setdefault("bootstrap_servers", os.environ.get("BENCH_BOOTSTRAP", 
 
 streams = KafkaSSE(kafka_config=_kafka_config, **_options)
 
-TAIL_STATUS_PATH = "/_bench/tail"
 
-
-def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-    if environ.get("PATH_INFO") != TAIL_STATUS_PATH:
-        return streams(environ, start_response)
+def tail_status() -> dict[str, Any]:
     try:
         from kafkasse_wsgi.hub import describe_hubs
     except ImportError:
-        hubs = None
-    else:
-        hubs = describe_hubs()
-    body = json.dumps({"hubs": hubs}, default=str).encode()
+        return {"hubs": None}
+    return {"hubs": describe_hubs()}
+
+
+_baseline: list[Any] = []
+
+
+def memory_status() -> dict[str, Any]:
+    import gc
+    import tracemalloc
+
+    import greenlet
+
+    out: dict[str, Any] = {
+        "greenlets": sum(1 for o in gc.get_objects() if isinstance(o, greenlet.greenlet))
+    }
+    if tracemalloc.is_tracing():
+        snapshot = tracemalloc.take_snapshot()
+        if _baseline:
+            diff = snapshot.compare_to(_baseline[0], "traceback")
+            out["grown"] = [
+                {
+                    "kb": stat.size_diff / 1024,
+                    "count": stat.count_diff,
+                    "where": [f"{f.filename}:{f.lineno}" for f in stat.traceback],
+                }
+                for stat in diff[:25]
+            ]
+        _baseline[:] = [snapshot]
+    return out
+
+
+STATUS = {"/_bench/tail": tail_status, "/_bench/memory": memory_status}
+
+
+def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    status = STATUS.get(environ.get("PATH_INFO", ""))
+    if status is None:
+        return streams(environ, start_response)
+    body = json.dumps(status(), default=str).encode()
     start_response("200 OK", [("Content-Type", "application/json")])
     return [body]

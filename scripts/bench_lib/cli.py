@@ -60,7 +60,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile-tail",
         action="store_true",
-        help="(i) py-spy on the shared worker while (i) latency/fanout produce",
+        help="(i) latency/fanout once more, shared, under py-spy (figures kept apart)",
     )
     args = parser.parse_args(argv)
     if args.quick:

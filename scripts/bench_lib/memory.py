@@ -46,11 +46,12 @@ def idle_streams(
     cpu_window_s: float = CPU_WINDOW_S,
     settle_s: float = SETTLE_S,
     connect_concurrency: int = 50,
+    patch: str = "",
 ) -> dict[str, Any]:
     """``n`` idle streams at the tail of ``live_topic`` on a fresh worker started with
     ``options``: RSS, broker connections and open files added per stream, the time to open
     them all, and the worker's CPU over ``cpu_window_s`` while they idle."""
-    with Gunicorn(bootstrap, options, log_dir=log_dir) as server:
+    with Gunicorn(bootstrap, options, patch=patch, log_dir=log_dir) as server:
         spec = {
             "host": "127.0.0.1",
             "port": server.port,
@@ -61,6 +62,7 @@ def idle_streams(
         }
         # Warm the worker: imports, first consumer, protocol classes are not per-stream costs.
         run_client({**spec, "clients": 2, "duration_s": 0.5})
+        memory_before = server.memory_status()
         time.sleep(settle_s)
         before = _measure(server.worker_pid, broker_port)
         run = ClientRun({**spec, "clients": n, "duration_s": settle_s + cpu_window_s + 1})
@@ -72,6 +74,7 @@ def idle_streams(
             time.sleep(cpu_window_s)
             cpu = meter.read()
             hubs = server.tail_status()
+            memory_after = server.memory_status()
             client = run.result()
         finally:
             run.kill()
@@ -82,7 +85,17 @@ def idle_streams(
         error_samples=client["error_samples"],
         cpu_window_s=cpu_window_s,
         hubs=hubs,
+        greenlets_per_stream=(memory_after["greenlets"] - memory_before["greenlets"]) / n,
     )
+    if "grown" in memory_after:  # --patch tracemalloc: where the memory went, per stream
+        out["grown_per_stream"] = [
+            {
+                "bytes": round(g["kb"] * 1024 / n),
+                "objects": g["count"] / n,
+                "where": [w.replace(f"{ROOT}/", "") for w in g["where"]],
+            }
+            for g in memory_after["grown"]
+        ]
     return out
 
 

@@ -21,3 +21,12 @@ def apply(names: str) -> None:
         if name not in PATCHES:
             raise SystemExit(f"unknown BENCH_PATCH {name!r}; known: {', '.join(sorted(PATCHES))}")
         PATCHES[name]()
+
+
+@patch
+def tracemalloc() -> None:
+    """Trace allocations (10 frames deep) for ``GET /_bench/memory`` (``app.py``): where a
+    stream's memory goes. It slows the worker and adds its own memory: not for figures."""
+    import tracemalloc as _tracemalloc
+
+    _tracemalloc.start(10)

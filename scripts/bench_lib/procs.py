@@ -171,11 +171,17 @@ class Gunicorn:
 
     def tail_status(self) -> list[dict[str, Any]] | None:
         """The worker's shared-tail hubs (``describe_hubs()``), or None without them."""
+        return self._status("/_bench/tail")["hubs"]  # type: ignore[no-any-return]
+
+    def memory_status(self) -> dict[str, Any]:
+        """The worker's greenlets; with ``--patch tracemalloc``, what grew since the last call."""
+        return self._status("/_bench/memory")
+
+    def _status(self, path: str) -> dict[str, Any]:
         import urllib.request
 
-        url = f"http://127.0.0.1:{self.port}/_bench/tail"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return json.loads(response.read())["hubs"]  # type: ignore[no-any-return]
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=60) as answer:
+            return json.loads(answer.read())  # type: ignore[no-any-return]
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -291,6 +291,16 @@ def tail_table(i: dict[str, Any]) -> list[str]:
                 _target("< 20 KB", sh["rss_per_stream_kb"] < 20),
             )
         )
+        if "greenlets_per_stream" in sh and "greenlets_per_stream" in ps:
+            rows.append(
+                (
+                    "  greenlets per client",
+                    f"{ps['greenlets_per_stream']:.2f}",
+                    f"{sh['greenlets_per_stream']:.2f}",
+                    _ratio(sh["greenlets_per_stream"], ps["greenlets_per_stream"]),
+                    "",
+                )
+            )
         hubs = (sh.get("tail") or {}).get("hubs") or 1
         rows.append(
             (
@@ -352,12 +362,21 @@ def tail_table(i: dict[str, Any]) -> list[str]:
             f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  "
             f"{r[3]:>{widths[3]}}  {r[4]}".rstrip()
         )
-    profiled = [i[p]["shared"].get("profile") for p in ("latency", "fanout") if p in i]
-    for p in filter(None, profiled):
-        if "self_top" in p:
+    grown = i.get("idle", {}).get("shared", {}).get("grown_per_stream")
+    if grown:
+        out.append("where an idle shared client's memory grew (tracemalloc, bytes per client):")
+        out.extend(
+            f"  {g['bytes']:>6,} B  {g['objects']:5.2f} objects  "
+            + " <- ".join(w.rsplit("site-packages/", 1)[-1] for w in g["where"][::-1][:3])
+            for g in grown[:10]
+        )
+    for part in ("latency", "fanout"):
+        run = i.get(part, {}).get("shared_profiled")
+        if run and "self_top" in run.get("profile", {}):
             out.append(
-                "profile of the shared worker (self): "
-                + ", ".join(f"{n} {v}%" for n, v in p["self_top"][:8])
+                f"py-spy on the shared worker, {part} again (p99 {_ms(run['p99_ms'])} while "
+                f"sampled), self: "
+                + ", ".join(f"{n} {v}%" for n, v in run["profile"]["self_top"][:8])
             )
     return out
 

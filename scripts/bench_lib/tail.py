@@ -382,16 +382,17 @@ def run(
             row["client_ceiling"] = client_ceiling(
                 clients, message_bytes, processes, 1, plan.ceiling_s
             )
-            for mode in MODES:
-                profile_to = log_dir / f"profile-i-{clients}.txt"
-                row[mode] = tail(
-                    mode,
+            # The profiled run comes after, apart: py-spy pauses the worker to sample it.
+            runs = [*MODES, "shared_profiled"] if profile else MODES
+            for mode in runs:
+                profile_to = log_dir / f"profile-i-{part}.txt"
+                row[mode] = r = tail(
+                    mode.removesuffix("_profiled"),
                     clients,
                     rate,
                     plan.duration_s,
-                    profile_to=profile_to if profile and mode == "shared" else None,
+                    profile_to=profile_to if mode.endswith("_profiled") else None,
                 )
-                r = row[mode]
                 log(
                     f"(i) {mode} {clients} cl @ {rate:,.0f} ev/s: "
                     f"{100 * r['delivered_fraction']:.1f}% delivered, p99 {r['p99_ms']} ms, "
@@ -414,6 +415,7 @@ def run(
                     cpu_window_s=plan.idle_cpu_window_s,
                     settle_s=plan.idle_settle_s,
                     connect_concurrency=CONNECT_CONCURRENCY,
+                    patch=patch,
                 )
             finally:
                 kafka.delete(topic)
