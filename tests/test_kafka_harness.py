@@ -1,19 +1,20 @@
 """The test harness itself, against the real broker: produce with explicit partitions and
 timestamps, read back with assign() + seek(), and check the offset look-ups the stream
 relies on (end offsets, offsets for times). Also ``scripts/kafka-local`` itself: a fresh
-start always formats."""
+start always formats, and a broker can be removed without a trace."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import subprocess
 import time
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from tests.support.private_broker import PrivateBroker
+from tests.support.private_broker import KAFKA_LOCAL, PrivateBroker
 from tests.support.servers import ROOT
 
 # Random bytes whose base64url text begins with "-" (0xf8 = 0b111110.. → 62 → "-").
@@ -124,3 +125,22 @@ def test_a_fresh_start_formats_when_the_random_cluster_id_begins_with_a_dash(
         assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]{21}", cluster_id), cluster_id
     finally:
         broker.stop()
+
+
+def test_purge_stops_the_broker_and_leaves_no_run_folder_behind(kafka_bootstrap, tmp_path):
+    """Regression: the test fixtures' private brokers only stopped, so every one left its
+    run-<port> folder (data, logs, config) in the shared KAFKA_LOCAL_HOME: 60 in a day."""
+    broker = PrivateBroker()
+    home = _private_home(tmp_path)
+    broker.env["KAFKA_LOCAL_HOME"] = str(home)
+    broker.start()
+    run_dir = home / f"run-{broker.port}"
+    assert (run_dir / "data" / "meta.properties").exists()
+    purged = subprocess.run(
+        [str(KAFKA_LOCAL), "purge"], env=broker.env, capture_output=True, text=True
+    )
+    status = subprocess.run([str(KAFKA_LOCAL), "status"], env=broker.env, capture_output=True)
+    broker.stop()  # in case purge did not stop it
+    assert (purged.returncode, status.returncode) == (0, 1), purged.stderr
+    assert not run_dir.exists(), sorted(p.name for p in run_dir.iterdir())
+    assert sorted(p.name for p in home.iterdir()) == sorted(p.name for p in home.glob("lib-*"))
