@@ -205,7 +205,8 @@ def stream_or_refuse(
         timeout = gevent.Timeout(opts.setup_timeout_s)
         timeout.start()
         try:
-            shared = _shares_the_tail(opts, bounds)
+            # HEAD gets headers only: it would open a hub for nobody (then kept lingering).
+            shared = request.method != "HEAD" and _shares_the_tail(opts, bounds)
             if shared and _at_the_head(request, wanted, timestamp):
                 # No consumer of its own: the stream starts on its topics' hubs.
                 _check_allowed(topics_of(wanted), opts, environ, grant)

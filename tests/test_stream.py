@@ -416,10 +416,14 @@ def test_consumer_connections_close_within_2s_after_the_client_leaves(
     serve, kafka, make_topic, broker_port, tmp_path
 ):
     """Idle streams with the default heartbeat (15 s): the server used to notice a client
-    that left only at its next heartbeat write; now it watches the client's socket."""
+    that left only at its next heartbeat write; now it watches the client's socket.
+
+    Streams with consumers of their own (the subject; on the shared tail, the stream holds
+    no connection and the hub's go ``tail_linger_s`` after its last client: see
+    tests/test_shared_tail.py)."""
     from tests.support.servers import broker_connections
 
-    server = serve()
+    server = serve({"shared_tail": False})
     topic = make_topic()
     readers = [SSEReader(f"{server.url}/{topic}") for _ in range(3)]
     for reader in readers:
