@@ -48,10 +48,13 @@ from .kafka_config import translate
 from .log import PACKAGE_LOGGER
 from .message import KafkaMessage, default_event_data, serialize_message
 from .options import Options
-from .pump import STOP_TIMEOUT_S, has_broker_connection, processing_slot
+from .pump import STOP_TIMEOUT_S, has_broker_connection, processing_slot, records_fitting
 from .ring import SharedRecord, TailBatch, TailRing
 
 log = logging.getLogger(PACKAGE_LOGGER)
+
+#: Bytes a partition adds to an event's id, besides its topic's name.
+ID_BYTES_PER_PARTITION = 45
 
 _hubs: dict[tuple[Any, ...], TopicHub] = {}
 
@@ -149,6 +152,8 @@ class TopicHub:
         self._linger: gevent.Greenlet | None = None
         self._opened_at = time.monotonic()
         self.lag: int | None = None
+        self._reported_bytes = 0
+        self._data_bytes = 0.0  # of the last batch's events, on average
 
     # Clients ------------------------------------------------------------------------------
 
@@ -293,7 +298,13 @@ class TopicHub:
         close_quietly(consumer, log)
         if was_open:
             metrics.tail_hub_opened(-1)
-            metrics.tail_ring_bytes(-self.ring.bytes)
+            metrics.tail_ring_bytes(-self._reported_bytes)
+            self._reported_bytes = 0
+
+    def _report_ring_bytes(self) -> None:
+        """The ring grows as clients format its batches too: report the change so far."""
+        metrics.tail_ring_bytes(self.ring.bytes - self._reported_bytes)
+        self._reported_bytes = self.ring.bytes
 
     def _notify(self) -> None:
         arrived, self._arrival = self._arrival, Event()
@@ -342,12 +353,13 @@ class TopicHub:
             while True:
                 if self._metadata_changed:
                     self._join_added_partitions()
+                max_records = self._records_per_batch()
                 with processing_slot():
-                    polled = consumer.poll(timeout_ms=0, max_records=options.batch_size)
+                    polled = consumer.poll(timeout_ms=0, max_records=max_records)
                     records = self._decode(polled) if polled else []
                 if not polled:
                     polled = consumer.poll(
-                        timeout_ms=options.idle_delay_ms, max_records=options.batch_size
+                        timeout_ms=options.idle_delay_ms, max_records=max_records
                     )
                     if polled:
                         with processing_slot():
@@ -361,10 +373,8 @@ class TopicHub:
                     raise KafkaUnavailableError(f"lost contact with Kafka for over {outage_s:g} s")
                 if records or self._added:
                     self._append(records)
-                else:
-                    before = self.ring.bytes
-                    self.ring.trim()
-                    metrics.tail_ring_bytes(self.ring.bytes - before)
+                self.ring.trim()
+                self._report_ring_bytes()
                 gevent.sleep(0)
         except gevent.GreenletExit:
             raise
@@ -378,6 +388,12 @@ class TopicHub:
             log.error("unexpected error in the hub of %s", self.topic, exc_info=exc)
             self.fail(KafkaStreamError(f"internal error: {type(exc).__name__}"))
 
+    def _records_per_batch(self) -> int:
+        """As many records as a stream's pump would take: a batch is formatted whole for
+        its clients, and every event's id names every partition (kilobytes with many)."""
+        id_bytes = len(self.partitions) * (len(self.topic) + ID_BYTES_PER_PARTITION)
+        return records_fitting(self._options, self._data_bytes + id_bytes)
+
     def _append(self, records: list[SharedRecord]) -> None:
         batch = TailBatch(
             self.ring.next_seq,
@@ -388,9 +404,11 @@ class TopicHub:
             self._added,
         )
         self._added = []
-        before = self.ring.bytes
         self.ring.append(batch)
-        metrics.tail_ring_bytes(self.ring.bytes - before)
+        if records:
+            texts = [len(record.data) for record in records if record.data is not None]
+            if texts:
+                self._data_bytes = sum(texts) / len(texts)
         self._offsets = list(batch.after_offsets)
         self._timestamps = list(batch.after_timestamps)
         self._notify()

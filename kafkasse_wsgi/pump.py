@@ -124,6 +124,16 @@ class _Slot:
         self.__enter__()
 
 
+def records_fitting(options: Options, bytes_per_record: float) -> int:
+    """Records per poll: ``batch_size``, or fewer if their chunk would pass its share of
+    ``queue_bytes`` (a ``queue_size``-th) at ``bytes_per_record``. Bounds what one batch
+    weighs while it is formatted, and keeps several chunks in the queue's byte budget."""
+    if bytes_per_record <= 0:
+        return options.batch_size
+    share = options.queue_bytes / options.queue_size
+    return max(1, min(options.batch_size, int(share // bytes_per_record)))
+
+
 class _Stalled(Exception):
     """The client took no data for ``max_blocked_s``: the pump ends quietly."""
 
@@ -377,14 +387,7 @@ class Pump:
         return End(KafkaStreamError(f"internal error: {type(exc).__name__}"))
 
     def _records_fitting(self, bytes_per_record: float) -> int:
-        """Records per poll: ``batch_size``, or fewer if their chunk would pass its share of
-        ``queue_bytes`` (a ``queue_size``-th) at ``bytes_per_record``. Bounds what one batch
-        weighs while it is formatted, and keeps several chunks in the queue's byte budget."""
-        options = self._options
-        if bytes_per_record <= 0:
-            return options.batch_size
-        share = options.queue_bytes / options.queue_size
-        return max(1, min(options.batch_size, int(share // bytes_per_record)))
+        return records_fitting(self._options, bytes_per_record)
 
     def _put(self, item: Item) -> None:
         """Queue an item; a client that takes nothing for ``max_blocked_s`` ends the pump."""

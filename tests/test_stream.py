@@ -10,6 +10,7 @@ import time
 import pytest
 import requests
 
+from kafkasse_wsgi.options import Options
 from tests.support.clients import SSEReader, collect_events, data_of, read_json_lines
 
 HEARTBEAT_S = 0.5
@@ -577,7 +578,8 @@ def test_many_concurrent_streams_in_one_process_then_nothing_leaks(
     finally:
         for reader in readers:
             reader.close()
-    deadline = time.monotonic() + 5
+    # They handed off to the topic's shared tail, which closes tail_linger_s after them.
+    deadline = time.monotonic() + Options.DEFAULT_TAIL_LINGER_S + 5
     while broker_connections(server.pid, broker_port) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert broker_connections(server.pid, broker_port) == 0
