@@ -28,6 +28,7 @@ from kafka import errors as kafka_errors
 from . import metrics
 from .assignments import Assignment, StartPosition
 from .consumer import (
+    UNAVAILABLE_RETRY_AFTER_S,
     assign_and_seek,
     close_quietly,
     cluster_id_of,
@@ -97,6 +98,7 @@ def attach(topic: str, options: Options) -> TopicHub:
             hub.open()
         else:
             hub.wait_open()
+            hub.check_contact()
     except BaseException:  # a refusal, or the request's setup timeout
         hub.release()
         raise
@@ -177,6 +179,18 @@ class TopicHub:
         self._opened.wait()
         if self.error is not None:
             raise self.error
+
+    def check_contact(self) -> None:
+        """A new client is refused while the hub has no broker (its clients ride it out),
+        as a stream of its own would be: it could not tell an outage from a quiet topic.
+
+        :raises KafkaUnavailableError: no connection to any broker right now.
+        """
+        if not has_broker_connection(self._consumer):
+            raise KafkaUnavailableError(
+                "Kafka cannot be reached right now; try again later",
+                retry_after_s=UNAVAILABLE_RETRY_AFTER_S,
+            )
 
     def arrival(self) -> Event:
         """An event set when the next batch is in the ring (or the hub ended)."""
