@@ -119,7 +119,11 @@ class CpuMeter:
         self.t0 = time.monotonic()
 
     def read(self) -> float:
-        return (cpu_seconds(self.pid) - self.cpu0) / max(time.monotonic() - self.t0, 1e-9)
+        return self.seconds() / max(time.monotonic() - self.t0, 1e-9)
+
+    def seconds(self) -> float:
+        """CPU seconds used since the meter started."""
+        return cpu_seconds(self.pid) - self.cpu0
 
 
 class Gunicorn:

@@ -206,6 +206,12 @@ def _target(text: str, met: bool | None) -> str:
     return text + ("" if met is None else ("  [met]" if met else "  [MISSED]"))
 
 
+def _within(counts: dict[str, int], limit_ms: float) -> float:
+    """Share of the sampled latencies (value → count) at or under ``limit_ms``."""
+    total = sum(counts.values())
+    return sum(c for v, c in counts.items() if float(v) <= limit_ms) / max(total, 1)
+
+
 def tail_table(i: dict[str, Any]) -> list[str]:
     """(i): shared live tail against one consumer per stream, the issue-10 table with
     ratios shared / per-stream and the targets of the shared column."""
@@ -250,6 +256,16 @@ def tail_table(i: dict[str, Any]) -> list[str]:
                 ),
             )
         )
+        if "latency_counts" in sh and "latency_counts" in ps:
+            rows.append(
+                (
+                    f"{name}: events within {p99_target:.0f} ms",
+                    f"{100 * _within(ps['latency_counts'], p99_target):.1f}%",
+                    f"{100 * _within(sh['latency_counts'], p99_target):.1f}%",
+                    "",
+                    "",
+                )
+            )
         rows.append(
             (
                 f"{name}: p50 / worker cpu",
@@ -259,6 +275,17 @@ def tail_table(i: dict[str, Any]) -> list[str]:
                 "",
             )
         )
+        if "worker_us_per_delivery" in sh:
+            rows.append(
+                (
+                    f"{name}: worker cpu per delivery",
+                    f"{ps['worker_us_per_delivery']:.1f} µs",
+                    f"{sh['worker_us_per_delivery']:.1f} µs",
+                    _ratio(sh["worker_us_per_delivery"], ps["worker_us_per_delivery"]),
+                    f"load average {ps['loadavg']:.1f} / {sh['loadavg']:.1f} "
+                    f"on {i.get('cores')} cores",
+                )
+            )
         ceiling = row.get("client_ceiling", {}).get("eps")
         rows.append(
             (
@@ -275,11 +302,17 @@ def tail_table(i: dict[str, Any]) -> list[str]:
         per_k = lambda r: 1000 * r["idle_cpu"] / r["n"]  # noqa: E731
         rows.append(
             (
-                "idle clients (per-stream at fewer: per client)",
+                "idle clients at the tail",
                 f"{ps['n']:,}",
                 f"{sh['n']:,}",
                 "",
-                f"connected {ps['connected']:,} / {sh['connected']:,}",
+                f"connected {ps['connected']:,} / {sh['connected']:,}"
+                + (
+                    "; per-stream at fewer (a consumer and a broker connection each): "
+                    "compared per client"
+                    if ps["n"] < sh["n"]
+                    else ""
+                ),
             )
         )
         rows.append(
@@ -346,7 +379,12 @@ def tail_table(i: dict[str, Any]) -> list[str]:
                 _target("≥ 10x per-stream", None if ratio is None else ratio >= 10),
             )
         )
-        behind = lambda r: _n(r["behind_at"]) if r["behind_at"] else "never"  # noqa: E731
+
+        def behind(r: dict[str, Any]) -> str:
+            kept = {s["rate"] for s in r["steps"] if s["kept_up"]}
+            rate = min((s["rate"] for s in r["steps"] if s["rate"] not in kept), default=None)
+            return "never" if rate is None else _n(rate)
+
         rows.append(
             (
                 "  kept up at ev/s each / fell behind at",

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -191,6 +192,7 @@ def tail_run(
                     producer.join(duration_s + 60)
                     cpu = meter.read()
                 time.sleep(drain_s)
+                cpu_s = meter.seconds()  # while producing and draining: what was delivered
                 hubs = server.tail_status()
                 fleet.stop()
                 result = fleet.result()
@@ -213,11 +215,16 @@ def tail_run(
         "p99_ms": lat.get("p99"),
         "max_ms": lat.get("max"),
         "latency_samples": lat.get("n", 0),
+        "latency_counts": result.get("latency_counts", {}),
         "connected": result["connected"],
         "ready_s": ready_s,
         "errors": result["errors"],
         "error_samples": result["error_samples"],
         "worker_cpu": cpu,
+        # Worker CPU per event delivered: the cost that bounds capacity, and far less
+        # sensitive than latency to other work competing for the machine's cores.
+        "worker_us_per_delivery": 1e6 * cpu_s / max(result["total_events"], 1),
+        "loadavg": os.getloadavg()[0],
         "client_cpu": result["client_cpu"],
         "client_processes": result["processes"],
         "latency_every": latency_every,
@@ -274,8 +281,14 @@ def capacity(
         "sustained_eps": max((s["offered_eps"] for s in good), default=0.0),
         "sustained_rate": max((s["rate"] for s in good), default=0.0),
         "capped": failed is None,  # never fell behind up to max_rate: a lower bound
-        "behind_at": min((s["rate"] for s in steps if not s["kept_up"]), default=None),
+        "behind_at": behind_at(steps),
     }
+
+
+def behind_at(steps: list[dict[str, Any]]) -> float | None:
+    """The lowest rate no attempt kept up with."""
+    kept = {s["rate"] for s in steps if s["kept_up"]}
+    return min((s["rate"] for s in steps if s["rate"] not in kept), default=None)
 
 
 def client_ceiling(
@@ -353,6 +366,7 @@ def run(
         message_bytes=message_bytes,
         client_processes=processes,
         brokers=len(kafka.brokers()),
+        cores=os.cpu_count(),
         kept_up_rule={"delivered": KEPT_UP_DELIVERED, "p99_ms": KEPT_UP_P99_MS},
     )
     if not supported:
