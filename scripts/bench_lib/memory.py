@@ -148,7 +148,12 @@ def _per_stream(before: dict, after: dict, n: int, ready_s: float, cpu: float) -
 def memory(
     bootstrap: str, live_topic: str, n: int, broker_port: int, log_dir: Any
 ) -> dict[str, Any]:
-    streams = idle_streams(bootstrap, live_topic, n, broker_port, log_dir)
+    # What a stream adds over its own consumer: streams with a consumer each (the shared
+    # tail, where idle streams hold none, is measured against them in (i)).
+    from .tail import mode_options, shared_tail_supported
+
+    options = mode_options("per-stream", shared_tail_supported())
+    streams = idle_streams(bootstrap, live_topic, n, broker_port, log_dir, options=options)
     bare = bare_consumers(bootstrap, live_topic, n, broker_port)
     return {
         "streams": streams,
