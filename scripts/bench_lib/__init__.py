@@ -1,4 +1,5 @@
-"""The kafkasse_wsgi benchmark (issue 6): ``scripts/bench`` runs ``python -m scripts.bench_lib``.
+"""The kafkasse_wsgi benchmark (issues 6 and 10): ``scripts/bench`` runs
+``python -m scripts.bench_lib``.
 
 Modules, in the order a run uses them:
 
@@ -9,7 +10,9 @@ Modules, in the order a run uses them:
   and the client's own ceiling against a static server;
 * ``node``      — (c) the Node original (``kafka-sse`` from npm) on the same topic;
 * ``memory``    — (f) RSS and broker connections per idle stream vs a bare consumer;
-* ``profile``   — py-spy (or pyinstrument) on the gunicorn worker during (b);
+* ``tail``      — (i) the shared live tail against one consumer per stream (issue 10):
+  latency, fan-out, idle clients, capacity, each in both modes;
+* ``profile``   — py-spy on the gunicorn worker during (b), or during a run of (i);
 * ``report``    — the table and the JSON file.
 
 Processes: the orchestrator (plain Python, no gevent), the server under test (gunicorn with
