@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gevent
+from gevent.event import Event
 
 from . import metrics
 from .assignments import StartPosition
@@ -34,9 +35,17 @@ from .ring import Delivery, TailBatch, deliver
 from .sse import format_id
 from .stream_queue import StreamQueue
 
+#: Seconds a stream on the hubs waits for a batch in its own greenlet; after that it waits
+#: without one (an idle stream would hold the greenlet's saved stack for nothing).
+PARK_AFTER_S = 2.0
+
 
 class _Stalled(Exception):
     """The client took no data for ``max_blocked_s``."""
+
+
+class _Parked(Exception):
+    """Nothing came for ``PARK_AFTER_S``: the greenlet ends, a batch arriving starts one."""
 
 
 class _FellBehind(Exception):
@@ -81,6 +90,8 @@ class SharedTailSource:
         self._cluster_id = next(iter(self._hubs.values())).cluster_id if self._hubs else None
         self._pump: Pump | None = None
         self._greenlet: gevent.Greenlet | None = None
+        self._done = Event()
+        self._parked = False
         self._released = False
         self._progress = IdProgress(options.progress_interval_s if self._sse else None)
         self._in_flight = False
@@ -94,11 +105,12 @@ class SharedTailSource:
 
     # Source -------------------------------------------------------------------------------
 
-    def start(self) -> gevent.Greenlet:
+    def start(self) -> Event:
         self._greenlet = gevent.spawn(self._run)
-        return self._greenlet
+        return self._done
 
     def stop(self) -> None:
+        self._parked = False
         greenlet, self._greenlet = self._greenlet, None
         if greenlet is not None and not greenlet.dead and greenlet is not gevent.getcurrent():
             greenlet.kill(block=True, timeout=STOP_TIMEOUT_S)
@@ -117,7 +129,21 @@ class SharedTailSource:
 
     # Phases -------------------------------------------------------------------------------
 
+    def _unpark(self, arrived: Event) -> None:
+        """A batch arrived (or a hub ended) while parked: go on in a new greenlet."""
+        if self._parked:
+            self._parked = False
+            self._greenlet = gevent.spawn(self._run)
+
     def _run(self) -> None:
+        try:
+            self._run_phases()
+        except _Parked:
+            self._greenlet = None  # a finished greenlet still weighs kilobytes
+            return
+        self._done.set()
+
+    def _run_phases(self) -> None:
         try:
             while True:
                 if self._consumer is not None and not self._read_own_consumer():
@@ -280,7 +306,16 @@ class SharedTailSource:
             if self._cursors[topic] < hub.ring.next_seq:
                 return True
             waits.append(hub.arrival())
-        gevent.wait(waits, count=1, timeout=self._progress.seconds_to_due())
+        due = self._progress.seconds_to_due()
+        if gevent.wait(waits, count=1, timeout=PARK_AFTER_S if due is None else due):
+            return True
+        if due is None:
+            # Nothing pending: wait without a greenlet (see PARK_AFTER_S). Nothing yields
+            # between the look at the rings above and linking to their next arrival.
+            self._parked = True
+            for hub in self._hubs.values():
+                hub.arrival().rawlink(self._unpark)
+            raise _Parked
         return True
 
     def _deliver(self, batch: TailBatch) -> Delivery:
