@@ -92,6 +92,8 @@ class SharedTailSource:
         self._greenlet: gevent.Greenlet | None = None
         self._done = Event()
         self._parked = False
+        # The last ring batch read while the positions were the hub's (single topic only).
+        self._aligned_through = -2
         self._released = False
         self._progress = IdProgress(options.progress_interval_s if self._sse else None)
         self._in_flight = False
@@ -209,6 +211,7 @@ class SharedTailSource:
                 return False
         for topic, hub in self._hubs.items():
             self._cursors[topic] = hub.ring.first_unhandled(by_topic.get(topic, {}))
+        self._aligned_through = -2  # it may be mid-batch: is_at decides
         return True
 
     def _detach(self) -> bool:
@@ -307,7 +310,11 @@ class SharedTailSource:
                 return True
             waits.append(hub.arrival())
         due = self._progress.seconds_to_due()
-        if gevent.wait(waits, count=1, timeout=PARK_AFTER_S if due is None else due):
+        timeout = PARK_AFTER_S if due is None else due
+        if len(waits) == 1:
+            if waits[0].wait(timeout):
+                return True
+        elif gevent.wait(waits, count=1, timeout=timeout):
             return True
         if due is None:
             # Nothing pending: wait without a greenlet (see PARK_AFTER_S). Nothing yields
@@ -323,14 +330,21 @@ class SharedTailSource:
         for start in batch.added:
             if start.topic in self._growing:
                 positions.add(start)
-        if self._single is not None and positions.is_at(
-            batch.partitions, batch.before_offsets, batch.before_timestamps
-        ):
+        # Aligned with the hub at the batch before, and nothing joined since: still aligned
+        # (the hub's positions before a batch are those after the one before it).
+        aligned = (self._aligned_through == batch.seq - 1 and not batch.added) or (
+            self._single is not None
+            and positions.is_at(batch.partitions, batch.before_offsets, batch.before_timestamps)
+        )
+        if aligned:
             delivery = batch.shared_delivery(
                 positions.id_mode, self._cluster_id, self._sse, self._event_filter
             )
-            positions.load(batch.after_offsets, batch.after_timestamps)
+            assert delivery.positions is not None
+            positions.adopt(delivery.positions)
+            self._aligned_through = batch.seq
         else:
+            self._aligned_through = -2
             delivery = deliver(
                 batch,
                 positions,
