@@ -66,6 +66,8 @@ class Plan:
     idle_shared: int
     idle_per_stream: int
     idle_cpu_window_s: float
+    #: Wait after the idle clients opened, before measuring: longer than an idle hub
+    #: client takes to park its source's greenlet (``tail_source.PARK_AFTER_S``).
     idle_settle_s: float
     capacity_clients: int
     capacity_start_rate: float
@@ -107,7 +109,7 @@ class Plan:
             idle_shared=50,
             idle_per_stream=10,
             idle_cpu_window_s=1.0,
-            idle_settle_s=0.5,
+            idle_settle_s=2.5,
             capacity_clients=10,
             capacity_start_rate=20.0,
             capacity_max_rate=20.0,
