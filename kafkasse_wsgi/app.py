@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import gevent
 
-from . import metrics
+from . import hub, metrics
 from .admission import admit
 from .assignments import (
     Assignment,
@@ -44,8 +44,10 @@ from .errors import (
     KafkaSSEError,
     KafkaUnavailableError,
     MethodNotAllowedError,
+    TopicNotAvailableError,
 )
 from .filters import EventFilter, compile_filter
+from .hub import TopicHub
 from .log import PACKAGE_LOGGER, RequestLogAdapter
 from .options import Options
 from .replay import ReplayBounds, ReplayEnd
@@ -63,6 +65,8 @@ from .tokens import authenticate
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+    from .tokens import TokenGrant
 
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
@@ -188,6 +192,8 @@ def stream_or_refuse(
     ticket = None
     consumer = None
     grant = None
+    hubs: dict[str, TopicHub] = {}
+    cursors: dict[str, int] = {}
     try:
         # Before anything that costs: a request without a good token uses no slot, no Kafka.
         grant = authenticate(environ, opts)
@@ -199,6 +205,16 @@ def stream_or_refuse(
         timeout = gevent.Timeout(opts.setup_timeout_s)
         timeout.start()
         try:
+            shared = _shares_the_tail(opts, bounds)
+            if shared and _at_the_head(request, wanted, timestamp):
+                # No consumer of its own: the stream starts on its topics' hubs.
+                _check_allowed(topics_of(wanted), opts, environ, grant)
+                for topic in topics_of(wanted):
+                    hubs[topic] = hub.attach(topic, opts)
+                opts.call_hook("connected", log, None)
+                starts, cursors = _starts_at_the_head(wanted, hubs)
+                _check_partition_count(starts, opts)
+                raise _OnTheHubs
             consumer = open_consumer(opts, request.request_id)
             opts.call_hook("connected", log, consumer)
             check_topics(consumer, topics_of(wanted), opts, environ, grant)
@@ -213,11 +229,7 @@ def stream_or_refuse(
                 log,
                 id_mode=opts.id_mode,
             )
-            if opts.max_partitions is not None and len(starts) > opts.max_partitions:
-                raise InvalidAssignmentError(
-                    f"too many partitions for one stream ({len(starts)}, at most "
-                    f"{opts.max_partitions})"
-                )
+            _check_partition_count(starts, opts)
             replay = None
             if bounds:
                 stops = (
@@ -229,6 +241,12 @@ def stream_or_refuse(
             if replay is not None and replay.finished:
                 raise _NothingLeft
             assign_and_seek(consumer, starts)
+            if shared:
+                # It reads through its own consumer until it has caught up with the hubs.
+                for topic in topics_of(wanted):
+                    hubs[topic] = hub.attach(topic, opts)
+        except _OnTheHubs:
+            replay = None
         except gevent.Timeout as expired:
             if expired is not timeout:
                 raise
@@ -239,6 +257,8 @@ def stream_or_refuse(
             timeout.close()
     except BaseException as exc:
         close_quietly(consumer, log)
+        for attached in hubs.values():
+            attached.release()
         if ticket is not None:
             ticket.release()
         if isinstance(exc, _NothingLeft):
@@ -258,6 +278,8 @@ def stream_or_refuse(
 
     if stopping():  # the process began to stop during the setup
         close_quietly(consumer, log)
+        for attached in hubs.values():
+            attached.release()
         ticket.release()
         return _stopping_response(opts, log, start_response, request)
     stream = EventStream(
@@ -271,6 +293,8 @@ def stream_or_refuse(
         replay=replay,
         growing_topics=growing,
         token_expires_at=grant.expires_at if grant is not None else None,
+        hubs=hubs,
+        cursors=cursors,
     )
     if grant is not None:
         log.info(
@@ -323,6 +347,78 @@ def _requested(
         )
     timestamp = parse_since(at_timestamp) if at_timestamp not in (None, "") else None
     return wanted, timestamp
+
+
+class _OnTheHubs(Exception):
+    """The setup is done without a consumer of its own: the stream starts on the hubs."""
+
+
+def _shares_the_tail(opts: Options, bounds: ReplayBounds) -> bool:
+    """Whether the stream may read from the shared tail: the option is on, and nothing of
+    the stream runs per record per stream (a ``filterer`` or ``message`` hook, which see
+    each stream's own message) or ends it at a bound (``?until=``/``?limit=``)."""
+    return (
+        opts.shared_tail
+        and not bounds
+        and opts.filterer is None
+        and "message" not in opts.kafka_event_handlers
+    )
+
+
+def _at_the_head(request: StreamRequest, wanted: list[Assignment], timestamp: int | None) -> bool:
+    """Whether every partition starts at its end offset: no id, no time, no offset."""
+    return (
+        not request.last_event_id
+        and timestamp is None
+        and all(a.offset is None and a.timestamp is None for a in wanted)
+    )
+
+
+def _check_allowed(
+    topics: list[str], opts: Options, environ: WSGIEnvironment, grant: TokenGrant | None
+) -> None:
+    """:func:`~kafkasse_wsgi.consumer.check_topics` without Kafka: whether a topic exists
+    is the hub's to find out, with the same answer."""
+    refused = [
+        t
+        for t in topics
+        if not opts.is_topic_allowed(t, environ) or (grant is not None and not grant.allows(t))
+    ]
+    if refused:
+        raise TopicNotAvailableError(
+            f"Topic(s) {', '.join(refused)} not available for consumption", topics=refused
+        )
+
+
+def _starts_at_the_head(
+    wanted: list[Assignment], hubs: dict[str, TopicHub]
+) -> tuple[list[StartPosition], dict[str, int]]:
+    """Every wanted partition where its hub is now, and each hub's next batch: from there
+    the stream reads every batch whole."""
+    starts = []
+    for assignment in wanted:
+        topic_hub = hubs[assignment.topic]
+        if assignment.partition is None:
+            keys = list(topic_hub.partitions)
+        else:
+            keys = [(assignment.topic, assignment.partition)]
+        for key in keys:
+            position = topic_hub.position(key)
+            if position is None:
+                raise TopicNotAvailableError(
+                    f"Partition {key[1]} of topic {key[0]} not available for consumption",
+                    topics=[key[0]],
+                )
+            offset, timestamp = position
+            starts.append(StartPosition(key[0], key[1], offset, "latest", timestamp=timestamp))
+    return starts, {topic: topic_hub.ring.next_seq for topic, topic_hub in hubs.items()}
+
+
+def _check_partition_count(starts: list[StartPosition], opts: Options) -> None:
+    if opts.max_partitions is not None and len(starts) > opts.max_partitions:
+        raise InvalidAssignmentError(
+            f"too many partitions for one stream ({len(starts)}, at most {opts.max_partitions})"
+        )
 
 
 class _NothingLeft(Exception):

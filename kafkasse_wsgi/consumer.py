@@ -14,6 +14,7 @@ import selectors
 import socket
 import ssl
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -56,8 +57,20 @@ def _unavailable(exc: BaseException, message: str) -> KafkaUnavailableError:
     return KafkaUnavailableError(message, retry_after_s=UNAVAILABLE_RETRY_AFTER_S)
 
 
-def open_consumer(options: Options, request_id: str) -> KafkaConsumer:
+#: The consumers of single streams open in this process (not the hubs').
+_private_consumers: weakref.WeakSet[KafkaConsumer] = weakref.WeakSet()
+
+
+def private_consumers_open() -> int:
+    """How many streams of this process read through a consumer of their own."""
+    return len(_private_consumers)
+
+
+def open_consumer(options: Options, request_id: str, private: bool = True) -> KafkaConsumer:
     """A consumer with no group and no commits, connected to the brokers.
+
+    :param private: it serves one stream (counted by :func:`private_consumers_open`); a
+        hub's consumer is not.
 
     :raises KafkaUnavailableError: the brokers did not answer in ``api_version_auto_timeout_ms``.
     """
@@ -66,11 +79,14 @@ def open_consumer(options: Options, request_id: str) -> KafkaConsumer:
     # picks up gevent's cooperative selector when the server monkey-patched after that import.
     config.setdefault("selector", selectors.DefaultSelector)
     try:
-        return KafkaConsumer(**config)
+        consumer = KafkaConsumer(**config)
     except kafka_errors.KafkaConfigurationError as exc:
         raise ConfigurationError("kafka_config is not valid for kafka-python") from exc
     except (kafka_errors.KafkaError, OSError) as exc:
         raise _unavailable(exc, "Kafka cannot be reached right now; try again later") from exc
+    if private:
+        _private_consumers.add(consumer)
+    return consumer
 
 
 def explain_unavailable(options: Options, request_id: str) -> KafkaUnavailableError | None:
@@ -126,6 +142,7 @@ def close_quietly(
     """Close a consumer, logging rather than raising: used on every way out of a stream."""
     if consumer is None:
         return
+    _private_consumers.discard(consumer)
     try:
         consumer.close(autocommit=False)
     except Exception:
@@ -145,6 +162,29 @@ def kafka_call(what: str, call: Any, *args: Any) -> Any:
 def metadata_of(consumer: Any) -> Any:
     """kafka-python's metadata cache of ``consumer`` (``None`` if it has none we know)."""
     return getattr(getattr(consumer, "_client", None), "cluster", None)
+
+
+def partitions_to_join(consumer: Any, topics: Sequence[str]) -> list[TopicPartition]:
+    """Partitions of ``topics`` the consumer is not assigned yet (added to the topics since).
+
+    Reads kafka-python's metadata cache only. A partition without a leader yet waits for
+    the next refresh, asked for at once.
+    """
+    cluster = metadata_of(consumer)
+    if cluster is None:
+        return []
+    assigned = consumer.assignment()
+    added = []
+    for topic in topics:
+        for partition in sorted(cluster.partitions_for_topic(topic) or ()):
+            tp = TopicPartition(topic, partition)
+            if tp in assigned:
+                continue
+            if cluster.leader_for_partition(tp) in (None, -1):
+                cluster.request_update()
+                continue
+            added.append(tp)
+    return added
 
 
 def cluster_id_of(consumer: Any) -> str | None:

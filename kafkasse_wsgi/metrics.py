@@ -18,6 +18,11 @@ Metrics (all prefixed ``kafkasse_``):
 * ``streams_refused_total{status}`` — requests answered with an HTTP error;
 * ``events_sent_total``, ``events_filtered_total``, ``events_skipped_total``,
   ``bytes_sent_total``;
+* shared tail (see :mod:`~kafkasse_wsgi.hub`): ``tail_hubs_open``, ``tail_clients`` and
+  ``tail_ring_bytes`` (gauges), ``tail_hub_lag_messages{topic}`` (gauge),
+  ``tail_handoffs_total`` (streams that moved from their own consumer to a hub),
+  ``tail_detaches_total{cause}`` (hub clients that fell behind the ring: ``slow`` went back
+  to a consumer of their own, ``private_cap`` ended resumably);
 * ``consumer_lag_messages`` (histogram) — per stream, observed after every poll: how many
   messages its consumer is behind the partitions' ends.
 """
@@ -60,6 +65,27 @@ def _get() -> dict[str, Any] | None:
         "filtered": Counter("kafkasse_events_filtered", "Events dropped by the filterer"),
         "skipped": Counter("kafkasse_events_skipped", "Messages skipped (could not deserialize)"),
         "bytes": Counter("kafkasse_bytes_sent", "Bytes of stream bodies sent"),
+        "hubs": Gauge(
+            "kafkasse_tail_hubs_open", "Shared-tail hubs open", multiprocess_mode="livesum"
+        ),
+        "tail_clients": Gauge(
+            "kafkasse_tail_clients", "Streams attached to hubs", multiprocess_mode="livesum"
+        ),
+        "ring_bytes": Gauge(
+            "kafkasse_tail_ring_bytes", "Bytes held by hub rings", multiprocess_mode="livesum"
+        ),
+        "hub_lag": Gauge(
+            "kafkasse_tail_hub_lag_messages",
+            "Messages a hub's consumer is behind",
+            ["topic"],
+            multiprocess_mode="livemax",
+        ),
+        "handoffs": Counter(
+            "kafkasse_tail_handoffs", "Streams that moved from their own consumer to a hub"
+        ),
+        "detaches": Counter(
+            "kafkasse_tail_detaches", "Hub clients that fell behind the ring", ["cause"]
+        ),
         "lag": Histogram(
             "kafkasse_consumer_lag_messages",
             "Messages a stream's consumer is behind",
@@ -100,6 +126,42 @@ def batch_processed(sent: int, filtered: int, skipped: int, lag: int | None) -> 
             metrics["skipped"].inc(skipped)
         if lag is not None:
             metrics["lag"].observe(lag)
+
+
+def tail_hub_opened(change: int) -> None:
+    metrics = _get()
+    if metrics:
+        metrics["hubs"].inc(change)
+
+
+def tail_clients(change: int) -> None:
+    metrics = _get()
+    if metrics:
+        metrics["tail_clients"].inc(change)
+
+
+def tail_ring_bytes(change: int) -> None:
+    metrics = _get()
+    if metrics and change:
+        metrics["ring_bytes"].inc(change)
+
+
+def tail_hub_lag(topic: str, lag: int) -> None:
+    metrics = _get()
+    if metrics:
+        metrics["hub_lag"].labels(topic).set(lag)
+
+
+def tail_handoff() -> None:
+    metrics = _get()
+    if metrics:
+        metrics["handoffs"].inc()
+
+
+def tail_detached(cause: str) -> None:
+    metrics = _get()
+    if metrics:
+        metrics["detaches"].labels(cause).inc()
 
 
 def bytes_sent(count: int) -> None:

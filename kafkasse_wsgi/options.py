@@ -144,6 +144,22 @@ class Options:
         without ``data:``) goes out at most this often, and before a heartbeat, so a client's
         last event id advances and a resume does not rescan what was dropped. ``None``: never.
 
+    The shared live tail (see :mod:`~kafkasse_wsgi.hub`):
+
+    :param shared_tail: streams at the head of a topic share one consumer per topic per
+        process (a hub), whose records are decoded and formatted once for all of them. A
+        stream that resumes further back reads through its own consumer until it has caught
+        up, then moves to the hub. ``False``: one consumer per stream. The hub runs
+        ``deserializer`` once for every client, so it must not depend on the request.
+    :param tail_linger_s: a hub closes this long after its last client left.
+    :param tail_ring_events: most events a hub keeps for clients that are behind (and for
+        resumes to catch up to); with ``tail_ring_bytes`` and ``tail_ring_age_s``.
+    :param tail_ring_bytes: most bytes of formatted events a hub keeps.
+    :param tail_ring_age_s: oldest event a hub keeps, in seconds.
+    :param max_private_consumers: a hub client that fell behind the ring reads through its
+        own consumer again, unless the process holds this many already: it then ends with a
+        ``retry:`` hint and its id, and resumes later. ``None``: no cap.
+
     Subscriber tokens (JWT; needs the ``jwt`` extra; see :mod:`~kafkasse_wsgi.tokens`):
 
     :param jwt_keys: what tokens are verified with: an HS secret (at least 32 bytes), a PEM
@@ -184,6 +200,12 @@ class Options:
     DEFAULT_ALLOW_FILTERS = True
     DEFAULT_MAX_FILTER_LENGTH = 1000
     DEFAULT_PROGRESS_INTERVAL_S = 5.0
+    DEFAULT_SHARED_TAIL = True
+    DEFAULT_TAIL_LINGER_S = 10.0
+    DEFAULT_TAIL_RING_EVENTS = 100_000
+    DEFAULT_TAIL_RING_BYTES = 32 * 1_048_576
+    DEFAULT_TAIL_RING_AGE_S = 120.0
+    DEFAULT_MAX_PRIVATE_CONSUMERS = 500
     DEFAULT_JWT_TOPICS_CLAIM = "kafkasse.topics"
     DEFAULT_JWT_COOKIE_NAME = "kafkasse_token"
 
@@ -220,6 +242,12 @@ class Options:
     allow_filters: bool = DEFAULT_ALLOW_FILTERS
     max_filter_length: int | None = DEFAULT_MAX_FILTER_LENGTH
     progress_interval_s: float | None = DEFAULT_PROGRESS_INTERVAL_S
+    shared_tail: bool = DEFAULT_SHARED_TAIL
+    tail_linger_s: float = DEFAULT_TAIL_LINGER_S
+    tail_ring_events: int = DEFAULT_TAIL_RING_EVENTS
+    tail_ring_bytes: int = DEFAULT_TAIL_RING_BYTES
+    tail_ring_age_s: float = DEFAULT_TAIL_RING_AGE_S
+    max_private_consumers: int | None = DEFAULT_MAX_PRIVATE_CONSUMERS
     jwt_keys: Any = None
     jwt_algorithms: Sequence[str] | None = None
     jwt_audience: str | Sequence[str] | None = None
@@ -278,7 +306,12 @@ class Options:
                 raise ConfigurationError("allowed_topics must hold non-empty topic names")
             object.__setattr__(self, "allowed_topics", allowed)
         object.__setattr__(self, "cors_origins", _cors_origins(self.cors_origins))
-        for name in ("disable_sse_formatting", "use_timestamp_for_id", "allow_filters"):
+        for name in (
+            "disable_sse_formatting",
+            "use_timestamp_for_id",
+            "allow_filters",
+            "shared_tail",
+        ):
             # A truthy string such as "false" would silently switch the mode on.
             if not isinstance(getattr(self, name), bool):
                 raise ConfigurationError(f"{name} must be True or False")
@@ -331,6 +364,7 @@ class Options:
             "max_partitions",
             "max_last_event_id_bytes",
             "max_filter_length",
+            "max_private_consumers",
         ):
             if getattr(self, name) is not None:
                 _require_int(self, name, minimum=1)
@@ -340,6 +374,10 @@ class Options:
         _require_seconds(self, "max_blocked_s", optional=True)
         _require_seconds(self, "broker_outage_timeout_s")
         _require_seconds(self, "progress_interval_s", optional=True)
+        _require_seconds(self, "tail_linger_s")
+        _require_seconds(self, "tail_ring_age_s")
+        _require_int(self, "tail_ring_events", minimum=1)
+        _require_int(self, "tail_ring_bytes", minimum=1024)
         jitter = self.lifetime_jitter
         if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not 0 <= jitter < 1:
             raise ConfigurationError(

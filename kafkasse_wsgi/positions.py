@@ -145,6 +145,37 @@ class Positions:
         if moved:
             self._render(i)
 
+    def next_offset(self, topic: str, partition: int) -> int | None:
+        """The next offset to handle in a partition; ``None`` if the stream doesn't read it."""
+        i = self._index.get((topic, partition))
+        return None if i is None else self._offsets[i]
+
+    def next_offsets(self) -> dict[tuple[str, int], int]:
+        """The next offset to handle in every partition."""
+        return {key: self._offsets[i] for key, i in self._index.items()}
+
+    def is_at(
+        self,
+        partitions: tuple[tuple[str, int], ...],
+        offsets: tuple[int, ...],
+        timestamps: tuple[int, ...],
+    ) -> bool:
+        """Whether these are exactly the positions, in id order (timestamps only count when
+        the id shows them): the ids of both are then the same."""
+        if len(partitions) != len(self._offsets) or tuple(self._offsets) != offsets:
+            return False
+        if self._shows_timestamp and tuple(self._timestamps) != timestamps:
+            return False
+        return tuple(self._index) == partitions
+
+    def load(self, offsets: tuple[int, ...], timestamps: tuple[int, ...]) -> None:
+        """Take these positions (in id order, as many as there are partitions)."""
+        for i, (offset, timestamp) in enumerate(zip(offsets, timestamps, strict=True)):
+            if offset != self._offsets[i] or timestamp != self._timestamps[i]:
+                self._offsets[i] = offset
+                self._timestamps[i] = timestamp
+                self._render(i)
+
     def event_id(self) -> str:
         """The current positions as the compact JSON sent in ``id:``."""
         if self._id is None:

@@ -27,7 +27,13 @@ from kafka import errors as kafka_errors
 
 from . import metrics
 from .assignments import Assignment, StartPosition
-from .consumer import apply_resume_policy, cluster_id_of, end_offsets_of, metadata_of
+from .consumer import (
+    apply_resume_policy,
+    cluster_id_of,
+    end_offsets_of,
+    metadata_of,
+    partitions_to_join,
+)
 from .errors import (
     DeserializationError,
     FilterError,
@@ -71,6 +77,17 @@ def _processing_slots() -> BoundedSemaphore:
     if _slots is None:  # created on first use: nothing happens at import
         _slots = BoundedSemaphore(PROCESSING_SLOTS)
     return _slots
+
+
+@contextlib.contextmanager
+def processing_slot() -> Iterator[None]:
+    """Hold one of the process's processing slots while the body parses and formats."""
+    slots = _processing_slots()
+    slots.acquire()
+    try:
+        yield
+    finally:
+        slots.release()
 
 
 class _Slot:
@@ -148,9 +165,13 @@ class Pump:
         growing_topics: Sequence[str] = (),
         event_filter: EventFilter | None = None,
         replay: ReplayEnd | None = None,
+        hand_off: Callable[[], bool] | None = None,
     ) -> None:
         """:param event_filter: the request's ``?filter=``, compiled (shared per process).
-        :param replay: the request's ``?until=`` / ``?limit=`` bounds, tracked."""
+        :param replay: the request's ``?until=`` / ``?limit=`` bounds, tracked.
+        :param hand_off: asked between batches (everything read is queued): whether another
+            source takes over from these positions; the pump then ends, ``handed_off``."""
+        self._hand_off = hand_off
         self._consumer = consumer
         self._growing_topics = tuple(growing_topics)
         # True at first: partitions the setup did not assign (added meanwhile) join at once.
@@ -198,21 +219,38 @@ class Pump:
         self.queued_id = positions.event_id()
         #: The client took nothing for ``max_blocked_s``: the pump ended without an end.
         self.stalled = False
+        #: ``hand_off`` said yes: the pump ended without an end, for another source.
+        self.handed_off = False
 
     def start(self) -> gevent.Greenlet:
         """Start polling; the greenlet returned ends with the pump (see ``stalled``)."""
-        if self._growing_topics:
-            self._watched = metadata_of(self._consumer)
-            if self._watched is not None:
-                self._watched.add_listener(self._on_metadata)
+        self._listen()
         self._greenlet = gevent.spawn(self._run)
         return self._greenlet
+
+    def run_here(self) -> None:
+        """Poll in the calling greenlet until the pump ends (see ``stalled``, ``handed_off``):
+        for a source that runs the pump as one phase of its own greenlet."""
+        self._listen()
+        try:
+            self._run()
+        finally:
+            self._unlisten()
 
     def stop(self) -> None:
         """End the pump wherever it is (polling, or blocked on a full queue). Idempotent."""
         greenlet, self._greenlet = self._greenlet, None
         if greenlet is not None and not greenlet.dead:
             greenlet.kill(block=True, timeout=STOP_TIMEOUT_S)
+        self._unlisten()
+
+    def _listen(self) -> None:
+        if self._growing_topics:
+            self._watched = metadata_of(self._consumer)
+            if self._watched is not None:
+                self._watched.add_listener(self._on_metadata)
+
+    def _unlisten(self) -> None:
         watched, self._watched = self._watched, None
         if watched is not None:
             watched.remove_listener(self._on_metadata)
@@ -229,6 +267,9 @@ class Pump:
         last_contact = time.monotonic()
         try:
             while True:
+                if self._hand_off is not None and self._hand_off():
+                    self.handed_off = True
+                    return
                 if self._metadata_changed:
                     self._assign_added_partitions()
                 try:
@@ -370,22 +411,10 @@ class Pump:
         """
         self._metadata_changed = False
         consumer = self._consumer
-        cluster = metadata_of(consumer)
-        if cluster is None:
-            return
-        assigned = consumer.assignment()
-        added = []
-        for topic in self._growing_topics:
-            for partition in sorted(cluster.partitions_for_topic(topic) or ()):
-                tp = TopicPartition(topic, partition)
-                if tp in assigned:
-                    continue
-                if cluster.leader_for_partition(tp) in (None, -1):
-                    cluster.request_update()
-                    continue
-                added.append(tp)
+        added = partitions_to_join(consumer, self._growing_topics)
         if not added:
             return
+        assigned = consumer.assignment()
         first = consumer.beginning_offsets(added)
         consumer.assign([*assigned, *added])
         for tp in added:

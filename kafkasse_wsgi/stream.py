@@ -24,7 +24,7 @@ import logging
 import random
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import gevent
@@ -38,6 +38,7 @@ from .consumer import close_quietly, cluster_id_of
 from .disconnect import DisconnectWatcher
 from .errors import KafkaSSEError
 from .filters import EventFilter
+from .hub import TopicHub
 from .options import Options
 from .positions import Positions
 from .protocol import End, Reset, Source, StreamStats, put_bounded
@@ -52,12 +53,17 @@ from .sse import (
     format_retry,
 )
 from .stream_queue import StreamQueue
+from .tail_source import SharedTailSource
 
 #: The heartbeat of JSON mode: an empty line, which line-oriented JSON readers skip.
 JSON_HEARTBEAT = b"\n"
 
 _open_streams: weakref.WeakSet[EventStream] = weakref.WeakSet()
 _stopping = False
+
+
+def _cluster_of(hubs: Mapping[str, TopicHub]) -> str | None:
+    return next(iter(hubs.values())).cluster_id
 
 
 def end_all_streams(cause: str = "shutdown") -> int:
@@ -113,8 +119,14 @@ class EventStream:
         token_expires_at: float | None = None,
         event_filter: EventFilter | None = None,
         replay: ReplayEnd | None = None,
+        hubs: Mapping[str, TopicHub] | None = None,
+        cursors: Mapping[str, int] | None = None,
     ) -> None:
-        """:param client_socket: the client's connection, watched so that a client leaving
+        """:param consumer: the stream's own consumer, positioned at ``starts``; ``None`` for
+            a stream that starts on the shared tail (``hubs``, at ``cursors``).
+        :param hubs: the shared tail's hub of each topic, for a stream that may read from
+            them (:mod:`~kafkasse_wsgi.tail_source`); the stream is their client.
+        :param client_socket: the client's connection, watched so that a client leaving
         an idle stream is noticed at once (see :mod:`~kafkasse_wsgi.disconnect`).
         :param token_expires_at: when the subscriber token this stream was granted by expires
         (Unix seconds): the stream ends then, and the client comes back with a fresh one.
@@ -127,22 +139,39 @@ class EventStream:
         self._log = log
         self._ticket = ticket
         self._sse = not options.disable_sse_formatting
-        self.positions = Positions(
-            starts, id_mode=options.id_mode, cluster_id=cluster_id_of(consumer)
+        cluster_id = (
+            cluster_id_of(consumer) if consumer is not None or not hubs else _cluster_of(hubs)
         )
+        self.positions = Positions(starts, id_mode=options.id_mode, cluster_id=cluster_id)
         self.stats = StreamStats()
         self._queue = StreamQueue(options.queue_size, options.queue_bytes)
-        self._source: Source = Pump(
-            consumer,
-            self.positions,
-            options,
-            self._queue,
-            log,
-            self.stats,
-            growing_topics=growing_topics,
-            event_filter=event_filter,
-            replay=replay,
-        )
+        self._source: Source
+        if hubs:
+            self._source = SharedTailSource(
+                hubs,
+                consumer,
+                self.positions,
+                options,
+                self._queue,
+                log,
+                self.stats,
+                growing_topics=growing_topics,
+                event_filter=event_filter,
+                cursors=cursors,
+            )
+            self._consumer = None  # the source's from now on: it closes it on handing off
+        else:
+            self._source = Pump(
+                consumer,
+                self.positions,
+                options,
+                self._queue,
+                log,
+                self.stats,
+                growing_topics=growing_topics,
+                event_filter=event_filter,
+                replay=replay,
+            )
         self._generator: Iterator[bytes] | None = None
         self._reader: gevent.Greenlet | None = None
         self._lifetime_timer: gevent.Greenlet | None = None

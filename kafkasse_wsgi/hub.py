@@ -1,0 +1,444 @@
+"""The shared live tail: one consumer per topic per process, at the topic's head.
+
+Most clients of a public stream sit at its live tail, where they all want the same bytes.
+A hub reads a topic once for all of them: one consumer assigned to every partition at the
+end offsets, polling while clients are attached. Each record is decoded and formatted once
+into the hub's :class:`~kafkasse_wsgi.ring.TailRing`; each client's source
+(:mod:`~kafkasse_wsgi.tail_source`) copies from the ring at its own pace. The hub never
+waits for a client: one that falls off the ring's start reads through a consumer of its
+own again.
+
+A hub is opened by its first client (under that request's setup timeout) and closed
+``tail_linger_s`` after its last client left, so a client that reconnects at once finds
+it still there. It has no consumer group: like every consumer here it only assigns.
+Hubs are per process: under gunicorn each worker has its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from typing import Any
+
+import gevent
+from gevent.event import Event
+from kafka import errors as kafka_errors
+
+from . import metrics
+from .assignments import Assignment, StartPosition
+from .consumer import (
+    assign_and_seek,
+    close_quietly,
+    cluster_id_of,
+    kafka_call,
+    metadata_of,
+    open_consumer,
+    partitions_to_join,
+    resolve_start_positions,
+)
+from .errors import (
+    DeserializationError,
+    KafkaSSEError,
+    KafkaStreamError,
+    KafkaUnavailableError,
+    TopicNotAvailableError,
+)
+from .kafka_config import translate
+from .log import PACKAGE_LOGGER
+from .message import KafkaMessage, default_event_data, serialize_message
+from .options import Options
+from .pump import STOP_TIMEOUT_S, has_broker_connection, processing_slot
+from .ring import SharedRecord, TailBatch, TailRing
+
+log = logging.getLogger(PACKAGE_LOGGER)
+
+_hubs: dict[tuple[Any, ...], TopicHub] = {}
+
+
+def _key(topic: str, options: Options) -> tuple[Any, ...]:
+    """What makes two requests' hubs the same: the topic, the Kafka connection, the
+    deserializer (the hub runs it for everyone) and the hub's own settings."""
+    return (
+        topic,
+        repr(sorted(translate(options.kafka_config).items())),
+        options.deserializer,
+        options.tail_ring_events,
+        options.tail_ring_bytes,
+        options.tail_ring_age_s,
+        options.tail_linger_s,
+        options.broker_outage_timeout_s,
+        options.idle_delay_ms,
+        options.batch_size,
+    )
+
+
+def attach(topic: str, options: Options) -> TopicHub:
+    """The hub of ``topic`` for these options, opened if there is none; the caller is one
+    of its clients until it calls :meth:`TopicHub.release`.
+
+    Opening (or waiting for another request opening it) blocks on Kafka: call it under the
+    request's setup timeout.
+
+    :raises KafkaSSEError: the topic does not exist, or Kafka did not answer.
+    """
+    key = _key(topic, options)
+    found = _hubs.get(key)
+    opening = found is None or found.closed
+    hub = TopicHub(topic, options, key) if found is None or opening else found
+    if opening:
+        _hubs[key] = hub
+    hub.take()
+    try:
+        if opening:
+            hub.open()
+        else:
+            hub.wait_open()
+    except BaseException:  # a refusal, or the request's setup timeout
+        hub.release()
+        raise
+    return hub
+
+
+def describe_hubs() -> list[dict[str, Any]]:
+    """The hubs of this process, for the status page and tests."""
+    return [hub.describe() for hub in list(_hubs.values())]
+
+
+def close_all_hubs() -> None:
+    """Close every hub of this process now (its clients end with the error of a closed hub)."""
+    for hub in list(_hubs.values()):
+        hub.fail(KafkaUnavailableError("the shared tail was closed; reconnect"))
+
+
+class TopicHub:
+    """One topic's shared consumer and ring (see the module doc).
+
+    :param key: its place in the registry (see :func:`attach`).
+    """
+
+    def __init__(self, topic: str, options: Options, key: tuple[Any, ...]) -> None:
+        self.topic = topic
+        self._options = options
+        self._key = key
+        self.ring = TailRing(
+            options.tail_ring_events, options.tail_ring_bytes, options.tail_ring_age_s
+        )
+        self._consumer: Any = None
+        self.cluster_id: str | None = None
+        #: The hub's partitions in id order, and its position in each (next offset, and
+        #: the timestamp position as :mod:`~kafkasse_wsgi.positions` keeps it).
+        self.partitions: tuple[tuple[str, int], ...] = ()
+        self._index: dict[tuple[str, int], int] = {}
+        self._offsets: list[int] = []
+        self._timestamps: list[int] = []
+        #: Where partitions added while the hub runs started (their first offset).
+        self._joined_at: dict[tuple[str, int], int] = {}
+        self._added: list[StartPosition] = []
+        self._metadata_changed = False
+        self._watched: Any = None
+        self._opened = Event()
+        self._arrival = Event()
+        #: Why the hub ended for its clients (set once; they end with it).
+        self.error: KafkaSSEError | None = None
+        self.closed = False
+        self.clients = 0
+        self.handoffs = 0
+        self.detaches: Counter[str] = Counter()
+        self._greenlet: gevent.Greenlet | None = None
+        self._linger: gevent.Greenlet | None = None
+        self._opened_at = time.monotonic()
+        self.lag: int | None = None
+
+    # Clients ------------------------------------------------------------------------------
+
+    def take(self) -> None:
+        """One more client."""
+        self.clients += 1
+        metrics.tail_clients(1)
+        if self._linger is not None:
+            self._linger.kill(block=False)
+            self._linger = None
+
+    def release(self) -> None:
+        """One client less; the last one leaving starts the linger."""
+        self.clients -= 1
+        metrics.tail_clients(-1)
+        if self.clients == 0 and not self.closed:
+            self._linger = gevent.spawn_later(self._options.tail_linger_s, self._close_unused)
+
+    def wait_open(self) -> None:
+        """Wait for the client that opens the hub; its failure is ours too."""
+        self._opened.wait()
+        if self.error is not None:
+            raise self.error
+
+    def arrival(self) -> Event:
+        """An event set when the next batch is in the ring (or the hub ended)."""
+        return self._arrival
+
+    def position(self, key: tuple[str, int]) -> tuple[int, int] | None:
+        """The hub's next offset and timestamp position in a partition (``None``: not read)."""
+        i = self._index.get(key)
+        return None if i is None else (self._offsets[i], self._timestamps[i])
+
+    def covers(self, next_offsets: dict[tuple[str, int], int]) -> bool:
+        """Whether a client at ``next_offsets`` (its partitions of this topic) can read on
+        from the ring: each next offset lies between the ring's start and the hub's position.
+        """
+        if self.closed or not self._opened.is_set():
+            return False
+        oldest = self.ring.oldest()
+        for key, offset in next_offsets.items():
+            i = self._index.get(key)
+            if i is None:
+                return False
+            if oldest is None:
+                floor = self._offsets[i]
+            elif key in oldest.partitions:
+                floor = oldest.before_offsets[oldest.partitions.index(key)]
+            else:
+                floor = self._joined_at[key]
+            if not floor <= offset <= self._offsets[i]:
+                return False
+        return True
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "clients": self.clients,
+            "partitions": len(self.partitions),
+            "ring_events": self.ring.events,
+            "ring_bytes": self.ring.bytes,
+            "ring_age_s": round(self.ring.age_s(), 3),
+            "lag": self.lag,
+            "handoffs": self.handoffs,
+            "detaches": dict(self.detaches),
+            "open_s": round(time.monotonic() - self._opened_at, 3),
+        }
+
+    # Lifecycle ----------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Connect, assign every partition at its end, start polling (the first client's
+        setup runs this; the others wait in :meth:`wait_open`)."""
+        try:
+            consumer = open_consumer(self._options, f"hub-{self.topic}", private=False)
+            self._consumer = consumer
+            if self.topic not in kafka_call("metadata", consumer.topics):
+                raise TopicNotAvailableError(
+                    f"Topic(s) {self.topic} not available for consumption", topics=[self.topic]
+                )
+            starts = resolve_start_positions(
+                consumer, [Assignment(self.topic)], None, self._options.resume_policy, log
+            )
+            assign_and_seek(consumer, starts)
+        except BaseException as exc:
+            self.fail(
+                exc
+                if isinstance(exc, KafkaSSEError)
+                else KafkaUnavailableError("Kafka did not answer in time; try again later")
+            )
+            raise
+        for start in starts:
+            self._add_partition(start)
+        self.cluster_id = cluster_id_of(consumer)
+        self._watched = metadata_of(consumer)
+        if self._watched is not None:
+            self._watched.add_listener(self._on_metadata)
+        self._greenlet = gevent.spawn(self._run)
+        self._opened_at = time.monotonic()
+        self._opened.set()
+        metrics.tail_hub_opened(1)
+        log.info("hub opened for topic %s (%d partitions)", self.topic, len(starts))
+
+    def _close_unused(self) -> None:
+        """The linger passed without a client: close."""
+        self._linger = None
+        if self.clients == 0:
+            log.info(
+                "hub for topic %s closed after %gs without clients",
+                self.topic,
+                self._options.tail_linger_s,
+            )
+            self._shut(None)
+
+    def fail(self, error: KafkaSSEError) -> None:
+        """End the hub for its clients with ``error`` (each sends it after what it has)."""
+        if self.error is None:
+            self.error = error
+        self._shut(error)
+
+    def _shut(self, error: KafkaSSEError | None) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if _hubs.get(self._key) is self:
+            del _hubs[self._key]
+        if error is not None and self._opened.is_set():
+            log.warning("hub for topic %s ended: %s", self.topic, error.message)
+        was_open = self._opened.is_set() and self._consumer is not None
+        self._opened.set()
+        self._notify()
+        if self._linger is not None:
+            self._linger.kill(block=False)
+            self._linger = None
+        greenlet, self._greenlet = self._greenlet, None
+        if greenlet is not None and greenlet is not gevent.getcurrent():
+            greenlet.kill(block=True, timeout=STOP_TIMEOUT_S)
+        if self._watched is not None:
+            self._watched.remove_listener(self._on_metadata)
+            self._watched = None
+        consumer, self._consumer = self._consumer, None
+        close_quietly(consumer, log)
+        if was_open:
+            metrics.tail_hub_opened(-1)
+            metrics.tail_ring_bytes(-self.ring.bytes)
+
+    def _notify(self) -> None:
+        arrived, self._arrival = self._arrival, Event()
+        arrived.set()
+
+    # Polling ------------------------------------------------------------------------------
+
+    def _on_metadata(self, cluster: Any) -> None:
+        self._metadata_changed = True
+
+    def _add_partition(self, start: StartPosition) -> None:
+        key = (start.topic, start.partition)
+        self._index[key] = len(self._offsets)
+        self._offsets.append(start.offset)
+        self._timestamps.append(start.timestamp or 0)
+        self.partitions = (*self.partitions, key)
+
+    def _join_added_partitions(self) -> None:
+        """Partitions added to the topic join the hub from their first offset (and its
+        clients from the next batch, as in a private stream)."""
+        self._metadata_changed = False
+        consumer = self._consumer
+        added = partitions_to_join(consumer, [self.topic])
+        if not added:
+            return
+        first = kafka_call("beginning offsets", consumer.beginning_offsets, added)
+        consumer.assign([*consumer.assignment(), *added])
+        for tp in added:
+            consumer.seek(tp, first[tp])
+            start = StartPosition(tp.topic, tp.partition, first[tp], "added", timestamp=0)
+            self._add_partition(start)
+            self._joined_at[(tp.topic, tp.partition)] = first[tp]
+            self._added.append(start)
+        log.info(
+            "partitions added to topic %s join its hub: %s",
+            self.topic,
+            ", ".join(f"{tp.partition}@{first[tp]}" for tp in added),
+        )
+
+    def _run(self) -> None:
+        options = self._options
+        consumer = self._consumer
+        outage_s = options.broker_outage_timeout_s
+        last_contact = time.monotonic()
+        try:
+            while True:
+                if self._metadata_changed:
+                    self._join_added_partitions()
+                with processing_slot():
+                    polled = consumer.poll(timeout_ms=0, max_records=options.batch_size)
+                    records = self._decode(polled) if polled else []
+                if not polled:
+                    polled = consumer.poll(
+                        timeout_ms=options.idle_delay_ms, max_records=options.batch_size
+                    )
+                    if polled:
+                        with processing_slot():
+                            records = self._decode(polled)
+                if polled:
+                    last_contact = time.monotonic()
+                    self.lag = self._lag_of(polled)
+                elif has_broker_connection(consumer):
+                    last_contact = time.monotonic()
+                elif time.monotonic() - last_contact > outage_s:
+                    raise KafkaUnavailableError(f"lost contact with Kafka for over {outage_s:g} s")
+                if records or self._added:
+                    self._append(records)
+                else:
+                    before = self.ring.bytes
+                    self.ring.trim()
+                    metrics.tail_ring_bytes(self.ring.bytes - before)
+                gevent.sleep(0)
+        except gevent.GreenletExit:
+            raise
+        except kafka_errors.OffsetOutOfRangeError:
+            # The log moved under the head (truncated, or deleted past it): the clients end
+            # with their ids and resume through their own consumers, whose policy applies.
+            self.fail(KafkaStreamError("the topic's log changed under the shared tail; reconnect"))
+        except KafkaSSEError as exc:
+            self.fail(exc)
+        except Exception as exc:
+            log.error("unexpected error in the hub of %s", self.topic, exc_info=exc)
+            self.fail(KafkaStreamError(f"internal error: {type(exc).__name__}"))
+
+    def _append(self, records: list[SharedRecord]) -> None:
+        batch = TailBatch(
+            self.ring.next_seq,
+            records,
+            self.partitions,
+            tuple(self._offsets),
+            tuple(self._timestamps),
+            self._added,
+        )
+        self._added = []
+        before = self.ring.bytes
+        self.ring.append(batch)
+        metrics.tail_ring_bytes(self.ring.bytes - before)
+        self._offsets = list(batch.after_offsets)
+        self._timestamps = list(batch.after_timestamps)
+        self._notify()
+
+    def _decode(self, polled: dict[Any, list[Any]]) -> list[SharedRecord]:
+        """Each record once, for every client: its event's JSON text, or ``None``."""
+        deserializer = self._options.deserializer
+        records = []
+        for batch in polled.values():
+            for record in batch:
+                try:
+                    if deserializer is None:
+                        data: str | None = default_event_data(record)
+                    else:
+                        data = self._deserialized(deserializer, record)
+                except DeserializationError as exc:
+                    log.warning(
+                        "shared tail: skipping %s/%d@%d: %s",
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        exc,
+                    )
+                    data = None
+                records.append(
+                    SharedRecord(
+                        record.topic, record.partition, record.offset, record.timestamp, data
+                    )
+                )
+        return records
+
+    @staticmethod
+    def _deserialized(deserializer: Any, record: Any) -> str:
+        kafka_message = KafkaMessage.from_record(record)
+        try:
+            kafka_message = deserializer(kafka_message) or kafka_message
+        except DeserializationError:
+            raise
+        except Exception as exc:
+            raise DeserializationError(f"deserializer raised {exc!r}") from exc
+        return serialize_message(kafka_message.message)
+
+    def _lag_of(self, polled: dict[Any, list[Any]]) -> int | None:
+        lag = 0
+        for tp, records in polled.items():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None or not records:
+                return None
+            lag += max(0, highwater - records[-1].offset - 1)
+        metrics.tail_hub_lag(self.topic, lag)
+        return lag

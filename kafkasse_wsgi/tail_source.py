@@ -1,0 +1,342 @@
+"""A stream's source on the shared tail: its own consumer until it has caught up, then hubs.
+
+A stream that starts at the head reads from its topics' hubs (:mod:`~kafkasse_wsgi.hub`)
+at once. One that resumes further back reads through a consumer of its own (a
+:class:`~kafkasse_wsgi.pump.Pump`) until, in every partition, its next offset lies inside
+its hub's ring; it then hands off: its cursor starts at the first batch holding a record it
+has not handled, records before its positions are skipped, and its consumer closes. A hub
+client that falls off the ring's start (it took its data too slowly) goes back to a
+consumer of its own at its exact positions, or, with ``max_private_consumers`` of them open
+already, ends with a ``retry:`` hint and its id. Either way its ids go on in the same form:
+the stream's :class:`~kafkasse_wsgi.positions.Positions` are the only positions.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gevent
+
+from . import metrics
+from .assignments import StartPosition
+from .consumer import assign_and_seek, close_quietly, open_consumer, private_consumers_open
+from .errors import KafkaSSEError, KafkaUnavailableError
+from .filters import EventFilter
+from .hub import TopicHub
+from .options import Options
+from .positions import Positions
+from .protocol import End, Item, StreamStats, put_bounded
+from .pump import STOP_TIMEOUT_S, Pump
+from .ring import Delivery, TailBatch, deliver
+from .sse import format_id
+from .stream_queue import StreamQueue
+
+
+class _Stalled(Exception):
+    """The client took no data for ``max_blocked_s``."""
+
+
+class _FellBehind(Exception):
+    """The ring forgot a batch the client had not read yet."""
+
+
+class SharedTailSource:
+    """The :class:`~kafkasse_wsgi.protocol.Source` of a stream on the shared tail.
+
+    :param hubs: the hub of every topic the stream reads (the stream is a client of each:
+        this source releases them when it stops).
+    :param consumer: the stream's own consumer, positioned, when it does not start at the
+        head; ``None`` starts on the hubs (``cursors`` then says where).
+    :param cursors: per topic, the first ring batch to read when starting on the hubs.
+    """
+
+    def __init__(
+        self,
+        hubs: Mapping[str, TopicHub],
+        consumer: Any,
+        positions: Positions,
+        options: Options,
+        queue: StreamQueue,
+        log: logging.Logger | logging.LoggerAdapter,
+        stats: StreamStats,
+        growing_topics: Sequence[str] = (),
+        event_filter: EventFilter | None = None,
+        cursors: Mapping[str, int] | None = None,
+    ) -> None:
+        self._hubs = dict(hubs)
+        self._consumer = consumer
+        self._positions = positions
+        self._options = options
+        self._queue = queue
+        self._log = log
+        self._stats = stats
+        self._growing = set(growing_topics)
+        self._event_filter = event_filter
+        self._cursors: dict[str, int] = dict(cursors or {})
+        self._sse = not options.disable_sse_formatting
+        self._single = next(iter(self._hubs.values())) if len(self._hubs) == 1 else None
+        self._cluster_id = next(iter(self._hubs.values())).cluster_id if self._hubs else None
+        self._pump: Pump | None = None
+        self._greenlet: gevent.Greenlet | None = None
+        self._released = False
+        self._progress_s = options.progress_interval_s if self._sse else None
+        self._id_behind = False
+        self._last_id_at = time.monotonic()
+        self._in_flight = False
+        self.queued_id = positions.event_id()
+        self.stalled = False
+
+    @property
+    def on_hub(self) -> bool:
+        """Whether the stream reads from the hubs now (else from its own consumer)."""
+        return self._consumer is None
+
+    # Source -------------------------------------------------------------------------------
+
+    def start(self) -> gevent.Greenlet:
+        self._greenlet = gevent.spawn(self._run)
+        return self._greenlet
+
+    def stop(self) -> None:
+        greenlet, self._greenlet = self._greenlet, None
+        if greenlet is not None and not greenlet.dead and greenlet is not gevent.getcurrent():
+            greenlet.kill(block=True, timeout=STOP_TIMEOUT_S)
+        self._close_consumer()
+        if not self._released:
+            self._released = True
+            for hub in self._hubs.values():
+                hub.release()
+
+    def progress_id(self) -> str | None:
+        if self._pump is not None:
+            return self._pump.progress_id()
+        if not self._id_behind or self._progress_s is None or self._in_flight:
+            return None
+        return self._take_progress_id()
+
+    # Phases -------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while True:
+                if self._consumer is not None and not self._read_own_consumer():
+                    return
+                try:
+                    self._read_hubs()
+                    return
+                except _FellBehind:
+                    pass
+                if not self._detach():
+                    return
+        except _Stalled:
+            self.stalled = True
+        except KafkaSSEError as exc:
+            try:
+                self._put(End(exc))
+            except _Stalled:
+                self.stalled = True
+
+    def _read_own_consumer(self) -> bool:
+        """Run a pump until it hands off (``True``) or the stream ended (``False``)."""
+        pump = Pump(
+            self._consumer,
+            self._positions,
+            self._options,
+            self._queue,
+            self._log,
+            self._stats,
+            growing_topics=list(self._growing),
+            event_filter=self._event_filter,
+            hand_off=self._caught_up,
+        )
+        self._pump = pump
+        try:
+            pump.run_here()
+        finally:
+            self.queued_id = pump.queued_id
+        if pump.stalled:
+            raise _Stalled
+        if not pump.handed_off:
+            return False
+        self._pump = None
+        self._close_consumer()
+        for hub in self._hubs.values():
+            hub.handoffs += 1
+        metrics.tail_handoff()
+        self._log.info(
+            "handed off to the shared tail of %s after %d events",
+            ",".join(self._hubs),
+            self._stats.events_sent,
+        )
+        return True
+
+    def _caught_up(self) -> bool:
+        """Whether every partition's next offset is inside its hub's ring; if so, the
+        cursors are set where the hubs take over."""
+        by_topic: dict[str, dict[tuple[str, int], int]] = {}
+        for key, offset in self._positions.next_offsets().items():
+            by_topic.setdefault(key[0], {})[key] = offset
+        for topic, hub in self._hubs.items():
+            if not hub.covers(by_topic.get(topic, {})):
+                return False
+        for topic, hub in self._hubs.items():
+            self._cursors[topic] = hub.ring.first_unhandled(by_topic.get(topic, {}))
+        return True
+
+    def _detach(self) -> bool:
+        """Fell off a ring: back to a consumer of our own (``True``), or end resumably."""
+        cap = self._options.max_private_consumers
+        topics = ",".join(self._hubs)
+        if cap is not None and private_consumers_open() >= cap:
+            self._log.warning(
+                "ending a slow stream: %d private consumers open (max_private_consumers)",
+                private_consumers_open(),
+            )
+            self._count_detach("private_cap")
+            retry_ms = random.randint(0, self._options.reconnect_spread_ms)
+            self._put(End(cause="slow", retry_ms=retry_ms, event_id=self.queued_id))
+            return False
+        self._log.info("detached from the shared tail of %s (slow)", topics)
+        self._count_detach("slow")
+        starts = [
+            StartPosition(topic, partition, offset, "offset")
+            for (topic, partition), offset in self._positions.next_offsets().items()
+        ]
+        timeout = gevent.Timeout(self._options.setup_timeout_s)
+        timeout.start()
+        consumer = None
+        try:
+            consumer = open_consumer(self._options, f"detached-{id(self):x}")
+            assign_and_seek(consumer, starts)
+        except gevent.Timeout as expired:
+            close_quietly(consumer, self._log)
+            if expired is not timeout:
+                raise
+            raise KafkaUnavailableError("Kafka did not answer in time; try again later") from None
+        except BaseException:
+            close_quietly(consumer, self._log)
+            raise
+        finally:
+            timeout.close()
+        self._consumer = consumer
+        return True
+
+    def _count_detach(self, cause: str) -> None:
+        for hub in self._hubs.values():
+            hub.detaches[cause] += 1
+        metrics.tail_detached(cause)
+
+    def _read_hubs(self) -> None:
+        """Copy from the rings until the stream ends; :class:`_FellBehind` to detach."""
+        self._log.debug("stream on the shared tail of %s", ",".join(self._hubs))
+        share = self._options.queue_bytes / self._options.queue_size
+        while True:
+            parts: list[bytes] = []
+            size = 0
+            sent = False
+            dropped_last = False
+            try:
+                for topic, hub in self._hubs.items():
+                    ring = hub.ring
+                    seq = self._cursors[topic]
+                    while seq < ring.next_seq and size < share:
+                        batch = ring.get(seq)
+                        if batch is None:
+                            raise _FellBehind
+                        self._in_flight = True
+                        delivery = self._deliver(batch)
+                        seq += 1
+                        self._cursors[topic] = seq
+                        if delivery.chunk:
+                            parts.append(delivery.chunk)
+                            size += len(delivery.chunk)
+                        if delivery.sent:
+                            sent = True
+                        if delivery.sent or delivery.dropped_last:
+                            dropped_last = delivery.dropped_last
+            finally:
+                if parts:
+                    self._put(parts[0] if len(parts) == 1 else b"".join(parts))
+                self._in_flight = False
+            if parts or dropped_last:
+                self._note_progress(sent, dropped_last)
+            if self._progress_due():
+                self._put(format_id(self._take_progress_id()))
+            if parts:
+                continue
+            if not self._wait_for_batches():
+                return
+
+    def _wait_for_batches(self) -> bool:
+        """Wait for a batch in any ring; ``False`` when a hub ended (its error is queued)."""
+        waits = []
+        for topic, hub in self._hubs.items():
+            if hub.error is not None or hub.closed:
+                error = hub.error or KafkaUnavailableError("the shared tail was closed; reconnect")
+                self._put(End(error))
+                return False
+            if self._cursors[topic] < hub.ring.next_seq:
+                return True
+            waits.append(hub.arrival())
+        gevent.wait(waits, count=1)
+        return True
+
+    def _deliver(self, batch: TailBatch) -> Delivery:
+        positions = self._positions
+        for start in batch.added:
+            if start.topic in self._growing:
+                positions.add(start)
+        if self._single is not None and positions.is_at(
+            batch.partitions, batch.before_offsets, batch.before_timestamps
+        ):
+            delivery = batch.shared_delivery(
+                positions.id_mode, self._cluster_id, self._sse, self._event_filter
+            )
+            positions.load(batch.after_offsets, batch.after_timestamps)
+        else:
+            delivery = deliver(
+                batch,
+                positions,
+                self._sse,
+                self._event_filter,
+                batch.filter_results(self._event_filter),
+            )
+        stats = self._stats
+        stats.events_sent += delivery.sent
+        stats.events_filtered += delivery.filtered
+        stats.filter_errors += delivery.filter_errors
+        stats.events_skipped += delivery.skipped
+        metrics.batch_processed(delivery.sent, delivery.filtered, delivery.skipped, None)
+        return delivery
+
+    # Queue and progress frames ------------------------------------------------------------
+
+    def _put(self, item: Item) -> None:
+        if not put_bounded(self._queue, item, self._options.max_blocked_s):
+            raise _Stalled
+        self.queued_id = self._positions.event_id()
+
+    def _note_progress(self, sent: bool, dropped_last: bool) -> None:
+        if sent:
+            self._last_id_at = time.monotonic()
+        self._id_behind = dropped_last
+
+    def _progress_due(self) -> bool:
+        return (
+            self._id_behind
+            and self._progress_s is not None
+            and time.monotonic() - self._last_id_at >= self._progress_s
+        )
+
+    def _take_progress_id(self) -> str:
+        self._id_behind = False
+        self._last_id_at = time.monotonic()
+        return self._positions.event_id()
+
+    def _close_consumer(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        close_quietly(consumer, self._log)
