@@ -37,7 +37,8 @@ class NumberedProducer:
         self._stop.set()
         self._thread.join(30)
 
-    def _send(self, partition: int, count: int) -> None:
+    def send(self, partition: int, count: int) -> None:
+        """The next ``count`` events of ``partition``, now (e.g. a history before ``start``)."""
         producer = self.kafka.producer
         futures: list[Any] = []
         for _ in range(count):
@@ -59,13 +60,13 @@ class NumberedProducer:
             next_burst = time.monotonic() + self._random.uniform(3, 8)
             while not self._stop.is_set():
                 for partition in (0, 1):
-                    self._send(partition, self._random.randint(1, 6))
+                    self.send(partition, self._random.randint(1, 6))
                 if time.monotonic() >= next_burst:
-                    self._send(2, self._random.randint(1, 8))
+                    self.send(2, self._random.randint(1, 8))
                     next_burst = time.monotonic() + self._random.uniform(5, 15)
                 self._stop.wait(self._random.uniform(0.01, 0.06))
             # Partition 2 ends with a burst, so its last events also cross the finish line.
-            self._send(2, 3)
+            self.send(2, 3)
         except BaseException as exc:  # reported by the test
             self.error = exc
 
