@@ -29,7 +29,7 @@ def broker(kafka_bootstrap) -> Iterator[PrivateBroker]:
     try:
         yield broker
     finally:
-        broker.stop()
+        broker.remove()
 
 
 @pytest.mark.timeout(180)

@@ -164,7 +164,7 @@ def cluster_b(kafka_bootstrap: str) -> Iterator[KafkaHelper]:
         yield helper
     finally:
         helper.close()
-        broker.stop()
+        broker.remove()
 
 
 def _cursor_server(serve, bootstrap: str | None = None):

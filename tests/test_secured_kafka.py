@@ -65,8 +65,9 @@ class SecuredBroker:
         self.client = json.loads(printed.stdout)
         self.internal = self.client.pop("internal_bootstrap_servers")
 
-    def stop(self) -> None:
-        subprocess.run([str(KAFKA_LOCAL), "stop"], env=self.env, check=False, capture_output=True)
+    def remove(self) -> None:
+        """Stop the broker and delete its run folder (data, logs, certificates)."""
+        subprocess.run([str(KAFKA_LOCAL), "purge"], env=self.env, check=False, capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,7 @@ def secured(kafka_bootstrap) -> Iterator[dict[str, SecuredBroker]]:
         yield brokers
     finally:
         for broker in brokers.values():
-            broker.stop()
+            broker.remove()
 
 
 @pytest.fixture

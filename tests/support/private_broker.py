@@ -59,4 +59,9 @@ class PrivateBroker:
         assert result.returncode == 0, result.stderr
 
     def stop(self) -> None:
+        """Stop the broker, keeping its data for ``start(keep_data=True)``."""
         subprocess.run([str(KAFKA_LOCAL), "stop"], env=self.env, check=False, capture_output=True)
+
+    def remove(self) -> None:
+        """Stop the broker and delete its run folder: a test's broker leaves nothing behind."""
+        subprocess.run([str(KAFKA_LOCAL), "purge"], env=self.env, check=False, capture_output=True)
