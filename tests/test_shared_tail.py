@@ -236,7 +236,9 @@ class _Lane(threading.Thread):
 
 
 @pytest.mark.timeout(int(CHURN_BUDGET_S + 70))
-def test_churn_across_handoffs_loses_and_repeats_nothing(kafka, make_topic, serve, tmp_path):
+def test_churn_across_handoffs_loses_and_repeats_nothing(
+    kafka, make_topic, serve, broker_port, tmp_path
+):
     """Clients read a 3-partition topic (partition 2 quiet) through the chaos proxy while a
     producer writes, each request resuming with a ``Last-Event-ID``: its chain's own (inside
     the hub's ring: it hands off at once), or a random point among the events written before
@@ -256,6 +258,10 @@ def test_churn_across_handoffs_loses_and_repeats_nothing(kafka, make_topic, serv
     # everything from there, on the hub throughout.
     anchor = SSEReader(f"{server.url}/{topic}", timeout_s=60)
     wait_until(lambda: clients_on_hub(server, topic) == 1, 10, "on the hub")
+    producer.send(2, 1)
+    anchor_seen = payloads_of(anchor.read(1))
+    hub_connections = broker_connections(server.pid, broker_port)  # the hub has fetched
+    quiet_before = producer.produced[2]
     picker = random.Random(seed)
     picker_lock = threading.Lock()
 
@@ -287,7 +293,7 @@ def test_churn_across_handoffs_loses_and_repeats_nothing(kafka, make_topic, serv
             churn_began = time.monotonic()
             deadline = churn_began + CHURN_BUDGET_S
             while time.monotonic() < deadline and producer.error is None:
-                quiet_spoke = producer.produced[2] > QUIET_HISTORY  # under churn too
+                quiet_spoke = producer.produced[2] > quiet_before  # under churn too
                 if proxy.stats.snapshot()["cuts"] >= TAIL_CUTS and quiet_spoke:
                     break
                 time.sleep(0.2)
@@ -303,8 +309,14 @@ def test_churn_across_handoffs_loses_and_repeats_nothing(kafka, make_topic, serv
             stop.set()
         stats = proxy.stats.snapshot()
     try:
-        anchor_seen = payloads_of(
-            anchor.read(sum(produced.values()) - 2 * HISTORY - QUIET_HISTORY, timeout_s=30)
+        anchor_seen += payloads_of(
+            anchor.read(sum(produced.values()) - 2 * HISTORY - QUIET_HISTORY - 1, timeout_s=30)
+        )
+        # Every request has ended, and with it every consumer of its own: the hub's remain.
+        wait_until(
+            lambda: broker_connections(server.pid, broker_port) == hub_connections,
+            15,
+            f"back to the hub's {hub_connections} broker connection(s)",
         )
     finally:
         anchor.close()
@@ -375,9 +387,7 @@ def test_churn_across_handoffs_loses_and_repeats_nothing(kafka, make_topic, serv
         p: list(range(history[p], n)) for p, n in produced.items()
     }, "the client on the hub throughout missed or repeated events"
     assert stats["cuts"] >= TAIL_CUTS, figures
-    assert produced[2] > QUIET_HISTORY + 3 and min(produced[0], produced[1]) > HISTORY + 100, (
-        figures
-    )
+    assert produced[2] > quiet_before + 3 and min(produced[0], produced[1]) > HISTORY + 100, figures
     # The handoffs really happened, mid-stream too, and the cuts fell on every side of them.
     assert hub["handoffs"] == len(private_events) == figures["metric_handoffs"], figures
     assert figures["handoffs_after_private_events"] >= TAIL_CUTS // 10, figures
