@@ -205,12 +205,20 @@ def stream_or_refuse(
         timeout = gevent.Timeout(opts.setup_timeout_s)
         timeout.start()
         try:
-            shared = _shares_the_tail(opts, bounds)
+            # HEAD gets headers only: it would open a hub for nobody (then kept lingering).
+            shared = request.method != "HEAD" and _shares_the_tail(opts, bounds)
             if shared and _at_the_head(request, wanted, timestamp):
                 # No consumer of its own: the stream starts on its topics' hubs.
                 _check_allowed(topics_of(wanted), opts, environ, grant)
-                for topic in topics_of(wanted):
-                    hubs[topic] = hub.attach(topic, opts)
+                try:
+                    for topic in topics_of(wanted):
+                        hubs[topic] = hub.attach(topic, opts)
+                except TopicNotAvailableError:
+                    # Refused exactly as a stream of its own would be (a 404, or a 500 when
+                    # the server allows none of the topics that exist).
+                    consumer = open_consumer(opts, request.request_id)
+                    check_topics(consumer, topics_of(wanted), opts, environ, grant)
+                    raise
                 opts.call_hook("connected", log, None)
                 starts, cursors = _starts_at_the_head(wanted, hubs)
                 _check_partition_count(starts, opts)

@@ -28,6 +28,7 @@ from kafka import errors as kafka_errors
 from . import metrics
 from .assignments import Assignment, StartPosition
 from .consumer import (
+    UNAVAILABLE_RETRY_AFTER_S,
     assign_and_seek,
     close_quietly,
     cluster_id_of,
@@ -48,10 +49,13 @@ from .kafka_config import translate
 from .log import PACKAGE_LOGGER
 from .message import KafkaMessage, default_event_data, serialize_message
 from .options import Options
-from .pump import STOP_TIMEOUT_S, has_broker_connection, processing_slot
+from .pump import STOP_TIMEOUT_S, has_broker_connection, processing_slot, records_fitting
 from .ring import SharedRecord, TailBatch, TailRing
 
 log = logging.getLogger(PACKAGE_LOGGER)
+
+#: Bytes a partition adds to an event's id, besides its topic's name.
+ID_BYTES_PER_PARTITION = 45
 
 _hubs: dict[tuple[Any, ...], TopicHub] = {}
 
@@ -94,6 +98,7 @@ def attach(topic: str, options: Options) -> TopicHub:
             hub.open()
         else:
             hub.wait_open()
+            hub.check_contact()
     except BaseException:  # a refusal, or the request's setup timeout
         hub.release()
         raise
@@ -149,6 +154,8 @@ class TopicHub:
         self._linger: gevent.Greenlet | None = None
         self._opened_at = time.monotonic()
         self.lag: int | None = None
+        self._reported_bytes = 0
+        self._data_bytes = 0.0  # of the last batch's events, on average
 
     # Clients ------------------------------------------------------------------------------
 
@@ -172,6 +179,18 @@ class TopicHub:
         self._opened.wait()
         if self.error is not None:
             raise self.error
+
+    def check_contact(self) -> None:
+        """A new client is refused while the hub has no broker (its clients ride it out),
+        as a stream of its own would be: it could not tell an outage from a quiet topic.
+
+        :raises KafkaUnavailableError: no connection to any broker right now.
+        """
+        if not has_broker_connection(self._consumer):
+            raise KafkaUnavailableError(
+                "Kafka cannot be reached right now; try again later",
+                retry_after_s=UNAVAILABLE_RETRY_AFTER_S,
+            )
 
     def arrival(self) -> Event:
         """An event set when the next batch is in the ring (or the hub ended)."""
@@ -293,7 +312,13 @@ class TopicHub:
         close_quietly(consumer, log)
         if was_open:
             metrics.tail_hub_opened(-1)
-            metrics.tail_ring_bytes(-self.ring.bytes)
+            metrics.tail_ring_bytes(-self._reported_bytes)
+            self._reported_bytes = 0
+
+    def _report_ring_bytes(self) -> None:
+        """The ring grows as clients format its batches too: report the change so far."""
+        metrics.tail_ring_bytes(self.ring.bytes - self._reported_bytes)
+        self._reported_bytes = self.ring.bytes
 
     def _notify(self) -> None:
         arrived, self._arrival = self._arrival, Event()
@@ -342,12 +367,13 @@ class TopicHub:
             while True:
                 if self._metadata_changed:
                     self._join_added_partitions()
+                max_records = self._records_per_batch()
                 with processing_slot():
-                    polled = consumer.poll(timeout_ms=0, max_records=options.batch_size)
+                    polled = consumer.poll(timeout_ms=0, max_records=max_records)
                     records = self._decode(polled) if polled else []
                 if not polled:
                     polled = consumer.poll(
-                        timeout_ms=options.idle_delay_ms, max_records=options.batch_size
+                        timeout_ms=options.idle_delay_ms, max_records=max_records
                     )
                     if polled:
                         with processing_slot():
@@ -361,10 +387,8 @@ class TopicHub:
                     raise KafkaUnavailableError(f"lost contact with Kafka for over {outage_s:g} s")
                 if records or self._added:
                     self._append(records)
-                else:
-                    before = self.ring.bytes
-                    self.ring.trim()
-                    metrics.tail_ring_bytes(self.ring.bytes - before)
+                self.ring.trim()
+                self._report_ring_bytes()
                 gevent.sleep(0)
         except gevent.GreenletExit:
             raise
@@ -378,6 +402,12 @@ class TopicHub:
             log.error("unexpected error in the hub of %s", self.topic, exc_info=exc)
             self.fail(KafkaStreamError(f"internal error: {type(exc).__name__}"))
 
+    def _records_per_batch(self) -> int:
+        """As many records as a stream's pump would take: a batch is formatted whole for
+        its clients, and every event's id names every partition (kilobytes with many)."""
+        id_bytes = len(self.partitions) * (len(self.topic) + ID_BYTES_PER_PARTITION)
+        return records_fitting(self._options, self._data_bytes + id_bytes)
+
     def _append(self, records: list[SharedRecord]) -> None:
         batch = TailBatch(
             self.ring.next_seq,
@@ -388,9 +418,11 @@ class TopicHub:
             self._added,
         )
         self._added = []
-        before = self.ring.bytes
         self.ring.append(batch)
-        metrics.tail_ring_bytes(self.ring.bytes - before)
+        if records:
+            texts = [len(record.data) for record in records if record.data is not None]
+            if texts:
+                self._data_bytes = sum(texts) / len(texts)
         self._offsets = list(batch.after_offsets)
         self._timestamps = list(batch.after_timestamps)
         self._notify()

@@ -11,6 +11,7 @@ ended, the stream itself gives the client ``max_blocked_s`` per item to take the
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
@@ -85,6 +86,55 @@ class StreamStats:
         self.events_skipped = 0
         self.filter_errors = 0
         self.bytes_sent = 0
+
+
+class IdProgress:
+    """Whether dropped records moved a stream's id since it last sent one, and when that was.
+
+    While a filter drops events, an id-only frame goes out at most every ``interval_s`` (and
+    before a heartbeat), so a client's last event id advances without an event. Kept by the
+    stream's source; one that changes hands (shared tail) passes it on.
+
+    :param interval_s: ``progress_interval_s``; ``None`` never sends such frames.
+    """
+
+    __slots__ = ("behind", "interval_s", "last_sent_at")
+
+    def __init__(self, interval_s: float | None) -> None:
+        self.interval_s = interval_s
+        self.behind = False
+        self.last_sent_at = time.monotonic()
+
+    def note(self, sent: bool, dropped_last: bool) -> None:
+        """After a batch: events were sent (their ids went out), the last record was dropped."""
+        if sent:
+            self.last_sent_at = time.monotonic()
+        if dropped_last:
+            self.behind = True
+        elif sent:
+            self.behind = False
+
+    def due(self) -> bool:
+        """An id-only frame should go out now."""
+        return (
+            self.behind
+            and self.interval_s is not None
+            and time.monotonic() - self.last_sent_at >= self.interval_s
+        )
+
+    def seconds_to_due(self) -> float | None:
+        """How long until a frame is due (``None``: none will be until more is dropped)."""
+        if not self.behind or self.interval_s is None:
+            return None
+        return max(0.0, self.interval_s - (time.monotonic() - self.last_sent_at))
+
+    def pending(self) -> bool:
+        """The id is behind (for the idle path: a frame instead of a heartbeat)."""
+        return self.behind and self.interval_s is not None
+
+    def sent(self) -> None:
+        self.behind = False
+        self.last_sent_at = time.monotonic()
 
 
 def put_bounded(queue: StreamQueue, item: Item, max_blocked_s: float | None) -> bool:

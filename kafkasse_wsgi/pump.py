@@ -52,7 +52,7 @@ from .message import (
 )
 from .options import Options
 from .positions import Positions
-from .protocol import End, Item, Reset, StreamStats, put_bounded
+from .protocol import End, IdProgress, Item, Reset, StreamStats, put_bounded
 from .replay import ReplayEnd
 from .sse import encode_chunk, format_id, format_id_text, format_json_text, format_message
 from .stream_queue import StreamQueue
@@ -124,6 +124,16 @@ class _Slot:
         self.__enter__()
 
 
+def records_fitting(options: Options, bytes_per_record: float) -> int:
+    """Records per poll: ``batch_size``, or fewer if their chunk would pass its share of
+    ``queue_bytes`` (a ``queue_size``-th) at ``bytes_per_record``. Bounds what one batch
+    weighs while it is formatted, and keeps several chunks in the queue's byte budget."""
+    if bytes_per_record <= 0:
+        return options.batch_size
+    share = options.queue_bytes / options.queue_size
+    return max(1, min(options.batch_size, int(share // bytes_per_record)))
+
+
 class _Stalled(Exception):
     """The client took no data for ``max_blocked_s``: the pump ends quietly."""
 
@@ -166,11 +176,13 @@ class Pump:
         event_filter: EventFilter | None = None,
         replay: ReplayEnd | None = None,
         hand_off: Callable[[], bool] | None = None,
+        progress: IdProgress | None = None,
     ) -> None:
         """:param event_filter: the request's ``?filter=``, compiled (shared per process).
         :param replay: the request's ``?until=`` / ``?limit=`` bounds, tracked.
         :param hand_off: asked between batches (everything read is queued): whether another
-            source takes over from these positions; the pump then ends, ``handed_off``."""
+            source takes over from these positions; the pump then ends, ``handed_off``.
+        :param progress: the stream's progress-frame state, when it outlives the pump."""
         self._hand_off = hand_off
         self._consumer = consumer
         self._growing_topics = tuple(growing_topics)
@@ -205,9 +217,7 @@ class Pump:
         # record on the same cluster (the fast path only: the event is the record's).
         self._cluster = cluster_id_of(consumer) if fast else None
         # Progress frames: the id moved past dropped records since the last id sent.
-        self._progress_s = options.progress_interval_s if self._sse else None
-        self._id_behind = False
-        self._last_id_at = time.monotonic()
+        self._progress = progress or IdProgress(options.progress_interval_s if self._sse else None)
         # A batch is being processed or queued: the positions are ahead of the queue.
         self._in_flight = False
         self._greenlet: gevent.Greenlet | None = None
@@ -303,7 +313,7 @@ class Pump:
                 elif time.monotonic() - last_contact > outage_s:
                     raise KafkaUnavailableError(f"lost contact with Kafka for over {outage_s:g} s")
                 self._in_flight = False  # the batch's chunk is queued (or there was none)
-                if not chunk and self._progress_due():
+                if not chunk and self._progress.due():
                     # Only dropped records since the last id, and the interval has passed.
                     self._put(format_id(self._take_progress_id()))
                 if self._replay is not None and self._replay_finished():
@@ -356,22 +366,14 @@ class Pump:
     def progress_id(self) -> str | None:
         """The current id if dropped records moved it since the last id sent (for the
         stream's idle path: an id-only frame before a heartbeat); marks it sent."""
-        if not self._id_behind or self._progress_s is None or self._in_flight:
+        if not self._progress.pending() or self._in_flight:
             # Mid-batch (a hook lent the slot out) the positions include records whose
             # events are not queued yet: an id now could skip them on a resume.
             return None
         return self._take_progress_id()
 
-    def _progress_due(self) -> bool:
-        return (
-            self._id_behind
-            and self._progress_s is not None
-            and time.monotonic() - self._last_id_at >= self._progress_s
-        )
-
     def _take_progress_id(self) -> str:
-        self._id_behind = False
-        self._last_id_at = time.monotonic()
+        self._progress.sent()
         return self._positions.event_id()
 
     def _end_for(self, exc: BaseException | None) -> End:
@@ -385,14 +387,7 @@ class Pump:
         return End(KafkaStreamError(f"internal error: {type(exc).__name__}"))
 
     def _records_fitting(self, bytes_per_record: float) -> int:
-        """Records per poll: ``batch_size``, or fewer if their chunk would pass its share of
-        ``queue_bytes`` (a ``queue_size``-th) at ``bytes_per_record``. Bounds what one batch
-        weighs while it is formatted, and keeps several chunks in the queue's byte budget."""
-        options = self._options
-        if bytes_per_record <= 0:
-            return options.batch_size
-        share = options.queue_bytes / options.queue_size
-        return max(1, min(options.batch_size, int(share // bytes_per_record)))
+        return records_fitting(self._options, bytes_per_record)
 
     def _put(self, item: Item) -> None:
         """Queue an item; a client that takes nothing for ``max_blocked_s`` ends the pump."""
@@ -518,8 +513,9 @@ class Pump:
             stats.events_sent += sent
             raise _PartlyProcessed(encode_chunk("".join(parts))) from exc
         stats.events_sent += sent
-        if self._progress_s is not None:
-            self._note_progress(parts, sent, dropped_last)
+        self._progress.note(sent > 0, dropped_last)
+        if self._progress.due():
+            parts.append(format_id_text(self._take_progress_id()))
         metrics.batch_processed(
             sent,
             stats.events_filtered - filtered_before,
@@ -527,18 +523,6 @@ class Pump:
             self._lag(batches),
         )
         return encode_chunk("".join(parts))
-
-    def _note_progress(self, parts: list[str], sent: int, dropped_last: bool) -> None:
-        """Track whether the id is behind; at most every ``progress_interval_s``, catch up."""
-        now = time.monotonic()
-        if sent:
-            self._last_id_at = now
-        if dropped_last:
-            self._id_behind = True
-        elif sent:
-            self._id_behind = False
-        if self._progress_due():
-            parts.append(format_id_text(self._take_progress_id()))
 
     def _pause(self, topic: str, partition: int) -> None:
         """A partition past ``until``: fetch no more of it."""

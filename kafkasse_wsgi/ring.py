@@ -13,7 +13,7 @@ The ring forgets its oldest batches past a count of events, a size in bytes and 
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 from .assignments import StartPosition
@@ -24,8 +24,14 @@ from .sse import encode_chunk, format_id_text, format_json_text, format_message
 
 #: Bytes a batch is taken to weigh besides its events' text (objects, tuples).
 BATCH_OVERHEAD_BYTES = 200
+#: Bytes a batch's position vectors weigh per partition (four tuples of integers).
+VECTOR_BYTES_PER_PARTITION = 4 * 40
 #: Bytes a record is taken to weigh besides its event's text.
 RECORD_OVERHEAD_BYTES = 120
+#: How many of the newest batches keep their events parsed for filters.
+DECODED_BATCHES = 4
+
+_NOT_DECODED = object()
 
 
 class SharedRecord:
@@ -35,7 +41,7 @@ class SharedRecord:
         could not be deserialized (every client skips it, and counts it).
     """
 
-    __slots__ = ("_decoded", "data", "offset", "partition", "timestamp", "topic")
+    __slots__ = ("data", "offset", "partition", "timestamp", "topic")
 
     def __init__(
         self, topic: str, partition: int, offset: int, timestamp: int, data: str | None
@@ -45,17 +51,6 @@ class SharedRecord:
         self.offset = offset
         self.timestamp = timestamp
         self.data = data
-        self._decoded: Any = _NOT_DECODED
-
-    def decoded(self) -> Any:
-        """The event as a filter sees it, parsed once for all clients (it holds ``_kafka``)."""
-        if self._decoded is _NOT_DECODED:
-            assert self.data is not None
-            self._decoded = parse_event_text(self.data)
-        return self._decoded
-
-
-_NOT_DECODED = object()
 
 
 class Delivery:
@@ -84,8 +79,10 @@ class TailBatch:
     """
 
     __slots__ = (
+        "_decoded",
         "_deliveries",
         "_filter_results",
+        "_grown",
         "added",
         "after_offsets",
         "after_timestamps",
@@ -116,7 +113,7 @@ class TailBatch:
         offsets = list(before_offsets)
         timestamps = list(before_timestamps)
         index = {key: i for i, key in enumerate(partitions)}
-        size = BATCH_OVERHEAD_BYTES
+        size = BATCH_OVERHEAD_BYTES + VECTOR_BYTES_PER_PARTITION * len(partitions)
         for record in self.records:
             i = index[(record.topic, record.partition)]
             # The same rules as Positions.advance: offsets and timestamps never move back.
@@ -131,6 +128,27 @@ class TailBatch:
         self.born = time.monotonic()
         self._deliveries: dict[Hashable, Delivery] = {}
         self._filter_results: dict[EventFilter, dict[int, bool]] = {}
+        # Events parsed for filters, shared by every expression while the batch is recent.
+        self._decoded: dict[int, Any] | None = {}
+        self._grown: Callable[[int], None] | None = None
+
+    def decoded(self, i: int) -> Any:
+        """Record ``i``'s event as a filter sees it (it holds ``_kafka``)."""
+        cache = self._decoded
+        if cache is None:
+            data = self.records[i].data
+            assert data is not None
+            return parse_event_text(data)
+        event = cache.get(i, _NOT_DECODED)
+        if event is _NOT_DECODED:
+            data = self.records[i].data
+            assert data is not None
+            event = cache[i] = parse_event_text(data)
+        return event
+
+    def forget_decoded(self) -> None:
+        """Parsed events weigh several times their text: only recent batches keep them."""
+        self._decoded = None
 
     def filter_results(self, event_filter: EventFilter | None) -> dict[int, bool]:
         """The verdicts of one expression on this batch's records, by index: each record
@@ -160,6 +178,11 @@ class TailBatch:
                 self, positions, sse, event_filter, self.filter_results(event_filter)
             )
             self._deliveries[key] = delivery
+            # Formatted bytes stay with the batch: they count against the ring's bound.
+            grown = len(delivery.chunk) + BATCH_OVERHEAD_BYTES
+            self.size += grown
+            if self._grown is not None:
+                self._grown(grown)
         return delivery
 
     def has_unhandled(self, next_offsets: Mapping[tuple[str, int], int]) -> bool:
@@ -202,7 +225,7 @@ def deliver(
             passed = filter_results.get(i)
             if passed is None:
                 try:
-                    passed = event_filter.matches(record.decoded())
+                    passed = event_filter.matches(batch.decoded(i))
                 except FilterEvaluationError:
                     passed = False
                     delivery.filter_errors += 1
@@ -251,10 +274,17 @@ class TailRing:
     def append(self, batch: TailBatch) -> None:
         assert batch.seq == self.next_seq
         self._batches[batch.seq] = batch
+        batch._grown = self._grow
+        older = self._batches.get(batch.seq - DECODED_BATCHES)
+        if older is not None:
+            older.forget_decoded()
         self.next_seq += 1
         self.events += len(batch.records)
         self.bytes += batch.size
         self.trim()
+
+    def _grow(self, size: int) -> None:
+        self.bytes += size
 
     def trim(self) -> None:
         """Forget the oldest batches past the bounds; the newest one always stays."""

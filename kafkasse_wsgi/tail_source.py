@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,7 +28,7 @@ from .filters import EventFilter
 from .hub import TopicHub
 from .options import Options
 from .positions import Positions
-from .protocol import End, Item, StreamStats, put_bounded
+from .protocol import End, IdProgress, Item, StreamStats, put_bounded
 from .pump import STOP_TIMEOUT_S, Pump
 from .ring import Delivery, TailBatch, deliver
 from .sse import format_id
@@ -83,9 +82,7 @@ class SharedTailSource:
         self._pump: Pump | None = None
         self._greenlet: gevent.Greenlet | None = None
         self._released = False
-        self._progress_s = options.progress_interval_s if self._sse else None
-        self._id_behind = False
-        self._last_id_at = time.monotonic()
+        self._progress = IdProgress(options.progress_interval_s if self._sse else None)
         self._in_flight = False
         self.queued_id = positions.event_id()
         self.stalled = False
@@ -114,7 +111,7 @@ class SharedTailSource:
     def progress_id(self) -> str | None:
         if self._pump is not None:
             return self._pump.progress_id()
-        if not self._id_behind or self._progress_s is None or self._in_flight:
+        if not self._progress.pending() or self._in_flight:
             return None
         return self._take_progress_id()
 
@@ -152,6 +149,7 @@ class SharedTailSource:
             growing_topics=list(self._growing),
             event_filter=self._event_filter,
             hand_off=self._caught_up,
+            progress=self._progress,
         )
         self._pump = pump
         try:
@@ -263,8 +261,8 @@ class SharedTailSource:
                     self._put(parts[0] if len(parts) == 1 else b"".join(parts))
                 self._in_flight = False
             if parts or dropped_last:
-                self._note_progress(sent, dropped_last)
-            if self._progress_due():
+                self._progress.note(sent, dropped_last)
+            if self._progress.due():
                 self._put(format_id(self._take_progress_id()))
             if parts:
                 continue
@@ -282,7 +280,7 @@ class SharedTailSource:
             if self._cursors[topic] < hub.ring.next_seq:
                 return True
             waits.append(hub.arrival())
-        gevent.wait(waits, count=1)
+        gevent.wait(waits, count=1, timeout=self._progress.seconds_to_due())
         return True
 
     def _deliver(self, batch: TailBatch) -> Delivery:
@@ -320,21 +318,8 @@ class SharedTailSource:
             raise _Stalled
         self.queued_id = self._positions.event_id()
 
-    def _note_progress(self, sent: bool, dropped_last: bool) -> None:
-        if sent:
-            self._last_id_at = time.monotonic()
-        self._id_behind = dropped_last
-
-    def _progress_due(self) -> bool:
-        return (
-            self._id_behind
-            and self._progress_s is not None
-            and time.monotonic() - self._last_id_at >= self._progress_s
-        )
-
     def _take_progress_id(self) -> str:
-        self._id_behind = False
-        self._last_id_at = time.monotonic()
+        self._progress.sent()
         return self._positions.event_id()
 
     def _close_consumer(self) -> None:

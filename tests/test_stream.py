@@ -10,6 +10,7 @@ import time
 import pytest
 import requests
 
+from kafkasse_wsgi.options import Options
 from tests.support.clients import SSEReader, collect_events, data_of, read_json_lines
 
 HEARTBEAT_S = 0.5
@@ -416,10 +417,14 @@ def test_consumer_connections_close_within_2s_after_the_client_leaves(
     serve, kafka, make_topic, broker_port, tmp_path
 ):
     """Idle streams with the default heartbeat (15 s): the server used to notice a client
-    that left only at its next heartbeat write; now it watches the client's socket."""
+    that left only at its next heartbeat write; now it watches the client's socket.
+
+    Streams with consumers of their own (the subject; on the shared tail, the stream holds
+    no connection and the hub's go ``tail_linger_s`` after its last client: see
+    tests/test_shared_tail.py)."""
     from tests.support.servers import broker_connections
 
-    server = serve()
+    server = serve({"shared_tail": False})
     topic = make_topic()
     readers = [SSEReader(f"{server.url}/{topic}") for _ in range(3)]
     for reader in readers:
@@ -573,7 +578,8 @@ def test_many_concurrent_streams_in_one_process_then_nothing_leaks(
     finally:
         for reader in readers:
             reader.close()
-    deadline = time.monotonic() + 5
+    # They handed off to the topic's shared tail, which closes tail_linger_s after them.
+    deadline = time.monotonic() + Options.DEFAULT_TAIL_LINGER_S + 5
     while broker_connections(server.pid, broker_port) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert broker_connections(server.pid, broker_port) == 0
