@@ -508,7 +508,10 @@ def test_a_paused_hub_client_falls_off_the_ring_while_100_others_keep_p99_under_
         finally:
             producer.close()
         # The hub has read it all: its ring now starts far past the paused client.
-        wait_until(lambda: (hub_of(server, topic) or {}).get("lag") == 0, 20, "ballast read")
+        try:
+            wait_until(lambda: (hub_of(server, topic) or {}).get("lag") == 0, 20, "ballast read")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {hub_of(server, topic)}") from None
         assert (hub_of(server, topic) or {})["ring_events"] <= RING_EVENTS
         tick_thread = threading.Thread(target=produce_ticks, name="ticks", daemon=True)
         tick_thread.start()
