@@ -209,52 +209,40 @@ def stream_or_refuse(
             shared = request.method != "HEAD" and _shares_the_tail(opts, bounds)
             if shared and _at_the_head(request, wanted, timestamp):
                 # No consumer of its own: the stream starts on its topics' hubs.
-                _check_allowed(topics_of(wanted), opts, environ, grant)
-                try:
+                starts, cursors = _start_on_the_hubs(request, wanted, opts, environ, grant, hubs)
+                opts.call_hook("connected", log, None)
+                replay = None
+            else:
+                consumer = open_consumer(opts, request.request_id)
+                opts.call_hook("connected", log, consumer)
+                check_topics(consumer, topics_of(wanted), opts, environ, grant)
+                wanted = spell_out(
+                    wanted, lambda t: kafka_call("metadata", consumer.partitions_for_topic, t) or ()
+                )
+                starts = resolve_start_positions(
+                    consumer,
+                    wanted,
+                    timestamp,
+                    opts.resume_policy,
+                    log,
+                    id_mode=opts.id_mode,
+                )
+                _check_partition_count(starts, opts)
+                replay = None
+                if bounds:
+                    stops = (
+                        resolve_stop_offsets(consumer, starts, bounds.until)
+                        if bounds.until is not None
+                        else None
+                    )
+                    replay = ReplayEnd(bounds, starts, stops)
+                if replay is not None and replay.finished:
+                    raise _NothingLeft
+                assign_and_seek(consumer, starts)
+                if shared:
+                    # It reads through its own consumer until it has caught up with the hubs.
                     for topic in topics_of(wanted):
                         hubs[topic] = hub.attach(topic, opts)
-                except TopicNotAvailableError:
-                    # Refused exactly as a stream of its own would be (a 404, or a 500 when
-                    # the server allows none of the topics that exist).
-                    consumer = open_consumer(opts, request.request_id)
-                    check_topics(consumer, topics_of(wanted), opts, environ, grant)
-                    raise
-                opts.call_hook("connected", log, None)
-                starts, cursors = _starts_at_the_head(wanted, hubs)
-                _check_partition_count(starts, opts)
-                raise _OnTheHubs
-            consumer = open_consumer(opts, request.request_id)
-            opts.call_hook("connected", log, consumer)
-            check_topics(consumer, topics_of(wanted), opts, environ, grant)
-            wanted = spell_out(
-                wanted, lambda t: kafka_call("metadata", consumer.partitions_for_topic, t) or ()
-            )
-            starts = resolve_start_positions(
-                consumer,
-                wanted,
-                timestamp,
-                opts.resume_policy,
-                log,
-                id_mode=opts.id_mode,
-            )
-            _check_partition_count(starts, opts)
-            replay = None
-            if bounds:
-                stops = (
-                    resolve_stop_offsets(consumer, starts, bounds.until)
-                    if bounds.until is not None
-                    else None
-                )
-                replay = ReplayEnd(bounds, starts, stops)
-            if replay is not None and replay.finished:
-                raise _NothingLeft
-            assign_and_seek(consumer, starts)
-            if shared:
-                # It reads through its own consumer until it has caught up with the hubs.
-                for topic in topics_of(wanted):
-                    hubs[topic] = hub.attach(topic, opts)
-        except _OnTheHubs:
-            replay = None
         except gevent.Timeout as expired:
             if expired is not timeout:
                 raise
@@ -357,10 +345,6 @@ def _requested(
     return wanted, timestamp
 
 
-class _OnTheHubs(Exception):
-    """The setup is done without a consumer of its own: the stream starts on the hubs."""
-
-
 def _shares_the_tail(opts: Options, bounds: ReplayBounds) -> bool:
     """Whether the stream may read from the shared tail: the option is on, and nothing of
     the stream runs per record per stream (a ``filterer`` or ``message`` hook, which see
@@ -380,6 +364,34 @@ def _at_the_head(request: StreamRequest, wanted: list[Assignment], timestamp: in
         and timestamp is None
         and all(a.offset is None and a.timestamp is None for a in wanted)
     )
+
+
+def _start_on_the_hubs(
+    request: StreamRequest,
+    wanted: list[Assignment],
+    opts: Options,
+    environ: WSGIEnvironment,
+    grant: TokenGrant | None,
+    hubs: dict[str, TopicHub],
+) -> tuple[list[StartPosition], dict[str, int]]:
+    """Attach to the hub of every topic (into ``hubs``, whatever happens): the starts and
+    cursors of a stream that reads from the head without a consumer of its own."""
+    _check_allowed(topics_of(wanted), opts, environ, grant)
+    try:
+        for topic in topics_of(wanted):
+            hubs[topic] = hub.attach(topic, opts)
+    except TopicNotAvailableError:
+        # Refused exactly as a stream of its own would be (a 404, or a 500 when the server
+        # allows none of the topics that exist).
+        consumer = open_consumer(opts, request.request_id)
+        try:
+            check_topics(consumer, topics_of(wanted), opts, environ, grant)
+        finally:
+            close_quietly(consumer, logging.getLogger(PACKAGE_LOGGER))
+        raise
+    starts, cursors = _starts_at_the_head(wanted, hubs)
+    _check_partition_count(starts, opts)
+    return starts, cursors
 
 
 def _check_allowed(

@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from kafkasse_wsgi import KafkaSSE, kafka_sse
+from kafkasse_wsgi.hub import close_all_hubs, describe_hubs
 from tests.support import fuzz
 from tests.support.fuzz import (
     BASE_TS,
@@ -180,6 +181,10 @@ def apps(world: World, recorder: Recorder) -> Iterator[dict[str, tuple[KafkaSSE,
             {names["A"], names["B"], names["F"]},
         ),
     }
+    # Every stream gave its place on the shared tail back; the hubs would linger for the
+    # next clients (tail_linger_s): close them now.
+    assert all(hub["clients"] == 0 for hub in describe_hubs()), describe_hubs()
+    close_all_hubs()
     # Every consumer a request opened was closed: no connection to the broker is left over.
     deadline = time.monotonic() + 10
     while broker_connections(os.getpid(), _broker_port(world)) > before:
