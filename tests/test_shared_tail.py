@@ -39,6 +39,7 @@ import requests
 from kafka import KafkaProducer
 
 from kafkasse_wsgi import Options
+from kafkasse_wsgi.kafka_config import consumer_config
 from kafkasse_wsgi.pump import STOP_TIMEOUT_S
 from tests.support.chaos_proxy import ChaosProxy
 from tests.support.clients import SSEReader, payloads_of
@@ -394,6 +395,49 @@ def test_churn_across_handoffs_loses_and_repeats_nothing(
     assert cut_at["inside_own"] >= TAIL_CUTS // 10, figures
     assert cut_at["at_handoff"] >= 1, figures
     assert cut_at["after_handoff"] >= TAIL_CUTS // 10, figures
+
+
+# --- 1b. Catching up to the hub beside quiet partitions -----------------------------------------
+
+#: Events behind the tail on one partition, the others quiet: several fetch responses' worth
+#: (``fetch_max_bytes``, 1 MB) to catch up before the handoff.
+BACKLOG = 12_000
+
+
+@pytest.mark.timeout(60)
+def test_a_resume_catches_up_one_busy_partition_beside_quiet_ones_without_waiting(
+    kafka, make_topic, serve
+):
+    """A resume far behind on one partition of a topic whose other partitions are quiet (as
+    on most topics some are) reads through its own consumer until it can hand off: it must
+    never sit waiting while its records are in Kafka. Its consumer asks for every partition
+    it has no records buffered for: a poll that leaves records of the busy one buffered
+    (fewer records per poll than a fetch brings) sends a fetch for the quiet ones only,
+    which the broker holds ``fetch_max_wait_ms``, and the busy one waits behind it. The
+    whole catch-up must take less than one such wait. (The hub polls the same way, since
+    its batches are a pump's: a burst it falls behind on waits the same.)"""
+    topic = make_topic(partitions=3)
+    values = [json.dumps({"seq": i, "pad": "y" * 250}).encode() for i in range(BACKLOG)]
+    for value in values:
+        kafka.producer.send(topic, value, partition=0)
+    kafka.producer.flush()
+    server = serve(mode="server")
+    reader = LeanReader(
+        f"{server.url}/{topic}",
+        BACKLOG,
+        timeout_s=60,
+        last_event_id=start_id(topic, dict.fromkeys(range(3), 0)),
+    )
+    try:
+        reader.go()
+        got = reader.result()
+    finally:
+        reader.close()
+    wait_s = consumer_config(Options().kafka_config, "bound")["fetch_max_wait_ms"] / 1000
+    print(f"\n{BACKLOG} events behind on 1 of 3 partitions caught up in {reader.took_s:.1f} s")
+    assert seqs_by_partition(got["payloads"]) == {0: list(range(BACKLOG))}
+    assert hub_of(server, topic) is not None and hub_of(server, topic)["handoffs"] == 1
+    assert reader.took_s is not None and reader.took_s < wait_s
 
 
 # --- 2. A paused hub client -------------------------------------------------------------------

@@ -58,13 +58,15 @@ def parse_events(payload: bytes) -> tuple[list[dict[str, str]], str | None]:
 
 
 class LeanReader:
-    """Opens ``url`` (its response headers read) and reads nothing until :meth:`go`; then, in
-    a thread, receives until ``count`` events arrived (or the deadline). A body the server
-    ends first (resumably: ``retry:`` and an id) is resumed with its last id, as an
-    EventSource would. :meth:`result` parses it all: payloads in order, ``event: error``
-    data, resumes."""
+    """Opens ``url`` (from ``last_event_id`` if given; its response headers read) and reads
+    nothing until :meth:`go`; then, in a thread, receives until ``count`` events arrived (or
+    the deadline). A body the server ends first (resumably: ``retry:`` and an id) is resumed
+    with its last id, as an EventSource would. :meth:`result` parses it all: payloads in
+    order, ``event: error`` data, resumes; ``took_s`` is how long the reading took."""
 
-    def __init__(self, url: str, count: int, timeout_s: float) -> None:
+    def __init__(
+        self, url: str, count: int, timeout_s: float, last_event_id: str | None = None
+    ) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
@@ -74,8 +76,9 @@ class LeanReader:
         self.bodies: list[bytes] = []
         self.resumes = 0
         self.error: BaseException | None = None
+        self.took_s: float | None = None
         self._thread = threading.Thread(target=self._read, name="lean-reader", daemon=True)
-        self._sock, self._body = self._open(None)
+        self._sock, self._body = self._open(last_event_id)
 
     def _open(self, last_event_id: str | None) -> tuple[socket.socket, bytearray]:
         sock = socket.create_connection((self.host, self.port), timeout=60)
@@ -99,7 +102,8 @@ class LeanReader:
         self._thread.start()
 
     def _read(self) -> None:
-        deadline = time.monotonic() + self.timeout_s
+        began = time.monotonic()
+        deadline = began + self.timeout_s
         seen = 0
         try:
             while time.monotonic() < deadline:
@@ -121,6 +125,7 @@ class LeanReader:
         except BaseException as exc:  # reported by result()
             self.error = exc
         finally:
+            self.took_s = time.monotonic() - began
             self._sock.close()
             self.bodies.append(bytes(self._body))
 
