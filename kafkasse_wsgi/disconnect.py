@@ -3,7 +3,7 @@
 A WSGI server learns that a client left only when a write fails, and an idle stream writes
 only a heartbeat every ``heartbeat_interval_s``: until then the stream would hold its
 consumer and broker connections for nobody. Where the server lets us reach the client's
-socket, a greenlet waits until the socket is readable and peeks at it without reading:
+socket, the event loop tells us when it is readable and we peek at it without reading:
 
 * nothing (EOF) or a reset: the client is gone, and the stream ends at once (a client that
   only shut down its sending side would look the same; HTTP clients reading a response
@@ -28,7 +28,6 @@ from typing import Any
 
 import gevent
 from gevent import ssl as gevent_ssl
-from gevent.socket import wait_read
 
 log = logging.getLogger(__name__)
 
@@ -64,35 +63,45 @@ def _watchable(sock: Any) -> bool:
 
 
 class DisconnectWatcher:
-    """Waits in its own greenlet for the client to close ``sock``, then calls ``on_left``.
+    """Watches ``sock`` for the client closing it, then calls ``on_left`` (once).
+
+    An I/O watcher on the event loop, not a greenlet: an idle stream waits on it for hours,
+    and a greenlet's saved stack would cost each one kilobytes.
 
     :param sock: the client's socket (see :func:`client_socket`); it is never read, only
         peeked at, and never closed here: the server owns it.
-    :param on_left: called once, in the watcher's greenlet, when the client is gone.
+    :param on_left: called once, in a greenlet of its own, when the client is gone.
     """
 
     def __init__(self, sock: Any, on_left: Callable[[], None]) -> None:
         self._sock = sock
         self._on_left = on_left
-        self._greenlet: gevent.Greenlet | None = None
+        self._io: Any = None
+        #: Whether it still watches (or is about to): ``False`` once it saw the socket
+        #: readable, or was stopped.
+        self.watching = False
 
     def start(self) -> None:
-        if self._greenlet is None:
-            self._greenlet = gevent.spawn(self._watch)
+        if self._io is None:
+            self._io = gevent.get_hub().loop.io(self._sock.fileno(), 1)
+            self._io.start(self._readable)
+            self.watching = True
 
     def stop(self) -> None:
-        """Stop watching; returns once the socket is no longer watched (safe to repeat).
+        """Stop watching; the socket is no longer watched when this returns (safe to repeat).
 
-        It waits for the greenlet to end because the server reads the next request from
-        this socket as soon as the response is over.
+        The server reads the next request from this socket as soon as the response is over.
         """
-        greenlet = self._greenlet
-        if greenlet is not None and greenlet is not gevent.getcurrent():
-            greenlet.kill(block=True)
+        self.watching = False
+        io, self._io = self._io, None
+        if io is not None:
+            io.stop()
+            io.close()
 
-    def _watch(self) -> None:
+    def _readable(self) -> None:
+        """Called in the event loop (nothing here may block) when the socket is readable."""
+        self.stop()
         try:
-            wait_read(self._sock.fileno())
             peeked = self._sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
         except BlockingIOError:
             return  # readable, then not: nothing certain, leave it to the heartbeats
@@ -104,4 +113,4 @@ class DisconnectWatcher:
         if peeked:
             log.debug("the client sent more on its connection; heartbeats will notice it leave")
             return
-        self._on_left()
+        gevent.spawn(self._on_left)

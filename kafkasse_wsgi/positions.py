@@ -168,13 +168,13 @@ class Positions:
             return False
         return tuple(self._index) == partitions
 
-    def load(self, offsets: tuple[int, ...], timestamps: tuple[int, ...]) -> None:
-        """Take these positions (in id order, as many as there are partitions)."""
-        for i, (offset, timestamp) in enumerate(zip(offsets, timestamps, strict=True)):
-            if offset != self._offsets[i] or timestamp != self._timestamps[i]:
-                self._offsets[i] = offset
-                self._timestamps[i] = timestamp
-                self._render(i)
+    def adopt(self, other: Positions) -> None:
+        """Take ``other``'s positions, fragments and id: the same partitions in the same
+        order and id mode (a shared-tail client whose ids are its hub's)."""
+        self._offsets[:] = other._offsets
+        self._timestamps[:] = other._timestamps
+        self._fragments[:] = other._fragments
+        self._id = other._id
 
     def event_id(self) -> str:
         """The current positions as the compact JSON sent in ``id:``."""

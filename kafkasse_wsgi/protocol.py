@@ -12,17 +12,14 @@ ended, the stream itself gives the client ``max_blocked_s`` per item to take the
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol, TypeAlias
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeAlias
 
 from gevent.queue import Full
 
 from .assignments import StartPosition
 from .errors import KafkaSSEError
 from .stream_queue import StreamQueue
-
-if TYPE_CHECKING:
-    import gevent
 
 
 class End:
@@ -150,6 +147,12 @@ def put_bounded(queue: StreamQueue, item: Item, max_blocked_s: float | None) -> 
     return True
 
 
+class Done(Protocol):
+    """What a source's ``start()`` returns: it calls its links once the source is done."""
+
+    def rawlink(self, callback: Callable[[Any], None]) -> None: ...
+
+
 class Source(Protocol):
     """What a stream needs from where its events come from.
 
@@ -163,9 +166,9 @@ class Source(Protocol):
     #: :class:`End` queued): the stream is to cut the client.
     stalled: bool
 
-    def start(self) -> gevent.Greenlet:
-        """Start filling the queue; the greenlet returned ends when the source is done:
-        its :class:`End` queued, or ``stalled``."""
+    def start(self) -> Done:
+        """Start filling the queue; what it returns fires its links when the source is
+        done: its :class:`End` queued, or ``stalled`` (a greenlet, or an event)."""
         ...
 
     def stop(self) -> None:

@@ -56,10 +56,21 @@ class SharedRecord:
 class Delivery:
     """What one batch gives one client: its bytes and what to count."""
 
-    __slots__ = ("chunk", "dropped_last", "filter_errors", "filtered", "sent", "skipped")
+    __slots__ = (
+        "chunk",
+        "dropped_last",
+        "filter_errors",
+        "filtered",
+        "positions",
+        "sent",
+        "skipped",
+    )
 
     def __init__(self) -> None:
         self.chunk = b""
+        #: For a batch's shared delivery: the positions after it, which aligned clients
+        #: adopt (their ids are these).
+        self.positions: Positions | None = None
         self.sent = 0
         self.filtered = 0
         self.filter_errors = 0
@@ -177,6 +188,7 @@ class TailBatch:
             delivery = deliver(
                 self, positions, sse, event_filter, self.filter_results(event_filter)
             )
+            delivery.positions = positions
             self._deliveries[key] = delivery
             # Formatted bytes stay with the batch: they count against the ring's bound.
             grown = len(delivery.chunk) + BATCH_OVERHEAD_BYTES

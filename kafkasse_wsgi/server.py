@@ -4,8 +4,8 @@ GET /                     the demo page (EventSource client, replay, reconnect c
 GET /healthz              200 {"status": "ok"}; ``?kafka=1`` also asks the brokers (503 if
                           they don't answer within ``KAFKA_HEALTH_TIMEOUT_S``)
 GET /metrics              Prometheus metrics (all workers under gunicorn)
-GET /_tail                200 {"hubs": [...]}: the shared live tail of the worker that answers,
-                          one entry per open hub (topic, clients, ring, lag, handoffs, detaches)
+GET /_tail                200 {"hubs": [...]}: this process's shared-tail hubs (clients, ring,
+                          handoffs, detaches; see :func:`~kafkasse_wsgi.hub.describe_hubs`)
 GET /<topic>[,<topic>…]   a stream (``?since=``, ``Last-Event-ID``, ``Accept``)
 
 Every path answers ``OPTIONS`` (204; a CORS preflight with ``--cors-origins``) and any

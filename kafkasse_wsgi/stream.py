@@ -281,7 +281,7 @@ class EventStream:
         if not put_bounded(self._queue, End(cause="client_left"), self._options.max_blocked_s):
             self._log.debug("client left; its stream is still busy writing to it")
 
-    def _source_ended(self, source_greenlet: gevent.Greenlet) -> None:
+    def _source_ended(self, done: object) -> None:
         """The source's greenlet ended (called in the hub: nothing here may block)."""
         if not self._closed:
             self._end_watch = gevent.spawn(self._watch_the_rest)

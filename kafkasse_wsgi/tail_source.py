@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gevent
+from gevent.event import Event
 
 from . import metrics
 from .assignments import StartPosition
@@ -34,9 +35,17 @@ from .ring import Delivery, TailBatch, deliver
 from .sse import format_id
 from .stream_queue import StreamQueue
 
+#: Seconds a stream on the hubs waits for a batch in its own greenlet; after that it waits
+#: without one (an idle stream would hold the greenlet's saved stack for nothing).
+PARK_AFTER_S = 2.0
+
 
 class _Stalled(Exception):
     """The client took no data for ``max_blocked_s``."""
+
+
+class _Parked(Exception):
+    """Nothing came for ``PARK_AFTER_S``: the greenlet ends, a batch arriving starts one."""
 
 
 class _FellBehind(Exception):
@@ -81,6 +90,10 @@ class SharedTailSource:
         self._cluster_id = next(iter(self._hubs.values())).cluster_id if self._hubs else None
         self._pump: Pump | None = None
         self._greenlet: gevent.Greenlet | None = None
+        self._done = Event()
+        self._parked = False
+        # The last ring batch read while the positions were the hub's (single topic only).
+        self._aligned_through = -2
         self._released = False
         self._progress = IdProgress(options.progress_interval_s if self._sse else None)
         self._in_flight = False
@@ -94,11 +107,14 @@ class SharedTailSource:
 
     # Source -------------------------------------------------------------------------------
 
-    def start(self) -> gevent.Greenlet:
+    def start(self) -> Event:
+        if self._consumer is None:
+            self._log.info("stream on the shared tail of %s", ",".join(self._hubs))
         self._greenlet = gevent.spawn(self._run)
-        return self._greenlet
+        return self._done
 
     def stop(self) -> None:
+        self._parked = False
         greenlet, self._greenlet = self._greenlet, None
         if greenlet is not None and not greenlet.dead and greenlet is not gevent.getcurrent():
             greenlet.kill(block=True, timeout=STOP_TIMEOUT_S)
@@ -117,7 +133,21 @@ class SharedTailSource:
 
     # Phases -------------------------------------------------------------------------------
 
+    def _unpark(self, arrived: Event) -> None:
+        """A batch arrived (or a hub ended) while parked: go on in a new greenlet."""
+        if self._parked:
+            self._parked = False
+            self._greenlet = gevent.spawn(self._run)
+
     def _run(self) -> None:
+        try:
+            self._run_phases()
+        except _Parked:
+            self._greenlet = None  # a finished greenlet still weighs kilobytes
+            return
+        self._done.set()
+
+    def _run_phases(self) -> None:
         try:
             while True:
                 if self._consumer is not None and not self._read_own_consumer():
@@ -183,6 +213,7 @@ class SharedTailSource:
                 return False
         for topic, hub in self._hubs.items():
             self._cursors[topic] = hub.ring.first_unhandled(by_topic.get(topic, {}))
+        self._aligned_through = -2  # it may be mid-batch: is_at decides
         return True
 
     def _detach(self) -> bool:
@@ -230,7 +261,6 @@ class SharedTailSource:
 
     def _read_hubs(self) -> None:
         """Copy from the rings until the stream ends; :class:`_FellBehind` to detach."""
-        self._log.debug("stream on the shared tail of %s", ",".join(self._hubs))
         share = self._options.queue_bytes / self._options.queue_size
         while True:
             parts: list[bytes] = []
@@ -280,7 +310,20 @@ class SharedTailSource:
             if self._cursors[topic] < hub.ring.next_seq:
                 return True
             waits.append(hub.arrival())
-        gevent.wait(waits, count=1, timeout=self._progress.seconds_to_due())
+        due = self._progress.seconds_to_due()
+        timeout = PARK_AFTER_S if due is None else due
+        if len(waits) == 1:
+            if waits[0].wait(timeout):
+                return True
+        elif gevent.wait(waits, count=1, timeout=timeout):
+            return True
+        if due is None:
+            # Nothing pending: wait without a greenlet (see PARK_AFTER_S). Nothing yields
+            # between the look at the rings above and linking to their next arrival.
+            self._parked = True
+            for hub in self._hubs.values():
+                hub.arrival().rawlink(self._unpark)
+            raise _Parked
         return True
 
     def _deliver(self, batch: TailBatch) -> Delivery:
@@ -288,14 +331,21 @@ class SharedTailSource:
         for start in batch.added:
             if start.topic in self._growing:
                 positions.add(start)
-        if self._single is not None and positions.is_at(
-            batch.partitions, batch.before_offsets, batch.before_timestamps
-        ):
+        # Aligned with the hub at the batch before, and nothing joined since: still aligned
+        # (the hub's positions before a batch are those after the one before it).
+        aligned = (self._aligned_through == batch.seq - 1 and not batch.added) or (
+            self._single is not None
+            and positions.is_at(batch.partitions, batch.before_offsets, batch.before_timestamps)
+        )
+        if aligned:
             delivery = batch.shared_delivery(
                 positions.id_mode, self._cluster_id, self._sse, self._event_filter
             )
-            positions.load(batch.after_offsets, batch.after_timestamps)
+            assert delivery.positions is not None
+            positions.adopt(delivery.positions)
+            self._aligned_through = batch.seq
         else:
+            self._aligned_through = -2
             delivery = deliver(
                 batch,
                 positions,

@@ -289,11 +289,11 @@ def wait_logged(log: Path, *parts: str, timeout_s: float) -> bool:
 def test_head_answers_with_headers_and_keeps_no_consumer(endpoint, make_topic, broker_port):
     """A server sends no body for HEAD but would iterate an endless one forever."""
     pid = worker_pid(endpoint.server)
-    assert wait_connections(pid, broker_port, lambda n: n == 0, timeout_s=5) == 0
+    before = broker_connections(pid, broker_port)  # earlier tests' hubs may still linger
     response = requests.head(endpoint(make_topic()), timeout=10)
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/event-stream; charset=utf-8"
-    assert wait_connections(pid, broker_port, lambda n: n == 0, timeout_s=3) == 0
+    assert wait_connections(pid, broker_port, lambda n: n <= before, timeout_s=3) <= before
 
 
 # --- Flask: decided in the view, before the stream -------------------------------------------

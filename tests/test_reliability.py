@@ -457,6 +457,14 @@ def _stream_bound_bytes() -> int:
     return int(options.queue_bytes + 5 * batch + 2 * fetch)
 
 
+def _hub_bound_bytes() -> int:
+    """What a topic's hub may hold with the default options: its ring (which counts the
+    events it formatted for its clients too) and its consumer's fetches, as a stream's."""
+    kafka = consumer_config(Options().kafka_config, "bound")
+    fetch = kafka["fetch_max_bytes"] + kafka["max_partition_fetch_bytes"]
+    return Options().tail_ring_bytes + 2 * fetch
+
+
 class _LeanReader:
     """Reads only the ``data:`` lines of an SSE body: these bodies are too big to keep."""
 
@@ -536,9 +544,8 @@ def test_slow_client_paused_on_200_partitions_holds_bounded_bytes_and_gets_every
             p: list(range(per_partition)) for p in range(SLOW_PARTITIONS)
         }, "a client missed or repeated events"
     growth = (peak - baseline) * 1024
-    # The slow stream and the fast one, and the topic's shared tail (both start at the head):
-    # its ring, which also holds the events formatted for clients whose ids are the hub's.
-    bound = 2 * _stream_bound_bytes() + Options().tail_ring_bytes
+    # The slow stream and the fast one, and the topic's shared tail (both start at the head).
+    bound = 2 * _stream_bound_bytes() + _hub_bound_bytes()
     print(
         f"\nserver RSS baseline {baseline / 1024:.1f} MB, peak {peak / 1024:.1f} MB "
         f"(+{growth / 2**20:.1f} MB; bound {bound / 2**20:.0f} MB; "

@@ -95,7 +95,7 @@ def test_pipelined_bytes_are_left_to_the_server_and_watching_stops(pair):
     client.sendall(b"GET /next HTTP/1.1\r\n")
     gevent.sleep(0.05)
     assert calls == []
-    assert watcher._greenlet is not None and watcher._greenlet.dead
+    assert not watcher.watching
     assert server.recv(100) == b"GET /next HTTP/1.1\r\n"  # nothing was consumed
 
 

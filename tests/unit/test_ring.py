@@ -61,13 +61,16 @@ def test_a_client_skips_what_it_handled_and_partitions_it_does_not_read() -> Non
     assert own.next_offset("t", 0) == 7
 
 
-def test_positions_at_the_hub_are_aligned_and_take_its_vector() -> None:
+def test_positions_at_the_hub_are_aligned_and_adopt_its_positions() -> None:
     b = batch(0, (5, 0, 9), [record(0, 5, 1)])
     own = positions_at((5, 0, 9))
     assert own.is_at(b.partitions, b.before_offsets, b.before_timestamps)
     assert not positions_at((4, 0, 9)).is_at(b.partitions, b.before_offsets, b.before_timestamps)
-    own.load(b.after_offsets, b.after_timestamps)
+    shared = b.shared_delivery("offset", "c", True, None)
+    assert shared.positions is not None
+    own.adopt(shared.positions)
     assert own.next_offsets() == {("t", 0): 6, ("t", 1): 0, ("t", 2): 9}
+    assert own.event_id() == shared.positions.event_id()
 
 
 def test_the_ring_forgets_the_oldest_past_its_event_bound_but_keeps_the_newest() -> None:
