@@ -830,3 +830,41 @@ def test_no_shared_tail_gives_every_stream_a_consumer_of_its_own(
     print(f"\nbroker connections with 1..4 streams and --no-shared-tail: {counts}")
     assert hubs == []
     assert counts == sorted(counts) and counts[-1] > counts[0]
+
+
+@pytest.mark.parametrize(
+    "built_once", [False, True], ids=["mapping-per-call", "options-built-once"]
+)
+def test_kafka_sse_options_made_per_request_with_a_deserializer_read_through_their_own_consumer(
+    kafka, make_topic, built_once
+):
+    """The hub runs one deserializer for all its clients: a ``kafka_sse()`` call whose options
+    mapping brings its own is taken as request-specific; an ``Options`` built once shares."""
+    from werkzeug.test import create_environ
+
+    from kafkasse_wsgi import kafka_sse
+    from kafkasse_wsgi.hub import close_all_hubs, describe_hubs
+
+    topic = make_topic()
+    settings = {"kafka_config": {"bootstrap_servers": kafka.bootstrap}, "deserializer": _tagged}
+    options = Options.from_any(settings) if built_once else settings
+    statuses: list[str] = []
+    body = kafka_sse(
+        create_environ(f"/{topic}", "http://localhost/"),
+        lambda status, headers: statuses.append(status),
+        [topic],
+        options,
+    )
+    try:
+        assert statuses == ["200 OK"]
+        assert next(iter(body)).startswith(b":ok")
+        hubs = [hub["topic"] for hub in describe_hubs() if hub["clients"]]
+        assert hubs == ([topic] if built_once else [])
+    finally:
+        body.close()  # type: ignore[attr-defined]
+        close_all_hubs()
+
+
+def _tagged(kafka_message):
+    kafka_message.message = {"tagged": True}
+    return kafka_message
