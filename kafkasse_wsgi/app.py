@@ -146,7 +146,17 @@ def kafka_sse(
 
     ``OPTIONS`` is answered with 204 (a CORS preflight when ``cors_origins`` allows the
     origin); which other methods may stream is the calling application's choice.
+
+    Options given as a mapping that sets a ``deserializer`` are taken as made for this
+    request: the stream reads through a consumer of its own, not the shared tail (whose hub
+    runs one deserializer for every client), unless the mapping sets ``shared_tail``.
     """
+    if (
+        isinstance(options, Mapping)
+        and options.get("deserializer")
+        and "shared_tail" not in options
+    ):
+        options = {**options, "shared_tail": False}
     return respond(environ, start_response, assignments, options, at_timestamp)
 
 

@@ -84,9 +84,33 @@ def open_consumer(options: Options, request_id: str, private: bool = True) -> Ka
         raise ConfigurationError("kafka_config is not valid for kafka-python") from exc
     except (kafka_errors.KafkaError, OSError) as exc:
         raise _unavailable(exc, "Kafka cannot be reached right now; try again later") from exc
+    _fetch_while_draining(consumer)
     if private:
         _private_consumers.add(consumer)
     return consumer
+
+
+def _fetch_while_draining(consumer: KafkaConsumer) -> None:
+    """Keep a partition's fetched records from waiting behind a fetch of quiet partitions.
+
+    A poll takes fewer records than a fetch brings (``max_records``). kafka-python then sends
+    the next fetch for the other partitions only (the one still draining is left out), and
+    the broker holds that fetch for ``fetch_max_wait_ms`` when they are quiet: the busy
+    partition's next records wait behind it, seconds per drained fetch (a replay of one
+    busy partition beside quiet ones crawled). kafka-python's own signal for "records still
+    pending, don't fetch yet" covers whole fetch responses only; this counts a response
+    half drained as pending too, so the next fetch asks for every partition at once.
+    """
+    fetcher: Any = getattr(consumer, "_fetcher", None)
+    fetched_records = getattr(fetcher, "fetched_records", None)
+    if fetched_records is None or not hasattr(fetcher, "_next_partition_records"):
+        return  # another kafka-python: leave it as it is
+
+    def fetched_records_pending_too(*args: Any, **kwargs: Any) -> tuple[Any, bool]:
+        records, partial = fetched_records(*args, **kwargs)
+        return records, partial or bool(fetcher._next_partition_records)
+
+    fetcher.fetched_records = fetched_records_pending_too
 
 
 def explain_unavailable(options: Options, request_id: str) -> KafkaUnavailableError | None:

@@ -4,6 +4,8 @@ GET /                     the demo page (EventSource client, replay, reconnect c
 GET /healthz              200 {"status": "ok"}; ``?kafka=1`` also asks the brokers (503 if
                           they don't answer within ``KAFKA_HEALTH_TIMEOUT_S``)
 GET /metrics              Prometheus metrics (all workers under gunicorn)
+GET /_tail                200 {"hubs": [...]}: this process's shared-tail hubs (clients, ring,
+                          handoffs, detaches; see :func:`~kafkasse_wsgi.hub.describe_hubs`)
 GET /<topic>[,<topic>…]   a stream (``?since=``, ``Last-Event-ID``, ``Accept``)
 
 Every path answers ``OPTIONS`` (204; a CORS preflight with ``--cors-origins``) and any
@@ -23,6 +25,7 @@ import gevent
 
 from . import __version__
 from .app import KafkaSSE, answer_other_method
+from .hub import describe_hubs
 from .log import PACKAGE_LOGGER
 from .metrics import metrics_app
 from .request import parse_request
@@ -45,7 +48,7 @@ def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> l
 
 
 #: The paths that are not streams.
-_FIXED = frozenset({"", "/", "/healthz", "/metrics", "/favicon.ico"})
+_FIXED = frozenset({"", "/", "/healthz", "/metrics", "/_tail", "/favicon.ico"})
 
 
 class StreamServer:
@@ -82,6 +85,8 @@ class StreamServer:
             return self._health(environ, start_response)
         if path == "/metrics":
             return metrics_app(environ, start_response)
+        if path == "/_tail":
+            return _json(start_response, "200 OK", {"hubs": describe_hubs()})
         start_response("204 No Content", [])  # /favicon.ico
         return []
 

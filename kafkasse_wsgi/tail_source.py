@@ -108,6 +108,8 @@ class SharedTailSource:
     # Source -------------------------------------------------------------------------------
 
     def start(self) -> Event:
+        if self._consumer is None:
+            self._log.info("stream on the shared tail of %s", ",".join(self._hubs))
         self._greenlet = gevent.spawn(self._run)
         return self._done
 
@@ -259,7 +261,6 @@ class SharedTailSource:
 
     def _read_hubs(self) -> None:
         """Copy from the rings until the stream ends; :class:`_FellBehind` to detach."""
-        self._log.debug("stream on the shared tail of %s", ",".join(self._hubs))
         share = self._options.queue_bytes / self._options.queue_size
         while True:
             parts: list[bytes] = []

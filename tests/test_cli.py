@@ -150,6 +150,54 @@ def test_cors_origins_from_the_flag_or_the_environment(make_topic, kafka_bootstr
         assert server.stop() == 0
 
 
+def tail_status(server) -> list[dict]:
+    response = requests.get(f"{server.url}/_tail", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+    return response.json()["hubs"]
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["shared-tail", "no-shared-tail"])
+def test_tail_status_lists_the_hub_a_stream_at_latest_reads_from(
+    kafka, make_topic, kafka_bootstrap, shared
+):
+    topic = make_topic()
+    args = ["--bootstrap-servers", kafka_bootstrap, "--allowed-topics", topic]
+    server = start_cli(args if shared else [*args, "--no-shared-tail"])
+    try:
+        assert tail_status(server) == []
+        with SSEReader(f"{server.url}/{topic}") as reader:
+            assert reader.status == 200
+            # Read through the stream, so it is surely set up, before asking.
+            deadline = time.monotonic() + 20
+            got: list = []
+            while len(got) < 3 and time.monotonic() < deadline:
+                kafka.produce(topic, [{"n": len(got)}])
+                got += reader.read(1, timeout_s=2)
+            assert len(got) >= 3
+            hubs = tail_status(server)
+            if shared:
+                [hub] = hubs
+                assert hub["topic"] == topic and hub["clients"] == 1
+                assert hub["ring_events"] >= 3 and hub["ring_bytes"] > 0
+                assert hub["partitions"] == 1
+                assert set(hub) >= {"ring_age_s", "lag", "handoffs", "detaches"}
+            else:
+                assert hubs == []
+        if shared:
+            # The client left: the hub lingers (tail_linger_s, 10 s) without it.
+            deadline = time.monotonic() + 5
+            while tail_status(server)[0]["clients"] and time.monotonic() < deadline:
+                time.sleep(0.2)
+            [hub] = tail_status(server)
+            assert hub["topic"] == topic and hub["clients"] == 0
+        refused = requests.post(f"{server.url}/_tail", timeout=10)
+        assert refused.status_code == 405 and "GET" in refused.headers["Allow"]
+        assert refused.json()["name"] == "MethodNotAllowedError"
+    finally:
+        assert server.stop() == 0
+
+
 def test_bad_flags_are_refused_with_a_message():
     result = subprocess.run(
         [sys.executable, "-m", "kafkasse_wsgi", "serve", "--workers", "0"],

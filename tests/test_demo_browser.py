@@ -1,6 +1,7 @@
 """The demo page in a real browser (Debian's Chromium, driven by Playwright): it shows live
 events, and when the server is killed and started again, the browser's EventSource
-reconnects by itself and the per-partition sequence has no gap and no duplicate."""
+reconnects by itself and the per-partition sequence has no gap and no duplicate. It says
+whether its stream is on the shared live tail."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from tests.support.browser import CHROMIUM, Feed
 from tests.support.servers import ROOT, free_port, wait_for_port
 
 
-def start_server(port: int, bootstrap: str, topic: str) -> subprocess.Popen:
+def start_server(port: int, bootstrap: str, topic: str, *extra: str) -> subprocess.Popen:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -33,6 +34,7 @@ def start_server(port: int, bootstrap: str, topic: str) -> subprocess.Popen:
             "1",
             "--log-level",
             "WARNING",
+            *extra,
         ],
         cwd=ROOT,
         env=dict(os.environ),
@@ -63,6 +65,9 @@ def test_demo_page_reconnects_after_server_restart_without_gap_or_duplicate(
             page.wait_for_function(
                 "window.kafkasseDemo && window.kafkasseDemo.opens >= 1", timeout=15_000
             )
+            # A page at latest attaches to the worker's hub for its topic at once.
+            page.wait_for_function("window.kafkasseDemo.tail.shared === true", timeout=15_000)
+            shared = page.locator("#tail").inner_text()
             feed.start()
             page.wait_for_function("window.kafkasseDemo.received >= 15", timeout=20_000)
             assert page.locator("#events tr").count() >= 15
@@ -92,9 +97,34 @@ def test_demo_page_reconnects_after_server_restart_without_gap_or_duplicate(
         feed.stop_event.set()
         server.send_signal(signal.SIGTERM)
         server.wait(10)
+    assert shared == f"shared tail: 1 client on this worker's hub for {topic}"
     assert state["reconnects"] >= 1
     assert state["gaps"] == 0 and state["duplicates"] == 0, state
     assert state["lastEventId"] and topic in state["lastEventId"]
+
+
+def test_demo_page_says_private_consumer_without_the_shared_tail(make_topic, kafka_bootstrap):
+    from playwright.sync_api import sync_playwright
+
+    topic = make_topic()
+    port = free_port()
+    server = start_server(port, kafka_bootstrap, topic, "--no-shared-tail")
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/?topics={topic}")
+            page.wait_for_function("window.kafkasseDemo.opens >= 1", timeout=15_000)
+            polls = page.evaluate("window.kafkasseDemo.tail.polls")
+            # A poll that started after the stream was open.
+            page.wait_for_function(f"window.kafkasseDemo.tail.polls > {polls}", timeout=15_000)
+            tail = page.evaluate("window.kafkasseDemo.tail")
+            text = page.locator("#tail").inner_text()
+            browser.close()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(10)
+    assert tail["shared"] is False and text == "private consumer"
 
 
 CHART_PIXELS_JS = """([canvasId, hex]) => {

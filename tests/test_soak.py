@@ -50,8 +50,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import threading
 import time
 import urllib.request
 from typing import Any
@@ -61,6 +59,7 @@ import pytest
 from tests.support.chaos_proxy import ChaosProxy
 from tests.support.node_client import node_client_available, records_of, start_node_client
 from tests.support.node_soak import SoakClient
+from tests.support.numbered import PARTITIONS, NumberedProducer, check_ids, describe_mismatch
 
 
 @pytest.fixture(autouse=True)
@@ -74,80 +73,9 @@ SOAK_CUTS = int(os.environ.get("KAFKASSE_SOAK_CUTS", "200"))
 #: Seconds the churn phase may last before the test fails for not reaching SOAK_CUTS.
 CHURN_BUDGET_S = 60 * max(1, SOAK_CUTS / 200)
 SOAK_TIMEOUT_S = int(CHURN_BUDGET_S + 60)
-PARTITIONS = 3
 #: Independent streams of the one Node client, each checked on its own: more churn per second
 #: (a stream's setup takes ~0.2 s, most of it in the Kafka client).
 LANES = 4
-
-
-class NumberedProducer:
-    """Writes ``{"p": partition, "seq": n}`` events: partitions 0 and 1 continuously,
-    partition 2 in rare bursts. With ``timestamps``, each event carries an explicit producer
-    timestamp, strictly increasing per partition."""
-
-    def __init__(self, kafka: Any, topic: str, seed: int, timestamps: bool) -> None:
-        self.kafka = kafka
-        self.topic = topic
-        self.timestamps = timestamps
-        self.produced = dict.fromkeys(range(PARTITIONS), 0)
-        self.last_ts = dict.fromkeys(range(PARTITIONS), 0)
-        self.error: BaseException | None = None
-        self._random = random.Random(seed)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="soak-producer", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(30)
-
-    def _send(self, partition: int, count: int) -> None:
-        producer = self.kafka.producer
-        futures: list[Any] = []
-        for _ in range(count):
-            seq = self.produced[partition] + len(futures)
-            ts = None
-            if self.timestamps:
-                ts = max(int(time.time() * 1000), self.last_ts[partition] + 1)
-                self.last_ts[partition] = ts
-            value = json.dumps({"p": partition, "seq": seq}).encode()
-            futures.append(producer.send(self.topic, value, partition=partition, timestamp_ms=ts))
-        producer.flush()
-        offsets = [future.get(timeout=10).offset for future in futures]
-        first = self.produced[partition]
-        assert offsets == list(range(first, first + count)), (partition, first, offsets)
-        self.produced[partition] += count
-
-    def _run(self) -> None:
-        try:
-            next_burst = time.monotonic() + self._random.uniform(3, 8)
-            while not self._stop.is_set():
-                for partition in (0, 1):
-                    self._send(partition, self._random.randint(1, 6))
-                if time.monotonic() >= next_burst:
-                    self._send(2, self._random.randint(1, 8))
-                    next_burst = time.monotonic() + self._random.uniform(5, 15)
-                self._stop.wait(self._random.uniform(0.01, 0.06))
-            # Partition 2 ends with a burst, so its last events also cross the finish line.
-            self._send(2, 3)
-        except BaseException as exc:  # reported by the test
-            self.error = exc
-
-
-def _check_ids(topic: str, received: dict[int, list[tuple[int, int, int, str]]], key: str) -> None:
-    """Every id names all partitions, and the message's own partition at offset+1 / ts+1."""
-    for partition, items in received.items():
-        for seq, offset, timestamp, event_id in items:
-            entries = json.loads(event_id)
-            assert [(e["topic"], e["partition"]) for e in entries] == [
-                (topic, p) for p in range(PARTITIONS)
-            ], event_id
-            assert all(e[key] >= 0 for e in entries), event_id
-            mine = entries[partition][key]
-            expected = offset + 1 if key == "offset" else timestamp + 1
-            assert mine == expected, (partition, seq, event_id)
 
 
 def _greenlets(base_url: str) -> int:
@@ -251,38 +179,15 @@ def _soak(
             if seqs != expected:
                 pytest.fail(
                     f"lane {lane} partition {partition}: "
-                    f"{_describe_mismatch(seqs, expected, received[partition])}"
+                    f"{describe_mismatch(seqs, expected, received[partition])}"
                     f"\nfigures: {figures}\nclient stderr: {stderr[-2000:]}"
                 )
-        _check_ids(topic, received, key)
+        check_ids(topic, received, key)
     assert greenlets <= idle_greenlets, f"streams left running on the server: {figures}"
     assert stats["cuts"] >= half, figures
     assert client.aborts >= half, figures
     assert produced[2] > 3 and produced[0] > 100 and produced[1] > 100, figures
     return figures
-
-
-def _describe_mismatch(
-    seqs: list[int], expected: list[int], items: list[tuple[int, int, int, str]]
-) -> str:
-    counts: dict[int, int] = {}
-    for seq in seqs:
-        counts[seq] = counts.get(seq, 0) + 1
-    dups = sorted(s for s, n in counts.items() if n > 1)
-    missing = sorted(set(expected) - set(seqs))
-    out_of_order = [
-        (i, seqs[i - 1], seqs[i]) for i in range(1, len(seqs)) if seqs[i] != seqs[i - 1] + 1
-    ]
-    detail = [f"received {len(seqs)}, expected {len(expected)}"]
-    if dups:
-        detail.append(f"duplicates {dups[:20]}")
-    if missing:
-        detail.append(f"missing {missing[:20]}")
-    for i, before, after in out_of_order[:5]:
-        detail.append(
-            f"jump {before}->{after} at #{i}: id before {items[i - 1][3]} id after {items[i][3]}"
-        )
-    return "; ".join(detail)
 
 
 @pytest.mark.slow
