@@ -152,6 +152,10 @@ class Options:
         up, then moves to the hub. ``False``: one consumer per stream. The hub runs
         ``deserializer`` once for every client, so it must not depend on the request.
     :param tail_linger_s: a hub closes this long after its last client left.
+    :param tail_batch_interval_ms: the longest a hub under load holds records back to hand
+        them out as one batch (each batch costs every client a wake-up and a write, whatever
+        it holds): it spaces batches by 40 µs per client, up to this. A record arriving after
+        a quieter interval goes out at once. 0: a batch per poll.
     :param tail_ring_events: most events a hub keeps for clients that are behind (and for
         resumes to catch up to); with ``tail_ring_bytes`` and ``tail_ring_age_s``.
     :param tail_ring_bytes: most bytes of formatted events a hub keeps.
@@ -202,6 +206,7 @@ class Options:
     DEFAULT_PROGRESS_INTERVAL_S = 5.0
     DEFAULT_SHARED_TAIL = True
     DEFAULT_TAIL_LINGER_S = 10.0
+    DEFAULT_TAIL_BATCH_INTERVAL_MS = 50
     DEFAULT_TAIL_RING_EVENTS = 100_000
     DEFAULT_TAIL_RING_BYTES = 16 * 1_048_576
     DEFAULT_TAIL_RING_AGE_S = 120.0
@@ -244,6 +249,7 @@ class Options:
     progress_interval_s: float | None = DEFAULT_PROGRESS_INTERVAL_S
     shared_tail: bool = DEFAULT_SHARED_TAIL
     tail_linger_s: float = DEFAULT_TAIL_LINGER_S
+    tail_batch_interval_ms: int = DEFAULT_TAIL_BATCH_INTERVAL_MS
     tail_ring_events: int = DEFAULT_TAIL_RING_EVENTS
     tail_ring_bytes: int = DEFAULT_TAIL_RING_BYTES
     tail_ring_age_s: float = DEFAULT_TAIL_RING_AGE_S
@@ -377,6 +383,7 @@ class Options:
         _require_seconds(self, "tail_linger_s")
         _require_seconds(self, "tail_ring_age_s")
         _require_int(self, "tail_ring_events", minimum=1)
+        _require_int(self, "tail_batch_interval_ms", minimum=0)
         _require_int(self, "tail_ring_bytes", minimum=1024)
         jitter = self.lifetime_jitter
         if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not 0 <= jitter < 1:

@@ -35,17 +35,13 @@ from .ring import Delivery, TailBatch, deliver
 from .sse import format_id
 from .stream_queue import StreamQueue
 
-#: Seconds a stream on the hubs waits for a batch in its own greenlet; after that it waits
-#: without one (an idle stream would hold the greenlet's saved stack for nothing).
-PARK_AFTER_S = 2.0
-
 
 class _Stalled(Exception):
     """The client took no data for ``max_blocked_s``."""
 
 
 class _Parked(Exception):
-    """Nothing came for ``PARK_AFTER_S``: the greenlet ends, a batch arriving starts one."""
+    """The hub is quiet: the greenlet ends, and a batch arriving starts another."""
 
 
 class _FellBehind(Exception):
@@ -134,10 +130,15 @@ class SharedTailSource:
     # Phases -------------------------------------------------------------------------------
 
     def _unpark(self, arrived: Event) -> None:
-        """A batch arrived (or a hub ended) while parked: go on in a new greenlet."""
-        if self._parked:
+        """The hub's arrival event fired while parked (called in the event loop): go on in
+        a new greenlet if there is news, else wait for the next one."""
+        if not self._parked:
+            return
+        if self._has_news():
             self._parked = False
             self._greenlet = gevent.spawn(self._run)
+        else:
+            self._park()  # a nudge: still quiet
 
     def _run(self) -> None:
         try:
@@ -300,7 +301,11 @@ class SharedTailSource:
                 return
 
     def _wait_for_batches(self) -> bool:
-        """Wait for a batch in any ring; ``False`` when a hub ended (its error is queued)."""
+        """Wait for a batch in any ring; ``False`` when a hub ended (its error is queued).
+
+        Raises :class:`_Parked` when a hub's quiet nudge (see :meth:`TopicHub.nudge`) woke
+        a one-topic stream with nothing new: it then waits without a greenlet.
+        """
         waits = []
         for topic, hub in self._hubs.items():
             if hub.error is not None or hub.closed:
@@ -311,20 +316,28 @@ class SharedTailSource:
                 return True
             waits.append(hub.arrival())
         due = self._progress.seconds_to_due()
-        timeout = PARK_AFTER_S if due is None else due
-        if len(waits) == 1:
-            if waits[0].wait(timeout):
-                return True
-        elif gevent.wait(waits, count=1, timeout=timeout):
+        if due is not None or self._single is None:
+            gevent.wait(waits, count=1, timeout=due)  # a progress frame may be due then
             return True
-        if due is None:
-            # Nothing pending: wait without a greenlet (see PARK_AFTER_S). Nothing yields
-            # between the look at the rings above and linking to their next arrival.
-            self._parked = True
-            for hub in self._hubs.values():
-                hub.arrival().rawlink(self._unpark)
-            raise _Parked
-        return True
+        # No timer per wait: the hub's arrival event is set by a batch, its end, or a nudge.
+        waits[0].wait()
+        if self._has_news():
+            return True
+        self._park()
+        raise _Parked
+
+    def _has_news(self) -> bool:
+        """A batch to read, or the end of a hub, for this one-topic stream."""
+        assert self._single is not None
+        topic, hub = next(iter(self._hubs.items()))
+        return hub.closed or hub.error is not None or self._cursors[topic] < hub.ring.next_seq
+
+    def _park(self) -> None:
+        """Wait for the hub's next arrival without a greenlet. Nothing yields between the
+        look at the ring and the link."""
+        assert self._single is not None
+        self._parked = True
+        self._single.arrival().rawlink(self._unpark)
 
     def _deliver(self, batch: TailBatch) -> Delivery:
         positions = self._positions

@@ -30,6 +30,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kafkasse_wsgi.options import Options
+
 from . import memory
 from .data import Kafka, RateProducer
 from .procs import (
@@ -46,6 +48,8 @@ from .profile import Recorder
 
 #: Partitions of every topic of this section (the issue's shape).
 PARTITIONS = 3
+#: Idle hub clients park at the hub's next empty poll: after idle_delay_ms, plus a margin.
+PARK_SETTLE_S = Options.DEFAULT_IDLE_DELAY_MS / 1000 + 1.5
 #: The two servers compared; ``per-stream`` adds ``shared_tail=False`` to the options.
 MODES = ("per-stream", "shared")
 #: A capacity step "keeps up" when this share of the offered deliveries arrived by the end
@@ -67,7 +71,8 @@ class Plan:
     idle_per_stream: int
     idle_cpu_window_s: float
     #: Wait after the idle clients opened, before measuring: longer than an idle hub
-    #: client takes to park its source's greenlet (``tail_source.PARK_AFTER_S``).
+    #: client takes to park its source's greenlet (the hub's next empty poll, which waits
+    #: ``idle_delay_ms``).
     idle_settle_s: float
     capacity_clients: int
     capacity_start_rate: float
@@ -90,7 +95,7 @@ class Plan:
             idle_shared=10_000,
             idle_per_stream=500,
             idle_cpu_window_s=20.0,
-            idle_settle_s=3.0,
+            idle_settle_s=PARK_SETTLE_S,
             capacity_clients=500,
             capacity_start_rate=25.0,
             capacity_max_rate=6400.0,
@@ -109,7 +114,7 @@ class Plan:
             idle_shared=50,
             idle_per_stream=10,
             idle_cpu_window_s=1.0,
-            idle_settle_s=2.5,
+            idle_settle_s=PARK_SETTLE_S,
             capacity_clients=10,
             capacity_start_rate=20.0,
             capacity_max_rate=20.0,
