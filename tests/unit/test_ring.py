@@ -105,3 +105,17 @@ def test_first_unhandled_is_the_first_batch_with_a_record_at_or_past_the_client(
     assert ring.first_unhandled({("t", 0): 1, ("t", 1): 1, ("t", 2): 0}) == 1
     assert ring.first_unhandled({("t", 0): 2, ("t", 1): 1, ("t", 2): 0}) == 2
     assert ring.first_unhandled({("t", 0): 2, ("t", 1): 1, ("t", 2): 1}) == 3
+
+
+def test_bytes_formatted_for_clients_count_against_the_bound_at_once() -> None:
+    """Between two hub polls clients format the batches (ids of every partition): the ring
+    forgets its oldest batches then, not only when the hub polls again."""
+    ring = TailRing(max_events=10**6, max_bytes=4_000, max_age_s=3600)
+    for seq in range(3):
+        ring.append(batch(seq, (seq, 0, 0), [record(0, seq, seq)]))
+    assert ring.first_seq == 0
+    for seq in range(3):
+        formatted = ring.get(seq)
+        assert formatted is not None
+        formatted.shared_delivery("cursor", "c" * 2_000, True, None)
+    assert ring.bytes <= ring.max_bytes and ring.first_seq > 0
