@@ -296,7 +296,11 @@ class TailRing:
         self.trim()
 
     def _grow(self, size: int) -> None:
+        """A batch grew (its bytes formatted for clients): the bound holds at once, not at
+        the hub's next poll (which may wait ``idle_delay_ms``)."""
         self.bytes += size
+        if self.bytes > self.max_bytes:
+            self.trim()
 
     def trim(self) -> None:
         """Forget the oldest batches past the bounds; the newest one always stays."""
