@@ -34,6 +34,9 @@ from typing import Any
 from .assignments import StartPosition
 from .options import ID_MODES
 
+#: What a Python object (a string, an integer) weighs besides its content, roughly.
+STRING_OVERHEAD_BYTES = 50
+
 
 class Positions:
     """Next offsets and timestamps of the assigned partitions, in assignment order.
@@ -167,6 +170,11 @@ class Positions:
         if self._shows_timestamp and tuple(self._timestamps) != timestamps:
             return False
         return tuple(self._index) == partitions
+
+    def approximate_bytes(self) -> int:
+        """What these positions weigh in memory, roughly (kept per batch by a hub's ring)."""
+        strings = sum(len(f) for f in self._fragments) + sum(len(p) for p in self._prefixes)
+        return strings + len(self._id or "") + STRING_OVERHEAD_BYTES * 4 * len(self._offsets)
 
     def adopt(self, other: Positions) -> None:
         """Take ``other``'s positions, fragments and id: the same partitions in the same

@@ -191,7 +191,7 @@ class TailBatch:
             delivery.positions = positions
             self._deliveries[key] = delivery
             # Formatted bytes stay with the batch: they count against the ring's bound.
-            grown = len(delivery.chunk) + BATCH_OVERHEAD_BYTES
+            grown = len(delivery.chunk) + BATCH_OVERHEAD_BYTES + positions.approximate_bytes()
             self.size += grown
             if self._grown is not None:
                 self._grown(grown)

@@ -12,7 +12,9 @@ from kafka import KafkaConsumer, TopicPartition
 
 def bare_consumer_rate(bootstrap: str, topic: str, messages: int) -> dict[str, Any]:
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
         client_id="kafkasse-bench-baseline",
     )
     try:

@@ -37,13 +37,19 @@ def ensure_installed() -> dict[str, Any]:
     if not (CACHE / "package.json").exists():
         (CACHE / "package.json").write_text('{"name":"kafkasse-bench-node","private":true}\n')
     log = CACHE / "npm-install.log"
-    print(f"bench: npm install {PACKAGE} into {CACHE} (node-rdkafka builds librdkafka: "
-          f"a few minutes; log: {log})", flush=True)
+    print(
+        f"bench: npm install {PACKAGE} into {CACHE} (node-rdkafka builds librdkafka: "
+        f"a few minutes; log: {log})",
+        flush=True,
+    )
     with open(log, "w") as out:
         try:
             done = subprocess.run(
                 ["npm", "install", "--no-audit", "--no-fund", PACKAGE],
-                cwd=CACHE, stdout=out, stderr=subprocess.STDOUT, timeout=INSTALL_TIMEOUT_S,
+                cwd=CACHE,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=INSTALL_TIMEOUT_S,
             )
         except subprocess.TimeoutExpired as exc:
             raise NodeUnavailable(f"npm install timed out after {INSTALL_TIMEOUT_S}s") from exc
@@ -56,11 +62,16 @@ def ensure_installed() -> dict[str, Any]:
 def node_stream(bootstrap: str, topic: str, messages: int, log_dir: Path) -> dict[str, Any]:
     info = ensure_installed()
     port = free_port()
-    env = dict(os.environ, BENCH_BOOTSTRAP=bootstrap, PORT=str(port),
-               NODE_PATH=str(CACHE / "node_modules"))
+    env = dict(
+        os.environ, BENCH_BOOTSTRAP=bootstrap, PORT=str(port), NODE_PATH=str(CACHE / "node_modules")
+    )
     with open(log_dir / "node-server.log", "w") as log:
-        server = subprocess.Popen(["node", str(Path(__file__).with_name("node_server.js"))],
-                                  env=env, stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            ["node", str(Path(__file__).with_name("node_server.js"))],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             wait_for_port(port, server)
             result = single_stream(port, server.pid, topic, messages)

@@ -118,4 +118,4 @@ def test_bytes_formatted_for_clients_count_against_the_bound_at_once() -> None:
         formatted = ring.get(seq)
         assert formatted is not None
         formatted.shared_delivery("cursor", "c" * 2_000, True, None)
-    assert ring.bytes <= ring.max_bytes and ring.first_seq > 0
+    assert ring.first_seq == ring.next_seq - 1  # past the bound: the newest batch only
