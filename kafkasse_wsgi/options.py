@@ -31,7 +31,7 @@ _ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s?#]+")
 
 #: The lifecycle hooks ``kafka_event_handlers`` may name, and what each receives.
 KAFKA_EVENTS: dict[str, str] = {
-    "connected": "(consumer) once the consumer reached the brokers",
+    "connected": "(consumer) once the consumer reached the brokers; None on the shared tail",
     "assigned": "(positions) the concrete starting positions, a list of dicts",
     "message": "(kafka_message) every message polled, before deserialisation",
     "error": "(exception) any error that ends the stream",
