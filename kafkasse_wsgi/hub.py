@@ -47,9 +47,16 @@ from .errors import (
 )
 from .kafka_config import translate
 from .log import PACKAGE_LOGGER
-from .message import KafkaMessage, default_event_data, serialize_message
+from .message import KafkaMessage, default_event_data, deserialize, serialize_message
 from .options import Options
-from .pump import STOP_TIMEOUT_S, has_broker_connection, processing_slot, records_fitting
+from .pump import (
+    STOP_TIMEOUT_S,
+    BrokerContact,
+    has_broker_connection,
+    lag_of,
+    processing_slot,
+    records_fitting,
+)
 from .ring import SharedRecord, TailBatch, TailRing
 
 log = logging.getLogger(PACKAGE_LOGGER)
@@ -373,8 +380,7 @@ class TopicHub:
     def _run(self) -> None:
         options = self._options
         consumer = self._consumer
-        outage_s = options.broker_outage_timeout_s
-        last_contact = time.monotonic()
+        contact = BrokerContact(consumer, options.broker_outage_timeout_s)
         try:
             while True:
                 if self._metadata_changed:
@@ -390,14 +396,12 @@ class TopicHub:
                     if polled:
                         with processing_slot():
                             records = self._decode(polled)
+                contact.after_poll(bool(polled))
                 if polled:
-                    last_contact = time.monotonic()
-                    self.lag = self._lag_of(polled)
-                elif has_broker_connection(consumer):
-                    last_contact = time.monotonic()
-                elif time.monotonic() - last_contact > outage_s:
-                    raise KafkaUnavailableError(f"lost contact with Kafka for over {outage_s:g} s")
-                if not polled:
+                    self.lag = lag_of(consumer, polled)
+                    if self.lag is not None:
+                        metrics.tail_hub_lag(self.topic, self.lag)
+                else:
                     self.nudge()
                 if records:
                     records += self._gather(max_records - len(records))
@@ -479,7 +483,9 @@ class TopicHub:
                     if deserializer is None:
                         data: str | None = default_event_data(record)
                     else:
-                        data = self._deserialized(deserializer, record)
+                        data = serialize_message(
+                            deserialize(deserializer, KafkaMessage.from_record(record)).message
+                        )
                 except DeserializationError as exc:
                     log.warning(
                         "shared tail: skipping %s/%d@%d: %s",
@@ -495,24 +501,3 @@ class TopicHub:
                     )
                 )
         return records
-
-    @staticmethod
-    def _deserialized(deserializer: Any, record: Any) -> str:
-        kafka_message = KafkaMessage.from_record(record)
-        try:
-            kafka_message = deserializer(kafka_message) or kafka_message
-        except DeserializationError:
-            raise
-        except Exception as exc:
-            raise DeserializationError(f"deserializer raised {exc!r}") from exc
-        return serialize_message(kafka_message.message)
-
-    def _lag_of(self, polled: dict[Any, list[Any]]) -> int | None:
-        lag = 0
-        for tp, records in polled.items():
-            highwater = self._consumer.highwater(tp)
-            if highwater is None or not records:
-                return None
-            lag += max(0, highwater - records[-1].offset - 1)
-        metrics.tail_hub_lag(self.topic, lag)
-        return lag

@@ -75,6 +75,21 @@ def _decode_key(key: bytes | None) -> str | None:
     return key.decode("utf-8", errors="replace")
 
 
+def deserialize(
+    deserializer: Callable[[KafkaMessage], KafkaMessage | None], kafka_message: KafkaMessage
+) -> KafkaMessage:
+    """Run a user's deserializer: whatever it raises skips the message, never the stream.
+
+    :raises DeserializationError: it raised (its own, or anything else, wrapped).
+    """
+    try:
+        return deserializer(kafka_message) or kafka_message
+    except DeserializationError:
+        raise
+    except Exception as exc:
+        raise DeserializationError(f"deserializer raised {exc!r}") from exc
+
+
 def default_deserializer(kafka_message: KafkaMessage) -> KafkaMessage:
     """Parse the value as UTF-8 JSON and add ``_kafka`` metadata to it (when it's an object).
 

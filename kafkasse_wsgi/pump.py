@@ -46,6 +46,7 @@ from .message import (
     KafkaMessage,
     default_deserializer,
     default_event_data,
+    deserialize,
     kafka_meta_of,
     parse_value,
     serialize_message,
@@ -144,6 +145,40 @@ class _PartlyProcessed(Exception):
     def __init__(self, chunk: bytes) -> None:
         super().__init__("a record of the batch failed")
         self.chunk = chunk
+
+
+def lag_of(consumer: Any, batches: dict[Any, list[Any]]) -> int | None:
+    """Messages still behind the ends of the partitions these batches came from.
+
+    Uses the high watermarks of the last fetch responses: no request to the broker.
+    """
+    lag = 0
+    for tp, records in batches.items():
+        highwater = consumer.highwater(tp)
+        if highwater is None or not records:
+            return None
+        lag += max(0, highwater - records[-1].offset - 1)
+    return lag
+
+
+class BrokerContact:
+    """When a polling consumer last had a broker: past ``outage_s`` without one, it fails.
+
+    A poll that brings records, or any connected broker connection, is contact; an outage
+    shorter than ``outage_s`` is ridden out (kafka-python reconnects by itself).
+    """
+
+    def __init__(self, consumer: Any, outage_s: float) -> None:
+        self._consumer = consumer
+        self._outage_s = outage_s
+        self._last = time.monotonic()
+
+    def after_poll(self, polled: bool) -> None:
+        """:raises KafkaUnavailableError: no contact for over ``outage_s``."""
+        if polled or has_broker_connection(self._consumer):
+            self._last = time.monotonic()
+        elif time.monotonic() - self._last > self._outage_s:
+            raise KafkaUnavailableError(f"lost contact with Kafka for over {self._outage_s:g} s")
 
 
 def has_broker_connection(consumer: Any) -> bool:
@@ -273,8 +308,7 @@ class Pump:
         consumer = self._consumer
         options = self._options
         timeout_ms = options.idle_delay_ms
-        outage_s = options.broker_outage_timeout_s
-        last_contact = time.monotonic()
+        contact = BrokerContact(consumer, options.broker_outage_timeout_s)
         try:
             while True:
                 if self._hand_off is not None and self._hand_off():
@@ -302,16 +336,11 @@ class Pump:
                     # instead of moving the consumer silently.
                     self._continue_in_range(exc.args[0])
                     continue
-                if batches:
-                    last_contact = time.monotonic()
-                    if chunk:
-                        polled = sum(len(batch) for batch in batches.values())
-                        self._max_records = self._records_fitting(len(chunk) / polled)
-                        self._put(chunk)
-                elif has_broker_connection(consumer):
-                    last_contact = time.monotonic()
-                elif time.monotonic() - last_contact > outage_s:
-                    raise KafkaUnavailableError(f"lost contact with Kafka for over {outage_s:g} s")
+                contact.after_poll(bool(batches))
+                if chunk:
+                    polled = sum(len(batch) for batch in batches.values())
+                    self._max_records = self._records_fitting(len(chunk) / polled)
+                    self._put(chunk)
                 self._in_flight = False  # the batch's chunk is queued (or there was none)
                 if not chunk and self._progress.due():
                     # Only dropped records since the last id, and the interval has passed.
@@ -520,7 +549,7 @@ class Pump:
             sent,
             stats.events_filtered - filtered_before,
             stats.events_skipped - skipped_before,
-            self._lag(batches),
+            lag_of(self._consumer, batches),
         )
         return encode_chunk("".join(parts))
 
@@ -587,12 +616,7 @@ class Pump:
                 self._on_message(kafka_message)
             except Exception:  # a hook observes; like the other hooks, it can't end a stream
                 self._log.warning("kafka_event_handlers['message'] raised", exc_info=True)
-        try:
-            kafka_message = self._deserializer(kafka_message) or kafka_message
-        except DeserializationError:
-            raise
-        except Exception as exc:
-            raise DeserializationError(f"deserializer raised {exc!r}") from exc
+        kafka_message = deserialize(self._deserializer, kafka_message)
         if self._filterer is not None:
             try:
                 keep = self._filterer(kafka_message)
@@ -605,16 +629,3 @@ class Pump:
         if self._event_filter is not None and not self._passes_filter(kafka_message.message):
             return None
         return serialize_message(kafka_message.message)
-
-    def _lag(self, batches: dict[Any, list[Any]]) -> int | None:
-        """Messages still behind the ends of the partitions this batch came from.
-
-        Uses the high watermarks of the last fetch responses: no request to the broker.
-        """
-        lag = 0
-        for tp, records in batches.items():
-            highwater = self._consumer.highwater(tp)
-            if highwater is None or not records:
-                return None
-            lag += max(0, highwater - records[-1].offset - 1)
-        return lag
