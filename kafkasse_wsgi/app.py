@@ -28,11 +28,13 @@ from .assignments import (
 )
 from .consumer import (
     assign_and_seek,
+    check_allowed,
     check_topics,
     close_quietly,
     explain_unavailable,
     kafka_call,
     open_consumer,
+    partition_not_available,
     resolve_start_positions,
     resolve_stop_offsets,
 )
@@ -386,7 +388,7 @@ def _start_on_the_hubs(
 ) -> tuple[list[StartPosition], dict[str, int]]:
     """Attach to the hub of every topic (into ``hubs``, whatever happens): the starts and
     cursors of a stream that reads from the head without a consumer of its own."""
-    _check_allowed(topics_of(wanted), opts, environ, grant)
+    check_allowed(topics_of(wanted), opts, environ, grant)  # existence: the hub's to find
     try:
         for topic in topics_of(wanted):
             hubs[topic] = hub.attach(topic, opts)
@@ -404,22 +406,6 @@ def _start_on_the_hubs(
     return starts, cursors
 
 
-def _check_allowed(
-    topics: list[str], opts: Options, environ: WSGIEnvironment, grant: TokenGrant | None
-) -> None:
-    """:func:`~kafkasse_wsgi.consumer.check_topics` without Kafka: whether a topic exists
-    is the hub's to find out, with the same answer."""
-    refused = [
-        t
-        for t in topics
-        if not opts.is_topic_allowed(t, environ) or (grant is not None and not grant.allows(t))
-    ]
-    if refused:
-        raise TopicNotAvailableError(
-            f"Topic(s) {', '.join(refused)} not available for consumption", topics=refused
-        )
-
-
 def _starts_at_the_head(
     wanted: list[Assignment], hubs: dict[str, TopicHub]
 ) -> tuple[list[StartPosition], dict[str, int]]:
@@ -435,10 +421,7 @@ def _starts_at_the_head(
         for key in keys:
             position = topic_hub.position(key)
             if position is None:
-                raise TopicNotAvailableError(
-                    f"Partition {key[1]} of topic {key[0]} not available for consumption",
-                    topics=[key[0]],
-                )
+                raise partition_not_available(*key)
             offset, timestamp = position
             starts.append(StartPosition(key[0], key[1], offset, "latest", timestamp=timestamp))
     return starts, {topic: topic_hub.ring.next_seq for topic, topic_hub in hubs.items()}

@@ -15,7 +15,7 @@ import socket
 import ssl
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kafka import KafkaConsumer, TopicPartition
@@ -231,18 +231,41 @@ def check_topics(
         and not any(options.is_topic_allowed(topic, environ) for topic in existing)
     ):
         raise ConfigurationError("no topic is available to stream: none exists or is allowed")
+    check_allowed(requested, options, environ, grant, existing)
+
+
+def check_allowed(
+    requested: Sequence[str],
+    options: Options,
+    environ: WSGIEnvironment,
+    grant: TokenGrant | None = None,
+    existing: Collection[str] | None = None,
+) -> None:
+    """Every requested topic must be allowed, granted by the subscriber token (if any) and,
+    when ``existing`` is known, exist; a 404 never says which was the case."""
     missing = [
         t
         for t in requested
-        if t not in existing
+        if (existing is not None and t not in existing)
         or not options.is_topic_allowed(t, environ)
         or (grant is not None and not grant.allows(t))
     ]
     if missing:
-        raise TopicNotAvailableError(
-            f"Topic(s) {', '.join(missing)} not available for consumption",
-            topics=missing,
-        )
+        raise topics_not_available(missing)
+
+
+def partition_not_available(topic: str, partition: int) -> TopicNotAvailableError:
+    """The 404 for a partition the topic does not have."""
+    return TopicNotAvailableError(
+        f"Partition {partition} of topic {topic} not available for consumption", topics=[topic]
+    )
+
+
+def topics_not_available(topics: Sequence[str]) -> TopicNotAvailableError:
+    """The 404 for topics that don't exist, aren't allowed or aren't granted."""
+    return TopicNotAvailableError(
+        f"Topic(s) {', '.join(topics)} not available for consumption", topics=list(topics)
+    )
 
 
 def resolve_start_positions(
@@ -286,11 +309,7 @@ def resolve_start_positions(
         if assignment.partition is not None:
             partitions = _partitions(consumer, assignment.topic)
             if assignment.partition not in partitions:
-                raise TopicNotAvailableError(
-                    f"Partition {assignment.partition} of topic {assignment.topic} "
-                    f"not available for consumption",
-                    topics=[assignment.topic],
-                )
+                raise partition_not_available(assignment.topic, assignment.partition)
             wanted.append((TopicPartition(assignment.topic, assignment.partition), assignment))
         else:
             for partition in sorted(_partitions(consumer, assignment.topic)):

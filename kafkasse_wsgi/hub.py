@@ -37,13 +37,13 @@ from .consumer import (
     open_consumer,
     partitions_to_join,
     resolve_start_positions,
+    topics_not_available,
 )
 from .errors import (
     DeserializationError,
     KafkaSSEError,
     KafkaStreamError,
     KafkaUnavailableError,
-    TopicNotAvailableError,
 )
 from .kafka_config import translate
 from .log import PACKAGE_LOGGER
@@ -258,9 +258,7 @@ class TopicHub:
             consumer = open_consumer(self._options, f"hub-{self.topic}", private=False)
             self._consumer = consumer
             if self.topic not in kafka_call("metadata", consumer.topics):
-                raise TopicNotAvailableError(
-                    f"Topic(s) {self.topic} not available for consumption", topics=[self.topic]
-                )
+                raise topics_not_available([self.topic])
             starts = resolve_start_positions(
                 consumer, [Assignment(self.topic)], None, self._options.resume_policy, log
             )
