@@ -19,6 +19,7 @@ from gevent.queue import Full
 
 from .assignments import StartPosition
 from .errors import KafkaSSEError
+from .positions import Positions
 from .stream_queue import StreamQueue
 
 
@@ -129,9 +130,11 @@ class IdProgress:
         """The id is behind (for the idle path: a frame instead of a heartbeat)."""
         return self.behind and self.interval_s is not None
 
-    def sent(self) -> None:
+    def take_id(self, positions: Positions) -> str:
+        """The id to send now (``positions``'), marked sent."""
         self.behind = False
         self.last_sent_at = time.monotonic()
+        return positions.event_id()
 
 
 def put_bounded(queue: StreamQueue, item: Item, max_blocked_s: float | None) -> bool:

@@ -344,7 +344,7 @@ class Pump:
                 self._in_flight = False  # the batch's chunk is queued (or there was none)
                 if not chunk and self._progress.due():
                     # Only dropped records since the last id, and the interval has passed.
-                    self._put(format_id(self._take_progress_id()))
+                    self._put(format_id(self._progress.take_id(self._positions)))
                 if self._replay is not None and self._replay_finished():
                     self._put(End(cause=self._replay.cause))
                     return
@@ -399,11 +399,7 @@ class Pump:
             # Mid-batch (a hook lent the slot out) the positions include records whose
             # events are not queued yet: an id now could skip them on a resume.
             return None
-        return self._take_progress_id()
-
-    def _take_progress_id(self) -> str:
-        self._progress.sent()
-        return self._positions.event_id()
+        return self._progress.take_id(self._positions)
 
     def _end_for(self, exc: BaseException | None) -> End:
         """The end of a stream that failed with ``exc``: its ``event: error``."""
@@ -544,7 +540,7 @@ class Pump:
         stats.events_sent += sent
         self._progress.note(sent > 0, dropped_last)
         if self._progress.due():
-            parts.append(format_id_text(self._take_progress_id()))
+            parts.append(format_id_text(self._progress.take_id(self._positions)))
         metrics.batch_processed(
             sent,
             stats.events_filtered - filtered_before,

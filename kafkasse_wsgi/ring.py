@@ -20,7 +20,7 @@ from .assignments import StartPosition
 from .filters import EventFilter, FilterEvaluationError
 from .message import parse_event_text
 from .positions import Positions
-from .sse import encode_chunk, format_id_text, format_json_text, format_message
+from .sse import encode_chunk, format_json_text, format_message
 
 #: Bytes a batch is taken to weigh besides its events' text (objects, tuples).
 BATCH_OVERHEAD_BYTES = 200
@@ -251,11 +251,6 @@ def deliver(
         delivery.dropped_last = False
     delivery.chunk = encode_chunk("".join(parts))
     return delivery
-
-
-def progress_frame(positions: Positions) -> bytes:
-    """An id-only frame: the id moved past dropped records."""
-    return encode_chunk(format_id_text(positions.event_id()))
 
 
 class TailRing:

@@ -96,11 +96,6 @@ class SharedTailSource:
         self.queued_id = positions.event_id()
         self.stalled = False
 
-    @property
-    def on_hub(self) -> bool:
-        """Whether the stream reads from the hubs now (else from its own consumer)."""
-        return self._consumer is None
-
     # Source -------------------------------------------------------------------------------
 
     def start(self) -> Event:
@@ -125,7 +120,7 @@ class SharedTailSource:
             return self._pump.progress_id()
         if not self._progress.pending() or self._in_flight:
             return None
-        return self._take_progress_id()
+        return self._progress.take_id(self._positions)
 
     # Phases -------------------------------------------------------------------------------
 
@@ -294,7 +289,7 @@ class SharedTailSource:
             if parts or dropped_last:
                 self._progress.note(sent, dropped_last)
             if self._progress.due():
-                self._put(format_id(self._take_progress_id()))
+                self._put(format_id(self._progress.take_id(self._positions)))
             if parts:
                 continue
             if not self._wait_for_batches():
@@ -380,10 +375,6 @@ class SharedTailSource:
         if not put_bounded(self._queue, item, self._options.max_blocked_s):
             raise _Stalled
         self.queued_id = self._positions.event_id()
-
-    def _take_progress_id(self) -> str:
-        self._progress.sent()
-        return self._positions.event_id()
 
     def _close_consumer(self) -> None:
         consumer, self._consumer = self._consumer, None
