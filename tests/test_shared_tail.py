@@ -42,7 +42,7 @@ from kafkasse_wsgi import Options
 from kafkasse_wsgi.kafka_config import consumer_config
 from kafkasse_wsgi.pump import STOP_TIMEOUT_S
 from tests.support.chaos_proxy import ChaosProxy
-from tests.support.clients import SSEReader, payloads_of
+from tests.support.clients import SSEReader, parse_block, payloads_of
 from tests.support.kafka import KafkaHelper, unique_topic
 from tests.support.lean_reader import LeanReader
 from tests.support.numbered import PARTITIONS, NumberedProducer, check_ids, describe_mismatch
@@ -217,12 +217,7 @@ class _Lane(threading.Thread):
             pass  # cut: resume
 
     def _take(self, chain: _Chain, rid: str, block: bytes) -> None:
-        fields: dict[str, str] = {}
-        for line in block.decode().split("\n"):
-            if not line or line.startswith(":"):
-                continue
-            name, _, value = line.partition(":")
-            fields[name] = value[1:] if value.startswith(" ") else value
+        fields = parse_block(block.decode())
         if "id" in fields:
             chain.last_id = fields["id"]
         if "data" not in fields:

@@ -68,16 +68,22 @@ def parse_sse(body: bytes) -> list[dict[str, str]]:
     """Split raw SSE bytes into events (fields of each event; comments dropped)."""
     events = []
     for block in body.decode().split("\n\n"):
-        fields: dict[str, str] = {}
-        for line in block.split("\n"):
-            if not line or line.startswith(":"):
-                continue
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            fields[name] = fields[name] + "\n" + value if name in fields else value
+        fields = parse_block(block)
         if fields:
             events.append(fields)
     return events
+
+
+def parse_block(block: str) -> dict[str, str]:
+    """The fields of one SSE block (comments dropped, ``data`` lines joined by newlines)."""
+    fields: dict[str, str] = {}
+    for line in block.split("\n"):
+        if not line or line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        fields[name] = fields[name] + "\n" + value if name in fields else value
+    return fields
 
 
 class SSEReader:

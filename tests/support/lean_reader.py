@@ -15,6 +15,8 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from tests.support.clients import parse_block
+
 DATA = b"\ndata: "
 RECV_BYTES = 1 << 18
 
@@ -44,12 +46,7 @@ def parse_events(payload: bytes) -> tuple[list[dict[str, str]], str | None]:
     last_id = None
     *blocks, _rest = payload.split(b"\n\n")
     for block in blocks:
-        fields: dict[str, str] = {}
-        for line in block.decode().split("\n"):
-            if not line or line.startswith(":"):
-                continue
-            name, _, value = line.partition(":")
-            fields[name] = value[1:] if value.startswith(" ") else value
+        fields = parse_block(block.decode())
         if "id" in fields:
             last_id = fields["id"]
         if fields:
