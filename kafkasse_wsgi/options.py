@@ -75,12 +75,22 @@ class Options:
     """Options of one stream (or of every stream of a :class:`~kafkasse_wsgi.KafkaSSE` app).
 
     :param kafka_config: ``KafkaConsumer`` keyword arguments; librdkafka-style dotted keys of
-        the Node original are translated. ``group_id`` and ``enable_auto_commit`` are forced.
+        the Node original are translated (``metadata.broker.list``, ``client.id``,
+        ``security.protocol``, ``sasl.*``, ``ssl.*``, ``default_topic_config:
+        {"auto.offset.reset": …}``); an unknown key is an error. Defaults:
+        ``bootstrap_servers="localhost:9092"``, ``client_id="KafkaSSE-<request id>"``,
+        ``metadata_max_age_ms=15000`` (how soon added partitions join), ``fetch_max_bytes`` and
+        ``max_partition_fetch_bytes`` 1 MB. Forced: ``group_id=None``,
+        ``enable_auto_commit=False``, ``allow_auto_create_topics=False``.
+        ``auto_offset_reset`` is read as ``resume_policy.too_old`` (``none`` means ``error``);
+        the consumer itself runs with ``none``, so it never moves silently.
     :param allowed_topics: topic names clients may read, or a callable
         ``(environ, topic) -> bool``; ``None`` allows every topic except internal ones (``__*``).
-    :param logger: where to log; default ``logging.getLogger("kafkasse_wsgi")``.
+    :param logger: where to log; default ``logging.getLogger("kafkasse_wsgi")``. Every
+        record carries ``request_id``.
     :param disable_sse_formatting: send JSON lines instead of SSE events.
-    :param deserializer: ``(KafkaMessage) -> KafkaMessage`` that sets ``.message``.
+    :param deserializer: ``(KafkaMessage) -> KafkaMessage`` that sets ``.message``; default:
+        the value parsed as JSON, with the record's ``_kafka`` metadata added.
     :param filterer: ``(KafkaMessage) -> bool``; false drops the message.
     :param use_timestamp_for_id: event ids hold ``timestamp + 1`` instead of ``offset + 1``
         (the Node original's option; the same as ``id_mode="timestamp"``).
@@ -88,7 +98,9 @@ class Options:
         offset and timestamp of every partition and the Kafka cluster id: a resume on the same
         cluster is exact by offset, on another (mirrored topics) it goes by timestamp and the
         client gets ``event: reset`` with reason ``cluster``.
-    :param kafka_event_handlers: lifecycle hooks, see :data:`KAFKA_EVENTS`.
+    :param kafka_event_handlers: lifecycle hooks, see :data:`KAFKA_EVENTS`:
+        ``connected(consumer)`` (``None`` on the shared tail), ``assigned(positions)``,
+        ``message(kafka_message)``, ``error(exception)``, ``disconnected()``.
     :param connect_error_handler: ``(error, environ, start_response) -> iterable`` answering
         errors that happen before the stream started, instead of the JSON error response.
     :param idle_delay_ms: how long one poll waits for new data when there is none (default
@@ -101,10 +113,14 @@ class Options:
         also takes no more records than fit in ``queue_bytes / queue_size`` at the size of
         the last ones (every event's id lists every partition: with many partitions an event
         is kilobytes). With one fetch (``kafka_config``'s ``fetch_max_bytes``), this bounds a
-        stream's memory whatever its partitions.
+        stream's memory whatever its partitions. A single larger event still passes, alone.
     :param batch_size: most records taken from one poll (``max_records``).
     :param retry_ms: ``retry:`` hint sent at the start of a stream; ``None`` sends none.
-    :param resume_policy: what to do with resume offsets outside a partition's range.
+    :param resume_policy: where a stream goes when its offset is outside the partition, at
+        a resume or mid-stream (retention or ``delete_records`` removed data it had not read):
+        ``{"too_old": "earliest"|"latest"|"error", "too_new": …}``. Always told
+        (``event: reset``, at a resume also ``X-KafkaSSE-Reset``); ``error`` is a 410 at a
+        resume, an ``event: error`` mid-stream.
     :param setup_timeout_s: bound on everything before the response starts (connecting,
         metadata, offset look-ups); past it the client gets a 503 with ``Retry-After``.
 
@@ -157,8 +173,10 @@ class Options:
         it holds): it spaces batches by 40 µs per client, up to this. A record arriving after
         a quieter interval goes out at once. 0: a batch per poll.
     :param tail_ring_events: most events a hub keeps for clients that are behind (and for
-        resumes to catch up to); with ``tail_ring_bytes`` and ``tail_ring_age_s``.
-    :param tail_ring_bytes: most bytes of formatted events a hub keeps.
+        resumes to catch up to); with ``tail_ring_bytes`` and ``tail_ring_age_s``: how far a
+        client may fall behind before it detaches, and what a resume must reach to hand off.
+    :param tail_ring_bytes: most bytes a hub keeps: the events' text, the bytes formatted for
+        its clients, position vectors.
     :param tail_ring_age_s: oldest event a hub keeps, in seconds.
     :param max_private_consumers: a hub client that fell behind the ring reads through its
         own consumer again, unless the process holds this many already: it then ends with a
@@ -168,19 +186,23 @@ class Options:
 
     :param jwt_keys: what tokens are verified with: an HS secret (at least 32 bytes), a PEM
         public key, a JWKS (mapping, :class:`pathlib.Path` or ``https://`` URL), or a list of
-        these. Setting it turns tokens on.
+        these. Setting it turns tokens on. HS384/HS512 need 48/64 bytes. A JWKS URL is
+        fetched with PyJWT's ``PyJWKClient``: cached 300 s, refreshed on an unknown ``kid`` at
+        most every 10 s.
     :param jwt_algorithms: the accepted ``alg`` values; default: whatever fits a configured
         key (each key only verifies its own kind). ``none`` is never accepted.
     :param jwt_audience: the required ``aud`` (a string or a list of accepted ones).
     :param jwt_issuer: the required ``iss``.
     :param jwt_topics_claim: the claim listing the topics (names or ``*``/``?`` globs) a
-        token grants; default ``kafkasse.topics`` (``{"kafkasse": {"topics": [...]}}``).
+        token grants; default ``kafkasse.topics`` (``{"kafkasse": {"topics": [...]}}``): found
+        by its exact name, else as a dotted path.
     :param jwt_required: refuse requests without a token (401); default: True when
         ``jwt_keys`` is set. False: a token is optional, and narrows access when present.
     :param jwt_cookie_name: the cookie a token is read from when there is no
         ``Authorization: Bearer`` header; default ``kafkasse_token``.
     :param jwt_allow_query_token: also read ``?access_token=`` (last resort: URLs end up in
-        logs and browser history); when False such a request is a 400.
+        logs and browser history; the token is removed from the environ); when False such a
+        request is a 400.
     """
 
     # Not a sleep: an empty poll ends after this long, a record ends it at once. Short waits

@@ -186,7 +186,7 @@ def test_untrusted_certificate_is_a_503_naming_tls(serve_with, secured, secured_
 def test_cli_serves_a_sasl_broker_from_a_config_file_with_the_password_from_env(
     secured, secured_topics, tmp_path
 ):
-    """The production shape of README's "The CLI server": settings in a file, the secret
+    """The production shape of the docs' CLI page (docs/cli.md): settings in a file, the secret
     in the environment."""
     broker = secured["sasl"]
     config = tmp_path / "kafkasse.toml"

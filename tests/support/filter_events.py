@@ -69,7 +69,7 @@ def _get(event: Any, *path: str) -> Any:
     return event
 
 
-#: (expression, oracle): the README's examples and the awkward cases.
+#: (expression, oracle): the examples of docs/filtering.md and the awkward cases.
 ORACLES: list[tuple[str, Callable[[dict[str, Any]], bool]]] = [
     (
         "meta.domain == 'en.wikipedia.org'",

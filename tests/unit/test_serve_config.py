@@ -233,9 +233,8 @@ def test_options_flags_reach_what_users_reach_for():
     )
 
 
-def test_the_readme_production_file_is_valid(tmp_path):
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    section = readme[readme.index("### The CLI server") : readme.index("## Options")]
+def test_the_docs_production_file_is_valid(tmp_path):
+    section = (Path(__file__).parents[2] / "docs" / "cli.md").read_text()
     block = section[
         section.index("```toml") + len("```toml") : section.index(
             "```\n\n", section.index("```toml")
