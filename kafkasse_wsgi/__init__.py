@@ -12,7 +12,7 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["KafkaMessage", "KafkaSSE", "Options", "ResumePolicy", "errors", "kafka_sse"]
 
 _LAZY = {
