@@ -92,13 +92,13 @@ def clients(pywikibot_dir: Path) -> dict[str, Follow]:
     httpx_async = _load("httpx_sse_async").follow
 
     def pywikibot(url: str, last_event_id: str | None) -> Iterator[Any]:
-        # ``retry=``: pywikibot's own wait before a reconnection the server gave no hint for
-        # (after a bounded replay's end), 5 s unless set.
+        # ``retry=``: pywikibot's own wait (doubled) before a reconnection the server gave no
+        # hint for (after a bounded replay's end), 5 s unless set.
         return wiki.follow(
             wiki.kafkasse_site(url.rsplit("/", 1)[0]),  # the family names the server
             url=url,
             latest_event_id=last_event_id,
-            retry=250,
+            retry=500,
         )
 
     followers: dict[str, Follow] = {"pywikibot": pywikibot, **plain}
@@ -287,24 +287,31 @@ def test_client_ends_with_a_bounded_replay_and_its_resume_gets_204(
     ]
 
 
-#: A stream that opens with an id-only frame (a start position), as browsers tolerate: one
-#: message, then another id-only frame and the end of a server-ended stream.
+#: The ``retry:`` hint of the canned stream below, and a bound on a reconnection that honours
+#: it: without a hint each client waits 1 s or more (requests-sse 5 s doubled, the httpx-sse
+#: snippets 1 s, pywikibot as set up here 0.5 s doubled).
+CANNED_RETRY_MS = 10
+HONOURED_WITHIN_S = 0.8
+#: A stream that opens with an id-only frame (a start position, as browsers tolerate), one
+#: message, then a ``retry:`` hint, another id-only frame and the end a server gives a stream.
 ID_ONLY_FRAMES = (
     b":ok\n\nid: START\n\n"
     b'event: message\nid: ONE\ndata: {"n": 1}\n\n'
-    b"retry: 50\n\nid: TWO\n\n:end: limit\n\n"
+    b"retry: %d\n\nid: TWO\n\n:end: limit\n\n" % CANNED_RETRY_MS
 )
 
 
-class _IdOnlyFrames(http.server.BaseHTTPRequestHandler):
-    """Sends ``ID_ONLY_FRAMES`` to a first request, a 204 to any resume; notes their ids."""
+class _CannedStream(http.server.BaseHTTPRequestHandler):
+    """``ID_ONLY_FRAMES`` to a first request, 204 to a resume; notes each resume's id and how
+    long after the end of the stream it came."""
 
-    resumed_with: list[str] = []
+    ended_at: list[float] = []
+    resumes: list[tuple[str, float]] = []
 
     def do_GET(self) -> None:
         last_event_id = self.headers.get("Last-Event-ID")
         if last_event_id:
-            self.resumed_with.append(last_event_id)
+            self.resumes.append((last_event_id, time.monotonic() - self.ended_at[-1]))
             self.send_response(204)
             self.end_headers()
             return
@@ -312,18 +319,20 @@ class _IdOnlyFrames(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.end_headers()
         self.wfile.write(ID_ONLY_FRAMES)
+        self.wfile.flush()
+        self.ended_at.append(time.monotonic())
 
     def log_message(self, *args: Any) -> None:
         pass
 
 
 @pytest.fixture
-def id_only_frames() -> Iterator[tuple[str, list[str]]]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _IdOnlyFrames)
-    _IdOnlyFrames.resumed_with = []
+def canned_stream() -> Iterator[str]:
+    _CannedStream.ended_at, _CannedStream.resumes = [], []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CannedStream)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/topic", _IdOnlyFrames.resumed_with
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/topic"
     httpd.shutdown()
     httpd.server_close()
 
@@ -339,9 +348,14 @@ RESUMES_WITH = {
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-def test_client_tolerates_frames_with_an_id_and_no_data(client, clients, id_only_frames):
+def test_client_tolerates_id_only_frames_and_honours_retry(client, clients, canned_stream):
     """A frame with an id and no data (a start position, progress under a filter) is no
-    event: the client yields only the message, and resumes from the latest id it tracks."""
-    url, resumed_with = id_only_frames
-    assert list(clients[client](url, None)) == [("ONE", {"n": 1})]
-    assert resumed_with[0] == RESUMES_WITH[client]
+    event: the client yields only the message, and resumes from the latest id it tracks,
+    after the server's ``retry:`` hint (sseclient-py sees neither: its snippet's own wait)."""
+    assert list(clients[client](canned_stream, None)) == [("ONE", {"n": 1})]
+    resumed_with, waited_s = _CannedStream.resumes[0]
+    assert resumed_with == RESUMES_WITH[client]
+    if client == "sseclient-py":
+        assert waited_s >= _load("sseclient_requests").RECONNECT_DELAY_S
+    else:
+        assert waited_s < HONOURED_WITHIN_S
