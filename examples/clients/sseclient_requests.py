@@ -3,7 +3,9 @@
 Reconnect by hand, sending the last message's id as ``Last-Event-ID``. sseclient-py drops
 every block without ``data:``, so it never sees ``retry:`` hints nor id-only frames (progress
 while a filter drops events, the start position): resuming from the last message's id is
-still exact, it may only scan again what a filter already dropped.
+still exact, it may only scan again what a filter already dropped. Before its first message
+it has no id at all: a stream at latest that ends before then starts again at latest, and
+what was produced in between is not sent.
 
     for event_id, event in follow("http://127.0.0.1:6927/edits"):
         print(event)
