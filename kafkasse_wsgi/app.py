@@ -393,8 +393,7 @@ def _start_on_the_hubs(
         for topic in topics_of(wanted):
             hubs[topic] = hub.attach(topic, opts)
     except TopicNotAvailableError:
-        # Refused exactly as a stream of its own would be (a 404, or a 500 when the server
-        # allows none of the topics that exist).
+        # Refused exactly as a stream of its own would be (a 404).
         consumer = open_consumer(opts, request.request_id)
         try:
             check_topics(consumer, topics_of(wanted), opts, environ, grant)
