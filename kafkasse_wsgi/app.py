@@ -281,8 +281,13 @@ def stream_or_refuse(
             log.exception("unexpected error while starting a stream")
             refusal = KafkaSSEError("internal error while starting the stream")
         else:
-            log.info(
-                "refused: %s %s", refusal.status, refusal.message, extra={"error": refusal.name}
+            # A 5xx is the server's or Kafka's trouble: seen at --log-level WARNING.
+            log.log(
+                logging.WARNING if refusal.status >= 500 else logging.INFO,
+                "refused: %s %s",
+                refusal.status,
+                refusal.message,
+                extra={"error": refusal.name},
             )
             opts.call_hook("error", log, refusal)
         return error_response(refusal, request, environ, start_response, opts)
