@@ -26,10 +26,10 @@ URL = (
     sys.argv[1]
     if len(sys.argv) > 1
     else os.environ.get(
-        "KAFKASSE_URL", f"http://127.0.0.1:{os.environ.get('PORT', '8000')}/my-topic"
+        "EXAMPLE_URL", f"http://127.0.0.1:{os.environ.get('PORT', '8000')}/my-topic"
     )
 )
-STATE = Path(os.environ.get("KAFKASSE_STATE_FILE", ".kafkasse-last-event-id"))
+STATE = Path(os.environ.get("EXAMPLE_STATE_FILE", ".kafkasse-last-event-id"))
 
 
 def load_last_id() -> str | None:

@@ -384,3 +384,27 @@ def test_help_says_each_default_once_and_spells_out_choices():
         assert "ID_MODES" not in text and ":data:" not in text, text
     id_mode = next(a for a in serve._actions if "--id-mode" in a.option_strings)
     assert "offset, timestamp, cursor" in id_mode.help
+
+
+def test_examples_scripts_and_docs_name_only_real_kafkasse_variables():
+    """``KAFKASSE_*`` is the serve command's: an example's or a test's own variable under it
+    (``KAFKASSE_URL``, ``KAFKASSE_TEST_CONFIG``) would now stop the server it reaches."""
+    import re
+
+    from kafkasse_wsgi.serve_config import KAFKA_ENV_PREFIX, _known_variables
+
+    root = Path(__file__).resolve().parents[2]
+    known = set(_known_variables())
+    files = [
+        root / "README.md",
+        *(root / "docs").rglob("*.md"),
+        *(p for p in (root / "examples").rglob("*") if p.is_file()),
+        *(p for p in (root / "scripts").rglob("*") if p.is_file() and p.stat().st_size < 500_000),
+        *(root / "tests" / "support").glob("*.py"),
+    ]
+    for path in files:
+        text = path.read_text(errors="replace")
+        for name in set(re.findall(r"\bKAFKASSE_[A-Z0-9_]*[A-Z0-9]\b", text)):
+            if name.startswith(KAFKA_ENV_PREFIX) or name == KAFKA_ENV_PREFIX.rstrip("_"):
+                continue
+            assert name in known, f"{path.relative_to(root)}: {name}"
