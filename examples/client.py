@@ -1,5 +1,6 @@
 """A Python consumer that survives restarts: it resumes where it stopped, exactly.
 
+    pip install '.[client]'          # requests and requests-sse (from a checkout)
     python examples/client.py http://127.0.0.1:8000/my-topic
     # Ctrl-C, produce more, start it again: it continues after the last event it handled.
 

@@ -24,6 +24,10 @@ import requests
 
 from tests.support.servers import ROOT, Server, free_port, wait_for_port
 
+# In the normal suite, with room for the first build and installs (pip's cache cold): the
+# session fixtures' time counts against the first test that uses them.
+pytestmark = pytest.mark.timeout(600)
+
 #: The venvs: "" is the wheel alone; each other holds one user extra.
 EXTRAS = ("", "gunicorn", "flask", "django", "jwt", "metrics", "client")
 EXAMPLES = ROOT / "examples"
