@@ -17,7 +17,11 @@ The streams can also be served from another origin: run a second copy with
 ``?stream_base=http://127.0.0.1:8001/stream`` (the page then opens its EventSource with
 ``withCredentials``; the cookie goes along because both are on 127.0.0.1).
 
-Users and their topics come from ``EXAMPLE_USERS`` (JSON ``{"user": ["topic", "glob-*"]}``).
+Users and their topics come from ``EXAMPLE_USERS`` (JSON ``{"user": ["topic", "glob-*"]}``;
+default: alice reads ``alice-events``, bob ``bob-orders`` and any topic matching ``bob-*``).
+At start the example creates the topics named there that do not exist yet (one partition)
+and prints who streams what. The page opens the user's named topics; ``/?topics=bob-x``
+opens others the token grants (a glob such as ``bob-*`` is a grant, not a topic to open).
 A real application checks a password or an identity provider before minting a token.
 """
 
@@ -26,6 +30,7 @@ if __name__ == "__main__":
 
     monkey.patch_all()
 
+import html
 import json
 import os
 import secrets
@@ -39,7 +44,7 @@ KAFKA_CONFIG = {"bootstrap_servers": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "
 JWT_SECRET = os.environ.get("EXAMPLE_JWT_SECRET") or secrets.token_hex(32)
 TOKEN_LIFETIME_S = float(os.environ.get("TOKEN_LIFETIME_S", "300"))
 USERS: dict[str, list[str]] = json.loads(
-    os.environ.get("EXAMPLE_USERS", '{"alice": ["alice-events"], "bob": ["bob-*"]}')
+    os.environ.get("EXAMPLE_USERS", '{"alice": ["alice-events"], "bob": ["bob-orders", "bob-*"]}')
 )
 CORS_ORIGINS = [o for o in os.environ.get("CORS_ORIGINS", "").split(",") if o] or None
 
@@ -89,9 +94,35 @@ def page():
     user = session.get("user")
     if user not in USERS:
         return LOGIN_PAGE
-    topics = ",".join(t for t in USERS[user] if "*" not in t and "?" not in t)
+    topics = request.args.get("topics") or ",".join(named_topics(USERS[user]))
+    if not topics:
+        granted = html.escape(", ".join(USERS[user]))
+        return f"<p>Your token grants {granted}: open <code>/?topics=</code> a topic it matches."
     config = {"user": user, "topics": topics, "renewEveryMs": int(TOKEN_LIFETIME_S * 500)}
-    return STREAM_PAGE.replace("__CONFIG__", json.dumps(config))
+    # "</" inside a script would end it: JSON's \u003c keeps a topic name from doing so.
+    return STREAM_PAGE.replace("__CONFIG__", json.dumps(config).replace("<", "\\u003c"))
+
+
+def named_topics(grants: list[str]) -> list[str]:
+    """The topics a claim names outright: its globs are grants, not topics to open."""
+    return [t for t in grants if "*" not in t and "?" not in t]
+
+
+def create_missing_topics() -> None:
+    """Create the users' named topics that do not exist yet, so every page has a stream."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    admin = KafkaAdminClient(**KAFKA_CONFIG, client_id="kafkasse-example-admin")
+    try:
+        for topic in sorted({t for grants in USERS.values() for t in named_topics(grants)}):
+            try:
+                admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+                print(f"created topic {topic}", flush=True)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        admin.close()
 
 
 LOGIN_PAGE = """<!doctype html><title>Sign in</title>
@@ -144,6 +175,9 @@ if __name__ == "__main__":
     from kafkasse_wsgi.log import configure_json_logging
 
     configure_json_logging("INFO")
+    create_missing_topics()
+    for name, grants in USERS.items():
+        print(f"{name} streams {', '.join(grants)}", flush=True)
     port = int(os.environ.get("PORT", "8000"))
     print(f"Sign in on http://127.0.0.1:{port}/", flush=True)
     WSGIServer(("127.0.0.1", port), app).serve_forever()

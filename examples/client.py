@@ -1,5 +1,6 @@
 """A Python consumer that survives restarts: it resumes where it stopped, exactly.
 
+    pip install '.[client]'          # requests and requests-sse (from a checkout)
     python examples/client.py http://127.0.0.1:8000/my-topic
     # Ctrl-C, produce more, start it again: it continues after the last event it handled.
 
@@ -26,10 +27,10 @@ URL = (
     sys.argv[1]
     if len(sys.argv) > 1
     else os.environ.get(
-        "KAFKASSE_URL", f"http://127.0.0.1:{os.environ.get('PORT', '8000')}/my-topic"
+        "EXAMPLE_URL", f"http://127.0.0.1:{os.environ.get('PORT', '8000')}/my-topic"
     )
 )
-STATE = Path(os.environ.get("KAFKASSE_STATE_FILE", ".kafkasse-last-event-id"))
+STATE = Path(os.environ.get("EXAMPLE_STATE_FILE", ".kafkasse-last-event-id"))
 
 
 def load_last_id() -> str | None:

@@ -5,6 +5,8 @@ the settings that matter are about many concurrent, long, mostly idle requests.
 """
 
 import os
+import shutil
+import tempfile
 
 # Where to listen; PORT as in the other examples. 127.0.0.1 unless you mean to expose it.
 bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
@@ -34,8 +36,47 @@ graceful_timeout = 10
 # not idle: the heartbeats (heartbeat_interval_s, 15 s by default) keep them, and proxies, busy.
 keepalive = 5
 
-# Access log on stdout; the app's own logs are JSON lines (kafkasse_wsgi.log).
+# Access log on stdout. Every line is JSON: the app's (kafkasse_wsgi.log, set up in
+# post_worker_init below) and gunicorn's own (this dict), with the same fields.
 accesslog = "-"
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+_JSON = {
+    "()": "pythonjsonlogger.json.JsonFormatter",
+    "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+    "rename_fields": {"levelname": "level", "asctime": "time"},
+}
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": _JSON},
+    "handlers": {
+        "error": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stderr",
+        },
+        "access": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stdout",
+        },
+    },
+    # The application's records: post_worker_init's handler, in each worker.
+    "root": {"level": LOG_LEVEL, "handlers": []},
+    "loggers": {
+        "gunicorn.error": {"level": LOG_LEVEL, "handlers": ["error"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
+    },
+}
+
+# Metrics (/metrics, the `metrics` extra) with several workers: each worker is a process with
+# its own counters. prometheus_client's multiprocess mode has them write to files in this
+# directory, merged by every /metrics answer; it must be set before a worker imports
+# prometheus_client, and start empty. Set it yourself to keep it elsewhere.
+_metrics_dir = None
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _metrics_dir = tempfile.mkdtemp(prefix="kafkasse-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
 
 
 def post_worker_init(worker):
@@ -43,5 +84,17 @@ def post_worker_init(worker):
     from kafkasse_wsgi.gunicorn_hooks import watch_worker
     from kafkasse_wsgi.log import configure_json_logging
 
-    configure_json_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    configure_json_logging(LOG_LEVEL)
     watch_worker(worker)
+
+
+def child_exit(server, worker):
+    """A worker ended (or was killed): its open streams no longer count in /metrics."""
+    from kafkasse_wsgi.metrics import worker_exited
+
+    worker_exited(worker.pid)
+
+
+def on_exit(server):
+    if _metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)

@@ -1,5 +1,24 @@
 """kafkasse_wsgi: stream Apache Kafka topics to HTTP Server-Sent Events from WSGI apps.
 
+The public API (``__all__``); every other module is internal unless the README names it:
+
+- ``KafkaSSE``: a complete WSGI app, ``GET /<topic>[,<topic>…]`` streams those topics.
+- ``kafka_sse``: ``kafka_sse(environ, start_response, assignments, options, at_timestamp)``
+  streams inside any WSGI callable (the Node original's ``kafkaSse(req, res, …)``).
+- ``Options``: every option, validated once; ``KafkaSSE(**options)`` and ``kafka_sse`` also
+  take a plain dict of the same names.
+- ``ResumePolicy``: ``Options.resume_policy``, where a resume outside a partition's range
+  goes (``too_old``/``too_new``: ``earliest``, ``latest`` or ``error``).
+- ``KafkaMessage``: what a ``deserializer`` and a ``filterer`` receive.
+- ``errors``: the exceptions, each with its HTTP status (``ConfigurationError``,
+  ``TopicNotAvailableError``…).
+- ``configure_json_logging``: JSON log lines carrying each stream's request id, for your
+  process (``kafkasse-wsgi serve`` calls it itself).
+
+Integrations, each in its module: ``kafkasse_wsgi.contrib.flask``,
+``kafkasse_wsgi.contrib.django``, ``kafkasse_wsgi.middleware``, ``kafkasse_wsgi.tokens``
+(``mint_token``), ``kafkasse_wsgi.metrics`` (``metrics_app``), ``kafkasse_wsgi.gunicorn_hooks``.
+
 Importing this package has no side effects: it patches nothing, starts nothing, and installs
 no log handler beyond a ``NullHandler``. It doesn't even import gevent or kafka-python until
 a public name is used, so a server can monkey-patch first (the gunicorn gevent worker and
@@ -13,7 +32,15 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.2.0"
-__all__ = ["KafkaMessage", "KafkaSSE", "Options", "ResumePolicy", "errors", "kafka_sse"]
+__all__ = [
+    "KafkaMessage",
+    "KafkaSSE",
+    "Options",
+    "ResumePolicy",
+    "configure_json_logging",
+    "errors",
+    "kafka_sse",
+]
 
 _LAZY = {
     "KafkaSSE": "app",
@@ -21,11 +48,13 @@ _LAZY = {
     "KafkaMessage": "message",
     "Options": "options",
     "ResumePolicy": "options",
+    "configure_json_logging": "log",
 }
 
 if TYPE_CHECKING:
     from . import errors
     from .app import KafkaSSE, kafka_sse
+    from .log import configure_json_logging
     from .message import KafkaMessage
     from .options import Options, ResumePolicy
 
@@ -37,6 +66,11 @@ def __getattr__(name: str) -> Any:
         module = importlib.import_module(f".{_LAZY[name]}", __name__)
         return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names beside the module's own, though they are loaded only when used."""
+    return sorted({*globals(), *__all__})
 
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

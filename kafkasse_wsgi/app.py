@@ -144,7 +144,13 @@ def kafka_sse(
         ``Last-Event-ID`` header moves the partitions it names to where it says; naming
         anything outside ``assignments`` is a 400.
     :param options: an :class:`Options` or a dict of option names.
-    :param at_timestamp: start time for partitions without an offset: epoch ms or ISO-8601.
+    :param at_timestamp: start time for partitions without an offset: epoch ms or ISO-8601;
+        ``None`` takes the request's ``?since=`` (the last one, if repeated).
+
+    What every entry point reads from the request is the same: ``?since=`` (unless the
+    application gives ``at_timestamp``), ``?filter=``, ``?until=``, ``?limit=``,
+    ``Last-Event-ID``, ``Accept``; the topics are the application's (``assignments`` here,
+    the path for :class:`KafkaSSE`).
 
     ``OPTIONS`` is answered with 204 (a CORS preflight when ``cors_origins`` allows the
     origin); which other methods may stream is the calling application's choice.
@@ -168,11 +174,8 @@ def respond(
     assignments: Any,
     options: Options | Mapping[str, Any] | None = None,
     at_timestamp: int | str | None = None,
-    *,
-    query_since: bool = False,
 ) -> Iterable[bytes]:
-    """:func:`kafka_sse`; with ``query_since``, no ``at_timestamp`` means the request's
-    ``?since=`` (the framework helpers' rule)."""
+    """:func:`kafka_sse`, without its shared-tail rule for a per-request deserializer."""
     try:
         opts = Options.from_any(options)
     except KafkaSSEError as error:
@@ -181,7 +184,7 @@ def respond(
     request = parse_request(environ, opts.trusted_proxies)
     if request.method == "OPTIONS":
         return preflight_response(request, start_response, opts)
-    if at_timestamp is None and query_since:
+    if at_timestamp is None:
         at_timestamp = request.since
     return stream_or_refuse(request, environ, start_response, assignments, opts, at_timestamp)
 
@@ -278,8 +281,13 @@ def stream_or_refuse(
             log.exception("unexpected error while starting a stream")
             refusal = KafkaSSEError("internal error while starting the stream")
         else:
-            log.info(
-                "refused: %s %s", refusal.status, refusal.message, extra={"error": refusal.name}
+            # A 5xx is the server's or Kafka's trouble: seen at --log-level WARNING.
+            log.log(
+                logging.WARNING if refusal.status >= 500 else logging.INFO,
+                "refused: %s %s",
+                refusal.status,
+                refusal.message,
+                extra={"error": refusal.name},
             )
             opts.call_hook("error", log, refusal)
         return error_response(refusal, request, environ, start_response, opts)
@@ -393,8 +401,7 @@ def _start_on_the_hubs(
         for topic in topics_of(wanted):
             hubs[topic] = hub.attach(topic, opts)
     except TopicNotAvailableError:
-        # Refused exactly as a stream of its own would be (a 404, or a 500 when the server
-        # allows none of the topics that exist).
+        # Refused exactly as a stream of its own would be (a 404).
         consumer = open_consumer(opts, request.request_id)
         try:
             check_topics(consumer, topics_of(wanted), opts, environ, grant)

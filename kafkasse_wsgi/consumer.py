@@ -224,13 +224,9 @@ def check_topics(
     grant: TokenGrant | None = None,
 ) -> None:
     """Every requested topic must exist, be allowed, and be granted by the subscriber token
-    (if any); a 404 never says which was the case."""
+    (if any); a 404 never says which was the case. An allowed topic not created yet is a
+    404 too, even when no allowed topic exists: it may be created later."""
     existing = kafka_call("metadata", consumer.topics)
-    if not existing or (
-        not callable(options.allowed_topics)
-        and not any(options.is_topic_allowed(topic, environ) for topic in existing)
-    ):
-        raise ConfigurationError("no topic is available to stream: none exists or is allowed")
     check_allowed(requested, options, environ, grant, existing)
 
 

@@ -7,7 +7,7 @@ carries a stack trace, a broker address or configuration.
 The tree::
 
     KafkaSSEError                    origin "KafkaSSE", HTTP 500 unless said otherwise
-    ├── ConfigurationError           500  the server is set up wrong (no topic exists/allowed…)
+    ├── ConfigurationError           500  the server is set up wrong (bad options)
     ├── InvalidAssignmentError       400  malformed assignments, Last-Event-ID or ``since``,
     │   │                                 or a Last-Event-ID outside the requested topics
     │   └── OffsetOutOfRangeError    410  a resume offset is outside the partition (policy "error")

@@ -8,6 +8,7 @@ in the name. Validation happens once, at construction, and names the bad option.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import logging
 import math
 import re
@@ -118,6 +119,7 @@ class Options:
     :param retry_ms: ``retry:`` hint sent at the start of a stream; ``None`` sends none.
     :param resume_policy: where a stream goes when its offset is outside the partition, at
         a resume or mid-stream (retention or ``delete_records`` removed data it had not read):
+        ``ResumePolicy(too_old=…, too_new=…)`` or
         ``{"too_old": "earliest"|"latest"|"error", "too_new": …}``. Always told
         (``event: reset``, at a resume also ``X-KafkaSSE-Reset``); ``error`` is a 410 at a
         resume, an ``event: error`` mid-stream.
@@ -500,7 +502,7 @@ class Options:
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:
-            raise ConfigurationError(f"unknown option(s): {', '.join(unknown)}")
+            raise ConfigurationError(f"unknown option(s): {', '.join(unknown)}{_hint(unknown)}")
         return cls(**options)
 
     def replace(self, **changes: Any) -> Options:
@@ -526,6 +528,23 @@ class Options:
         if callable(allowed):
             return bool(allowed(environ, topic))
         return topic in allowed
+
+
+def _hint(unknown: Sequence[str]) -> str:
+    """``; did you mean allowed_topics?`` for near misses (``alowed_topics``, the Node
+    original's ``allowedTopics``), naming each one when there are several."""
+    known = [field.name for field in dataclasses.fields(Options)]
+    guesses = {}
+    for name in unknown:
+        snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+        close = difflib.get_close_matches(snake, known, n=1, cutoff=0.75)
+        if close:
+            guesses[name] = close[0]
+    if not guesses:
+        return ""
+    if len(unknown) == 1:
+        return f"; did you mean {guesses[unknown[0]]}?"
+    return "; did you mean " + ", ".join(f"{g} for {n}" for n, g in guesses.items()) + "?"
 
 
 def _cors_origins(value: CorsOrigins) -> str | tuple[str, ...] | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import options as options_module
 from .errors import ConfigurationError
 from .kafka_config import LIBRDKAFKA_KEYS
 from .options import ID_MODES, Options
@@ -76,9 +78,11 @@ class Spec:
 
     @property
     def envs(self) -> tuple[str, ...]:
-        """The variable, then those of the older flag names (``KAFKASSE_HEARTBEAT``)."""
-        older = tuple(ENV_PREFIX + alias[2:].replace("-", "_").upper() for alias in self.aliases)
-        return (self.env, *older)
+        """The variable, the option's own name (``KAFKASSE_HEARTBEAT_INTERVAL_S``), then those
+        of the older flag names (``KAFKASSE_HEARTBEAT``)."""
+        names = [self.env, ENV_PREFIX + self.name.upper()]
+        names += [ENV_PREFIX + alias[2:].replace("-", "_").upper() for alias in self.aliases]
+        return tuple(dict.fromkeys(names))
 
 
 def _flag_word(name: str) -> str:
@@ -216,9 +220,24 @@ def _option_help() -> dict[str, str]:
         else:
             current = None
     return {
-        name: re.sub(r":\w+:`([^`]*)`", r"\1", text).replace("%", "%%").replace("``", "")
+        name: re.sub(r":\w+:`([^`]*)`", r"\1", _spell_data(text))
+        .replace("%", "%%")
+        .replace("``", "")
         for name, text in helps.items()
     }
+
+
+def _spell_data(text: str) -> str:
+    """``one of :data:`ID_MODES``` → ``one of offset, timestamp, cursor``: a reader of
+    ``--help`` needs the values, not the name of a constant in our code."""
+
+    def values(match: re.Match[str]) -> str:
+        value = getattr(options_module, match.group(1), None)
+        if isinstance(value, (tuple, list)):
+            return ", ".join(map(str, value))
+        return match.group(0)
+
+    return re.sub(r":data:`(\w+)`", values, text)
 
 
 def _option_specs() -> list[Spec]:
@@ -284,9 +303,14 @@ class ServeConfig:
         return self.server[name].value
 
     def describe(self) -> str:
-        """``--print-config``: the effective settings as TOML, each with its source; secrets
-        masked. Options left at their default are listed too, so nothing is hidden."""
-        lines = ["# kafkasse-wsgi serve: effective configuration (source of each value after #)"]
+        """``--print-config``: the effective settings as TOML, each with its source; secret
+        values masked and commented out, so the output loads back through ``--config`` (the
+        secrets still come from where they came from). Options left at their default are
+        listed too, so nothing is hidden."""
+        lines = [
+            "# kafkasse-wsgi serve: effective configuration (source of each value after #);",
+            "# secrets are shown as *** and commented out: give them by environment variable.",
+        ]
         for name, setting in self.server.items():
             lines.append(_toml_line(name, setting.value, setting.source))
         for spec in SPECS:
@@ -329,8 +353,10 @@ def is_secret(name: str) -> bool:
 
 def _toml_line(key: str, value: Any, source: str) -> str:
     shown_key = key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
-    if is_secret(key) and value is not None:
-        return f'{shown_key} = "{MASK}"  # {source}'
+    if is_secret(key) and value is not None and not isinstance(value, (bool, int, float)):
+        # A switch such as jwt_allow_query_token is no secret; a masked value would not
+        # load back, so it is a comment.
+        return f'# {shown_key} = "{MASK}"  # {source}'
     if value is None:
         return f"# {shown_key} = (none)  # {source}"
     return f"{shown_key} = {_toml_value(value)}  # {source}"
@@ -374,8 +400,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for spec in SPECS:
         names = [spec.flag, *spec.aliases]
         default = SERVER_DEFAULTS.get(spec.name) if spec.server else _default_of(spec.name)
-        if spec.server and spec.name not in SERVER_DEFAULTS:
-            shown = ""
+        if (spec.server and spec.name not in SERVER_DEFAULTS) or "default" in spec.help.lower():
+            shown = ""  # no default, or the text already says it
         else:
             shown = f" (default: {'none' if default is None else default})"
         help_text = f"{spec.help}{shown} [{spec.env}]"
@@ -417,10 +443,16 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] | None = None) 
     if path:
         _read_file(Path(path), server, options, kafka)
 
+    _check_variables(environ)
     for spec in SPECS:
-        variable = next((name for name in spec.envs if name in environ), None)
-        if variable is None:
+        present = [name for name in spec.envs if name in environ]
+        if not present:
             continue
+        if len(present) > 1:
+            raise ConfigurationError(
+                f"{' and '.join(sorted(present))} name one setting: set one of them"
+            )
+        variable = present[0]
         try:
             value = spec.parse(environ[variable])
         except ValueError as exc:
@@ -443,6 +475,29 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] | None = None) 
         key = key.strip()
         _set_kafka(kafka, key, text, f"flag --kafka-config {key}", text=True)
     return ServeConfig(server, options, kafka)
+
+
+def _known_variables() -> list[str]:
+    return [f"{ENV_PREFIX}CONFIG", *(name for spec in SPECS for name in spec.envs)]
+
+
+def _check_variables(environ: Mapping[str, str]) -> None:
+    """A ``KAFKASSE_*`` variable that names no setting is an error, as a file's unknown key
+    is: a typo (``KAFKASSE_HEARTBEET``) must not leave the default silently in force.
+    ``KAFKASSE_KAFKA_<KEY>`` are consumer settings, checked by :func:`check`.
+
+    :raises ConfigurationError: naming the variable and the closest valid name.
+    """
+    known = _known_variables()
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name.startswith(KAFKA_ENV_PREFIX) or name in known:
+            continue
+        closest = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {closest[0]}?" if closest else ""
+        raise ConfigurationError(
+            f"{name}: unknown variable (the {ENV_PREFIX}* variables are kafkasse-wsgi "
+            f"settings){hint}"
+        )
 
 
 def _assign(

@@ -1,6 +1,8 @@
 """The app ``kafkasse-wsgi serve`` runs: streams plus the few endpoints a deployment needs.
 
-GET /                     the demo page (EventSource client, replay, reconnect counter)
+GET /                     the demo page (EventSource client, replay, reconnect counter);
+                          ``?topics=a,b`` (default: the first allowed topic, else
+                          ``demo-events``), ``?filter=``, ``?since=``, ``?until=``
 GET /healthz              200 {"status": "ok"}; ``?kafka=1`` also asks the brokers (503 if
                           they don't answer within ``KAFKA_HEALTH_TIMEOUT_S``)
 GET /metrics              Prometheus metrics (all workers under gunicorn)
@@ -14,6 +16,7 @@ other method but GET and HEAD with 405 and ``Allow``, as the streams do.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 from collections.abc import Iterable
@@ -47,6 +50,19 @@ def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> l
     return [data]
 
 
+#: What the demo page opens when neither ``?topics=`` nor a list of allowed topics says.
+DEMO_TOPIC = "demo-events"
+
+
+def _demo_page(allowed: Any) -> bytes:
+    """The page, opening the first allowed topic (``?topics=`` in its URL picks others)."""
+    page = resources.files(__package__).joinpath("static/index.html").read_text("utf-8")
+    topic = allowed[0] if allowed and not callable(allowed) else DEMO_TOPIC
+    marker = f'<meta name="kafkasse-topics" content="{DEMO_TOPIC}">'
+    chosen = f'<meta name="kafkasse-topics" content="{html.escape(topic)}">'
+    return page.replace(marker, chosen, 1).encode("utf-8")
+
+
 #: The paths that are not streams.
 _FIXED = frozenset({"", "/", "/healthz", "/metrics", "/_tail", "/favicon.ico"})
 
@@ -61,7 +77,7 @@ class StreamServer:
 
     def __init__(self, **options: Any) -> None:
         self.streams = KafkaSSE(**options)
-        self._page = resources.files(__package__).joinpath("static/index.html").read_bytes()
+        self._page = _demo_page(self.streams.options.allowed_topics)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")

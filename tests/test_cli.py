@@ -121,6 +121,34 @@ def test_kafka_health_check_answers_503_within_5s_when_brokers_are_unreachable(s
     assert requests.get(f"{server.url}/healthz", timeout=5).json()["status"] == "ok"
 
 
+def test_a_5xx_refusal_is_logged_at_warning_with_its_cause(tmp_path):
+    """Regression: refusals were logged at INFO, so at ``--log-level WARNING`` (what
+    ``scripts/demo`` uses) a server whose brokers cannot be reached logged nothing."""
+    log = tmp_path / "serve.log"
+    server = start_cli(
+        [
+            "--log-level",
+            "WARNING",
+            "--bootstrap-servers",
+            f"127.0.0.1:{free_port()}",
+            "--kafka-config",
+            "api_version_auto_timeout_ms=1000",
+        ],
+        log_path=log,
+    )
+    try:
+        response = requests.get(f"{server.url}/anything", timeout=20)
+        assert response.status_code == 503
+    finally:
+        server.stop()
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    refusals = [r for r in records if "503" in r.get("message", "")]
+    assert refusals, log.read_text()
+    assert refusals[0]["level"] in ("WARNING", "ERROR")
+    assert response.json()["message"] in refusals[0]["message"]
+    assert refusals[0]["request_id"] == response.headers["X-Request-ID"]
+
+
 @pytest.mark.parametrize("how", ["flag", "environment"])
 def test_cors_origins_from_the_flag_or_the_environment(make_topic, kafka_bootstrap, how):
     topic = make_topic()

@@ -363,7 +363,7 @@ def test_sigterm_to_gunicorn_ends_every_stream_cleanly_and_clients_resume_elsewh
             }
         }
     )
-    env = {"KAFKASSE_TEST_CONFIG": config}
+    env = {"TEST_APP_CONFIG": config}
     conf = [
         "-c",
         str(ROOT / "tests" / "support" / "gunicorn_test_conf.py"),
@@ -493,8 +493,8 @@ class _LeanReader:
 def test_slow_client_paused_on_200_partitions_holds_bounded_bytes_and_gets_everything(
     serve, kafka, make_topic
 ):
-    pause_s = float(os.environ.get("KAFKASSE_SLOW_PAUSE_S", "20"))
-    per_partition = int(os.environ.get("KAFKASSE_SLOW_EVENTS_PER_PARTITION", "15"))
+    pause_s = float(os.environ.get("TEST_SLOW_PAUSE_S", "20"))
+    per_partition = int(os.environ.get("TEST_SLOW_EVENTS_PER_PARTITION", "15"))
     total = SLOW_PARTITIONS * per_partition
     topic = make_topic(partitions=SLOW_PARTITIONS)
     server = serve()  # default options: they are what is bounded

@@ -117,6 +117,35 @@ def test_repeated_since_the_last_one_counts(serve, kafka, make_topic):
     assert [e["n"] for e in payloads_of(events)] == [0]
 
 
+@pytest.mark.parametrize("mode", ["app", "function"])
+def test_since_in_the_url_starts_every_entry_point_at_that_time(serve, kafka, make_topic, mode):
+    """Regression: ``kafka_sse()`` ignored ``?since=`` (only the framework helpers read it)
+    while it honoured ``?filter=`` and ``?until=`` from the same URL. Every entry point now
+    reads the same query parameters; an explicit ``at_timestamp`` wins over ``?since=``."""
+    topic = make_topic()
+    now = int(time.time() * 1000)
+    kafka.produce(topic, [{"n": 0}], timestamp_ms=now - 120_000)
+    kafka.produce(topic, [{"n": 1}], timestamp_ms=now - 30_000)
+    if mode == "app":
+        server, path = serve(), f"/{topic}"
+    else:
+        server, path = serve(mode="function", assignments=[topic]), "/"
+    with SSEReader(f"{server.url}{path}?since={now - 60_000}") as reader:
+        events = reader.read(1)
+    assert [e["n"] for e in payloads_of(events)] == [1]
+
+
+def test_at_timestamp_given_by_the_application_wins_over_since(serve, kafka, make_topic):
+    topic = make_topic()
+    now = int(time.time() * 1000)
+    kafka.produce(topic, [{"n": 0}], timestamp_ms=now - 120_000)
+    kafka.produce(topic, [{"n": 1}], timestamp_ms=now - 30_000)
+    server = serve(mode="function", assignments=[topic], at_timestamp=now - 180_000)
+    with SSEReader(f"{server.url}/?since={now - 60_000}") as reader:
+        events = reader.read(1)
+    assert [e["n"] for e in payloads_of(events)] == [0]
+
+
 # --- HTTP methods --------------------------------------------------------------------------
 
 

@@ -120,7 +120,7 @@ def seqs_by_partition(payloads: list[dict[str, Any]]) -> dict[int, list[int]]:
 # --- 1. Churn across handoffs -----------------------------------------------------------------
 
 #: Connections the chaos proxy cuts in a run (the issue asks for at least 200 per CI run).
-TAIL_CUTS = int(os.environ.get("KAFKASSE_TAIL_CUTS", "200"))
+TAIL_CUTS = int(os.environ.get("TEST_TAIL_CUTS", "200"))
 CHURN_BUDGET_S = 45 * max(1, TAIL_CUTS / 200)
 #: Clients of the churn, each a thread making one request after the other.
 CHURN_LANES = 8

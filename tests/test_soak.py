@@ -11,7 +11,7 @@ through a chaos proxy (``tests/support/chaos_proxy.py``). Connections die two wa
 * the client aborts: ``es.close()`` after a random number of events or milliseconds, then
   a new ``EventSource`` resuming with the last id it received.
 
-At least ``KAFKASSE_SOAK_CUTS`` cuts (default 200, half of each kind; set it to 1000 for the
+At least ``TEST_SOAK_CUTS`` cuts (default 200, half of each kind; set it to 1000 for the
 long run), then the producer stops, the cuts stop, and the client must catch up. Per
 partition the received ``seq`` list must be exactly ``0..produced-1``: no gap, no duplicate.
 
@@ -69,7 +69,7 @@ def _node_client_required() -> None:
         pytest.fail("node or its eventsource package is missing: run scripts/ci-deps")
 
 
-SOAK_CUTS = int(os.environ.get("KAFKASSE_SOAK_CUTS", "200"))
+SOAK_CUTS = int(os.environ.get("TEST_SOAK_CUTS", "200"))
 #: Seconds the churn phase may last before the test fails for not reaching SOAK_CUTS.
 CHURN_BUDGET_S = 60 * max(1, SOAK_CUTS / 200)
 SOAK_TIMEOUT_S = int(CHURN_BUDGET_S + 60)

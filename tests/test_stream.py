@@ -527,13 +527,22 @@ def test_allowed_topics_callable_decides_per_topic(serve, make_topic):
     assert refused.json()["name"] == "TopicNotAvailableError"
 
 
-def test_no_topic_allowed_at_all_is_a_500_configuration_error(serve, make_topic):
-    make_topic()
-    server = serve({"allowed_topics": ["nothing-like-this-exists"]})
-    response = requests.get(f"{server.url}/nothing-like-this-exists", timeout=10)
-    assert response.status_code == 500
-    assert response.json()["name"] == "ConfigurationError"
-    assert "127.0.0.1" not in response.text
+def test_an_allowed_topic_that_does_not_exist_yet_is_a_404(serve, make_topic):
+    """Regression: an allowed topic not created yet was a 500 ConfigurationError ("no topic
+    is available to stream") when no allowed topic existed, while asking for an existing one
+    beside it gave a 404: a missing topic is a 404 either way."""
+    existing = make_topic()
+    missing = f"{existing}-not-created"
+    server = serve({"allowed_topics": [missing, existing]})
+    for path in (missing, f"{missing},{existing}"):
+        response = requests.get(f"{server.url}/{path}", timeout=10)
+        assert response.status_code == 404, (path, response.text)
+        assert response.json()["name"] == "TopicNotAvailableError"
+        assert "127.0.0.1" not in response.text
+    only_missing = serve({"allowed_topics": [missing]})
+    response = requests.get(f"{only_missing.url}/{missing}", timeout=10)
+    assert response.status_code == 404, response.text
+    assert response.json()["name"] == "TopicNotAvailableError"
 
 
 def test_unreachable_brokers_answer_503_with_retry_after_quickly(serve):

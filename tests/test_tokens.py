@@ -191,7 +191,7 @@ def test_a_query_token_is_refused_unless_enabled_and_never_logged(
     server = start_gunicorn(
         "tests.support.gunicorn_app:app",
         extra_args=["--access-logfile", "-"],
-        env={"KAFKASSE_TEST_CONFIG": json.dumps(config)},
+        env={"TEST_APP_CONFIG": json.dumps(config)},
         log_path=log_path,
     )
     try:

@@ -27,5 +27,5 @@ KAFKASSE = {
     "kafka_config": {
         "bootstrap_servers": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     },
-    "heartbeat_interval_s": float(os.environ.get("KAFKASSE_HEARTBEAT_S", "15")),
+    "heartbeat_interval_s": float(os.environ.get("EXAMPLE_HEARTBEAT_S", "15")),
 }

@@ -66,8 +66,6 @@ def capture_kafka_sse(
     assignments: Any,
     options: Options | Mapping[str, Any] | None = None,
     at_timestamp: int | str | None = None,
-    *,
-    query_since: bool = False,
 ) -> CapturedResponse:
     """Run :func:`kafka_sse` for one request and return its status, headers and body.
 
@@ -80,14 +78,11 @@ def capture_kafka_sse(
     :param assignments: topic names or assignment objects, as for :func:`kafka_sse`: what
         the request may read; a ``Last-Event-ID`` only says where they resume.
     :param options: an :class:`~kafkasse_wsgi.Options` or a mapping of option names.
-    :param at_timestamp: start time (epoch ms or ISO-8601) for partitions without an offset.
-    :param query_since: with no ``at_timestamp``, take the request's ``?since=`` (the last
-        one, as everywhere).
+    :param at_timestamp: start time (epoch ms or ISO-8601) for partitions without an
+        offset; ``None`` takes the request's ``?since=`` (the last one, as everywhere).
     """
     return _capture(
-        lambda start_response: respond(
-            environ, start_response, assignments, options, at_timestamp, query_since=query_since
-        )
+        lambda start_response: respond(environ, start_response, assignments, options, at_timestamp)
     )
 
 

@@ -52,9 +52,7 @@ def stream_response(
     :param at_timestamp: start time, epoch ms or ISO-8601; ``None`` takes ``?since=`` from
         the URL (the last one, if repeated).
     """
-    captured = capture_kafka_sse(
-        request.environ, assignments, options, at_timestamp, query_since=True
-    )
+    captured = capture_kafka_sse(request.environ, assignments, options, at_timestamp)
     if not captured.is_stream:
         return _complete(captured)
     # direct_passthrough: werkzeug returns the body itself to the server (no re-encoding

@@ -4,7 +4,7 @@ Each is a factory for gunicorn's ``module:factory()`` syntax, so a server proces
 only the framework it serves. They are configured by the environment:
 
 * ``KAFKA_BOOTSTRAP_SERVERS`` (default ``127.0.0.1:9092``);
-* ``KAFKASSE_HEARTBEAT_S`` (default: the library's, 15 s).
+* ``TEST_HEARTBEAT_S`` (default: the library's, 15 s).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def options() -> Options:
             "bootstrap_servers": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
         },
         heartbeat_interval_s=float(
-            os.environ.get("KAFKASSE_HEARTBEAT_S", Options.DEFAULT_HEARTBEAT_INTERVAL_S)
+            os.environ.get("TEST_HEARTBEAT_S", Options.DEFAULT_HEARTBEAT_INTERVAL_S)
         ),
     )
 

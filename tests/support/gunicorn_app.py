@@ -7,4 +7,4 @@ from kafkasse_wsgi.log import configure_json_logging
 from tests.support.apps import make_app
 
 configure_json_logging("INFO")
-app = make_app(json.loads(os.environ["KAFKASSE_TEST_CONFIG"]))
+app = make_app(json.loads(os.environ["TEST_APP_CONFIG"]))

@@ -306,3 +306,16 @@ def test_use_timestamp_for_id_and_timestamp_id_mode_are_one_mode() -> None:
 def test_timestamp_ids_and_cursor_ids_together_are_refused() -> None:
     with pytest.raises(ConfigurationError, match=r"use_timestamp_for_id.*id_mode"):
         Options(use_timestamp_for_id=True, id_mode="cursor")
+
+
+def test_a_misspelled_option_names_the_closest_one() -> None:
+    """``KafkaSSE(alowed_topics=...)`` said only "unknown option(s): alowed_topics"."""
+    from kafkasse_wsgi import KafkaSSE
+
+    with pytest.raises(ConfigurationError) as raised:
+        KafkaSSE(alowed_topics=["edits"])
+    assert raised.value.message == (
+        "unknown option(s): alowed_topics; did you mean allowed_topics?"
+    )
+    with pytest.raises(ConfigurationError, match="did you mean heartbeat_interval_s for "):
+        Options.from_any({"heartbeat_interval": 5, "zzz": 1})

@@ -293,3 +293,117 @@ def test_print_config_masks_a_jwt_secret():
     args = build_parser().parse_args(["serve"])
     printed = resolve(args, {"KAFKASSE_JWT_KEYS": secret}).describe()
     assert secret not in printed and 'jwt_keys = "***"' in printed
+
+
+@pytest.mark.parametrize(
+    ("variable", "closest"),
+    [
+        ("KAFKASSE_HEARTBEET", "KAFKASSE_HEARTBEAT"),
+        ("KAFKASSE_MAX_STREAM", "KAFKASSE_MAX_STREAMS"),
+        ("KAFKASSE_ALOWED_TOPICS", "KAFKASSE_ALLOWED_TOPICS"),
+    ],
+)
+def test_a_misspelled_variable_is_an_error_naming_the_closest_valid_one(variable, closest):
+    """It was silently ignored, while the same typo in the config file is an error."""
+    args = build_parser().parse_args(["serve"])
+    with pytest.raises(ConfigurationError) as raised:
+        resolve(args, {variable: "5"})
+    assert variable in raised.value.message
+    assert f"did you mean {closest}?" in raised.value.message
+
+
+def test_an_unknown_variable_far_from_every_name_is_an_error_too():
+    args = build_parser().parse_args(["serve"])
+    with pytest.raises(ConfigurationError, match="KAFKASSE_WHATEVER_THIS_IS"):
+        resolve(args, {"KAFKASSE_WHATEVER_THIS_IS": "1"})
+
+
+def test_the_options_own_name_is_a_variable_too():
+    """``KAFKASSE_HEARTBEAT_INTERVAL_S`` (the option's name, unit included) was ignored."""
+    config = settle(
+        [], {"KAFKASSE_HEARTBEAT_INTERVAL_S": "4", "KAFKASSE_MAX_STREAM_LIFETIME_S": "600"}
+    )
+    assert config.options["heartbeat_interval_s"].value == 4.0
+    assert config.options["heartbeat_interval_s"].source == "env KAFKASSE_HEARTBEAT_INTERVAL_S"
+    assert config.options["max_stream_lifetime_s"].value == 600.0
+
+
+def test_two_names_of_one_setting_in_the_environment_are_an_error():
+    args = build_parser().parse_args(["serve"])
+    with pytest.raises(
+        ConfigurationError, match=r"KAFKASSE_HEARTBEAT.*KAFKASSE_HEARTBEAT_INTERVAL_S"
+    ):
+        resolve(args, {"KAFKASSE_HEARTBEAT": "4", "KAFKASSE_HEARTBEAT_INTERVAL_S": "5"})
+
+
+def test_print_config_output_loads_back_through_config(tmp_path):
+    """``--print-config`` printed ``jwt_allow_query_token = "***"`` (every name with "token"
+    was masked, booleans included), which ``--config`` then refused."""
+    env = {
+        "KAFKASSE_KAFKA_SASL_PLAIN_PASSWORD": "s3cret-from-env",
+        "KAFKASSE_JWT_KEYS": "jwt-secret-from-env-0123456789abcdef",
+    }
+    argv = [
+        "--allowed-topics",
+        "orders,edits",
+        "--jwt-allow-query-token",
+        "--no-shared-tail",
+        "--resume-policy",
+        "too_old=latest,too_new=error",
+        "--max-streams",
+        "100",
+        "--port",
+        "7000",
+        "--kafka-config",
+        "sasl.username=kafkasse",
+    ]
+    first = settle(argv, env)
+    printed = first.describe()
+    assert "s3cret-from-env" not in printed and "jwt-secret-from-env" not in printed
+    assert "jwt_allow_query_token = true" in printed
+    path = tmp_path / "printed.toml"
+    path.write_text(printed)
+    again = settle(["--config", str(path)], env)
+    reloaded, original = again.stream_options(), first.stream_options()
+    assert reloaded.pop("jwt_keys") == original.pop("jwt_keys")  # from the environment
+    assert Options.from_any(reloaded) == Options.from_any(original)
+    assert reloaded["kafka_config"] == original["kafka_config"]
+    assert {k: s.value for k, s in again.server.items()} == {
+        k: s.value for k, s in first.server.items()
+    }
+
+
+def test_help_says_each_default_once_and_spells_out_choices():
+    """``--help`` printed "(default: none)" after a text that already said its default, and
+    "one of ID_MODES" (a name in our code, not the values)."""
+    serve = build_parser()._subparsers._group_actions[0].choices["serve"]
+    for action in serve._actions:
+        text = action.help or ""
+        assert text.lower().count("default") <= 1, text
+        assert "ID_MODES" not in text and ":data:" not in text, text
+    id_mode = next(a for a in serve._actions if "--id-mode" in a.option_strings)
+    assert "offset, timestamp, cursor" in id_mode.help
+
+
+def test_examples_scripts_and_docs_name_only_real_kafkasse_variables():
+    """``KAFKASSE_*`` is the serve command's: an example's or a test's own variable under it
+    (``KAFKASSE_URL``, ``KAFKASSE_TEST_CONFIG``) would now stop the server it reaches."""
+    import re
+
+    from kafkasse_wsgi.serve_config import KAFKA_ENV_PREFIX, _known_variables
+
+    root = Path(__file__).resolve().parents[2]
+    known = set(_known_variables())
+    files = [
+        root / "README.md",
+        *(root / "docs").rglob("*.md"),
+        *(p for p in (root / "examples").rglob("*") if p.is_file()),
+        *(p for p in (root / "scripts").rglob("*") if p.is_file() and p.stat().st_size < 500_000),
+        *(root / "tests" / "support").glob("*.py"),
+    ]
+    for path in files:
+        text = path.read_text(errors="replace")
+        for name in set(re.findall(r"\bKAFKASSE_[A-Z0-9_]*[A-Z0-9]\b", text)):
+            if name.startswith(KAFKA_ENV_PREFIX) or name == KAFKA_ENV_PREFIX.rstrip("_"):
+                continue
+            assert name in known, f"{path.relative_to(root)}: {name}"
