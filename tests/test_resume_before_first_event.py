@@ -109,3 +109,38 @@ def test_a_stream_ended_before_its_first_event_resumes_on_another_server_without
     assert sorted((m for m in got if "new" in m), key=str) == news, got
     if mode != "timestamp":
         assert len(got) == len(news), f"replayed what came before the start: {got}"
+
+
+@pytest.mark.parametrize("shared_tail", [True, False], ids=["shared-tail", "own-consumer"])
+def test_a_timestamp_first_id_skips_no_event_from_a_producer_whose_clock_is_behind(
+    shared_tail: bool,
+    serve: Callable[..., Server],
+    kafka: KafkaHelper,
+    make_topic: Callable[..., str],
+) -> None:
+    """Regression: a stream at latest stamped its first timestamp id with the server's clock,
+    so an event produced after it by a producer whose clock is a minute behind (its
+    timestamp earlier than the id) was skipped by a resume. The first id names the time of a
+    record already in the partition instead: the resume starts at or before it."""
+    topic = make_topic()
+    kafka.produce(topic, [{"old": 0}])
+    options: dict[str, Any] = {"id_mode": "timestamp"}
+    if not shared_tail:
+        options["shared_tail"] = False
+    server_a = serve(options)
+    with SSEReader(f"{server_a.url}/{topic}") as reader:
+        assert reader.wait_comments(1) >= 1
+        held = last_event_id(reader.raw)
+    assert held is not None, reader.raw
+    behind = int(time.time() * 1000) - 60_000
+    kafka.produce(topic, [{"new": 0}], timestamp_ms=behind)
+
+    server_b = serve({"id_mode": "timestamp"})
+    got: list[Any] = []
+    deadline = time.monotonic() + DELIVERY_WAIT_S
+    with SSEReader(f"{server_b.url}/{topic}", headers={"Last-Event-ID": held}) as reader:
+        while time.monotonic() < deadline and {"new": 0} not in got:
+            events = payloads_of(reader.read(1, timeout_s=deadline - time.monotonic()))
+            got += [{k: v for k, v in m.items() if k != "_kafka"} for m in events]
+    # The record the id names may come again (its millisecond); nothing older.
+    assert got in ([{"new": 0}], [{"old": 0}, {"new": 0}]), got
