@@ -282,12 +282,15 @@ def resolve_start_positions(
 
     Every start also gets a timestamp no later than its first message (timestamp and cursor
     ids show it until the partition delivers something; a later one would make a resume
-    skip the replay): the requested time for a timestamp start; the time this setup began
-    (taken before any end offset was asked for) for an end-offset start; 0 for the log start.
+    skip the replay): the requested time for a timestamp start; 0 for the log start.
     An offset inside the log gets the timestamp the client sent with it (cursor ids carry
     the one we computed), else, with ``id_mode`` ``timestamp`` or ``cursor`` only, its
     record's own timestamp, fetched here: one fetch per such partition, paid only by
-    offset starts in those modes, instead of ids that replay the partition from 0.
+    offset starts in those modes, instead of ids that replay the partition from 0. A start
+    at the end gets, in those modes, the last record's timestamp + 1 (fetched too; 0 for an
+    empty partition): the stream's first id then names a record's own time, which no clock
+    can make later than an event produced afterwards (see ``Positions.first_id``); in offset
+    mode the time this setup began, taken before any end offset was asked for.
     """
     started = _now_ms()
     # A cursor id from another cluster (a mirror in a second datacenter): its offsets mean
@@ -380,11 +383,11 @@ def resolve_start_positions(
                     tp.partition,
                     end_offsets[tp],
                     "latest",
-                    timestamp=started,
+                    timestamp=started if id_mode == "offset" else None,
                 )
             )
     if id_mode != "offset":
-        positions = _with_record_timestamps(consumer, positions, log)
+        positions = _with_record_timestamps(consumer, positions, log, started)
     return positions
 
 
@@ -396,40 +399,57 @@ def _with_record_timestamps(
     consumer: KafkaConsumer,
     positions: list[StartPosition],
     log: logging.Logger | logging.LoggerAdapter,
+    started: int,
 ) -> list[StartPosition]:
-    """Fill in the timestamp of the record at each offset start that has none.
+    """Fill in the timestamp of each start that has none: the record's at an offset start,
+    the last record's + 1 at a start at the end (0 for an empty partition).
 
-    Reads the first record of those partitions (assigned alone, then paused as each one
-    answers); ``assign_and_seek`` assigns and positions everything again afterwards. A
-    record that doesn't come in time leaves 0: never later than the first undelivered.
+    Reads the first record from there (those partitions assigned alone, each paused as it
+    answers); ``assign_and_seek`` assigns and positions everything again afterwards. An
+    offset start whose record doesn't come in time gets 0 (never later than the first
+    undelivered), an end start ``started``, the time its setup began.
     """
-    pending = {
-        TopicPartition(p.topic, p.partition): p.offset for p in positions if p.timestamp is None
+    missing = [p for p in positions if p.timestamp is None]
+    at_end = {TopicPartition(p.topic, p.partition) for p in missing if p.source == "latest"}
+    first = (
+        kafka_call("beginning offsets", consumer.beginning_offsets, list(at_end)) if at_end else {}
+    )
+    empty = {
+        TopicPartition(p.topic, p.partition)
+        for p in missing
+        if p.source == "latest" and first[TopicPartition(p.topic, p.partition)] >= p.offset
     }
-    if not pending:
-        return positions
-    consumer.assign(list(pending))
-    for tp, offset in pending.items():
-        consumer.seek(tp, offset)
-    found: dict[TopicPartition, int] = {}
-    deadline = time.monotonic() + RECORD_TIMESTAMP_WAIT_S
-    while len(found) < len(pending) and time.monotonic() < deadline:
-        batches = kafka_call("first records", consumer.poll, 100)
-        for tp, records in batches.items():
-            if tp in pending and tp not in found and records:
-                found[tp] = max(records[0].timestamp, 0)
-                consumer.pause(tp)
-    consumer.resume(*found)
+    pending = {
+        TopicPartition(p.topic, p.partition): p.offset - 1 if p.source == "latest" else p.offset
+        for p in missing
+        if TopicPartition(p.topic, p.partition) not in empty
+    }
+    found: dict[TopicPartition, int] = {tp: 0 for tp in empty}
+    if pending:
+        consumer.assign(list(pending))
+        for tp, offset in pending.items():
+            consumer.seek(tp, offset)
+        deadline = time.monotonic() + RECORD_TIMESTAMP_WAIT_S
+        while len(found) < len(missing) and time.monotonic() < deadline:
+            batches = kafka_call("first records", consumer.poll, 100)
+            for tp, records in batches.items():
+                if tp in pending and tp not in found and records:
+                    # At the end: the last record is handled already (Positions' "+ 1").
+                    found[tp] = max(records[0].timestamp, 0) + (1 if tp in at_end else 0)
+                    consumer.pause(tp)
+        consumer.resume(*(found.keys() & pending.keys()))
     for tp in pending.keys() - found.keys():
         log.warning(
-            "no record at offset %d of %s/%d in %gs; its timestamp id starts at 0",
+            "no record at offset %d of %s/%d in %gs; its timestamp id starts at %d",
             pending[tp],
             tp.topic,
             tp.partition,
             RECORD_TIMESTAMP_WAIT_S,
+            started if tp in at_end else 0,
         )
+        found[tp] = started if tp in at_end else 0
     return [
-        dataclasses.replace(p, timestamp=found.get(TopicPartition(p.topic, p.partition), 0))
+        dataclasses.replace(p, timestamp=found[TopicPartition(p.topic, p.partition)])
         if p.timestamp is None
         else p
         for p in positions

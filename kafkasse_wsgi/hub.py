@@ -86,6 +86,7 @@ def _key(topic: str, options: Options) -> tuple[Any, ...]:
         options.broker_outage_timeout_s,
         options.idle_delay_ms,
         options.batch_size,
+        options.id_mode != "offset",  # whose start timestamps are its records' (consumer.py)
     )
 
 
@@ -260,7 +261,12 @@ class TopicHub:
             if self.topic not in kafka_call("metadata", consumer.topics):
                 raise topics_not_available([self.topic])
             starts = resolve_start_positions(
-                consumer, [Assignment(self.topic)], None, self._options.resume_policy, log
+                consumer,
+                [Assignment(self.topic)],
+                None,
+                self._options.resume_policy,
+                log,
+                id_mode=self._options.id_mode,
             )
             assign_and_seek(consumer, starts)
         except BaseException as exc:

@@ -187,12 +187,35 @@ class Positions:
     def event_id(self) -> str:
         """The current positions as the compact JSON sent in ``id:``."""
         if self._id is None:
-            joined = ",".join(self._fragments)
-            if self._mode == "cursor":
-                self._id = f'{{"cluster":{json.dumps(self._cluster_id)},"positions":[{joined}]}}'
-            else:
-                self._id = f"[{joined}]"
+            self._id = self._joined(self._fragments)
         return self._id
+
+    def first_id(self) -> str:
+        """The id of a stream's first frame, sent before any event: the positions, with each
+        timestamp 1 ms back (never below 0).
+
+        A position's timestamp is that of the newest record handled (or, at a start, the
+        newest one before it) + 1. One back, it is that record's own: a resume by that time
+        starts at or before the record, so it skips nothing produced after the frame, even
+        with an earlier timestamp (a producer's clock behind); it may repeat records of that
+        millisecond. Offset ids are the event id.
+        """
+        if not self._shows_timestamp:
+            return self.event_id()
+        fragments = []
+        for i, prefix in enumerate(self._prefixes):
+            timestamp = max(self._timestamps[i] - 1, 0)
+            if self._mode == "cursor":
+                fragments.append(f"{prefix}{self._offsets[i]},{timestamp}]")
+            else:
+                fragments.append(f"{prefix}{timestamp}}}")
+        return self._joined(fragments)
+
+    def _joined(self, fragments: list[str]) -> str:
+        joined = ",".join(fragments)
+        if self._mode == "cursor":
+            return f'{{"cluster":{json.dumps(self._cluster_id)},"positions":[{joined}]}}'
+        return f"[{joined}]"
 
     def as_list(self) -> list[dict[str, Any]]:
         """One dict per partition: ``topic``, ``partition`` and what the id mode shows."""

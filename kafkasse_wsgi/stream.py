@@ -143,6 +143,9 @@ class EventStream:
             cluster_id_of(consumer) if consumer is not None or not hubs else _cluster_of(hubs)
         )
         self.positions = Positions(starts, id_mode=options.id_mode, cluster_id=cluster_id)
+        # Where the client stands before any event (see _generate), and the id that says so.
+        self._first_id = self.positions.first_id()
+        self._start_id = self.positions.event_id()
         self.stats = StreamStats()
         self._queue = StreamQueue(options.queue_size, options.queue_bytes)
         self._source: Source
@@ -201,13 +204,15 @@ class EventStream:
         self._reader = gevent.getcurrent()
         try:
             # JSON mode starts with its heartbeat (an empty line, which line readers skip):
-            # servers send the status and headers with the first write.
-            first = [STREAM_PREAMBLE] if self._sse else [JSON_HEARTBEAT]
+            # servers send the status and headers with the first write. An SSE client gets
+            # its position at once (an id-only frame: no event fires), so a stream that ends,
+            # or drops, before its first event resumes elsewhere from here, not at "latest".
+            first = [STREAM_PREAMBLE, format_id(self._first_id)] if self._sse else [JSON_HEARTBEAT]
             if self._sse and options.retry_ms is not None:
                 first.append(format_retry(options.retry_ms))
             resets = [start for start in self._starts if start.source == "reset"]
             if resets:
-                first.append(self._format_resets(resets, self.positions.event_id()))
+                first.append(self._format_resets(resets, self._first_id))
             self._source.start().rawlink(self._source_ended)
             self._start_lifetime_timer()
             if self._watcher is not None:
@@ -342,9 +347,14 @@ class EventStream:
             data = json.dumps({"reason": end.cause})
             return format_event(data, event="end", event_id=self.positions.event_id())
         if end.retry_ms is not None:
-            resume = format_id(end.event_id) if end.event_id is not None else b""
+            resume = format_id(self._resume_id(end.event_id or self._source.queued_id))
             return format_retry(end.retry_ms) + resume + format_comment(f"end: {end.cause}")
         return format_comment(f"end: {end.cause}")
+
+    def _resume_id(self, event_id: str) -> str:
+        """The id a stream ending now says (everything queued was delivered): the first
+        frame's while the positions are still the start's."""
+        return self._first_id if event_id == self._start_id else event_id
 
     def _format_resets(self, resets: Sequence[StartPosition], event_id: str) -> bytes:
         """Tell the client where the stream could not read where it asked (never silently):
@@ -371,7 +381,8 @@ class EventStream:
     def _format_error(self, error: KafkaSSEError) -> bytes:
         self._options.call_hook("error", self._log, error)
         if self._sse:
-            return format_event(error.to_json(), event="error", event_id=self.positions.event_id())
+            event_id = self._resume_id(self.positions.event_id())
+            return format_event(error.to_json(), event="error", event_id=event_id)
         return format_json_line(json.dumps({"error": error.to_dict()}))
 
     def close(self) -> None:

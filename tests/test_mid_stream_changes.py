@@ -53,7 +53,8 @@ class PausedClient:
             tail = seen[-overlap:]
 
     def events(self) -> list[dict[str, str]]:
-        events = parse_sse(b"".join(self.body))
+        # As in the SSE spec, a block without data (the first frame's id) is no event.
+        events = [e for e in parse_sse(b"".join(self.body)) if "data" in e]
         for event in events:
             event.setdefault("event", "message")
         return events

@@ -260,7 +260,9 @@ def test_a_stream_ends_when_its_token_expires_and_resumes_exactly_with_a_new_one
     assert events == []  # no event: reset, no event: error
     tail = reader.raw.decode()
     assert tail.endswith(":end: token_expired\n\n")
-    [resume_id] = [line[4:] for line in tail.split("\n") if line.startswith("id: ")]
+    # The first frame's id, then the end's: the same, as nothing was delivered in between.
+    first_id, resume_id = [line[4:] for line in tail.split("\n") if line.startswith("id: ")]
+    assert first_id == resume_id
     assert "retry: " in tail
     assert sorted(p["partition"] for p in json.loads(resume_id)) == [0, 1]
 
