@@ -144,7 +144,9 @@ _SCALARS: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "str": 
 _SPECIAL: dict[str, dict[str, Any]] = {
     "allowed_topics": {
         "parse": parse_list,
-        "help": "topics clients may read, comma-separated; default: all but internal (__*)",
+        "help": "topics clients may read, comma-separated; default: all but the Kafka "
+        "ecosystem's own (_*, connect-configs/-offsets/-status, *-changelog, *-repartition), "
+        "which are served only when named here",
     },
     "cors_origins": {
         "parse": parse_cors_origins,
@@ -192,6 +194,14 @@ _SERVER_SPECS = (
     Spec(
         "bootstrap_servers", str, "Kafka brokers, comma-separated (a [kafka] setting)", server=True
     ),
+    Spec(
+        "allow_all_topics",
+        parse_bool,
+        "serve every topic (but the ecosystem's own) on a non-loopback --host without "
+        "--allowed-topics or subscriber tokens; without it, such a server refuses to start",
+        server=True,
+        boolean=True,
+    ),
 )
 
 SERVER_DEFAULTS: dict[str, Any] = {
@@ -199,6 +209,7 @@ SERVER_DEFAULTS: dict[str, Any] = {
     "port": DEFAULT_PORT,
     "workers": 1,
     "log_level": "INFO",
+    "allow_all_topics": False,
 }
 
 

@@ -10,7 +10,8 @@ Careful parts, each tested with hostile tokens:
 
 * every key verifies only the algorithms of its own kind (an RSA public key is never an
   HMAC secret), and ``none`` is never accepted;
-* a glob in the claim never matches an internal topic (``__*``): only an exact name does;
+* a glob in the claim never matches an internal topic (``_*``, ``connect-configs``, …):
+  only an exact name does;
 * error messages are fixed strings, so a token (or any part of it) is never echoed; a query
   token is redacted from the environ, so the server's access log does not keep it either.
 
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 from .errors import ConfigurationError, InvalidTokenError, TokenKeysUnavailableError
+from .internal_topics import is_internal_topic
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -116,12 +118,13 @@ class TokenGrant:
     subject: str | None = None
 
     def allows(self, topic: str) -> bool:
-        """Whether ``topic`` is named, or matched by a glob; internal topics only by name."""
+        """Whether ``topic`` is named, or matched by a glob; internal topics
+        (:func:`~kafkasse_wsgi.internal_topics.is_internal_topic`) only by name."""
         for pattern in self.topics:
             if pattern == topic:
                 return True
             if (
-                not topic.startswith("__")
+                not is_internal_topic(topic)
                 and ("*" in pattern or "?" in pattern)
                 and fnmatch.fnmatchcase(topic, pattern)
             ):
