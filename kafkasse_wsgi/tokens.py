@@ -563,6 +563,12 @@ def authenticate(environ: WSGIEnvironment, options: Options) -> TokenGrant | Non
     return verifier.verify(token)
 
 
+def redact_query_token(environ: WSGIEnvironment) -> None:
+    """Replace an ``access_token`` in the query with ``REDACTED``, for an entry point that
+    passes a copy of the server's environ on: the server's access log reads its own."""
+    _take_query_token(environ)
+
+
 def _take_query_token(environ: WSGIEnvironment) -> str | None:
     """Remove ``access_token`` from the query the server logs; return its (last) value."""
     query = environ.get("QUERY_STRING", "")
