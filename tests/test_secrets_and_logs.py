@@ -4,11 +4,17 @@ default settings but for the subject."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import requests
 
 from kafkasse_wsgi.tokens import mint_token
-from tests.support.servers import start_gunicorn
+from tests.support.clients import SSEReader, payloads_of
+from tests.support.servers import start_cli, start_gunicorn
 from tests.support.tokens import SECRET
 from tests.test_frameworks import worker_pid
 
@@ -43,3 +49,82 @@ def test_a_query_token_never_reaches_the_servers_access_log(
     assert len(access) == 2 and all("access_token=REDACTED" in line for line in access), log
     for token in (forged, other):
         assert token not in log and token.split(".")[2] not in log
+
+
+# -- key files and inline secrets: one rule, and a secret in no message -------------------------
+
+#: What ``openssl rand -base64 33`` prints: "/" and "+" are base64 characters.
+SLASHED_SECRETS = [
+    "q/8Rk2+Zp0/Lw3mN5xYt7vB1cD9eF4gH6jK8lM0nP2Qr",
+    "/8Rk2+Zp0/Lw3mN5xYt7vB1cD9eF4gH6jK8lM0nP2Qr=",
+]
+
+
+def run_serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("KAFKASSE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "kafkasse_wsgi", "serve", *args],
+        capture_output=True,
+        text=True,
+        env={**clean, **(env or {})},
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize("secret", SLASHED_SECRETS)
+def test_an_inline_base64_secret_with_a_slash_works_and_is_never_echoed(
+    secret, kafka, make_topic, kafka_bootstrap, tmp_path
+):
+    """Broke: KAFKASSE_JWT_KEYS=<base64 with "/"> was taken for a path, and the secret was
+    printed inside "no such key file"."""
+    topic = make_topic()
+    kafka.produce(topic, [{"n": 1}])
+    env = {"KAFKASSE_JWT_KEYS": secret}
+    shown = run_serve("--print-config", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert secret not in shown.stdout + shown.stderr
+    log = tmp_path / "cli.log"
+    server = start_cli(
+        ["--bootstrap-servers", kafka_bootstrap, "--allowed-topics", topic], env, log_path=log
+    )
+    try:
+        token = mint_token(secret, [topic])
+        headers = {"Authorization": f"Bearer {token}"}
+        with SSEReader(f"{server.url}/{topic}?since=0", headers=headers) as reader:
+            assert [e["n"] for e in payloads_of(reader.read(1))] == [1]
+    finally:
+        server.stop()
+    assert secret not in log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        ("env", "/etc/kafkasse/no-such-key.pem"),
+        ("env", "./keys/missing-public-key.json"),
+        ("flag", "/etc/kafkasse/no-such-key.pem"),
+        ("flag", SLASHED_SECRETS[0]),  # an inline secret does not belong on a command line
+        ("flag", "an inline secret that is long enough: 0123456789"),
+    ],
+)
+def test_a_key_that_names_no_file_is_refused_saying_so_without_echoing_it(where, value):
+    """Broke: a missing file on the flag said "invalid parse_jwt_keys value: '<value>'"."""
+    if where == "env":
+        result = run_serve("--print-config", env={"KAFKASSE_JWT_KEYS": value})
+    else:
+        result = run_serve("--jwt-keys", value, "--print-config")
+    assert result.returncode == 2
+    assert value not in result.stderr and value not in result.stdout
+    assert "parse_jwt_keys" not in result.stderr and "Traceback" not in result.stderr
+    assert "names no key file" in result.stderr, result.stderr
+    if where == "flag":
+        assert "KAFKASSE_JWT_KEYS" in result.stderr  # where an inline secret goes
+
+
+def test_help_and_readme_agree_on_where_an_inline_secret_goes():
+    """Broke: --help said "or the secret itself" while the README says KAFKASSE_JWT_KEYS."""
+    help_text = " ".join(run_serve("--help").stdout.split())
+    assert "or the secret itself" not in help_text
+    assert "an inline HS secret only in KAFKASSE_JWT_KEYS" in help_text
+    readme = " ".join(Path("README.md").read_text().split())
+    assert "an inline HS secret only in `KAFKASSE_JWT_KEYS`" in readme
