@@ -26,6 +26,7 @@ from typing import Any
 
 from .errors import ConfigurationError
 from .kafka_config import LIBRDKAFKA_KEYS
+from .key_text import key_of_env, key_of_flag
 from .options import ID_MODES, Options
 
 if sys.version_info >= (3, 11):
@@ -56,6 +57,8 @@ class Spec:
     :param aliases: older flag names still accepted (``--heartbeat``).
     :param boolean: an on/off flag (``--x`` / ``--no-x``).
     :param choices: the values allowed, shown in ``--help``.
+    :param env_parse: parses the environment variable instead of ``parse`` (a key may be
+        an inline secret there, never on a command line).
     """
 
     name: str
@@ -65,6 +68,7 @@ class Spec:
     aliases: tuple[str, ...] = ()
     boolean: bool = False
     choices: tuple[str, ...] | None = None
+    env_parse: Callable[[str], Any] | None = None
 
     @property
     def flag(self) -> str:
@@ -110,23 +114,6 @@ def parse_cors_origins(text: str) -> str | list[str]:
     return "*" if text.strip() == "*" else parse_list(text)
 
 
-def parse_jwt_keys(text: str) -> str | Path:
-    """A JWKS URL, PEM text, a file (PEM, JWKS or secret), or an inline HS secret.
-
-    A value that looks like a path but names no file is an error, not a secret: a mistyped
-    ``--jwt-key /etc/keys/pub.pem`` must not become the HMAC secret "/etc/keys/pub.pem".
-    """
-    value = text.strip()
-    if value.startswith(("https://", "http://", "-----BEGIN")):
-        return value
-    path = Path(value).expanduser()
-    if path.is_file():
-        return path
-    if os.sep in value or value.endswith((".pem", ".json", ".key")):
-        raise ValueError(f"no such key file: {value}")
-    return value
-
-
 def parse_resume_policy(text: str) -> dict[str, str]:
     """``too_old=latest,too_new=error``, or one action for both."""
     if "=" not in text:
@@ -160,11 +147,12 @@ _SPECIAL: dict[str, dict[str, Any]] = {
     },
     "id_mode": {"choices": ID_MODES},
     "jwt_keys": {
-        "parse": parse_jwt_keys,
+        "parse": key_of_flag,
+        "env_parse": key_of_env,
         "aliases": ("--jwt-key", "--jwt-jwks"),
-        "help": "subscriber tokens: a JWKS URL (https://…), a file holding a PEM public key, a "
-        "JWKS or an HS secret, or the secret itself (better in KAFKASSE_JWT_KEYS than on a "
-        "command line); one key source (a JWKS holds many); default: no tokens",
+        "help": "subscriber tokens: a JWKS URL (https://…), or a file holding a PEM public "
+        "key, a JWKS or an HS secret; an inline HS secret only in KAFKASSE_JWT_KEYS, never "
+        "on a command line; one key source (a JWKS holds many); default: no tokens",
     },
     "jwt_algorithms": {
         "parse": parse_list,
@@ -433,7 +421,7 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] | None = None) 
         if variable is None:
             continue
         try:
-            value = spec.parse(environ[variable])
+            value = (spec.env_parse or spec.parse)(environ[variable])
         except ValueError as exc:
             raise ConfigurationError(f"{variable}: {exc}") from None
         if spec.choices is not None and value not in spec.choices:

@@ -25,7 +25,6 @@ import dataclasses
 import fnmatch
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,6 +34,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 from .errors import ConfigurationError, InvalidTokenError, TokenKeysUnavailableError
 from .internal_topics import is_internal_topic
+from .key_text import looks_like_a_path
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -231,7 +231,7 @@ class KeySet:
         elif stripped.startswith(("https://", "http://")):
             self.clients.append(_jwks_client(stripped))
         else:
-            if _looks_like_a_path(item):
+            if looks_like_a_path(item):
                 raise ConfigurationError(
                     "jwt_keys: a string is a secret, never a file name; pass "
                     "pathlib.Path(...) to read a key file (or bytes for such a secret)"
@@ -251,15 +251,6 @@ class KeySet:
         for client in self.clients:
             found.extend(key for key in _client_keys(client, kid) if algorithm in key.algorithms)
         return found
-
-
-def _looks_like_a_path(text: str) -> bool:
-    """A mistyped key file name must not become an HMAC secret."""
-    return (
-        text.startswith(("/", "./", "../", "~"))
-        or text.endswith((".pem", ".json", ".jwks", ".key", ".crt"))
-        or os.path.isfile(text)
-    )
 
 
 _jwks_clients: dict[str, Any] = {}
