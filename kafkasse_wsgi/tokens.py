@@ -15,8 +15,9 @@ Careful parts, each tested with hostile tokens:
 * error messages are fixed strings, so a token (or any part of it) is never echoed; a query
   token is redacted from the environ, so the server's access log does not keep it either.
 
-Pure apart from fetching a JWKS URL (PyJWT's ``PyJWKClient``, cached, refreshed on an
-unknown ``kid`` at most every :data:`JWKS_REFRESH_COOLDOWN_S`).
+Pure apart from fetching a JWKS URL (``jwks.py``: https only, symmetric keys ignored, the last
+good set kept, refreshed on an unknown ``kid`` at most every :data:`JWKS_REFRESH_COOLDOWN_S`,
+a request never held past :data:`JWKS_DEADLINE_S`); static keys are tried first.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import json
-import logging
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-from .errors import ConfigurationError, InvalidTokenError, TokenKeysUnavailableError
+from .errors import ConfigurationError, InvalidTokenError
 from .internal_topics import is_internal_topic
+from .jwks import JwksSource
 from .key_text import looks_like_a_path
 
 if TYPE_CHECKING:
@@ -71,8 +72,10 @@ JWKS_LIFESPAN_S = 300.0
 #: Least seconds between two fetches forced by unknown ``kid`` values: a client inventing
 #: key ids cannot make this server hammer the key endpoint.
 JWKS_REFRESH_COOLDOWN_S = 10.0
-#: Seconds one JWKS fetch may take.
+#: Seconds one JWKS fetch may take (it runs behind the requests).
 JWKS_TIMEOUT_S = 5.0
+#: Longest a request waits for a JWKS fetch, when it has no key to try without one.
+JWKS_DEADLINE_S = 2.0
 #: Least length of an HS secret (RFC 7518 §3.2: a key as long as the hash; HS384 and HS512
 #: are accepted only with a secret of 48 and 64 bytes).
 MIN_SECRET_BYTES = 32
@@ -178,7 +181,7 @@ class KeySet:
     Built once from ``jwt_keys`` (the option), which may be one of these or a list of them:
 
     * ``str``/``bytes`` starting with ``-----BEGIN``: a PEM public key or certificate;
-    * ``str`` starting with ``https://`` or ``http://``: a JWKS URL;
+    * ``str`` starting with ``https://`` (``http://`` to a loopback host): a JWKS URL;
     * :class:`pathlib.Path`: a file holding a PEM key, a JWKS (JSON) or an HS secret (its
       surrounding whitespace and line end are not part of it);
     * a mapping: a JWKS (``{"keys": [...]}``) or one JWK;
@@ -194,7 +197,7 @@ class KeySet:
         if not items:
             raise ConfigurationError("jwt_keys names no key")
         self.static: list[VerificationKey] = []
-        self.clients: list[Any] = []
+        self.clients: list[JwksSource] = []
         for item in items:
             self._add(item)
 
@@ -229,7 +232,7 @@ class KeySet:
         if stripped.startswith("-----BEGIN"):
             self.static.append(_pem_key(stripped.encode("ascii", "replace")))
         elif stripped.startswith(("https://", "http://")):
-            self.clients.append(_jwks_client(stripped))
+            self.clients.append(_jwks_source(stripped))
         else:
             if looks_like_a_path(item):
                 raise ConfigurationError(
@@ -238,37 +241,46 @@ class KeySet:
                 )
             self.static.append(_secret(item.encode("utf-8")))
 
-    def candidates(self, algorithm: str, kid: str | None) -> list[VerificationKey]:
-        """The keys that may verify a token signed with ``algorithm`` under ``kid``.
-
-        :raises TokenKeysUnavailableError: a JWKS URL could not be fetched.
-        """
-        found = [
+    def static_candidates(self, algorithm: str, kid: str | None) -> list[VerificationKey]:
+        """The configured keys that may verify a token signed with ``algorithm`` under
+        ``kid``: tried first, they need no fetch."""
+        return [
             key
             for key in self.static
             if algorithm in key.algorithms and (kid is None or key.kid in (None, kid))
         ]
-        for client in self.clients:
-            found.extend(key for key in _client_keys(client, kid) if algorithm in key.algorithms)
-        return found
+
+    def fetched_candidates(self, algorithm: str, kid: str | None) -> list[VerificationKey]:
+        """The JWKS URLs' keys for ``algorithm`` and ``kid``, fetched if need be.
+
+        :raises TokenKeysUnavailableError: a JWKS URL has no key set, nor one in time.
+        """
+        return [
+            key
+            for source in self.clients
+            for key in source.keys(kid)
+            if algorithm in key.algorithms
+        ]
 
 
-_jwks_clients: dict[str, Any] = {}
+_jwks_sources: dict[str, JwksSource] = {}
 
 
-def _jwks_client(url: str) -> Any:
-    """One client (and cache) per URL and process: options built per request (a dict passed
+def _jwks_source(url: str) -> JwksSource:
+    """One source (and cache) per URL and process: options built per request (a dict passed
     to ``kafka_sse``) must not fetch the key set per request."""
-    client = _jwks_clients.get(url)
-    if client is None:
-        client = jwt.PyJWKClient(
+    source = _jwks_sources.get(url)
+    if source is None:
+        source = JwksSource(
             url,
-            lifespan=JWKS_LIFESPAN_S,
-            timeout=JWKS_TIMEOUT_S,
-            cooldown_duration=JWKS_REFRESH_COOLDOWN_S,
+            _fetched_keys,
+            lifespan_s=JWKS_LIFESPAN_S,
+            cooldown_s=JWKS_REFRESH_COOLDOWN_S,
+            timeout_s=JWKS_TIMEOUT_S,
+            deadline_s=JWKS_DEADLINE_S,
         )
-        _jwks_clients[url] = client
-    return client
+        _jwks_sources[url] = source
+    return source
 
 
 def _is_single(spec: Any) -> bool:
@@ -378,25 +390,17 @@ def _jwks_keys(data: Mapping[str, Any]) -> list[VerificationKey]:
     return keys
 
 
-def _client_keys(client: Any, kid: str | None) -> list[VerificationKey]:
-    """The keys of a JWKS URL for ``kid`` (all of them without one), fetched if need be."""
+def _fetched_keys(body: bytes) -> list[VerificationKey]:
+    """The usable keys of a key set fetched from a URL. Symmetric (``kty: oct``) keys are
+    left out: a set served over HTTP is public, and a public HMAC secret signs anything."""
     try:
-        if kid is not None:
-            try:
-                jwks_list = [client.get_signing_key(kid)]
-            except jwt.PyJWKClientConnectionError:
-                raise
-            except jwt.PyJWKClientError:
-                return []  # unknown kid, even after a refresh (or within the cooldown)
-        else:
-            jwks_list = client.get_signing_keys()
-    except jwt.PyJWKClientConnectionError as exc:
-        raise TokenKeysUnavailableError("the token keys cannot be fetched right now") from exc
-    except (jwt.PyJWTError, *_UNUSABLE_JWK) as exc:
-        # The endpoint answered something PyJWT cannot use: the operator's to fix, not a 500.
-        logging.getLogger(__name__).error("the JWKS at %s is not usable: %r", client.uri, exc)
-        raise TokenKeysUnavailableError("the token keys are not usable right now") from exc
-    return [key for key in map(_from_jwk, jwks_list) if key is not None]
+        data = json.loads(body)
+    except ValueError as exc:
+        raise ConfigurationError("jwt_keys: the JWKS URL answered no JSON") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+        raise ConfigurationError("jwt_keys: the JWKS URL answered no key set")
+    public = [k for k in data["keys"] if not (isinstance(k, Mapping) and k.get("kty") == "oct")]
+    return _jwks_keys({"keys": public})
 
 
 # --- verification ----------------------------------------------------------------------------
@@ -455,27 +459,7 @@ class TokenVerifier:
             raise InvalidTokenError.invalid("the token's algorithm is not accepted")
         if kid is not None and not isinstance(kid, str):
             raise InvalidTokenError.invalid("the token is malformed")
-        keys = self.keys.candidates(algorithm, kid)
-        if not keys:
-            raise InvalidTokenError.invalid("the token's key is not known here")
-        claims = None
-        failure = "the token's signature does not verify"
-        for key in keys:
-            try:
-                claims = jwt.decode(
-                    token,
-                    key.key,
-                    algorithms=[algorithm],
-                    audience=self.audience,
-                    issuer=self.issuer,
-                    options={"require": ["exp"], "verify_aud": self.audience is not None},
-                )
-                break
-            except jwt.InvalidSignatureError:
-                continue  # maybe the next key (several without kid)
-            except jwt.PyJWTError as exc:
-                failure = _message_of(exc)
-                break
+        claims, failure = self._decode(token, algorithm, kid)
         if claims is None:
             raise InvalidTokenError.invalid(failure)
         # PyJWT checked that int(exp) is in the future: it also takes "123" and True. RFC 7519
@@ -490,6 +474,28 @@ class TokenVerifier:
             expires_at=expires_at,
             subject=subject if isinstance(subject, str) else None,
         )
+
+    def _decode(self, token: str, algorithm: str, kid: str | None) -> tuple[Any, str]:
+        """The verified claims (``None`` if none) and why not: the static keys first, then,
+        only if none of them verified the signature, the JWKS URLs' keys."""
+        failure = "the token's key is not known here"
+        for find in (self.keys.static_candidates, self.keys.fetched_candidates):
+            for key in find(algorithm, kid):
+                try:
+                    claims = jwt.decode(
+                        token,
+                        key.key,
+                        algorithms=[algorithm],
+                        audience=self.audience,
+                        issuer=self.issuer,
+                        options={"require": ["exp"], "verify_aud": self.audience is not None},
+                    )
+                    return claims, ""
+                except jwt.InvalidSignatureError:
+                    failure = "the token's signature does not verify"  # maybe the next key
+                except jwt.PyJWTError as exc:
+                    return None, _message_of(exc)
+        return None, failure
 
 
 def _message_of(exc: Exception) -> str:
