@@ -100,9 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def exposure_refusal(config: ServeConfig) -> str | None:
     """Why this server must not start: every topic, to anyone beyond this machine."""
+    from .jwks import is_loopback_host
+
     options = config.stream_options()
     if (
-        is_loopback(config.value("host"))
+        is_loopback_host(config.value("host"))
         or config.value("allow_all_topics")
         or options.get("allowed_topics") is not None
         or options.get("jwt_keys") is not None
@@ -113,18 +115,6 @@ def exposure_refusal(config: ServeConfig) -> str | None:
         "with --allowed-topics (or require subscriber tokens with --jwt-keys), or pass "
         "--allow-all-topics if that is meant"
     )
-
-
-def is_loopback(host: str) -> bool:
-    """Only this machine can connect: ``localhost`` or a loopback address."""
-    import ipaddress
-
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to any interface
 
 
 def _serve_gevent(config: ServeConfig) -> int:
