@@ -4,6 +4,7 @@ default settings but for the subject."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -128,3 +129,25 @@ def test_help_and_readme_agree_on_where_an_inline_secret_goes():
     assert "an inline HS secret only in KAFKASSE_JWT_KEYS" in help_text
     readme = " ".join(Path("README.md").read_text().split())
     assert "an inline HS secret only in `KAFKASSE_JWT_KEYS`" in readme
+
+
+# -- an application's exception text stays in the log --------------------------------------------
+
+
+def test_a_filterers_exception_text_is_logged_not_sent_to_the_client(
+    serve, kafka, make_topic, tmp_path
+):
+    """Broke: the error event said "filterer failed: RuntimeError: <the exception's text>",
+    which may hold anything of the application's (a query, a credential)."""
+    topic = make_topic()
+    kafka.produce(topic, [{"n": i} for i in range(4)])
+    server = serve({"filterer": "exploding_filter"})
+    with SSEReader(f"{server.url}/{topic}?since=0") as reader:
+        events = reader.read_until_end(timeout_s=15)
+    assert [e["event"] for e in events] == ["message", "message", "error"]
+    error = json.loads(events[-1]["data"])
+    assert error["name"] == "FilterError"
+    assert error["message"] == "the filterer failed on this message"
+    assert "on purpose" not in events[-1]["data"] and "RuntimeError" not in events[-1]["data"]
+    server.stop()
+    assert "filter failed on purpose" in (tmp_path / "server-0.log").read_text()
