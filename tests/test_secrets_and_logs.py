@@ -4,11 +4,15 @@ default settings but for the subject."""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -151,3 +155,52 @@ def test_a_filterers_exception_text_is_logged_not_sent_to_the_client(
     assert "on purpose" not in events[-1]["data"] and "RuntimeError" not in events[-1]["data"]
     server.stop()
     assert "filter failed on purpose" in (tmp_path / "server-0.log").read_text()
+
+
+# -- client text cannot forge log lines ----------------------------------------------------------
+
+#: Requests whose path, query or headers carry line breaks and terminal escapes.
+FORGERIES = [
+    ("/edits%0AERROR%20kafkasse_wsgi%20forged", {}),
+    ("/edits%0D%0AERROR%20forged", {}),
+    ("/edits?filter=%0AERROR%20kafkasse_wsgi%20forged%20%5B", {}),
+    ("/edits?filter=" + quote("@ '\nERROR kafkasse_wsgi forged'"), {}),
+    ("/edits?filter=" + quote("a \x1b[31m"), {}),
+    ("/edits?since=%0AERROR%20kafkasse_wsgi%20forged", {}),
+    ("/edits?until=%0AERROR%20forged&since=0", {}),
+    ("/edits", {"Last-Event-ID": "\x1b[2K\tERROR kafkasse_wsgi forged\x85"}),
+    ("/edits\u2028ERROR%20forged", {}),
+    ("/no-such-topic-\x1b[31m", {}),
+]
+
+
+def test_client_text_in_log_lines_cannot_forge_lines(kafka_bootstrap):
+    """Broke: with a plain-text log format (an application's own ``logging`` set-up), a
+    ``?filter=``, a path or an id holding a line break wrote a line of the client's choosing;
+    terminal escapes went through as they were."""
+    from werkzeug.test import Client
+
+    from kafkasse_wsgi import KafkaSSE
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    logger = logging.getLogger("kafkasse_wsgi")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        client = Client(KafkaSSE(kafka_config={"bootstrap_servers": kafka_bootstrap}))
+        for url, headers in FORGERIES:
+            response = client.get(url, headers=headers)
+            assert 400 <= response.status_code < 500, (url, response.status_code)
+            response.close()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    lines = out.getvalue().split("\n")[:-1]
+    assert len(lines) >= len(FORGERIES), out.getvalue()
+    for line in lines:
+        assert line.startswith(("INFO kafkasse_wsgi", "WARNING kafkasse_wsgi")), line
+        assert "forged" not in line or not line.split("forged")[0].endswith(("\n", "\r")), line
+        assert not re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", line), repr(line)
