@@ -10,10 +10,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 
 from kafkasse_wsgi import tokens as tokens_module
 from kafkasse_wsgi.errors import ConfigurationError, InvalidTokenError, TokenKeysUnavailableError
-from kafkasse_wsgi.tokens import KeySet, TokenVerifier, mint_token
+from kafkasse_wsgi.tokens import JWKS_DEADLINE_S, KeySet, TokenVerifier, mint_token
+from tests.support.clients import SSEReader, payloads_of
 from tests.support.servers import free_port
 from tests.support.tokens import SECRET, JwksServer, public_jwk, rsa_key
 
@@ -112,3 +114,39 @@ def test_a_slow_identity_provider_cannot_hold_requests_past_the_deadline(monkeyp
             waits = list(pool.map(timed_verify, range(10)))
         assert max(waits) < deadline_s + 1.0, waits
         assert jwks.fetches == 1  # one fetch at a time, whatever the number of requests
+
+
+def test_clients_inventing_kids_against_a_slow_provider_wait_at_most_the_deadline(
+    kafka, make_topic, serve
+):
+    """Hostile clients, a gevent server with default settings but the keys: tokens with
+    invented ``kid``s while the provider dribbles its answer. Each is answered within the
+    deadline, the provider sees one fetch at a time, and a stream whose token a static key
+    signed keeps receiving."""
+    topic = make_topic()
+    intruder = rsa_key()
+    with JwksServer([public_jwk(RSA, "r1")]) as jwks:
+        jwks.trickle_s = 5.0
+        server = serve({"allowed_topics": [topic], "jwt_keys": [SECRET, jwks.url]})
+        good = {"Authorization": f"Bearer {mint_token(SECRET, [topic])}"}
+        with SSEReader(f"{server.url}/{topic}", headers=good) as reader:
+            kafka.produce(topic, [{"n": 0}])
+            assert [e["n"] for e in payloads_of(reader.read(1))] == [0]
+
+            def hostile(i: int) -> tuple[int, float]:
+                token = mint_token(intruder, [topic], algorithm="RS256", kid=f"invented-{i}")
+                started = time.monotonic()
+                answer = requests.get(
+                    f"{server.url}/{topic}",
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=30,
+                )
+                return answer.status_code, time.monotonic() - started
+
+            with ThreadPoolExecutor(20) as pool:
+                answers = list(pool.map(hostile, range(40)))
+            assert {status for status, _ in answers} <= {401, 503}, answers
+            assert max(wait for _, wait in answers) < JWKS_DEADLINE_S + 2.0, answers
+            kafka.produce(topic, [{"n": 1}])
+            assert [e["n"] for e in payloads_of(reader.read(1))] == [1]
+        assert jwks.fetches <= 2  # the first, then at most one more after the cooldown
