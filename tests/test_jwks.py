@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from kafkasse_wsgi import tokens as tokens_module
+from kafkasse_wsgi import token_keys
 from kafkasse_wsgi.errors import ConfigurationError, InvalidTokenError, TokenKeysUnavailableError
 from kafkasse_wsgi.tokens import JWKS_DEADLINE_S, KeySet, TokenVerifier, mint_token
 from tests.support.clients import SSEReader, payloads_of
@@ -67,8 +67,8 @@ def test_symmetric_keys_in_a_fetched_jwks_are_ignored():
 
 def test_a_failing_fetch_keeps_the_last_good_set(monkeypatch):
     """Broke: once the cached set expired, a failing provider made every token a 503."""
-    monkeypatch.setattr(tokens_module, "JWKS_LIFESPAN_S", 0.2)
-    monkeypatch.setattr(tokens_module, "JWKS_REFRESH_COOLDOWN_S", 0.1)
+    monkeypatch.setattr(token_keys, "JWKS_LIFESPAN_S", 0.2)
+    monkeypatch.setattr(token_keys, "JWKS_REFRESH_COOLDOWN_S", 0.1)
     with JwksServer([public_jwk(RSA, "r1")]) as jwks:
         verifier = TokenVerifier(KeySet(jwks.url))
         assert verifier.verify(rs_token())
@@ -98,7 +98,7 @@ def test_static_keys_are_tried_before_a_jwks_url_is_fetched():
 def test_a_slow_identity_provider_cannot_hold_requests_past_the_deadline(monkeypatch):
     """Broke: a provider dribbling its answer held each request for as long as it liked
     (the 5 s timeout is per read), and each request started its own fetch."""
-    monkeypatch.setattr(tokens_module, "JWKS_DEADLINE_S", 0.5, raising=False)
+    monkeypatch.setattr(token_keys, "JWKS_DEADLINE_S", 0.5)
     deadline_s = 0.5
     with JwksServer([public_jwk(RSA, "r1")]) as jwks:
         jwks.trickle_s = 6.0
