@@ -146,3 +146,12 @@ def test_the_cli_on_loopback_needs_no_allow_list(host):
     result = run_serve("--host", host, "--heartbeat", "-1")
     assert result.returncode == 2
     assert "heartbeat_interval_s" in result.stderr and "--allowed-topics" not in result.stderr
+
+
+def test_allow_all_topics_from_the_config_file(tmp_path):
+    config = tmp_path / "kafkasse.toml"
+    config.write_text('host = "0.0.0.0"\nallow_all_topics = true\n')
+    result = run_serve("--config", str(config), "--heartbeat", "-1")
+    assert result.returncode == 2 and "heartbeat_interval_s" in result.stderr, result.stderr
+    shown = run_serve("--config", str(config), "--print-config")
+    assert f"allow_all_topics = true  # file {config}:2" in shown.stdout, shown.stdout
