@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError, TokenKeysUnavailableError
+from .log import escape_control
 
 __all__ = ["MAX_JWKS_BYTES", "JwksSource", "check_jwks_url", "is_loopback_host"]
 
@@ -174,5 +175,6 @@ def _with_kid(keys: list[Any], kid: str | None) -> list[Any]:
 
 
 def _reason(exc: Exception) -> str:
+    """Why a fetch failed, for the log: the provider's text, escaped and cut short."""
     message = getattr(exc, "message", None) or str(exc)
-    return f"{type(exc).__name__}: {message}"[:300]
+    return escape_control(f"{type(exc).__name__}: {message}"[:300])
