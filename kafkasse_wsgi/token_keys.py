@@ -78,8 +78,10 @@ class KeySet:
     * a mapping: a JWKS (``{"keys": [...]}``) or one JWK;
     * any other ``str``/``bytes``: an HS secret of at least :data:`MIN_SECRET_BYTES`.
 
-    A plain string is never read as a file name (a mistyped path must not become a secret):
-    pass a :class:`~pathlib.Path`.
+    A plain string is never read as a file name: pass a :class:`~pathlib.Path`. One that
+    looks like a file name (``key_text.looks_like_a_path``: not base64-like, and ``/…``,
+    ``./…``, ``…/.pem``…, or naming a file) is refused, so a mistyped path never becomes a
+    secret, while a base64 secret with ``/`` in it is one.
     """
 
     def __init__(self, spec: Any) -> None:
