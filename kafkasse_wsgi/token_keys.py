@@ -80,7 +80,7 @@ class KeySet:
 
     A plain string is never read as a file name: pass a :class:`~pathlib.Path`. One that
     looks like a file name (``key_text.looks_like_a_path``: not base64-like, and ``/…``,
-    ``./…``, ``…/.pem``…, or naming a file) is refused, so a mistyped path never becomes a
+    ``./…``, ``….pem``…, or naming a file) is refused, so a mistyped path never becomes a
     secret, while a base64 secret with ``/`` in it is one.
     """
 
