@@ -67,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as error:
         print(f"kafkasse-wsgi: {error.message}", file=sys.stderr)
         return 2
+    refusal = exposure_refusal(config)
+    if refusal:
+        print(f"kafkasse-wsgi: {refusal}", file=sys.stderr)
+        return 2
     workers = config.value("workers")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         print("kafkasse-wsgi: --workers must be at least 1", file=sys.stderr)
@@ -92,6 +96,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(checked.stderr)
         return checked.returncode
     return _serve_gunicorn(config)
+
+
+def exposure_refusal(config: ServeConfig) -> str | None:
+    """Why this server must not start: every topic, to anyone beyond this machine."""
+    from .jwks import is_loopback_host
+
+    options = config.stream_options()
+    if (
+        is_loopback_host(config.value("host"))
+        or config.value("allow_all_topics")
+        or options.get("allowed_topics") is not None
+        or options.get("jwt_keys") is not None
+    ):
+        return None
+    return (
+        f"--host {config.value('host')} would serve every topic to any client: name them "
+        "with --allowed-topics (or require subscriber tokens with --jwt-keys), or pass "
+        "--allow-all-topics if that is meant"
+    )
 
 
 def _serve_gevent(config: ServeConfig) -> int:

@@ -8,6 +8,7 @@ sits on the package logger). Applications, the CLI and the example servers call
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import MutableMapping
 from typing import IO, Any
@@ -15,11 +16,27 @@ from typing import IO, Any
 PACKAGE_LOGGER = "kafkasse_wsgi"
 
 
+#: C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_control(text: str) -> str:
+    """``text`` with every control character written as ``\\xNN`` (``\\uNNNN``): text a
+    client sent cannot break a log line, or forge one, in any log format."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 class RequestLogAdapter(logging.LoggerAdapter):
-    """Adds ``request_id`` to every record, keeping any ``extra`` the call passes too."""
+    """Adds ``request_id`` to every record, keeping any ``extra`` the call passes too; the
+    text arguments of a request's log lines (paths, filters, ids, error messages: the
+    client's text) are escaped with :func:`escape_control`."""
 
     def __init__(self, logger: logging.Logger | logging.LoggerAdapter, request_id: str) -> None:
         super().__init__(logger, {"request_id": request_id})
+
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        escaped = [escape_control(arg) if isinstance(arg, str) else arg for arg in args]
+        super().log(level, msg, *escaped, **kwargs)
 
     def process(
         self, msg: Any, kwargs: MutableMapping[str, Any]

@@ -3,6 +3,8 @@
 Put it in front of any WSGI app (Flask, Django, Pyramid, a plain callable) to add
 ``GET <prefix>/<topicA,topicB>?since=…`` without touching the app. Requests outside the
 prefix are passed through untouched: same environ, same ``start_response``, same body.
+Inside it, an ``?access_token=`` is redacted in the caller's environ (the server's access
+log reads it); the rest is rewritten in a copy.
 
     from kafkasse_wsgi.middleware import KafkaSSEMiddleware
 
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .app import KafkaSSE
 from .errors import ConfigurationError
+from .tokens import redact_query_token
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -51,7 +54,9 @@ class KafkaSSEMiddleware:
         path = environ.get("PATH_INFO", "")
         if path != self.prefix and not path.startswith(self.prefix + "/"):
             return self.app(environ, start_response)
-        environ = dict(environ)  # the caller's environ stays as it was
+        caller = environ
+        environ = dict(environ)  # the caller's environ stays as it was...
+        redact_query_token(caller)  # ...but for a query token: the server logs it from there
         environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "").rstrip("/") + self.prefix
         environ["PATH_INFO"] = path[len(self.prefix) :]
         body = self.streams(environ, start_response)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
+from .internal_topics import is_internal_topic
 
 if TYPE_CHECKING:
     from .message import KafkaMessage
@@ -86,7 +87,9 @@ class Options:
         ``auto_offset_reset`` is read as ``resume_policy.too_old`` (``none`` means ``error``);
         the consumer itself runs with ``none``, so it never moves silently.
     :param allowed_topics: topic names clients may read, or a callable
-        ``(environ, topic) -> bool``; ``None`` allows every topic except internal ones (``__*``).
+        ``(environ, topic) -> bool``; ``None`` allows every topic except the ecosystem's
+        own (``_*``, ``connect-configs``, ``*-changelog``, …: see ``internal_topics``); a
+        list serves one of those only when it names it.
     :param logger: where to log; default ``logging.getLogger("kafkasse_wsgi")``. Every
         record carries ``request_id``.
     :param disable_sse_formatting: send JSON lines instead of SSE events.
@@ -524,7 +527,7 @@ class Options:
     def is_topic_allowed(self, topic: str, environ: WSGIEnvironment) -> bool:
         allowed = self.allowed_topics
         if allowed is None:
-            return not topic.startswith("__")
+            return not is_internal_topic(topic)
         if callable(allowed):
             return bool(allowed(environ, topic))
         return topic in allowed

@@ -618,7 +618,9 @@ class Pump:
                 keep = self._filterer(kafka_message)
             except Exception as exc:
                 self._log.warning("filterer raised on %r: %r", kafka_message, exc)
-                raise FilterError(f"filterer failed: {type(exc).__name__}: {exc}") from exc
+                # Its text is the application's (a query, a credential): the log's, not the
+                # client's.
+                raise FilterError("the filterer failed on this message") from exc
             if not keep:
                 self._stats.events_filtered += 1
                 return None

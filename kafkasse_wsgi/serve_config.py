@@ -28,6 +28,7 @@ from typing import Any
 from . import options as options_module
 from .errors import ConfigurationError
 from .kafka_config import LIBRDKAFKA_KEYS
+from .key_text import key_of_env, key_of_flag
 from .options import ID_MODES, Options
 
 if sys.version_info >= (3, 11):
@@ -58,6 +59,8 @@ class Spec:
     :param aliases: older flag names still accepted (``--heartbeat``).
     :param boolean: an on/off flag (``--x`` / ``--no-x``).
     :param choices: the values allowed, shown in ``--help``.
+    :param env_parse: parses the environment variable instead of ``parse`` (a key may be
+        an inline secret there, never on a command line).
     """
 
     name: str
@@ -67,6 +70,7 @@ class Spec:
     aliases: tuple[str, ...] = ()
     boolean: bool = False
     choices: tuple[str, ...] | None = None
+    env_parse: Callable[[str], Any] | None = None
 
     @property
     def flag(self) -> str:
@@ -114,23 +118,6 @@ def parse_cors_origins(text: str) -> str | list[str]:
     return "*" if text.strip() == "*" else parse_list(text)
 
 
-def parse_jwt_keys(text: str) -> str | Path:
-    """A JWKS URL, PEM text, a file (PEM, JWKS or secret), or an inline HS secret.
-
-    A value that looks like a path but names no file is an error, not a secret: a mistyped
-    ``--jwt-key /etc/keys/pub.pem`` must not become the HMAC secret "/etc/keys/pub.pem".
-    """
-    value = text.strip()
-    if value.startswith(("https://", "http://", "-----BEGIN")):
-        return value
-    path = Path(value).expanduser()
-    if path.is_file():
-        return path
-    if os.sep in value or value.endswith((".pem", ".json", ".key")):
-        raise ValueError(f"no such key file: {value}")
-    return value
-
-
 def parse_resume_policy(text: str) -> dict[str, str]:
     """``too_old=latest,too_new=error``, or one action for both."""
     if "=" not in text:
@@ -148,7 +135,9 @@ _SCALARS: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "str": 
 _SPECIAL: dict[str, dict[str, Any]] = {
     "allowed_topics": {
         "parse": parse_list,
-        "help": "topics clients may read, comma-separated; default: all but internal (__*)",
+        "help": "topics clients may read, comma-separated; default: all but the Kafka "
+        "ecosystem's own (_*, connect-configs/-offsets/-status, *-changelog, *-repartition), "
+        "which are served only when named here",
     },
     "cors_origins": {
         "parse": parse_cors_origins,
@@ -162,11 +151,12 @@ _SPECIAL: dict[str, dict[str, Any]] = {
     },
     "id_mode": {"choices": ID_MODES},
     "jwt_keys": {
-        "parse": parse_jwt_keys,
+        "parse": key_of_flag,
+        "env_parse": key_of_env,
         "aliases": ("--jwt-key", "--jwt-jwks"),
-        "help": "subscriber tokens: a JWKS URL (https://…), a file holding a PEM public key, a "
-        "JWKS or an HS secret, or the secret itself (better in KAFKASSE_JWT_KEYS than on a "
-        "command line); one key source (a JWKS holds many); default: no tokens",
+        "help": "subscriber tokens: a JWKS URL (https://…), or a file holding a PEM public "
+        "key, a JWKS or an HS secret; an inline HS secret only in KAFKASSE_JWT_KEYS, never "
+        "on a command line; one key source (a JWKS holds many); default: no tokens",
     },
     "jwt_algorithms": {
         "parse": parse_list,
@@ -196,6 +186,14 @@ _SERVER_SPECS = (
     Spec(
         "bootstrap_servers", str, "Kafka brokers, comma-separated (a [kafka] setting)", server=True
     ),
+    Spec(
+        "allow_all_topics",
+        parse_bool,
+        "serve every topic (but the ecosystem's own) on a non-loopback --host without "
+        "--allowed-topics or subscriber tokens; without it, such a server refuses to start",
+        server=True,
+        boolean=True,
+    ),
 )
 
 SERVER_DEFAULTS: dict[str, Any] = {
@@ -203,6 +201,7 @@ SERVER_DEFAULTS: dict[str, Any] = {
     "port": DEFAULT_PORT,
     "workers": 1,
     "log_level": "INFO",
+    "allow_all_topics": False,
 }
 
 
@@ -454,7 +453,7 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] | None = None) 
             )
         variable = present[0]
         try:
-            value = spec.parse(environ[variable])
+            value = (spec.env_parse or spec.parse)(environ[variable])
         except ValueError as exc:
             raise ConfigurationError(f"{variable}: {exc}") from None
         if spec.choices is not None and value not in spec.choices:

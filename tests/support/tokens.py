@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -56,22 +57,35 @@ def public_jwk(private_key: Any, kid: str, alg: str | None = None) -> dict[str, 
 
 
 class JwksServer:
-    """``GET /jwks.json`` answers the current key set; ``keys`` may be replaced any time."""
+    """``GET /jwks.json`` answers the current key set; ``keys`` may be replaced any time.
+
+    A test can make it fail (``status = 500``) or slow: ``trickle_s`` spreads the body over
+    that many seconds, one byte at a time, as an identity provider in trouble might.
+    """
 
     def __init__(self, keys: list[dict[str, Any]]) -> None:
         self.keys = keys
         self.fetches = 0
+        self.status = 200
+        self.trickle_s = 0.0
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 owner.fetches += 1
                 body = json.dumps({"keys": owner.keys}).encode()
-                self.send_response(200)
+                self.send_response(owner.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if owner.trickle_s <= 0:
+                    self.wfile.write(body)
+                    return
+                pause = owner.trickle_s / len(body)
+                for i in range(len(body)):
+                    self.wfile.write(body[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(pause)
 
             def log_message(self, *args: Any) -> None:
                 pass

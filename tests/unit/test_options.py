@@ -240,14 +240,23 @@ def test_from_any_rejects_what_is_not_options_or_a_mapping(value: Any) -> None:
     ("topic", "allowed"),
     [
         ("edits", True),
-        ("_single_underscore", True),
         ("a__b", True),
+        ("connect-configs-archive", True),
+        ("changelog", True),
         ("__consumer_offsets", False),
         ("__transaction_state", False),
         ("__anything", False),
+        ("_single_underscore", False),
+        ("_schemas", False),
+        ("_confluent-telemetry", False),
+        ("connect-configs", False),
+        ("connect-offsets", False),
+        ("connect-status", False),
+        ("app-store-changelog", False),
+        ("app-by-key-repartition", False),
     ],
 )
-def test_no_allowed_topics_allows_all_but_internal_ones(topic: str, allowed: bool) -> None:
+def test_no_allowed_topics_allows_all_but_the_ecosystems_own(topic: str, allowed: bool) -> None:
     assert Options().is_topic_allowed(topic, ENVIRON) is allowed
 
 

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from kafkasse_wsgi import Options
 from kafkasse_wsgi import tokens as tokens_module
 from kafkasse_wsgi.errors import ConfigurationError, InvalidTokenError
+from kafkasse_wsgi.internal_topics import is_internal_topic
 from kafkasse_wsgi.tokens import (
     MAX_TOKEN_BYTES,
     KeySet,
@@ -193,6 +194,8 @@ def test_globs_match_names_but_never_internal_topics():
     assert grant.allows("orders-eu") and grant.allows("user.1") and grant.allows("anything")
     assert grant.allows("__exact")
     assert not grant.allows("__consumer_offsets") and not grant.allows("__transaction_state")
+    for internal in ("_schemas", "connect-configs", "app-store-changelog", "a-b-repartition"):
+        assert not grant.allows(internal)
     narrow = TokenGrant(("orders-*", "Case"), time.time() + 60)
     assert (
         not narrow.allows("orders") and not narrow.allows("case") and not narrow.allows("xorders-1")
@@ -554,7 +557,7 @@ def check_hostile_token(case: tuple[str, dict[str, Any], bool]) -> None:
     for topic in PROBES + list(claim or []):
         if grant.allows(topic):
             assert topic in claim or (
-                not topic.startswith("__")
+                not is_internal_topic(topic)
                 and any(re.fullmatch(_glob_regex(p), topic) for p in claim)
             ), (topic, claim)
 
