@@ -126,13 +126,13 @@ def test_a_key_that_names_no_file_is_refused_saying_so_without_echoing_it(where,
         assert "KAFKASSE_JWT_KEYS" in result.stderr  # where an inline secret goes
 
 
-def test_help_and_readme_agree_on_where_an_inline_secret_goes():
-    """Broke: --help said "or the secret itself" while the README says KAFKASSE_JWT_KEYS."""
+def test_help_and_docs_agree_on_where_an_inline_secret_goes():
+    """Broke: --help said "or the secret itself" while the docs say KAFKASSE_JWT_KEYS."""
     help_text = " ".join(run_serve("--help").stdout.split())
     assert "or the secret itself" not in help_text
     assert "an inline HS secret only in KAFKASSE_JWT_KEYS" in help_text
-    readme = " ".join(Path("README.md").read_text().split())
-    assert "an inline HS secret only in `KAFKASSE_JWT_KEYS`" in readme
+    cli_page = " ".join(Path("docs/cli.md").read_text().split())
+    assert "an inline HS secret only in `KAFKASSE_JWT_KEYS`" in cli_page
 
 
 # -- an application's exception text stays in the log --------------------------------------------
