@@ -1,0 +1,143 @@
+"""The deserializer of schema registry topics: framed values and keys decoded into JSON.
+
+It runs where any deserializer runs (the hub once per record for all its clients, or a
+private stream's pump), so ``?filter=`` sees the decoded fields. A value that is not framed
+takes today's path (UTF-8 JSON); a key that is not framed stays its UTF-8 text.
+
+The event's data is what a JSON record's would be: the fields at the top level and ``_kafka``,
+with ``key`` the decoded key and ``value_schema_id`` / ``key_schema_id`` when framed.
+
+A record whose value cannot be decoded (the registry is down, the id is unknown, the payload
+does not match) is skipped with a log line and counted, like bad JSON. A framed key the
+registry does not know, or that does not decode, keeps its raw text instead (binary keys can
+start like a frame); a registry that is down skips the record, as for values.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import DeserializationError
+from ..message import KafkaMessage, default_deserializer, kafka_meta_of, parse_value
+from . import avro, json_schema, protobuf
+from .client import RegistryClient, RegistryError, RegistrySchema, RegistryUnavailable, SchemaCache
+from .config import RegistryConfig
+from .framing import HEADER_BYTES, schema_id_of
+
+log = logging.getLogger(__name__)
+
+Decoder = Callable[[bytes], Any]
+
+
+class RegistryDeserializer:
+    """``(KafkaMessage) -> KafkaMessage``, with one schema cache for the process's streams."""
+
+    #: Options tell this deserializer from an application's own by it.
+    is_schema_registry = True
+
+    def __init__(self, config: RegistryConfig) -> None:
+        self.config = config
+        self.client = RegistryClient(config)
+        self._decoders = SchemaCache(config.cache_size)
+        self._references = SchemaCache(config.cache_size)
+
+    def __repr__(self) -> str:
+        return f"RegistryDeserializer({self.config.safe_url!r})"
+
+    def __call__(self, kafka_message: KafkaMessage) -> KafkaMessage:
+        value_id = schema_id_of(kafka_message.value)
+        key_id = schema_id_of(kafka_message.key) if self.config.decode_keys else None
+        if value_id is None and key_id is None:
+            return default_deserializer(kafka_message)
+        if value_id is None:
+            message = parse_value(kafka_message)
+        else:
+            message = self._decode(value_id, kafka_message.value, "value")  # type: ignore[arg-type]
+        if isinstance(message, dict):
+            meta = kafka_meta_of(kafka_message)
+            if key_id is not None:
+                key = self._decode_key(key_id, kafka_message.key)  # type: ignore[arg-type]
+                if key is not _RAW:
+                    meta["key"] = key
+                    meta["key_schema_id"] = key_id
+            if value_id is not None:
+                meta["value_schema_id"] = value_id
+            message["_kafka"] = meta
+        kafka_message.message = message
+        return kafka_message
+
+    def _decode(self, schema_id: int, data: bytes, what: str) -> Any:
+        """:raises DeserializationError: the schema cannot be had, or the payload not read."""
+        try:
+            decoder = self._decoders.get(schema_id, lambda: self._build(schema_id))
+        except RegistryError as exc:
+            raise DeserializationError(f"{what} schema {schema_id}: {exc}") from None
+        try:
+            return decoder(data[HEADER_BYTES:])
+        except Exception as exc:  # fastavro, protobuf, jsonschema: each raises its own
+            raise DeserializationError(
+                f"{what} does not decode with schema {schema_id}: {type(exc).__name__}: {exc}"
+            ) from None
+
+    def _decode_key(self, schema_id: int, data: bytes) -> Any:
+        try:
+            return self._decode(schema_id, data, "key")
+        except DeserializationError as exc:
+            if isinstance(exc.__context__, RegistryUnavailable) or self._unavailable(schema_id):
+                raise
+            log.debug("key left as text: %s", exc)
+            return _RAW
+
+    def _unavailable(self, schema_id: int) -> bool:
+        """Whether the last try for this id failed because the registry did not answer."""
+        failure = self._decoders.failure(schema_id)
+        return isinstance(failure, RegistryUnavailable)
+
+    def _build(self, schema_id: int) -> Decoder:
+        schema = self.client.schema_by_id(schema_id)
+        if schema.schema_type == "AVRO":
+            return avro.build(schema, lambda s: [item for _, item in self._resolve(s)])
+        if schema.schema_type == "PROTOBUF":
+            return protobuf.build(schema_id, schema, self._resolve)
+        if schema.schema_type == "JSON":
+            return json_schema.build(schema, self._resolve, self.config.validate_json)
+        raise RegistryError(f"schema type {schema.schema_type} is not supported")
+
+    def _resolve(self, schema: RegistrySchema) -> list[tuple[str, RegistrySchema]]:
+        """Every schema ``schema`` references, transitively, as (name, schema), deepest first."""
+        ordered: list[tuple[str, RegistrySchema]] = []
+        seen: set[tuple[str, int]] = set()
+
+        def visit(current: RegistrySchema, depth: int) -> None:
+            if depth > 32:
+                raise RegistryError("schema references nest deeper than 32")
+            for ref in current.references:
+                if (ref.subject, ref.version) in seen:
+                    continue
+                seen.add((ref.subject, ref.version))
+                referenced: RegistrySchema = self._references.get(
+                    (ref.subject, ref.version),
+                    functools.partial(self.client.schema_version, ref.subject, ref.version),
+                )
+                visit(referenced, depth + 1)
+                ordered.append((ref.name, referenced))
+
+        visit(schema, 0)
+        return ordered
+
+
+_RAW = object()
+
+_deserializers: dict[RegistryConfig, RegistryDeserializer] = {}
+
+
+def deserializer_for(config: RegistryConfig) -> RegistryDeserializer:
+    """One deserializer (and schema cache) per registry per process: apps and requests with
+    the same registry share it, and the shared tail's hubs see one deserializer."""
+    found = _deserializers.get(config)
+    if found is None:
+        found = _deserializers[config] = RegistryDeserializer(config)
+    return found
