@@ -409,9 +409,13 @@ class Options:
             if getattr(self.deserializer, "is_schema_registry", False):
                 object.__setattr__(self, "deserializer", None)  # replace(schema_registry=None)
             return
+        from .extras import MissingExtraError
         from .schema_registry import deserializer_for
 
-        deserializer = deserializer_for(self.schema_registry)
+        try:
+            deserializer = deserializer_for(self.schema_registry)
+        except MissingExtraError as missing:  # a setting that cannot work: fails at start-up
+            raise ConfigurationError(str(missing)) from None
         object.__setattr__(self, "schema_registry", deserializer.config)
         if self.deserializer is None or getattr(self.deserializer, "is_schema_registry", False):
             object.__setattr__(self, "deserializer", deserializer)
