@@ -47,7 +47,13 @@ from .errors import (
 )
 from .kafka_config import translate
 from .log import PACKAGE_LOGGER
-from .message import KafkaMessage, default_event_data, deserialize, serialize_message
+from .message import (
+    KafkaMessage,
+    default_event_data,
+    deserialize,
+    event_data_of,
+    serialize_message,
+)
 from .options import Options
 from .pump import (
     STOP_TIMEOUT_S,
@@ -474,12 +480,15 @@ class TopicHub:
     def _decode(self, polled: dict[Any, list[Any]]) -> list[SharedRecord]:
         """Each record once, for every client: its event's JSON text, or ``None``."""
         deserializer = self._options.deserializer
+        direct = event_data_of(deserializer)
         records = []
         for batch in polled.values():
             for record in batch:
                 try:
                     if deserializer is None:
                         data: str | None = default_event_data(record)
+                    elif direct is not None:
+                        data = direct(record)
                     else:
                         data = serialize_message(
                             deserialize(deserializer, KafkaMessage.from_record(record)).message

@@ -90,6 +90,13 @@ def deserialize(
         raise DeserializationError(f"deserializer raised {exc!r}") from exc
 
 
+def event_data_of(deserializer: Any) -> Callable[[Any], str] | None:
+    """A deserializer's ``event_data(record) -> str``, when it has one (the schema registry's):
+    the event's text made from the record directly, for the paths where no hook could see
+    or change the message (a private stream without filters, the hub)."""
+    return getattr(deserializer, "event_data", None)
+
+
 def default_deserializer(kafka_message: KafkaMessage) -> KafkaMessage:
     """Parse the value as UTF-8 JSON and add ``_kafka`` metadata to it (when it's an object).
 

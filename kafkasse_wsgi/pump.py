@@ -47,6 +47,7 @@ from .message import (
     default_deserializer,
     default_event_data,
     deserialize,
+    event_data_of,
     kafka_meta_of,
     parse_value,
     serialize_message,
@@ -248,6 +249,12 @@ class Pump:
             self._convert = self._filtered_event_data
         else:
             self._convert = default_event_data
+        # A deserializer that makes the event's text itself (the schema registry's), when no
+        # hook or filter needs a KafkaMessage: no slot lent, no second dump.
+        direct = event_data_of(options.deserializer)
+        hooks = (options.filterer, self._on_message, event_filter)
+        if direct is not None and hooks == (None, None, None):
+            self._convert = direct
         # Filter results are shared between the streams of the process that read the same
         # record on the same cluster (the fast path only: the event is the record's).
         self._cluster = cluster_id_of(consumer) if fast else None

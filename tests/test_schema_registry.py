@@ -145,6 +145,11 @@ def registry_gets(log_path: Path, kind: str = "/schemas/ids/") -> list[str]:
     return [line for line in log_path.read_text().splitlines() if "GET " in line and kind in line]
 
 
+def messages(events: list[dict[str, str]]) -> list[Any]:
+    """The data of the ``message`` events (a bounded replay ends with an ``end`` event)."""
+    return payloads_of([event for event in events if event["event"] == "message"])
+
+
 def metric(server: Server, name: str) -> float:
     for line in requests.get(f"{server.url}/metrics", timeout=10).text.splitlines():
         if line.startswith(name + " "):
@@ -472,3 +477,24 @@ def test_a_framed_record_on_a_server_without_schema_registry_is_skipped_like_bad
     send(kafka, topic, b'{"n": 2}')
     assert [e["n"] for e in payloads_of(reader.read(1))] == [2]
     reader.close()
+
+
+def test_a_replay_through_a_private_consumer_decodes_and_filters_the_same_way(
+    kafka, make_topic, registry, registry_server
+):
+    """``?since=0`` reads through a consumer of the stream's own (the pump runs the
+    registry's deserializer there): the same events, and a filter on a decoded field."""
+    topic = make_topic()
+    serializer = AvroSerializer(registry, json.dumps(SIMPLE_V2))
+    for n in range(4):
+        send(
+            kafka, topic, serializer({"n": n, "kind": "b" if n % 2 else "a"}, value_context(topic))
+        )
+    until = int(time.time() * 1000) + 1
+    with SSEReader(f"{registry_server.url}/{topic}?since=0&until={until}") as everything:
+        assert [e["n"] for e in messages(everything.read_until_end())] == [0, 1, 2, 3]
+    query = f"?since=0&until={until}&filter=" + urllib.parse.quote("kind == 'b'")
+    with SSEReader(f"{registry_server.url}/{topic}{query}") as filtered:
+        events = messages(filtered.read_until_end())
+    assert [(e["n"], e["kind"]) for e in events] == [(1, "b"), (3, "b")]
+    assert all(e["_kafka"]["value_schema_id"] > 0 for e in events)

@@ -21,7 +21,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import DeserializationError
-from ..message import KafkaMessage, default_deserializer, kafka_meta_of, parse_value
+from ..message import (
+    KafkaMessage,
+    default_deserializer,
+    default_event_data,
+    kafka_meta_of,
+    parse_value,
+    serialize_message,
+)
 from . import avro, json_schema, protobuf
 from .client import RegistryClient, RegistryError, RegistrySchema, RegistryUnavailable, SchemaCache
 from .config import RegistryConfig
@@ -48,26 +55,50 @@ class RegistryDeserializer:
         return f"RegistryDeserializer({self.config.safe_url!r})"
 
     def __call__(self, kafka_message: KafkaMessage) -> KafkaMessage:
-        value_id = schema_id_of(kafka_message.value)
-        key_id = schema_id_of(kafka_message.key) if self.config.decode_keys else None
+        """As any deserializer: ``message`` set to the event (a user's hooks see this)."""
+        value_id, key_id = self._ids(kafka_message)
         if value_id is None and key_id is None:
             return default_deserializer(kafka_message)
+        kafka_message.message = self._event(kafka_message, value_id, key_id)
+        return kafka_message
+
+    def event_data(self, record: Any) -> str:
+        """The event's text straight from a record, for the paths without hooks (a private
+        stream with no filter, the hub): no ``KafkaMessage``, one dump.
+
+        :raises DeserializationError: as :meth:`__call__`.
+        """
+        value_id, key_id = self._ids(record)
+        if value_id is None and key_id is None:
+            return default_event_data(record)
+        event = self._event(record, value_id, key_id)
+        if _orjson_dumps is not None:
+            try:
+                return _orjson_dumps(event).decode("utf-8")
+            except TypeError:  # an integer beyond 64 bits: the json module writes it
+                pass
+        return serialize_message(event)
+
+    def _ids(self, record: Any) -> tuple[int | None, int | None]:
+        key_id = schema_id_of(record.key) if self.config.decode_keys else None
+        return schema_id_of(record.value), key_id
+
+    def _event(self, record: Any, value_id: int | None, key_id: int | None) -> Any:
         if value_id is None:
-            message = parse_value(kafka_message)
+            message = parse_value(record)
         else:
-            message = self._decode(value_id, kafka_message.value, "value")  # type: ignore[arg-type]
+            message = self._decode(value_id, record.value, "value")
         if isinstance(message, dict):
-            meta = kafka_meta_of(kafka_message)
+            meta = kafka_meta_of(record)
             if key_id is not None:
-                key = self._decode_key(key_id, kafka_message.key)  # type: ignore[arg-type]
+                key = self._decode_key(key_id, record.key)
                 if key is not _RAW:
                     meta["key"] = key
                     meta["key_schema_id"] = key_id
             if value_id is not None:
                 meta["value_schema_id"] = value_id
             message["_kafka"] = meta
-        kafka_message.message = message
-        return kafka_message
+        return message
 
     def _decode(self, schema_id: int, data: bytes, what: str) -> Any:
         """:raises DeserializationError: the schema cannot be had, or the payload not read."""
@@ -130,6 +161,12 @@ class RegistryDeserializer:
 
 
 _RAW = object()
+
+_orjson_dumps: Callable[[Any], bytes] | None
+try:  # the "fast" extra: one dump per record is most of what decoding costs after fastavro
+    from orjson import dumps as _orjson_dumps
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson_dumps = None
 
 _deserializers: dict[RegistryConfig, RegistryDeserializer] = {}
 
