@@ -498,3 +498,40 @@ def test_a_replay_through_a_private_consumer_decodes_and_filters_the_same_way(
         events = messages(filtered.read_until_end())
     assert [(e["n"], e["kind"]) for e in events] == [(1, "b"), (3, "b")]
     assert all(e["_kafka"]["value_schema_id"] > 0 for e in events)
+
+
+def test_registry_credentials_go_in_basic_auth_and_never_into_a_log(caplog):
+    """A registry that records what it is sent: the user and password arrive as basic auth,
+    and no log line of ours (the fetch, the failure) holds the password."""
+    import base64
+    import http.server
+
+    from kafkasse_wsgi.message import KafkaMessage
+    from kafkasse_wsgi.schema_registry import deserializer_for
+
+    seen: list[str | None] = []
+
+    class Registry(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Registry)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://reader:s3cret-pw@127.0.0.1:{server.server_address[1]}/apis/ccompat/v7"
+        deserializer = deserializer_for(url)
+        caplog.set_level("DEBUG", logger="kafkasse_wsgi")
+        with pytest.raises(Exception) as caught:
+            deserializer(KafkaMessage("t", 0, 0, 0, None, b"\x00\x00\x00\x00\x05payload"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == ["Basic " + base64.b64encode(b"reader:s3cret-pw").decode()]
+    assert "does not know" in str(caught.value)
+    assert caplog.records and all("s3cret" not in r.getMessage() for r in caplog.records)
+    assert "s3cret" not in str(caught.value) and "s3cret" not in repr(deserializer)
