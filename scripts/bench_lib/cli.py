@@ -398,5 +398,6 @@ def run_sections(
             log,
         )
         metrics["j_avro_over_json"] = results["j"]["avro_over_json"]
+        metrics["j_avro_over_json_cpu"] = results["j"]["avro_over_json_cpu"]
 
     section("j", schema_registry)

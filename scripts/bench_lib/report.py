@@ -188,7 +188,8 @@ def table(results: dict[str, Any]) -> str:
         j = results["j"]
         out.append(
             f"(j) schema registry: one stream replaying Avro {_n(j['avro']['eps'])} ev/s vs the "
-            f"same records as JSON {_n(j['json']['eps'])} ev/s ({j['avro_over_json']:.2f}x); "
+            f"same records as JSON {_n(j['json']['eps'])} ev/s ({j['avro_over_json']:.2f}x; "
+            f"per worker CPU second {j.get('avro_over_json_cpu', 0):.2f}x); "
             f"registry fetches by clients {j['fetches']}"
         )
     if "i" in results:
