@@ -535,3 +535,39 @@ def test_registry_credentials_go_in_basic_auth_and_never_into_a_log(caplog):
     assert "does not know" in str(caught.value)
     assert caplog.records and all("s3cret" not in r.getMessage() for r in caplog.records)
     assert "s3cret" not in str(caught.value) and "s3cret" not in repr(deserializer)
+
+
+def test_a_schema_the_registry_holds_but_that_cannot_be_built_skips_its_records_only(
+    kafka, make_topic, schema_registry, registry_server
+):
+    """A Protobuf descriptor whose import is neither a reference nor well known (a producer
+    registered it by hand): its records are skipped like those of an unknown id, and the
+    stream goes on. Broke: the descriptor pool's TypeError escaped as a stream error."""
+    import base64
+
+    from google.protobuf import descriptor_pb2
+
+    topic = make_topic()
+    file_proto = descriptor_pb2.FileDescriptorProto(
+        name=f"{topic}.proto", package="broken", syntax="proto3", dependency=["nosuch/dep.proto"]
+    )
+    message = file_proto.message_type.add(name="M")
+    message.field.add(name="t", number=1, type=11, type_name=".nosuch.T", label=1)
+    body = {
+        "schemaType": "PROTOBUF",
+        "schema": base64.b64encode(file_proto.SerializeToString()).decode(),
+    }
+    answer = requests.post(
+        f"{schema_registry}/subjects/{topic}-value/versions",
+        json=body,
+        headers={"Content-Type": "application/vnd.schemaregistry.v1+json"},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    schema_id = answer.json()["id"]
+    reader = on_hub(registry_server, topic)
+    send(kafka, topic, b"\x00" + schema_id.to_bytes(4, "big") + b"\x00\x08\x01")
+    send(kafka, topic, b'{"n": 2}')
+    events = reader.read(1, types=("message", "error"))
+    reader.close()
+    assert [(e["event"], json.loads(e["data"]).get("n")) for e in events] == [("message", 2)]
