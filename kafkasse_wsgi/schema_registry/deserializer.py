@@ -128,7 +128,21 @@ class RegistryDeserializer:
         return isinstance(failure, RegistryUnavailable)
 
     def _build(self, schema_id: int) -> Decoder:
+        """The decoder of a schema id.
+
+        :raises RegistryError: the schema cannot be had, or cannot be built (what fastavro,
+            protobuf or jsonschema raised is wrapped: it is this schema's failure, remembered
+            like an unknown id's, never the stream's).
+        """
         schema = self.client.schema_by_id(schema_id)
+        try:
+            return self._decoder_of(schema_id, schema)
+        except RegistryError:
+            raise
+        except Exception as exc:
+            raise RegistryError(f"the schema cannot be used: {type(exc).__name__}: {exc}") from None
+
+    def _decoder_of(self, schema_id: int, schema: RegistrySchema) -> Decoder:
         if schema.schema_type == "AVRO":
             return avro.build(schema, lambda s: [item for _, item in self._resolve(s)])
         if schema.schema_type == "PROTOBUF":

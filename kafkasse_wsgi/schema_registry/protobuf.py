@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
+from google.protobuf.message import DecodeError
 
 from ..extras import require
 from .client import RegistryError, RegistrySchema
@@ -81,12 +82,10 @@ def _file_protos(
 
 def _as_descriptor(text: str) -> descriptor_pb2.FileDescriptorProto | None:
     """A base64 serialized ``FileDescriptorProto``, or ``None`` when ``text`` is not one."""
-    if "syntax" in text or "message " in text:
-        return None
     try:
-        raw = base64.b64decode(text, validate=True)
+        raw = base64.b64decode(text, validate=True)  # .proto text has spaces: not base64
         file_proto = descriptor_pb2.FileDescriptorProto.FromString(raw)
-    except (binascii.Error, ValueError, Exception):  # protobuf's DecodeError is an Exception
+    except (binascii.Error, DecodeError):
         return None
     return file_proto if file_proto.name else None
 
