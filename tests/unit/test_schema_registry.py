@@ -194,3 +194,18 @@ def test_a_failure_is_remembered_for_a_while_and_failures_are_bounded(monkeypatc
         with pytest.raises(UnknownSchema):
             cache.get(key, failing)
     assert len(cache._failures) <= 4
+
+
+def test_waiters_are_released_when_the_fetching_greenlet_is_killed():
+    """A stream ends (its greenlet killed) while it fetches a schema others wait for: they
+    get an error for that record at once. Broke: they waited forever on the dead fetch."""
+    cache = SchemaCache(10)
+    fetcher = gevent.spawn(cache.get, 5, lambda: gevent.sleep(60))
+    gevent.sleep(0.01)
+    waiter = gevent.spawn(cache.get, 5, lambda: pytest.fail("one fetch in flight"))
+    gevent.sleep(0.01)
+    fetcher.kill()
+    waiter.join(timeout=1)
+    assert waiter.ready(), "the waiter still waits for a fetch nobody is doing"
+    assert isinstance(waiter.exception, client_module.RegistryUnavailable)
+    assert cache.get(5, lambda: "fetched again") == "fetched again"
