@@ -176,6 +176,9 @@ class SchemaCache:
             self._failures[key] = (time.monotonic() + RETRY_AFTER_S, exc)
             result.set_exception(exc)
             raise
+        except BaseException:  # this greenlet was killed: the next caller fetches again
+            result.set_exception(RegistryUnavailable("the schema's fetch was interrupted"))
+            raise
         finally:
             del self._in_flight[key]
         self._values[key] = value
