@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import decimal
+import json
 import uuid
 
 import gevent
@@ -209,3 +210,24 @@ def test_waiters_are_released_when_the_fetching_greenlet_is_killed():
     assert waiter.ready(), "the waiter still waits for a fetch nobody is doing"
     assert isinstance(waiter.exception, client_module.RegistryUnavailable)
     assert cache.get(5, lambda: "fetched again") == "fetched again"
+
+
+def test_json_schema_validation_resolves_references_by_their_registered_names():
+    """A JSON Schema that ``$ref``s another subject by the name it was registered under, as
+    JSONSerializer's references do; neither schema names its draft. Broke: the referenced
+    schema could not be loaded without a ``$schema``."""
+    from kafkasse_wsgi.schema_registry import json_schema
+    from kafkasse_wsgi.schema_registry.client import Reference, RegistrySchema
+
+    money = RegistrySchema(
+        json.dumps({"type": "object", "properties": {"cents": {"type": "integer"}}}), "JSON", ()
+    )
+    order = RegistrySchema(
+        json.dumps({"type": "object", "properties": {"total": {"$ref": "money.json"}}}),
+        "JSON",
+        (Reference("money.json", "money", 1),),
+    )
+    decode = json_schema.build(order, lambda schema: [("money.json", money)], validate=True)
+    assert decode(b'{"total": {"cents": 5}}') == {"total": {"cents": 5}}
+    with pytest.raises(Exception, match="is not of type 'integer'"):
+        decode(b'{"total": {"cents": "five"}}')
