@@ -38,8 +38,15 @@ def build(
         return lambda payload: parse_value(_Payload(payload))
     jsonschema = require("jsonschema", "schema_registry validate_json", "registry")
     referencing = require("referencing", "schema_registry validate_json", "registry")
+    # A schema without "$schema" is read as the draft the validator defaults to.
+    draft = require("referencing.jsonschema", "schema_registry validate_json", "registry")
     resources = [
-        (name, referencing.Resource.from_contents(json.loads(item.text)))
+        (
+            name,
+            referencing.Resource.from_contents(
+                json.loads(item.text), default_specification=draft.DRAFT202012
+            ),
+        )
         for name, item in resolve(schema)
     ]
     registry = referencing.Registry().with_resources(resources)
