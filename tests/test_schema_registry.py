@@ -430,9 +430,9 @@ def test_registry_stopped_mid_stream_unknown_ids_and_garbage_skip_records_and_th
         assert time.monotonic() - began < TIMEOUT_S
 
 
-def test_a_silent_registry_delays_no_request_and_no_json_record(kafka, make_topic, serve):
-    """A registry that accepts connections and never answers: requests start at once (no
-    schema is fetched before a stream), and JSON records on the topic flow meanwhile."""
+@pytest.fixture
+def silent_registry() -> Iterator[str]:
+    """The URL of a registry that accepts connections and never answers."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
@@ -447,24 +447,55 @@ def test_a_silent_registry_delays_no_request_and_no_json_record(kafka, make_topi
             except OSError:
                 continue
 
-    threading.Thread(target=hold, daemon=True).start()
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
     try:
-        port = listener.getsockname()[1]
-        topic = make_topic()
-        server = serve(
-            {"schema_registry": f"http://127.0.0.1:{port}/apis/ccompat/v7"}, mode="server"
-        )
-        began = time.monotonic()
-        reader = on_hub(server, topic)
-        assert time.monotonic() - began < TIMEOUT_S
-        send(kafka, topic, b'{"n": 1}')
-        assert [e["n"] for e in payloads_of(reader.read(1, timeout_s=TIMEOUT_S))] == [1]
-        reader.close()
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/apis/ccompat/v7"
     finally:
         stop.set()
+        thread.join(5)
         for connection in held:
             connection.close()
         listener.close()
+
+
+def test_a_silent_registry_delays_no_request_and_no_json_record(
+    kafka, make_topic, serve, silent_registry
+):
+    """Requests start at once (no schema is fetched before a stream), and JSON records on
+    the topic flow meanwhile."""
+    topic = make_topic()
+    server = serve({"schema_registry": silent_registry}, mode="server")
+    began = time.monotonic()
+    reader = on_hub(server, topic)
+    assert time.monotonic() - began < TIMEOUT_S
+    send(kafka, topic, b'{"n": 1}')
+    assert [e["n"] for e in payloads_of(reader.read(1, timeout_s=TIMEOUT_S))] == [1]
+    reader.close()
+
+
+def test_streams_waiting_on_a_silent_registry_hold_up_no_other_stream(
+    kafka, make_topic, serve, silent_registry
+):
+    """Two replays meet a framed record while the registry does not answer (each waits up
+    to the client's timeout for its schema); a third replay of a JSON topic on the same
+    worker gets its events meanwhile. Broke: the waiting streams held the worker's
+    processing slots (there are two), and the third waited for the registry's timeout."""
+    framed, plain = make_topic(), make_topic()
+    send(kafka, framed, b"\x00\x00\x00\x00\x01\x02")
+    for n in range(3):
+        send(kafka, plain, json.dumps({"n": n}).encode())
+    server = serve({"schema_registry": silent_registry}, mode="server")
+    waiting = [SSEReader(f"{server.url}/{framed}?since=0") for _ in range(2)]
+    time.sleep(0.5)  # both now wait for the schema
+    began = time.monotonic()
+    with SSEReader(f"{server.url}/{plain}?since=0") as reader:
+        events = payloads_of(reader.read(3, timeout_s=TIMEOUT_S))
+    took = time.monotonic() - began
+    for other in waiting:
+        other.close()
+    assert [e["n"] for e in events] == [0, 1, 2]
+    assert took < TIMEOUT_S / 2, took
 
 
 def test_a_framed_record_on_a_server_without_schema_registry_is_skipped_like_bad_json(
