@@ -144,6 +144,13 @@ class SchemaCache:
         self._failures: dict[Any, tuple[float, Exception]] = {}
         self._in_flight: dict[Any, AsyncResult] = {}
 
+    def has(self, key: Any) -> bool:
+        """Whether :meth:`get` answers ``key`` without loading: a value, or a recent failure."""
+        if key in self._values:
+            return True
+        failed = self._failures.get(key)
+        return failed is not None and time.monotonic() < failed[0]
+
     def failure(self, key: Any) -> Exception | None:
         """The remembered failure of ``key``, if any."""
         failed = self._failures.get(key)

@@ -79,6 +79,13 @@ class RegistryDeserializer:
                 pass
         return serialize_message(event)
 
+    def ready(self, record: Any) -> bool:
+        """Whether decoding ``record`` needs no registry call (its schemas are cached, or
+        it is not framed): a caller holding a processing slot lends it otherwise."""
+        return all(
+            schema_id is None or self._decoders.has(schema_id) for schema_id in self._ids(record)
+        )
+
     def _ids(self, record: Any) -> tuple[int | None, int | None]:
         key_id = schema_id_of(record.key) if self.config.decode_keys else None
         return schema_id_of(record.value), key_id
