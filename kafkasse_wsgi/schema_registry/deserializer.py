@@ -82,9 +82,9 @@ class RegistryDeserializer:
     def ready(self, record: Any) -> bool:
         """Whether decoding ``record`` needs no registry call (its schemas are cached, or
         it is not framed): a caller holding a processing slot lends it otherwise."""
-        return all(
-            schema_id is None or self._decoders.has(schema_id) for schema_id in self._ids(record)
-        )
+        value_id, key_id = self._ids(record)
+        has = self._decoders.has
+        return (value_id is None or has(value_id)) and (key_id is None or has(key_id))
 
     def _ids(self, record: Any) -> tuple[int | None, int | None]:
         key_id = schema_id_of(record.key) if self.config.decode_keys else None
