@@ -278,6 +278,7 @@ def test_protobuf_with_an_import_nested_messages_and_well_known_types(
     topic = make_topic()
     orders = ProtobufSerializer(order_pb2.Order, registry, {"use.deprecated.format": False})
     pings = ProtobufSerializer(order_pb2.Ping, registry, {"use.deprecated.format": False})
+    lines = ProtobufSerializer(order_pb2.Order.Line, registry, {"use.deprecated.format": False})
     order = order_pb2.Order(id="o1", blob=b"\x01\x02", status=1)
     order.total.currency, order.total.cents = "EUR", 12_345_678_901
     order.at.FromSeconds(1_764_687_845)
@@ -286,10 +287,12 @@ def test_protobuf_with_an_import_nested_messages_and_well_known_types(
     reader = on_hub(registry_server, topic)
     send(kafka, topic, orders(order, value_context(topic)))
     send(kafka, topic, pings(order_pb2.Ping(n=7), value_context(topic)))
-    events = payloads_of(reader.read(2))
+    send(kafka, topic, lines(order_pb2.Order.Line(sku="s-9"), value_context(topic)))
+    events = payloads_of(reader.read(3))
     reader.close()
-    assert len(events) == 2
-    order_event, ping_event = events
+    assert len(events) == 3
+    order_event, ping_event, line_event = events
+    assert line_event["sku"] == "s-9"
     assert order_event.pop("_kafka")["value_schema_id"] > 0
     assert order_event == {
         "id": "o1",
@@ -602,3 +605,43 @@ def test_a_schema_the_registry_holds_but_that_cannot_be_built_skips_its_records_
     events = reader.read(1, types=("message", "error"))
     reader.close()
     assert [(e["event"], json.loads(e["data"]).get("n")) for e in events] == [("message", 2)]
+
+
+def test_protobuf_schemas_held_as_proto_text_compile_with_their_imports(
+    kafka, make_topic, registry, registry_server, order_pb2
+):
+    """The registry holds ``.proto`` text (what Confluent's registry returns, and what Java
+    producers register), the import as a reference: protoc compiles it in the server."""
+    topic = make_topic()
+    common = f"{topic}-common"
+    registry.register_schema(common, Schema(COMMON_PROTO, "PROTOBUF"))
+    version = registry.get_latest_version(common).version
+    schema_id = registry.register_schema(
+        f"{topic}-value",
+        Schema(
+            ORDER_PROTO,
+            "PROTOBUF",
+            [SchemaReference("kafkasse_test_common.proto", common, version)],
+        ),
+    )
+    order = order_pb2.Order(id="o2", status=1)
+    order.total.currency, order.total.cents = "USD", 5
+    order.lines.add(sku="s-2")
+    frame = b"\x00" + schema_id.to_bytes(4, "big")
+    reader = on_hub(registry_server, topic)
+    send(kafka, topic, frame + b"\x02\x02" + order.SerializeToString())  # indexes [1]: Order
+    # Order.Line is [1, 1]: the map field's entry type (CountsEntry) comes first.
+    send(kafka, topic, frame + b"\x04\x02\x02" + order.lines[0].SerializeToString())
+    events = payloads_of(reader.read(2))
+    reader.close()
+    assert [{k: v for k, v in e.items() if k != "_kafka"} for e in events] == [
+        {
+            "id": "o2",
+            "total": {"currency": "USD", "cents": "5"},
+            "status": "PAID",
+            "counts": {},
+            "blob": "",
+            "lines": [{"sku": "s-2"}],
+        },
+        {"sku": "s-2"},
+    ]
