@@ -5,6 +5,10 @@ numbering continues across restarts), which lets the demo page prove that no eve
 or duplicated across reconnects.
 
     python examples/demo_feed.py [--topic demo-events] [--rate 4] [--bootstrap 127.0.0.1:9092]
+
+With ``--avro-registry URL`` the events are written in Avro instead, framed the Confluent way
+by confluent-kafka's ``AvroSerializer`` against that schema registry (``dt`` then is a
+``timestamp-millis``): a topic for ``kafkasse-wsgi serve --schema-registry URL``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import random
 import signal
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -53,6 +59,44 @@ TITLES = [
     "HTTP/1.1",
 ]
 TYPES = ["edit", "edit", "edit", "new", "log", "categorize"]
+
+#: The Avro schema of the events with ``--avro-registry``.
+AVRO_SCHEMA = {
+    "type": "record",
+    "name": "Edit",
+    "namespace": "kafkasse.demo",
+    "fields": [
+        {"name": "seq", "type": "long"},
+        {"name": "partition", "type": "int"},
+        {"name": "type", "type": "string"},
+        {"name": "wiki", "type": "string"},
+        {"name": "title", "type": "string"},
+        {"name": "user", "type": "string"},
+        {"name": "bytes_changed", "type": "int"},
+        {"name": "minor", "type": "boolean"},
+        {"name": "dt", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+    ],
+}
+
+
+def avro_encoder(registry_url: str, topic: str) -> Callable[[dict[str, Any]], bytes]:
+    """Events as Avro in the Confluent framing, as a user's producer writes them."""
+    import datetime
+
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroSerializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    serializer = AvroSerializer(
+        SchemaRegistryClient({"url": registry_url}), json.dumps(AVRO_SCHEMA)
+    )
+    context = SerializationContext(topic, MessageField.VALUE)
+
+    def encode(event: dict[str, Any]) -> bytes:
+        dt = datetime.datetime.now(datetime.timezone.utc)
+        return serializer({**event, "dt": dt}, context)
+
+    return encode
 
 
 def ensure_topic(bootstrap: str, topic: str, partitions: int) -> None:
@@ -106,6 +150,9 @@ def main() -> None:
     parser.add_argument(
         "--count", type=int, default=0, help="stop after this many (0: run until stopped)"
     )
+    parser.add_argument(
+        "--avro-registry", default=None, help="write Avro through this schema registry (URL)"
+    )
     args = parser.parse_args()
 
     ensure_topic(args.bootstrap, args.topic, args.partitions)
@@ -113,6 +160,9 @@ def main() -> None:
     producer = KafkaProducer(
         bootstrap_servers=args.bootstrap, acks=1, client_id="kafkasse-demo-feed"
     )
+    encode: Callable[[dict[str, Any]], bytes] = lambda event: json.dumps(event).encode()  # noqa: E731
+    if args.avro_registry:
+        encode = avro_encoder(args.avro_registry, args.topic)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"demo_feed: producing {args.rate}/s to {args.topic}", file=sys.stderr)
     sent = 0
@@ -122,9 +172,9 @@ def main() -> None:
             event = make_event(partition, seqs[partition])
             producer.send(
                 args.topic,
-                json.dumps(event).encode(),
+                encode(event),
                 partition=partition,
-                key=event["user"].encode(),
+                key=str(event["user"]).encode(),
             )
             seqs[partition] += 1
             sent += 1

@@ -47,11 +47,18 @@ from .errors import (
 )
 from .kafka_config import translate
 from .log import PACKAGE_LOGGER
-from .message import KafkaMessage, default_event_data, deserialize, serialize_message
+from .message import (
+    KafkaMessage,
+    default_event_data,
+    deserialize,
+    direct_of,
+    serialize_message,
+)
 from .options import Options
 from .pump import (
     STOP_TIMEOUT_S,
     BrokerContact,
+    call_with_slot_lent,
     has_broker_connection,
     lag_of,
     processing_slot,
@@ -480,12 +487,19 @@ class TopicHub:
     def _decode(self, polled: dict[Any, list[Any]]) -> list[SharedRecord]:
         """Each record once, for every client: its event's JSON text, or ``None``."""
         deserializer = self._options.deserializer
+        direct = direct_of(deserializer)
         records = []
         for batch in polled.values():
             for record in batch:
                 try:
                     if deserializer is None:
                         data: str | None = default_event_data(record)
+                    elif direct is not None:  # the registry's: it may wait for a schema
+                        data = (
+                            direct.event_data(record)
+                            if direct.ready(record)
+                            else call_with_slot_lent(direct.event_data, record)
+                        )
                     else:
                         data = serialize_message(
                             deserialize(deserializer, KafkaMessage.from_record(record)).message

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import DeserializationError
 
@@ -88,6 +88,26 @@ def deserialize(
         raise
     except Exception as exc:
         raise DeserializationError(f"deserializer raised {exc!r}") from exc
+
+
+class DirectDeserializer(Protocol):
+    """A deserializer that also makes an event's text straight from a record (the schema
+    registry's), for the paths where no hook could see or change the message (a private
+    stream without filters, the hub): no ``KafkaMessage``, one dump."""
+
+    def event_data(self, record: Any) -> str: ...
+
+    def ready(self, record: Any) -> bool:
+        """Whether :meth:`event_data` will not wait (on a registry): a caller holding a
+        processing slot lends it otherwise."""
+        ...
+
+
+def direct_of(deserializer: Any) -> DirectDeserializer | None:
+    """``deserializer`` when it is a :class:`DirectDeserializer`, else ``None``."""
+    if hasattr(deserializer, "event_data") and hasattr(deserializer, "ready"):
+        return deserializer
+    return None
 
 
 def default_deserializer(kafka_message: KafkaMessage) -> KafkaMessage:

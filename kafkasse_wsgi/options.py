@@ -208,6 +208,13 @@ class Options:
     :param jwt_allow_query_token: also read ``?access_token=`` (last resort: URLs end up in
         logs and browser history; the token is removed from the environ); when False such a
         request is a 400.
+
+    Schema registry topics (the ``registry`` extra; see :mod:`~kafkasse_wsgi.schema_registry`):
+
+    :param schema_registry: a Confluent-compatible schema registry (a URL, or a mapping of
+        url, username, password, ca_file): values and keys in the Confluent framing (Avro,
+        Protobuf, JSON Schema) are decoded by their schema into JSON; other records take the
+        usual path. A ``deserializer`` of your own replaces this decoding.
     """
 
     # Not a sleep: an empty poll ends after this long, a record ends it at once. Short waits
@@ -289,6 +296,7 @@ class Options:
     jwt_required: bool | None = None
     jwt_cookie_name: str = DEFAULT_JWT_COOKIE_NAME
     jwt_allow_query_token: bool = False
+    schema_registry: str | Mapping[str, Any] | None = None
 
     def _take_auto_offset_reset(self, value: Any, actions: Mapping[str, str]) -> None:
         """kafka_config's ``auto_offset_reset`` says where to go when the next offset is gone:
@@ -418,6 +426,26 @@ class Options:
                 f"lifetime_jitter must be a fraction in [0, 1), got {jitter!r}"
             )
         self._validate_tokens()
+        self._take_schema_registry()
+
+    def _take_schema_registry(self) -> None:
+        """The registry's deserializer becomes the deserializer (the process's one for this
+        registry, so hubs stay shared), unless the application set its own. Nothing is
+        fetched here: a request never waits on the registry before its stream."""
+        if self.schema_registry is None:
+            if getattr(self.deserializer, "is_schema_registry", False):
+                object.__setattr__(self, "deserializer", None)  # replace(schema_registry=None)
+            return
+        from .extras import MissingExtraError
+        from .schema_registry import deserializer_for
+
+        try:
+            deserializer = deserializer_for(self.schema_registry)
+        except MissingExtraError as missing:  # a setting that cannot work: fails at start-up
+            raise ConfigurationError(str(missing)) from None
+        object.__setattr__(self, "schema_registry", deserializer.config)
+        if self.deserializer is None or getattr(self.deserializer, "is_schema_registry", False):
+            object.__setattr__(self, "deserializer", deserializer)
 
     def _validate_tokens(self) -> None:
         """Build the key set once (``replace()`` then reuses it) and check the jwt options."""

@@ -47,6 +47,7 @@ from .message import (
     default_deserializer,
     default_event_data,
     deserialize,
+    direct_of,
     kafka_meta_of,
     parse_value,
     serialize_message,
@@ -78,6 +79,17 @@ def _processing_slots() -> BoundedSemaphore:
     if _slots is None:  # created on first use: nothing happens at import
         _slots = BoundedSemaphore(PROCESSING_SLOTS)
     return _slots
+
+
+def call_with_slot_lent(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` with the caller's processing slot given back while it runs (it
+    may wait on the network); the caller holds one, and holds it again after."""
+    slots = _processing_slots()
+    slots.release()
+    try:
+        return function(*args)
+    finally:
+        slots.acquire()
 
 
 @contextlib.contextmanager
@@ -248,6 +260,12 @@ class Pump:
             self._convert = self._filtered_event_data
         else:
             self._convert = default_event_data
+        # A deserializer that makes the event's text itself (the schema registry's), when no
+        # hook or filter needs a KafkaMessage: no second dump.
+        self._direct = direct_of(options.deserializer)
+        hooks = (options.filterer, self._on_message, event_filter)
+        if self._direct is not None and hooks == (None, None, None):
+            self._convert = self._direct_event_data
         # Filter results are shared between the streams of the process that read the same
         # record on the same cluster (the fast path only: the event is the record's).
         self._cluster = cluster_id_of(consumer) if fast else None
@@ -595,6 +613,16 @@ class Pump:
         if key is not None:
             event_filter.remember(key, passed)
         return default_event_data(record) if passed else None
+
+    def _direct_event_data(self, record: Any) -> str | None:
+        """The deserializer's own text of the event; the slot is lent while it would wait
+        (a schema to fetch from a registry that may take its time)."""
+        direct = self._direct
+        assert direct is not None
+        if direct.ready(record):
+            return direct.event_data(record)
+        with self._slot.lent():
+            return direct.event_data(record)
 
     def _custom_event_data(self, record: Any) -> str | None:
         """Event data through the user's hooks; ``None`` when the filterer drops it.

@@ -46,6 +46,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 #: A setting whose name contains one of these is shown as ``***`` by ``--print-config``.
 SECRET_WORDS = ("password", "secret", "token", "credential", "jaas", "jwt_keys")
 MASK = "***"
+#: The password of a ``scheme://user:password@host`` URL.
+_URL_PASSWORD = re.compile(r"(://[^/:@\s]*:)[^/@\s]*@")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,6 +170,12 @@ _SPECIAL: dict[str, dict[str, Any]] = {
         "help": "required token audience (aud), comma-separated for several; default: not checked",
     },
     "heartbeat_interval_s": {"aliases": ("--heartbeat",)},
+    "schema_registry": {
+        "parse": str,
+        "help": "URL of a Confluent-compatible schema registry: Avro, Protobuf and JSON Schema "
+        "records are decoded into JSON (the registry extra); user, password and ca_file go in "
+        "the config file's schema_registry table; default: none",
+    },
 }
 
 _SERVER_SPECS = (
@@ -365,7 +373,16 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+        return (
+            "{"
+            + ", ".join(
+                f"{k} = {json.dumps(MASK) if is_secret(k) else _toml_value(v)}"
+                for k, v in value.items()
+            )
+            + "}"
+        )
+    if isinstance(value, str) and _URL_PASSWORD.search(value):
+        return json.dumps(_URL_PASSWORD.sub(rf"\1{MASK}@", value))
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, (int, float)):

@@ -20,6 +20,7 @@ from tests.support.kafka import KafkaHelper, unique_topic
 from tests.support.servers import ROOT, Server, start_gevent_server
 
 KAFKA_LOCAL = ROOT / "scripts" / "kafka-local"
+REGISTRY_LOCAL = ROOT / "scripts" / "registry-local"
 
 # The session's producer keeps asking for metadata of topics the tests have deleted.
 logging.getLogger("kafka.cluster").setLevel(logging.CRITICAL)
@@ -54,6 +55,27 @@ def kafka_bootstrap() -> Iterator[str]:
     finally:
         if started_here:
             subprocess.run([str(KAFKA_LOCAL), "stop"], env=env, check=False)
+
+
+@pytest.fixture(scope="session")
+def schema_registry() -> Iterator[str]:
+    """The base URL of a Confluent-compatible schema registry (Apicurio, in memory), started
+    through ``scripts/registry-local`` unless one answers already; stopped at the end only
+    if this session started it."""
+    env = dict(os.environ)
+    status = subprocess.run([str(REGISTRY_LOCAL), "status"], env=env, capture_output=True)
+    started_here = status.returncode != 0
+    began = time.monotonic()
+    out = subprocess.run(
+        [str(REGISTRY_LOCAL), "start"], env=env, check=True, capture_output=True, text=True
+    )
+    if started_here:
+        print(f"\nschema registry started in {time.monotonic() - began:.1f}s")
+    try:
+        yield out.stdout.strip().splitlines()[-1]
+    finally:
+        if started_here:
+            subprocess.run([str(REGISTRY_LOCAL), "stop"], env=env, check=False)
 
 
 @pytest.fixture(scope="session")

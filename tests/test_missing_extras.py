@@ -24,6 +24,7 @@ EXTRAS = {
     "django": "django",
     "gunicorn": "gunicorn",
     "metrics": "prometheus_client",
+    "registry": "fastavro",
 }
 
 
@@ -69,6 +70,16 @@ def test_workers_without_gunicorn_names_the_extra(base_python):
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     _one_line_naming(result.stderr, "gunicorn")
+
+
+def test_schema_registry_without_its_decoders_names_the_extra(base_python):
+    result = _run(
+        base_python, "-m", "kafkasse_wsgi", "serve", "--schema-registry", "http://127.0.0.1:1"
+    )
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "schema_registry needs the 'registry' extra" in result.stderr
+    _one_line_naming(result.stderr, "registry")
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ server process only, to measure a proposed change without touching the package).
 
 ``GET /_bench/tail`` answers the worker's shared-tail hubs as JSON (``{"hubs": null}`` when
 the package has none), so a run can tell how many of its streams were on the shared tail.
+``GET /_bench/registry`` counts the worker's schema registry calls.
 ``GET /_bench/memory`` counts the worker's greenlets and, with ``--patch tracemalloc``, the
 allocations grown since the previous call, by place (the first call sets the baseline).
 """
@@ -66,7 +67,18 @@ def memory_status() -> dict[str, Any]:
     return out
 
 
-STATUS = {"/_bench/tail": tail_status, "/_bench/memory": memory_status}
+def registry_status() -> dict[str, Any]:
+    """How many calls the worker made to the schema registry (``None`` without one)."""
+    deserializer = streams.options.deserializer
+    client = getattr(deserializer, "client", None)
+    return {"fetches": None if client is None else client.fetches}
+
+
+STATUS = {
+    "/_bench/tail": tail_status,
+    "/_bench/memory": memory_status,
+    "/_bench/registry": registry_status,
+}
 
 
 def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:

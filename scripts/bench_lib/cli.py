@@ -3,7 +3,8 @@ write JSON.
 
 Each figure comes from this one run, on the same topic and broker, so ratios compare like
 with like even on a shared machine. Sections (``--only``): a b c d e f g h, i (the shared
-live tail against one consumer per stream, ``tail.py``), plus ``client`` (the load client's
+live tail against one consumer per stream, ``tail.py``), j (schema registry topics: Avro
+against JSON, ``registry.py``), plus ``client`` (the load client's
 own ceiling) and ``profile`` (py-spy on the worker during b).
 """
 
@@ -19,10 +20,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from . import baseline, data, memory, profile, streams, tail
+from . import baseline, data, memory, profile, registry, streams, tail
 from .procs import ROOT, Gunicorn, raise_nofile
 
-SECTIONS = ("client", "a", "b", "profile", "c", "g", "d", "e", "f", "h", "i")
+SECTIONS = ("client", "a", "b", "profile", "c", "g", "d", "e", "f", "h", "i", "j")
 TAIL_PARTS = ("latency", "fanout", "idle", "capacity")
 
 
@@ -383,3 +384,20 @@ def run_sections(
         )
 
     section("i", shared_tail)
+
+    def schema_registry() -> None:
+        results["j"] = registry.run(
+            bootstrap,
+            kafka,
+            topic,
+            args.messages,
+            args.message_bytes,
+            args.repeat,
+            max(args.client_counts),
+            out_dir,
+            log,
+        )
+        metrics["j_avro_over_json"] = results["j"]["avro_over_json"]
+        metrics["j_avro_over_json_cpu"] = results["j"]["avro_over_json_cpu"]
+
+    section("j", schema_registry)

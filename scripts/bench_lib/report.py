@@ -184,6 +184,14 @@ def table(results: dict[str, Any]) -> str:
     width = max(len(r[0]) for r in rows) if rows else 10
     vwidth = max(len(r[1]) for r in rows) if rows else 10
     out.extend(f"{name:<{width}}  {value:>{vwidth}}  {note}" for name, value, note in rows)
+    if "j" in results and "avro" in results["j"]:
+        j = results["j"]
+        out.append(
+            f"(j) schema registry: one stream replaying Avro {_n(j['avro']['eps'])} ev/s vs the "
+            f"same records as JSON {_n(j['json']['eps'])} ev/s ({j['avro_over_json']:.2f}x; "
+            f"per worker CPU second {j.get('avro_over_json_cpu', 0):.2f}x); "
+            f"registry fetches by clients {j['fetches']}"
+        )
     if "i" in results:
         out.extend(tail_table(results["i"]))
     return "\n".join(out)
