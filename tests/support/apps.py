@@ -135,6 +135,10 @@ def _resolve_callables(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def make_app(config: dict[str, Any]) -> Any:
+    if config.get("faults"):
+        from tests.support.faults import inject
+
+        inject(config["faults"])
     options = _resolve_callables(config.get("options", {}))
     if config.get("record_hooks"):
         options["kafka_event_handlers"] = recording_hooks(config["record_hooks"])

@@ -1,0 +1,165 @@
+"""Fault paths of the default path: streams on the shared tail, every option at its default
+unless it is the subject. Real broker, real gevent server, raw-socket clients.
+
+What must hold whatever fails: the client gets a complete end it can resume from (``event:
+error`` or ``retry:`` with the id), or is cut within a bound the options give; the hub lets
+go of it; a resume loses and repeats nothing. Where a fault cannot be provoked from outside
+on demand, the server injects it into itself (:mod:`tests.support.faults`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaProducer
+
+from kafkasse_wsgi import Options
+from tests.support.lean_reader import dechunk, parse_events
+from tests.support.servers import Server
+from tests.test_shared_tail import clients_on_hub, hub_of, wait_until
+
+#: A small receive buffer for paused clients: the server's side then holds most of what a
+#: paused client absorbs, and less ballast fills it.
+PAUSED_RCVBUF = 4096
+#: Bytes of each ballast event (one Kafka record each).
+BALLAST_EVENT_BYTES = 64 * 1024
+
+
+class RawStream:
+    """A stream request on a raw socket that reads nothing until told: a client that stops
+    reading. :meth:`read_to_end` then reads until the server ends or cuts the body."""
+
+    def __init__(
+        self, server: Server, path: str, last_event_id: str | None = None, paused: bool = True
+    ) -> None:
+        self.sock = socket.socket()
+        if paused:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, PAUSED_RCVBUF)
+        self.sock.settimeout(30)
+        self.sock.connect(("127.0.0.1", server.port))
+        resume = f"Last-Event-ID: {last_event_id}\r\n" if last_event_id else ""
+        self.sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Accept: text/event-stream\r\n{resume}\r\n".encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.sock.recv(4096)
+            assert chunk, "closed before the response headers"
+            head += chunk
+        status, _, rest = head.partition(b"\r\n\r\n")
+        assert status.split(b" ", 2)[1] == b"200", status
+        self.body = bytearray(rest)
+        #: The server ended the body (its last chunk arrived), rather than cutting it.
+        self.complete = False
+        #: The connection closed (ended or cut).
+        self.closed = False
+
+    def read_to_end(self, timeout_s: float, count: int | None = None) -> None:
+        """Read until the body ends or is cut, ``count`` events arrived, or ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.05, min(1.0, deadline - time.monotonic())))
+            try:
+                chunk = self.sock.recv(1 << 18)
+            except TimeoutError:
+                continue
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.closed = True
+                break
+            self.body += chunk
+            if count is not None and len(self.events()) >= count:
+                break
+        self.complete = dechunk(bytes(self.body))[1]
+
+    def events(self) -> list[dict[str, str]]:
+        return parse_events(dechunk(bytes(self.body))[0])[0]
+
+    def payloads(self) -> list[Any]:
+        return [
+            json.loads(e["data"])
+            for e in self.events()
+            if e.get("event", "message") == "message" and "data" in e
+        ]
+
+    def text(self) -> str:
+        return dechunk(bytes(self.body))[0].decode(errors="replace")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def paused_client_absorbs() -> int:
+    """What a server sends a paused client before the stream's source blocks: the server's
+    socket send buffer at its largest (``tcp_wmem``), the client's small receive buffer,
+    the stream's queue (``queue_bytes``) and a chunk in hand on each side of it."""
+    wmem_max = int(Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split()[2])
+    options = Options()
+    chunk = options.queue_bytes // options.queue_size
+    return wmem_max + 2 * PAUSED_RCVBUF + options.queue_bytes + 2 * chunk
+
+
+def produce_ballast(bootstrap: str, topic: str, count: int, first: int = 0) -> None:
+    """``count`` numbered events of ``BALLAST_EVENT_BYTES`` each to partition 0."""
+    pad = "x" * BALLAST_EVENT_BYTES
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    try:
+        for n in range(first, first + count):
+            producer.send(topic, json.dumps({"seq": n, "pad": pad}).encode(), partition=0)
+        producer.flush()
+    finally:
+        producer.close()
+
+
+def seqs(payloads: list[Any]) -> list[int]:
+    return [p["seq"] for p in payloads]
+
+
+# --- 1. A Kafka error while a hub client detaches ---------------------------------------------
+
+
+@pytest.mark.timeout(90)
+def test_a_kafka_error_while_detaching_ends_the_stream_with_a_resumable_error(
+    kafka, make_topic, serve
+):
+    """A hub client stops reading until the ring (``tail_ring_bytes``, default) forgot what
+    it had not taken; it reads again and falls off the ring; opening its own consumer then
+    fails with a Kafka error. It gets ``event: error`` with the id of the last event it
+    received, its body ends, the hub lets go of it, and a resume from that id gets the rest
+    once, with nothing lost."""
+    topic = make_topic()
+    server = serve({}, mode="server", faults=["detach_kafka_error"])
+    options = Options()
+    ballast = math.ceil(
+        1.25 * (paused_client_absorbs() + options.tail_ring_bytes) / BALLAST_EVENT_BYTES
+    )
+    paused = RawStream(server, f"/{topic}")
+    resumed: RawStream | None = None
+    try:
+        wait_until(lambda: clients_on_hub(server, topic) == 1, 10, "on the hub")
+        produce_ballast(kafka.bootstrap, topic, ballast)
+        wait_until(lambda: (hub_of(server, topic) or {}).get("lag") == 0, 30, "ballast read")
+        paused.read_to_end(timeout_s=20)
+        events = paused.events()
+        errors = [e for e in events if e.get("event") == "error"]
+        got = seqs(paused.payloads())
+        assert paused.complete, f"not ended: {len(got)} events, then {paused.text()[-300:]!r}"
+        assert len(errors) == 1 and events[-1] is errors[0], paused.text()[-500:]
+        assert got == list(range(len(got))) and len(got) < ballast
+        assert json.loads(errors[0]["id"]) == [{"topic": topic, "partition": 0, "offset": len(got)}]
+        wait_until(lambda: clients_on_hub(server, topic) == 0, 5, "released by the hub")
+        resumed = RawStream(server, f"/{topic}", last_event_id=errors[0]["id"], paused=False)
+        resumed.read_to_end(timeout_s=30, count=ballast - len(got))
+        assert got + seqs(resumed.payloads()) == list(range(ballast))
+    finally:
+        paused.close()
+        if resumed is not None:
+            resumed.close()
