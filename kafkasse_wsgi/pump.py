@@ -193,6 +193,17 @@ def has_broker_connection(consumer: Any) -> bool:
     return any(connection.connected() for connection in list(connections.values()))
 
 
+def end_for(exc: BaseException | None, log: logging.Logger | logging.LoggerAdapter) -> End:
+    """The end of a stream whose source failed with ``exc``: its ``event: error``."""
+    if isinstance(exc, KafkaSSEError):
+        return End(exc)
+    if isinstance(exc, kafka_errors.KafkaError):
+        log.error("Kafka error while streaming: %r", exc)
+        return End(KafkaStreamError(f"Kafka error while streaming: {type(exc).__name__}"))
+    log.error("unexpected error in a stream's source", exc_info=exc)
+    return End(KafkaStreamError(f"internal error: {type(exc).__name__}"))
+
+
 class Pump:
     """Polls ``consumer`` in its own greenlet and feeds ``queue`` with formatted chunks.
 
@@ -402,14 +413,7 @@ class Pump:
         return self._progress.take_id(self._positions)
 
     def _end_for(self, exc: BaseException | None) -> End:
-        """The end of a stream that failed with ``exc``: its ``event: error``."""
-        if isinstance(exc, KafkaSSEError):
-            return End(exc)
-        if isinstance(exc, kafka_errors.KafkaError):
-            self._log.error("Kafka error while streaming: %r", exc)
-            return End(KafkaStreamError(f"Kafka error while streaming: {type(exc).__name__}"))
-        self._log.error("unexpected error in the stream pump", exc_info=exc)
-        return End(KafkaStreamError(f"internal error: {type(exc).__name__}"))
+        return end_for(exc, self._log)
 
     def _records_fitting(self, bytes_per_record: float) -> int:
         return records_fitting(self._options, bytes_per_record)

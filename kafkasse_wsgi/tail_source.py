@@ -24,13 +24,13 @@ from gevent.event import Event
 from . import metrics
 from .assignments import StartPosition
 from .consumer import assign_and_seek, close_quietly, open_consumer, private_consumers_open
-from .errors import KafkaSSEError, KafkaUnavailableError
+from .errors import KafkaUnavailableError
 from .filters import EventFilter
 from .hub import TopicHub
 from .options import Options
 from .positions import Positions
 from .protocol import End, IdProgress, Item, StreamStats, put_bounded
-from .pump import STOP_TIMEOUT_S, Pump
+from .pump import STOP_TIMEOUT_S, Pump, end_for
 from .ring import Delivery, TailBatch, deliver
 from .sse import format_id
 from .stream_queue import StreamQueue
@@ -155,11 +155,15 @@ class SharedTailSource:
                     pass
                 if not self._detach():
                     return
+        except _Parked:
+            raise
         except _Stalled:
             self.stalled = True
-        except KafkaSSEError as exc:
+        except Exception as exc:
+            # A refusal, a Kafka error (opening a consumer to detach, say) or a bug: the
+            # client gets it as ``event: error`` with its id, and resumes from there.
             try:
-                self._put(End(exc))
+                self._put(end_for(exc, self._log))
             except _Stalled:
                 self.stalled = True
 
