@@ -166,3 +166,51 @@ def test_a_kafka_error_while_detaching_ends_the_stream_with_a_resumable_error(
         paused.close()
         if resumed is not None:
             resumed.close()
+
+
+# --- 2. Clean endings of a back-pressured stream ----------------------------------------------
+
+#: The subject: a lifetime short enough to wait out, long enough for the ballast to fill the
+#: paused client's socket and queue first.
+LIFETIME_S = 5.0
+
+
+def _back_pressured(kafka, make_topic, serve, **options: Any) -> tuple[Server, str, RawStream, int]:
+    """A server whose streams end after ``LIFETIME_S``, and a paused hub client of it whose
+    socket and queue are full (its source waits to queue more) when that time comes."""
+    topic = make_topic()
+    server = serve({"max_stream_lifetime_s": LIFETIME_S, **options}, mode="server")
+    ballast = math.ceil(1.25 * paused_client_absorbs() / BALLAST_EVENT_BYTES)
+    paused = RawStream(server, f"/{topic}")
+    wait_until(lambda: clients_on_hub(server, topic) == 1, 10, "on the hub")
+    produce_ballast(kafka.bootstrap, topic, ballast)
+    return server, topic, paused, ballast
+
+
+@pytest.mark.timeout(60)
+def test_a_back_pressured_stream_reaching_its_lifetime_ends_with_retry_not_cut(
+    kafka, make_topic, serve
+):
+    """A hub client stops reading; its stream reaches ``max_stream_lifetime_s`` (the subject)
+    while its queue is full. The client reads again (well within ``max_blocked_s``): it gets
+    everything queued, then ``retry:`` and the end, not a cut connection; resuming from its
+    last id loses and repeats nothing."""
+    began = time.monotonic()
+    server, topic, paused, ballast = _back_pressured(kafka, make_topic, serve)
+    resumed: RawStream | None = None
+    try:
+        time.sleep(max(0.0, began + LIFETIME_S + 1 - time.monotonic()))
+        paused.read_to_end(timeout_s=20)
+        got = seqs(paused.payloads())
+        text = paused.text()
+        assert paused.complete, f"cut after {len(got)} events: {text[-200:]!r}"
+        assert text.endswith(": end: limit\n\n") and "\nretry: " in text[-100:], text[-200:]
+        assert got == list(range(len(got))) and len(got) < ballast
+        last_id = [e["id"] for e in paused.events() if "id" in e][-1]
+        resumed = RawStream(server, f"/{topic}", last_event_id=last_id, paused=False)
+        resumed.read_to_end(timeout_s=20, count=ballast - len(got))
+        assert got + seqs(resumed.payloads()) == list(range(ballast))
+    finally:
+        paused.close()
+        if resumed is not None:
+            resumed.close()
