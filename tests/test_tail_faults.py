@@ -176,8 +176,9 @@ LIFETIME_S = 5.0
 
 
 def _back_pressured(kafka, make_topic, serve, **options: Any) -> tuple[Server, str, RawStream, int]:
-    """A server whose streams end after ``LIFETIME_S``, and a paused hub client of it whose
-    socket and queue are full (its source waits to queue more) when that time comes."""
+    """A server whose streams end after ``LIFETIME_S`` (unless ``options`` say otherwise),
+    and a paused hub client of it whose socket and queue are full (its source waits to
+    queue more) when that time comes."""
     topic = make_topic()
     server = serve({"max_stream_lifetime_s": LIFETIME_S, **options}, mode="server")
     ballast = math.ceil(1.25 * paused_client_absorbs() / BALLAST_EVENT_BYTES)
@@ -214,3 +215,39 @@ def test_a_back_pressured_stream_reaching_its_lifetime_ends_with_retry_not_cut(
         paused.close()
         if resumed is not None:
             resumed.close()
+
+
+#: The subjects of the next test: the client is cut ``max_blocked_s`` after it last took
+#: data, which is more than the time from the queue filling up to the end of the lifetime
+#: (its source would otherwise give up first, stalled) and less than the test may take.
+CUT_LIFETIME_S = 3.0
+CUT_MAX_BLOCKED_S = 5.0
+
+
+@pytest.mark.timeout(60)
+def test_a_back_pressured_stream_ended_while_its_client_never_reads_again_is_cut_in_time(
+    kafka, make_topic, serve, tmp_path
+):
+    """As above, but the client never reads again: once the lifetime ended its source, the
+    stream cuts it within ``max_blocked_s`` of the last data it took (its end waits for
+    room meanwhile), and the hub lets go of it."""
+    began = time.monotonic()
+    server, topic, paused, _ballast = _back_pressured(
+        kafka,
+        make_topic,
+        serve,
+        max_stream_lifetime_s=CUT_LIFETIME_S,
+        max_blocked_s=CUT_MAX_BLOCKED_S,
+    )
+    log = tmp_path / "server-0.log"
+    try:
+        bound = CUT_LIFETIME_S + CUT_MAX_BLOCKED_S + 3  # 3 s for the ballast to fill it
+        wait_until(
+            lambda: "stream ended (limit)" in log.read_text(),
+            max(0.0, began + bound - time.monotonic()),
+            "cut",
+        )
+        assert "client took no data" in log.read_text()
+        wait_until(lambda: not clients_on_hub(server, topic), 5, "released by the hub")
+    finally:
+        paused.close()
