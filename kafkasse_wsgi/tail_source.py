@@ -114,6 +114,9 @@ class SharedTailSource:
             self._released = True
             for hub in self._hubs.values():
                 hub.release()
+        # Done, also when stopped mid-put (end() stops it): the stream then watches that
+        # its client still takes what is queued (a killed pump's greenlet does the same).
+        self._done.set()
 
     def progress_id(self) -> str | None:
         if self._pump is not None:
