@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from kafka import KafkaProducer
 
 from kafkasse_wsgi import Options
@@ -251,3 +252,35 @@ def test_a_back_pressured_stream_ended_while_its_client_never_reads_again_is_cut
         wait_until(lambda: not clients_on_hub(server, topic), 5, "released by the hub")
     finally:
         paused.close()
+
+
+# --- 3. A failure between the setup and the first byte ----------------------------------------
+
+
+def debug_of(server: Server) -> dict[str, Any]:
+    return dict(requests.get(f"{server.url}/_debug", timeout=10).json())
+
+
+@pytest.mark.parametrize("fault", ["stream_setup_fails", "start_response_fails"])
+def test_a_failure_after_the_setup_before_the_first_byte_leaks_nothing(
+    kafka, make_topic, serve, fault
+):
+    """Building the response fails (a bug), or the server's ``start_response`` raises, once
+    a stream is admitted and set up: at the head (attached to the hub) and resuming (its own
+    consumer as well). The client gets a 500, and the stream holds nothing any more: no
+    admission place, no consumer, no place on the hub."""
+    topic = make_topic()
+    kafka.produce(topic, [{"seq": n} for n in range(3)])
+    server = serve({}, mode="server", faults=[fault])
+    head = requests.get(f"{server.url}/{topic}", timeout=15)
+    resume = requests.get(
+        f"{server.url}/{topic}",
+        headers={"Last-Event-ID": json.dumps([{"topic": topic, "partition": 0, "offset": 1}])},
+        timeout=15,
+    )
+    assert (head.status_code, resume.status_code) == (500, 500), (head.text, resume.text)
+    debug = debug_of(server)
+    assert (debug["admitted"], debug["private_consumers"]) == (0, 0), debug
+    assert not clients_on_hub(server, topic)
+    if fault == "stream_setup_fails":  # a 500 as any failed setup: JSON, no stack trace
+        assert head.json()["name"] == "KafkaSSEError", head.text

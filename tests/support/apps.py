@@ -15,6 +15,8 @@ from typing import Any
 import gevent
 
 from kafkasse_wsgi import KafkaMessage, KafkaSSE, kafka_sse
+from kafkasse_wsgi.admission import open_streams
+from kafkasse_wsgi.consumer import private_consumers_open
 from kafkasse_wsgi.message import default_deserializer
 
 #: How long the sleepy hooks block, cooperatively, per message.
@@ -101,6 +103,8 @@ def _debug_state() -> dict[str, Any]:
             1 for obj in gc.get_objects() if isinstance(obj, greenlet.greenlet) and not obj.dead
         ),
         "threads": threading.active_count(),
+        "admitted": open_streams(),
+        "private_consumers": private_consumers_open(),
     }
 
 
@@ -165,6 +169,11 @@ def make_app(config: dict[str, Any]) -> Any:
         prefix: KafkaSSE(**{**options, **_resolve_callables(extra)})
         for prefix, extra in config.get("mounts", {}).items()
     }
+
+    if config.get("faults"):
+        from tests.support.faults import wrap_app
+
+        inner = wrap_app(inner, config["faults"])
 
     def app(environ: Any, start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")

@@ -23,8 +23,20 @@ def _detach_kafka_error() -> None:
     tail_source.assign_and_seek = failing  # type: ignore[assignment]
 
 
+def _stream_setup_fails() -> None:
+    """A bug in building a stream's response, after its setup (admitted, attached, assigned)."""
+    from kafkasse_wsgi import app
+
+    def failing(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("injected: the stream could not be built")
+
+    app.EventStream = failing  # type: ignore[assignment,misc]
+
+
 FAULTS = {
     "detach_kafka_error": _detach_kafka_error,
+    "stream_setup_fails": _stream_setup_fails,
+    "start_response_fails": lambda: None,  # see wrap_app
 }
 
 
@@ -32,3 +44,23 @@ def inject(names: list[str]) -> None:
     """Apply the named faults to this process."""
     for name in names:
         FAULTS[name]()
+
+
+def wrap_app(app: Any, names: list[str]) -> Any:
+    """``app`` behind the server-side faults named: ``start_response_fails`` makes the
+    server's ``start_response`` raise for a stream (a 200), as a server may on a header it
+    does not accept."""
+    if "start_response_fails" not in names:
+        return app
+
+    def faulty(environ: Any, start_response: Any) -> Any:
+        def failing_start(status: str, headers: Any, exc_info: Any = None) -> Any:
+            if status.startswith("200") and any(
+                value.startswith("text/event-stream") for _name, value in headers
+            ):
+                raise RuntimeError("injected: start_response failed")
+            return start_response(status, headers, exc_info)
+
+        return app(environ, failing_start)
+
+    return faulty
