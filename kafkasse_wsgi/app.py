@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import gevent
 
 from . import hub, metrics
-from .admission import admit
+from .admission import Ticket, admit
 from .assignments import (
     Assignment,
     StartPosition,
@@ -264,46 +264,85 @@ def stream_or_refuse(
         finally:
             timeout.close()
     except BaseException as exc:
-        close_quietly(consumer, log)
-        for attached in hubs.values():
-            attached.release()
-        if ticket is not None:
-            ticket.release()
+        _let_go(consumer, hubs, ticket, log)
         if isinstance(exc, _NothingLeft):
             return nothing_left_response(request, start_response, opts)
         if not isinstance(exc, Exception):
             raise
-        refusal = exc if isinstance(exc, KafkaSSEError) else None
-        if refusal is None:
-            log.exception("unexpected error while starting a stream")
-            refusal = KafkaSSEError("internal error while starting the stream")
-        else:
-            log.info(
-                "refused: %s %s", refusal.status, refusal.message, extra={"error": refusal.name}
-            )
-            opts.call_hook("error", log, refusal)
-        return error_response(refusal, request, environ, start_response, opts)
+        return _refuse(exc, request, environ, start_response, opts, log)
 
     if stopping():  # the process began to stop during the setup
-        close_quietly(consumer, log)
-        for attached in hubs.values():
-            attached.release()
-        ticket.release()
+        _let_go(consumer, hubs, ticket, log)
         return _stopping_response(opts, log, start_response, request)
-    stream = EventStream(
-        consumer,
-        starts,
-        opts,
-        log,
-        ticket,
-        client_socket(environ),
-        event_filter=event_filter,
-        replay=replay,
-        growing_topics=growing,
-        token_expires_at=grant.expires_at if grant is not None else None,
-        hubs=hubs,
-        cursors=cursors,
-    )
+    try:
+        stream = EventStream(
+            consumer,
+            starts,
+            opts,
+            log,
+            ticket,
+            client_socket(environ),
+            event_filter=event_filter,
+            replay=replay,
+            growing_topics=growing,
+            token_expires_at=grant.expires_at if grant is not None else None,
+            hubs=hubs,
+            cursors=cursors,
+        )
+    except BaseException as exc:
+        _let_go(consumer, hubs, ticket, log)
+        if not isinstance(exc, Exception):
+            raise
+        return _refuse(exc, request, environ, start_response, opts, log)
+    try:
+        return _start_streaming(stream, request, start_response, opts, log, grant, starts)
+    except BaseException:
+        stream.end_cause = "error"
+        stream.close()  # it holds the ticket, consumer and hubs now
+        raise
+
+
+def _let_go(
+    consumer: Any, hubs: dict[str, TopicHub], ticket: Ticket | None, log: logging.LoggerAdapter
+) -> None:
+    """Give back what a stream's setup took, when no stream owns it (yet)."""
+    close_quietly(consumer, log)
+    for attached in hubs.values():
+        attached.release()
+    hubs.clear()
+    if ticket is not None:
+        ticket.release()
+
+
+def _refuse(
+    exc: Exception,
+    request: StreamRequest,
+    environ: WSGIEnvironment,
+    start_response: StartResponse,
+    opts: Options,
+    log: logging.LoggerAdapter,
+) -> Iterable[bytes]:
+    """The HTTP error for a setup that failed with ``exc`` (a 500 for anything unforeseen)."""
+    refusal = exc if isinstance(exc, KafkaSSEError) else None
+    if refusal is None:
+        log.exception("unexpected error while starting a stream")
+        refusal = KafkaSSEError("internal error while starting the stream")
+    else:
+        log.info("refused: %s %s", refusal.status, refusal.message, extra={"error": refusal.name})
+        opts.call_hook("error", log, refusal)
+    return error_response(refusal, request, environ, start_response, opts)
+
+
+def _start_streaming(
+    stream: EventStream,
+    request: StreamRequest,
+    start_response: StartResponse,
+    opts: Options,
+    log: logging.LoggerAdapter,
+    grant: TokenGrant | None,
+    starts: list[StartPosition],
+) -> Iterable[bytes]:
+    """Log the start, send the headers, hand the body to the server."""
     if grant is not None:
         log.info(
             "token of %s grants %s for %.0fs more",
