@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,10 @@ import requests
 from kafka import KafkaProducer
 
 from kafkasse_wsgi import Options
+from tests.support.apps import STUBBORN_CLEANUP_S
+from tests.support.clients import SSEReader
 from tests.support.lean_reader import dechunk, parse_events
-from tests.support.servers import Server
+from tests.support.servers import Server, broker_connections
 from tests.test_shared_tail import clients_on_hub, hub_of, wait_until
 
 #: A small receive buffer for paused clients: the server's side then holds most of what a
@@ -284,3 +287,46 @@ def test_a_failure_after_the_setup_before_the_first_byte_leaks_nothing(
     assert not clients_on_hub(server, topic)
     if fault == "stream_setup_fails":  # a 500 as any failed setup: JSON, no stack trace
         assert head.json()["name"] == "KafkaSSEError", head.text
+
+
+# --- 4. A consumer closed while its greenlet still runs ---------------------------------------
+
+#: The subject: the hub closes this soon after its last client left (default 10 s).
+QUICK_LINGER_S = 1.0
+
+
+@pytest.mark.timeout(60)
+def test_a_hub_closes_its_consumer_only_once_its_greenlet_is_gone(
+    kafka, make_topic, serve, tmp_path, broker_port
+):
+    """A hub's deserializer holds its greenlet past the kill (``STOP_TIMEOUT_S``) when the
+    hub closes after its linger: the consumer stays open for it until it is done, the
+    greenlet then ends without touching a closed consumer, and the consumer's connections
+    are gone after that."""
+    topic = make_topic()
+    server = serve(
+        {"deserializer": "stubborn_deserializer", "tail_linger_s": QUICK_LINGER_S}, mode="server"
+    )
+    stop = threading.Event()
+
+    def produce() -> None:  # faster than the deserializer: it is always busy
+        n = 0
+        while not stop.is_set():
+            kafka.produce(topic, [{"seq": n}])
+            n += 1
+            time.sleep(0.1)
+
+    producer = threading.Thread(target=produce, daemon=True)
+    try:
+        with SSEReader(f"{server.url}/{topic}", timeout_s=30) as reader:
+            wait_until(lambda: clients_on_hub(server, topic) == 1, 10, "on the hub")
+            producer.start()
+            assert len(reader.read(1, timeout_s=15)) == 1
+        wait_until(lambda: hub_of(server, topic) is None, QUICK_LINGER_S + 10, "hub closed")
+        # The kill waited STOP_TIMEOUT_S, the deserializer needs STUBBORN_CLEANUP_S.
+        time.sleep(STUBBORN_CLEANUP_S + 1)
+    finally:
+        stop.set()
+    log = (tmp_path / "server-0.log").read_text()
+    assert "unexpected error in the hub" not in log, log[-2000:]
+    wait_until(lambda: broker_connections(server.pid, broker_port) == 0, 5, "consumer closed")

@@ -18,6 +18,7 @@ from kafkasse_wsgi import KafkaMessage, KafkaSSE, kafka_sse
 from kafkasse_wsgi.admission import open_streams
 from kafkasse_wsgi.consumer import private_consumers_open
 from kafkasse_wsgi.message import default_deserializer
+from kafkasse_wsgi.pump import STOP_TIMEOUT_S
 
 #: How long the sleepy hooks block, cooperatively, per message.
 SLEEPY_HOOK_S = 0.5
@@ -83,7 +84,23 @@ def slow_on_n4(kafka_message: KafkaMessage) -> KafkaMessage:
     return kafka_message
 
 
+#: How long :func:`stubborn_deserializer` takes to finish once told to stop: longer than a
+#: stop waits for a greenlet (``STOP_TIMEOUT_S``).
+STUBBORN_CLEANUP_S = STOP_TIMEOUT_S + 1
+
+
+def stubborn_deserializer(kafka_message: KafkaMessage) -> KafkaMessage:
+    """A deserializer that waits on a slow service and, interrupted, finishes its work
+    first (it catches the kill, as a bare ``except:`` around a retry would)."""
+    try:
+        gevent.sleep(SLEEPY_HOOK_S)
+    except BaseException:
+        gevent.sleep(STUBBORN_CLEANUP_S)
+    return default_deserializer(kafka_message)
+
+
 CALLABLES = {
+    "stubborn_deserializer": stubborn_deserializer,
     "upper_deserializer": upper_deserializer,
     "even_filter": even_filter,
     "exploding_filter": exploding_filter,
