@@ -50,12 +50,12 @@ from .log import PACKAGE_LOGGER
 from .message import KafkaMessage, default_event_data, deserialize, serialize_message
 from .options import Options
 from .pump import (
-    STOP_TIMEOUT_S,
     BrokerContact,
     has_broker_connection,
     lag_of,
     processing_slot,
     records_fitting,
+    stop_then,
 )
 from .ring import SharedRecord, TailBatch, TailRing
 
@@ -314,17 +314,19 @@ class TopicHub:
             self._linger.kill(block=False)
             self._linger = None
         greenlet, self._greenlet = self._greenlet, None
-        if greenlet is not None and greenlet is not gevent.getcurrent():
-            greenlet.kill(block=True, timeout=STOP_TIMEOUT_S)
+        stop_then(greenlet, self._close_consumer)
+        if was_open:
+            metrics.tail_hub_opened(-1)
+            metrics.tail_ring_bytes(-self._reported_bytes)
+            self._reported_bytes = 0
+
+    def _close_consumer(self) -> None:
+        """Once the polling greenlet is dead (see :func:`~kafkasse_wsgi.pump.stop_then`)."""
         if self._watched is not None:
             self._watched.remove_listener(self._on_metadata)
             self._watched = None
         consumer, self._consumer = self._consumer, None
         close_quietly(consumer, log)
-        if was_open:
-            metrics.tail_hub_opened(-1)
-            metrics.tail_ring_bytes(-self._reported_bytes)
-            self._reported_bytes = 0
 
     def _report_ring_bytes(self) -> None:
         """The ring grows as clients format its batches too: report the change so far."""
@@ -380,7 +382,7 @@ class TopicHub:
         consumer = self._consumer
         contact = BrokerContact(consumer, options.broker_outage_timeout_s)
         try:
-            while True:
+            while not self.closed:  # a greenlet that outlived its kill ends here
                 if self._metadata_changed:
                     self._join_added_partitions()
                 max_records = self._records_per_batch()

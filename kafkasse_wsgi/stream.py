@@ -171,7 +171,9 @@ class EventStream:
                 growing_topics=growing_topics,
                 event_filter=event_filter,
                 replay=replay,
+                owns_consumer=True,
             )
+            self._consumer = None  # the pump's: closed once its greenlet is done
         self._generator: Iterator[bytes] | None = None
         self._reader: gevent.Greenlet | None = None
         self._lifetime_timer: gevent.Greenlet | None = None

@@ -30,7 +30,7 @@ from .hub import TopicHub
 from .options import Options
 from .positions import Positions
 from .protocol import End, IdProgress, Item, StreamStats, put_bounded
-from .pump import STOP_TIMEOUT_S, Pump, end_for
+from .pump import Pump, end_for, stop_then
 from .ring import Delivery, TailBatch, deliver
 from .sse import format_id
 from .stream_queue import StreamQueue
@@ -106,10 +106,10 @@ class SharedTailSource:
 
     def stop(self) -> None:
         self._parked = False
+        if self._pump is not None:
+            self._pump.stop()  # its loop ends, should its greenlet (ours) outlive the kill
         greenlet, self._greenlet = self._greenlet, None
-        if greenlet is not None and not greenlet.dead and greenlet is not gevent.getcurrent():
-            greenlet.kill(block=True, timeout=STOP_TIMEOUT_S)
-        self._close_consumer()
+        stop_then(greenlet, self._close_consumer)
         if not self._released:
             self._released = True
             for hub in self._hubs.values():
