@@ -331,3 +331,22 @@ def test_a_hub_closes_its_consumer_only_once_its_greenlet_is_gone(
     assert "outlived its kill" in log  # the subject happened: the kill did not end it
     assert "unexpected error in the hub" not in log, log[-2000:]
     wait_until(lambda: broker_connections(server.pid, broker_port) == 0, 5, "consumer closed")
+
+
+# --- 5. A missing topic at the head -----------------------------------------------------------
+
+
+def test_a_missing_topic_at_the_head_costs_one_consumer_at_most(kafka, make_topic, serve):
+    """A stream at the head of a topic that does not exist, alone or beside one whose hub
+    is open, is a 404 as on a consumer of its own, for the cost of one consumer at most:
+    the hub's look at the cluster's topics answers it."""
+    topic = make_topic()
+    server = serve({}, mode="server")
+    with SSEReader(f"{server.url}/{topic}", timeout_s=15) as reader:
+        assert reader.status == 200
+        for path in (f"{topic},no-such-topic-{topic}", f"no-such-topic-{topic}"):
+            before = debug_of(server)["consumers_opened"]
+            response = requests.get(f"{server.url}/{path}", timeout=15)
+            assert response.status_code == 404, response.text
+            assert response.json()["name"] == "TopicNotAvailableError", response.text
+            assert debug_of(server)["consumers_opened"] - before <= 1, path

@@ -19,6 +19,7 @@ from kafkasse_wsgi.admission import open_streams
 from kafkasse_wsgi.consumer import private_consumers_open
 from kafkasse_wsgi.message import default_deserializer
 from kafkasse_wsgi.pump import STOP_TIMEOUT_S
+from tests.support import faults
 
 #: How long the sleepy hooks block, cooperatively, per message.
 SLEEPY_HOOK_S = 0.5
@@ -122,6 +123,7 @@ def _debug_state() -> dict[str, Any]:
         "threads": threading.active_count(),
         "admitted": open_streams(),
         "private_consumers": private_consumers_open(),
+        "consumers_opened": faults.consumers_opened,
     }
 
 
@@ -156,10 +158,8 @@ def _resolve_callables(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def make_app(config: dict[str, Any]) -> Any:
-    if config.get("faults"):
-        from tests.support.faults import inject
-
-        inject(config["faults"])
+    faults.count_consumers()
+    faults.inject(config.get("faults", []))
     options = _resolve_callables(config.get("options", {}))
     if config.get("record_hooks"):
         options["kafka_event_handlers"] = recording_hooks(config["record_hooks"])
@@ -187,10 +187,7 @@ def make_app(config: dict[str, Any]) -> Any:
         for prefix, extra in config.get("mounts", {}).items()
     }
 
-    if config.get("faults"):
-        from tests.support.faults import wrap_app
-
-        inner = wrap_app(inner, config["faults"])
+    inner = faults.wrap_app(inner, config.get("faults", []))
 
     def app(environ: Any, start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")

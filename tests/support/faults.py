@@ -33,6 +33,24 @@ def _stream_setup_fails() -> None:
     app.EventStream = failing  # type: ignore[assignment,misc]
 
 
+#: Kafka consumers this process opened (see :func:`count_consumers`).
+consumers_opened = 0
+
+
+def count_consumers() -> None:
+    """Count every consumer the package opens (``/_debug`` reports it): not a fault, a
+    probe, so a test can tell how many consumers a request cost."""
+    from kafkasse_wsgi import consumer
+
+    class Counted(consumer.KafkaConsumer):  # type: ignore[misc,name-defined]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            global consumers_opened
+            consumers_opened += 1
+            super().__init__(*args, **kwargs)
+
+    consumer.KafkaConsumer = Counted  # type: ignore[misc]
+
+
 FAULTS = {
     "detach_kafka_error": _detach_kafka_error,
     "stream_setup_fails": _stream_setup_fails,
