@@ -29,6 +29,7 @@ from .assignments import (
 from .consumer import (
     assign_and_seek,
     check_allowed,
+    check_existing,
     check_topics,
     close_quietly,
     explain_unavailable,
@@ -431,14 +432,11 @@ def _start_on_the_hubs(
     try:
         for topic in topics_of(wanted):
             hubs[topic] = hub.attach(topic, opts)
-    except TopicNotAvailableError:
+    except TopicNotAvailableError as missing:
         # Refused exactly as a stream of its own would be (a 404, or a 500 when the server
-        # allows none of the topics that exist).
-        consumer = open_consumer(opts, request.request_id)
-        try:
-            check_topics(consumer, topics_of(wanted), opts, environ, grant)
-        finally:
-            close_quietly(consumer, logging.getLogger(PACKAGE_LOGGER))
+        # allows none of the topics that exist), on the hub's look at the cluster's topics.
+        if missing.existing is not None:
+            check_existing(missing.existing, topics_of(wanted), opts, environ, grant)
         raise
     starts, cursors = _starts_at_the_head(wanted, hubs)
     _check_partition_count(starts, opts)

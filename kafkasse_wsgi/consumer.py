@@ -225,7 +225,17 @@ def check_topics(
 ) -> None:
     """Every requested topic must exist, be allowed, and be granted by the subscriber token
     (if any); a 404 never says which was the case."""
-    existing = kafka_call("metadata", consumer.topics)
+    check_existing(kafka_call("metadata", consumer.topics), requested, options, environ, grant)
+
+
+def check_existing(
+    existing: Collection[str],
+    requested: Sequence[str],
+    options: Options,
+    environ: WSGIEnvironment,
+    grant: TokenGrant | None = None,
+) -> None:
+    """:func:`check_topics` on the cluster's topics as already known (a hub's look)."""
     if not existing or (
         not callable(options.allowed_topics)
         and not any(options.is_topic_allowed(topic, environ) for topic in existing)

@@ -257,8 +257,11 @@ class TopicHub:
         try:
             consumer = open_consumer(self._options, f"hub-{self.topic}", private=False)
             self._consumer = consumer
-            if self.topic not in kafka_call("metadata", consumer.topics):
-                raise topics_not_available([self.topic])
+            existing = kafka_call("metadata", consumer.topics)
+            if self.topic not in existing:
+                missing = topics_not_available([self.topic])
+                missing.existing = frozenset(existing)  # the request's refusal needs no more
+                raise missing
             starts = resolve_start_positions(
                 consumer, [Assignment(self.topic)], None, self._options.resume_policy, log
             )
