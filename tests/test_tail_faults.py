@@ -350,3 +350,44 @@ def test_a_missing_topic_at_the_head_costs_one_consumer_at_most(kafka, make_topi
             assert response.status_code == 404, response.text
             assert response.json()["name"] == "TopicNotAvailableError", response.text
             assert debug_of(server)["consumers_opened"] - before <= 1, path
+
+
+# --- 6. A resume inside the ring --------------------------------------------------------------
+
+
+def test_a_resume_inside_the_ring_reads_from_it_without_a_consumer_of_its_own(
+    kafka, make_topic, serve
+):
+    """A client resumes from an id whose every next offset the hub's ring still holds (a
+    reconnect after a moment away): it starts on the hub at once, opening no consumer, and
+    gets every event after its id once."""
+    topic = make_topic(partitions=2)
+    server = serve({}, mode="server")
+    with SSEReader(f"{server.url}/{topic}", timeout_s=20) as head:
+        wait_until(lambda: clients_on_hub(server, topic) == 1, 10, "on the hub")
+        for p in range(2):
+            kafka.produce(topic, [{"seq": n} for n in range(10)], partition=p)
+        assert len(head.read(20)) == 20
+        before = debug_of(server)["consumers_opened"]
+        last_id = json.dumps(
+            [
+                {"topic": topic, "partition": 0, "offset": 4},
+                {"topic": topic, "partition": 1, "offset": 7},
+            ]
+        )
+        with SSEReader(
+            f"{server.url}/{topic}", headers={"Last-Event-ID": last_id}, timeout_s=20
+        ) as resumed:
+            got = resumed.read(6 + 3)
+            for p in range(2):
+                kafka.produce(topic, [{"seq": n} for n in range(10, 12)], partition=p)
+            got += resumed.read(4)
+            assert clients_on_hub(server, topic) == 2
+        opened = debug_of(server)["consumers_opened"] - before
+    by_partition: dict[int, list[int]] = {0: [], 1: []}
+    for event in got:
+        by_partition[json.loads(event["data"])["_kafka"]["partition"]].append(
+            json.loads(event["data"])["seq"]
+        )
+    assert by_partition == {0: list(range(4, 12)), 1: list(range(7, 12))}
+    assert opened == 0
