@@ -220,9 +220,18 @@ def stream_or_refuse(
         try:
             # HEAD gets headers only: it would open a hub for nobody (then kept lingering).
             shared = request.method != "HEAD" and _shares_the_tail(opts, bounds)
+            on_hubs = None
             if shared and _at_the_head(request, wanted, timestamp):
                 # No consumer of its own: the stream starts on its topics' hubs.
-                starts, cursors = _start_on_the_hubs(request, wanted, opts, environ, grant, hubs)
+                _attach_hubs(wanted, opts, environ, grant, hubs)
+                on_hubs = _starts_at_the_head(wanted, hubs)
+            elif shared and _resumes_by_offset(wanted, timestamp, opts):
+                # Back after a moment away: its next offsets may all be in the rings still.
+                _attach_hubs(wanted, opts, environ, grant, hubs)
+                on_hubs = _starts_in_the_rings(wanted, hubs)
+            if on_hubs is not None:
+                starts, cursors = on_hubs
+                _check_partition_count(starts, opts)
                 opts.call_hook("connected", log, None)
                 replay = None
             else:
@@ -255,7 +264,8 @@ def stream_or_refuse(
                 if shared:
                     # It reads through its own consumer until it has caught up with the hubs.
                     for topic in topics_of(wanted):
-                        hubs[topic] = hub.attach(topic, opts)
+                        if topic not in hubs:
+                            hubs[topic] = hub.attach(topic, opts)
         except gevent.Timeout as expired:
             if expired is not timeout:
                 raise
@@ -418,16 +428,22 @@ def _at_the_head(request: StreamRequest, wanted: list[Assignment], timestamp: in
     )
 
 
-def _start_on_the_hubs(
-    request: StreamRequest,
+def _resumes_by_offset(wanted: list[Assignment], timestamp: int | None, opts: Options) -> bool:
+    """Whether the stream resumes from offsets alone, in ids of offsets: then it may start
+    in the hubs' rings (:func:`_starts_in_the_rings`)."""
+    return (
+        timestamp is None and opts.id_mode == "offset" and any(a.offset is not None for a in wanted)
+    )
+
+
+def _attach_hubs(
     wanted: list[Assignment],
     opts: Options,
     environ: WSGIEnvironment,
     grant: TokenGrant | None,
     hubs: dict[str, TopicHub],
-) -> tuple[list[StartPosition], dict[str, int]]:
-    """Attach to the hub of every topic (into ``hubs``, whatever happens): the starts and
-    cursors of a stream that reads from the head without a consumer of its own."""
+) -> None:
+    """Attach to the hub of every topic (into ``hubs``, whatever happens)."""
     check_allowed(topics_of(wanted), opts, environ, grant)  # existence: the hub's to find
     try:
         for topic in topics_of(wanted):
@@ -438,8 +454,33 @@ def _start_on_the_hubs(
         if missing.existing is not None:
             check_existing(missing.existing, topics_of(wanted), opts, environ, grant)
         raise
-    starts, cursors = _starts_at_the_head(wanted, hubs)
-    _check_partition_count(starts, opts)
+
+
+def _starts_in_the_rings(
+    wanted: list[Assignment], hubs: dict[str, TopicHub]
+) -> tuple[list[StartPosition], dict[str, int]] | None:
+    """The starts and cursors of a resume whose every next offset lies in its hub's ring
+    (the client was away a moment): it reads from there, as a stream that caught up does.
+    ``None`` when one does not, or the resume needs Kafka (a partition the id leaves out,
+    a timestamp, another cluster's cursor): the stream then reads through its own consumer.
+    """
+    offsets: dict[str, dict[tuple[str, int], int]] = {topic: {} for topic in hubs}
+    starts = []
+    for a in wanted:
+        if a.partition is None:
+            continue  # its other partitions: see below
+        if a.offset is None or a.timestamp is not None or a.cluster is not None:
+            return None
+        offsets[a.topic][(a.topic, a.partition)] = a.offset
+        starts.append(StartPosition(a.topic, a.partition, a.offset, "offset"))
+    for a in wanted:
+        if a.partition is None and set(hubs[a.topic].partitions) - offsets[a.topic].keys():
+            return None  # partitions the id leaves out start at their first record
+    if not all(topic_hub.covers(offsets[topic]) for topic, topic_hub in hubs.items()):
+        return None
+    cursors = {
+        topic: topic_hub.ring.first_unhandled(offsets[topic]) for topic, topic_hub in hubs.items()
+    }
     return starts, cursors
 
 
