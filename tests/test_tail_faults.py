@@ -232,11 +232,12 @@ CUT_MAX_BLOCKED_S = 5.0
 def test_a_back_pressured_stream_ended_while_its_client_never_reads_again_is_cut_in_time(
     kafka, make_topic, serve, tmp_path
 ):
-    """As above, but the client never reads again: once the lifetime ended its source, the
-    stream cuts it within ``max_blocked_s`` of the last data it took (its end waits for
-    room meanwhile), and the hub lets go of it."""
+    """As above, but the client does not read again: once the lifetime ended its source,
+    the stream cuts it within ``max_blocked_s`` of the last data it took (its end waits for
+    room meanwhile), and the hub lets go of it. What reached the client before the cut and
+    a resume from the last id it got whole then hold every event once."""
     began = time.monotonic()
-    server, topic, paused, _ballast = _back_pressured(
+    server, topic, paused, ballast = _back_pressured(
         kafka,
         make_topic,
         serve,
@@ -253,6 +254,17 @@ def test_a_back_pressured_stream_ended_while_its_client_never_reads_again_is_cut
         )
         assert "client took no data" in log.read_text()
         wait_until(lambda: not clients_on_hub(server, topic), 5, "released by the hub")
+        paused.read_to_end(timeout_s=20)  # what the kernel still held for it
+        assert paused.closed and not paused.complete
+        got = seqs(paused.payloads())
+        assert got == list(range(len(got))) and len(got) < ballast
+        last_id = [e["id"] for e in paused.events() if "id" in e][-1]
+        resumed = RawStream(server, f"/{topic}", last_event_id=last_id, paused=False)
+        try:
+            resumed.read_to_end(timeout_s=20, count=ballast - len(got))
+            assert got + seqs(resumed.payloads()) == list(range(ballast))
+        finally:
+            resumed.close()
     finally:
         paused.close()
 
