@@ -24,8 +24,9 @@ from kafka import KafkaProducer
 from kafkasse_wsgi import Options
 from tests.support.apps import STUBBORN_CLEANUP_S
 from tests.support.clients import SSEReader
-from tests.support.lean_reader import dechunk, parse_events
+from tests.support.lean_reader import DATA, dechunk, parse_events
 from tests.support.servers import Server, broker_connections
+from tests.test_reliability import _hub_bound_bytes, _rss_kb, _stream_bound_bytes
 from tests.test_shared_tail import clients_on_hub, hub_of, wait_until
 
 #: A small receive buffer for paused clients: the server's side then holds most of what a
@@ -68,6 +69,7 @@ class RawStream:
     def read_to_end(self, timeout_s: float, count: int | None = None) -> None:
         """Read until the body ends or is cut, ``count`` events arrived, or ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
+        seen = 0  # events, counted as in LeanReader (parsing each time would be quadratic)
         while time.monotonic() < deadline:
             self.sock.settimeout(max(0.05, min(1.0, deadline - time.monotonic())))
             try:
@@ -79,11 +81,13 @@ class RawStream:
             if not chunk:
                 self.closed = True
                 break
+            # The bytes before it may hold the start of a "\ndata: " it ends.
+            seen += (bytes(self.body[1 - len(DATA) :]) + chunk).count(DATA)
             self.body += chunk
             if self.body.endswith(b"\r\n0\r\n\r\n"):
                 break  # the last chunk: the server ended the body (and keeps the connection)
-            if count is not None and len(self.events()) >= count:
-                break
+            if count is not None and seen >= count and self.body.endswith(b"\n\n\r\n"):
+                break  # the count, and the last of them whole (its chunk ends with it)
         self.complete = dechunk(bytes(self.body))[1]
 
     def events(self) -> list[dict[str, str]]:
@@ -403,3 +407,57 @@ def test_a_resume_inside_the_ring_reads_from_it_without_a_consumer_of_its_own(
         )
     assert by_partition == {0: list(range(4, 12)), 1: list(range(7, 12))}
     assert opened == 0
+
+
+# --- End to end: a client that stops reading --------------------------------------------------
+
+
+@pytest.mark.timeout(90)
+def test_a_hub_client_that_stops_reading_costs_bounded_memory_and_loses_nothing(
+    kafka, make_topic, serve
+):
+    """Default options. One hub client stops reading while more than the ring holds
+    (``tail_ring_bytes``) flows; another reads along. The worker's memory stays within what
+    the options bound (two streams and the hub), the reader gets every event as it comes,
+    and the paused client, reading again, detaches to a consumer of its own at its exact
+    position, catches up and gets every event once."""
+    topic = make_topic()
+    server = serve({}, mode="server")
+    ballast = math.ceil(
+        1.25 * (paused_client_absorbs() + Options().tail_ring_bytes) / BALLAST_EVENT_BYTES
+    )
+    paused = RawStream(server, f"/{topic}")
+    reader = RawStream(server, f"/{topic}", paused=False)
+    baseline = peak = _rss_kb(server.pid)
+    sampling = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not sampling.is_set():
+            peak = max(peak, _rss_kb(server.pid))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    try:
+        wait_until(lambda: clients_on_hub(server, topic) == 2, 10, "both on the hub")
+        sampler.start()
+        producer = threading.Thread(
+            target=produce_ballast, args=(kafka.bootstrap, topic, ballast), daemon=True
+        )
+        producer.start()
+        reader.read_to_end(timeout_s=40, count=ballast)
+        producer.join(30)
+        wait_until(lambda: (hub_of(server, topic) or {}).get("lag") == 0, 30, "all read")
+        paused.read_to_end(timeout_s=40, count=ballast)
+    finally:
+        sampling.set()
+        paused.close()
+        reader.close()
+    assert seqs(reader.payloads()) == list(range(ballast)), "the reader missed events"
+    assert seqs(paused.payloads()) == list(range(ballast)), "the paused client missed events"
+    hub = hub_of(server, topic)
+    assert hub is not None and hub["detaches"] == {"slow": 1}, hub
+    growth = (peak - baseline) * 1024
+    bound = 2 * _stream_bound_bytes() + _hub_bound_bytes()
+    print(f"\nserver RSS +{growth / 2**20:.1f} MB (bound {bound / 2**20:.0f} MB)")
+    assert growth <= bound, "the server buffered more than its byte bounds allow"
