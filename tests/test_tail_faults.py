@@ -23,7 +23,7 @@ from kafka import KafkaProducer
 
 from kafkasse_wsgi import Options
 from tests.support.apps import STUBBORN_CLEANUP_S
-from tests.support.clients import SSEReader
+from tests.support.clients import SSEReader, payloads_of
 from tests.support.lean_reader import DATA, dechunk, parse_events
 from tests.support.servers import Server, broker_connections
 from tests.test_reliability import _hub_bound_bytes, _rss_kb, _stream_bound_bytes
@@ -461,3 +461,47 @@ def test_a_hub_client_that_stops_reading_costs_bounded_memory_and_loses_nothing(
     bound = 2 * _stream_bound_bytes() + _hub_bound_bytes()
     print(f"\nserver RSS +{growth / 2**20:.1f} MB (bound {bound / 2**20:.0f} MB)")
     assert growth <= bound, "the server buffered more than its byte bounds allow"
+
+
+# --- End to end: the hub's consumer fails -----------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_hub_clients_end_resumably_when_the_hubs_consumer_fails(kafka, make_topic, serve):
+    """The hub's consumer fails with a Kafka error mid-stream. Each of its clients gets what
+    it had, then ``event: error`` with the id of the last event it got; resuming with it
+    (through a consumer of its own, then the new hub) loses and repeats nothing."""
+    topic = make_topic(partitions=2)
+    server = serve({}, mode="server", faults=["hub_poll_fails"])
+    readers = [SSEReader(f"{server.url}/{topic}", timeout_s=30) for _ in range(3)]
+    resumed: list[SSEReader] = []
+    try:
+        wait_until(lambda: clients_on_hub(server, topic) == 3, 10, "on the hub")
+        for p in range(2):
+            kafka.produce(topic, [{"seq": n} for n in range(5)], partition=p)
+        seen = [payloads_of(reader.read(10)) for reader in readers]
+        kafka.produce(topic, [{"seq": 5, "hub_fault": True}], partition=0)
+        ends = [reader.read_until_end(timeout_s=15) for reader in readers]
+        for reader, events in zip(readers, ends, strict=True):
+            assert reader.ended and [e["event"] for e in events] == ["error"], events
+            assert json.loads(events[0]["data"])["name"] == "KafkaStreamError", events
+        error_ids = {events[0]["id"] for events in ends}
+        assert [json.loads(i) for i in error_ids] == [
+            [{"topic": topic, "partition": p, "offset": 5} for p in range(2)]
+        ]
+        resumed = [
+            SSEReader(f"{server.url}/{topic}", headers={"Last-Event-ID": i}, timeout_s=30)
+            for i in [ends[0][0]["id"]] * len(readers)
+        ]
+        kafka.produce(topic, [{"seq": 5}, {"seq": 6}], partition=1)
+        kafka.produce(topic, [{"seq": 6}], partition=0)
+        for events, reader in zip(seen, resumed, strict=True):
+            events += payloads_of(reader.read(4))
+    finally:
+        for reader in [*readers, *resumed]:
+            reader.close()
+    for events in seen:
+        by_partition = {
+            p: [e["seq"] for e in events if e["_kafka"]["partition"] == p] for p in (0, 1)
+        }
+        assert by_partition == {0: list(range(7)), 1: list(range(7))}

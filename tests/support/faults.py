@@ -33,6 +33,41 @@ def _stream_setup_fails() -> None:
     app.EventStream = failing  # type: ignore[assignment,misc]
 
 
+#: The value that makes a hub's poll fail (``hub_poll_fails``), once.
+HUB_FAULT_MARK = b'"hub_fault"'
+
+
+def _hub_poll_fails() -> None:
+    """A hub's poll fails with a Kafka error (a connection lost mid-fetch) the first time
+    it would return a record holding :data:`HUB_FAULT_MARK`."""
+    from kafkasse_wsgi import hub
+
+    opened = hub.open_consumer
+    fired = False
+
+    def open_failing(*args: Any, **kwargs: Any) -> Any:
+        consumer = opened(*args, **kwargs)
+        poll = consumer.poll
+
+        def failing_poll(*args: Any, **kwargs: Any) -> Any:
+            nonlocal fired
+            polled = poll(*args, **kwargs)
+            marked = any(
+                HUB_FAULT_MARK in (record.value or b"")
+                for records in polled.values()
+                for record in records
+            )
+            if marked and not fired:
+                fired = True
+                raise kafka_errors.KafkaConnectionError("injected: connection lost mid-fetch")
+            return polled
+
+        consumer.poll = failing_poll
+        return consumer
+
+    hub.open_consumer = open_failing  # type: ignore[assignment]
+
+
 #: Kafka consumers this process opened (see :func:`count_consumers`).
 consumers_opened = 0
 
@@ -54,6 +89,7 @@ def count_consumers() -> None:
 FAULTS = {
     "detach_kafka_error": _detach_kafka_error,
     "stream_setup_fails": _stream_setup_fails,
+    "hub_poll_fails": _hub_poll_fails,
     "start_response_fails": lambda: None,  # see wrap_app
 }
 
