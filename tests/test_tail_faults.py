@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import requests
 from kafka import KafkaProducer
+from kafka.errors import TopicAlreadyExistsError
 
 from kafkasse_wsgi import Options
 from tests.support.apps import STUBBORN_CLEANUP_S
@@ -505,3 +506,59 @@ def test_hub_clients_end_resumably_when_the_hubs_consumer_fails(kafka, make_topi
             p: [e["seq"] for e in events if e["_kafka"]["partition"] == p] for p in (0, 1)
         }
         assert by_partition == {0: list(range(7)), 1: list(range(7))}
+
+
+# --- End to end: the log truncated under the hub ----------------------------------------------
+
+
+def _recreate(kafka, topic: str, timeout_s: float = 15) -> None:
+    """Delete ``topic`` and create it again, empty: its log now ends before the offsets
+    read from it (as after a truncation)."""
+    kafka.delete_topics([topic])
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            kafka.create_topic(topic, 1)
+            return
+        except TopicAlreadyExistsError:  # deletion is asynchronous
+            assert time.monotonic() < deadline, f"{topic} still exists"
+            time.sleep(0.2)
+
+
+@pytest.mark.timeout(60)
+def test_hub_clients_end_resumably_when_the_log_is_truncated_under_the_head(
+    kafka, make_topic, serve
+):
+    """The topic's log goes back under the hub (deleted and created again: its next
+    offset is now past the end, ``OffsetOutOfRange``). Its clients get ``event: error``
+    with the id of the last event they got, and the hub is gone; resuming with that id
+    reads through a consumer of its own: ``event: reset`` says where it serves from (the
+    resume policy, default ``too_new: latest``), then the new log's events."""
+    topic = make_topic()
+    server = serve({}, mode="server")
+    readers = [SSEReader(f"{server.url}/{topic}", timeout_s=30) for _ in range(2)]
+    resumed: SSEReader | None = None
+    try:
+        wait_until(lambda: clients_on_hub(server, topic) == 2, 10, "on the hub")
+        kafka.produce(topic, [{"seq": n} for n in range(5)])
+        for reader in readers:
+            assert [e["seq"] for e in payloads_of(reader.read(5))] == list(range(5))
+        _recreate(kafka, topic)
+        for reader in readers:
+            events = reader.read_until_end(timeout_s=15)
+            assert reader.ended and [e["event"] for e in events] == ["error"], events
+            assert json.loads(events[0]["data"])["name"] == "KafkaStreamError", events
+            assert json.loads(events[0]["id"]) == [{"topic": topic, "partition": 0, "offset": 5}]
+        wait_until(lambda: hub_of(server, topic) is None, 5, "the hub gone")
+        resumed = SSEReader(
+            f"{server.url}/{topic}", headers={"Last-Event-ID": events[0]["id"]}, timeout_s=30
+        )
+        assert resumed.status == 200
+        reset = resumed.read(1, types=("reset",))
+        assert [json.loads(e["data"])["requested_offset"] for e in reset] == [5], reset
+        assert json.loads(reset[0]["data"])["served_offset"] == 0
+        kafka.produce(topic, [{"seq": "new"}])
+        assert [e["seq"] for e in payloads_of(resumed.read(1))] == ["new"]
+    finally:
+        for reader in [*readers, *([resumed] if resumed else [])]:
+            reader.close()
