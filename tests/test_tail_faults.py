@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import math
+import selectors
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,9 @@ from kafka.errors import TopicAlreadyExistsError
 from kafkasse_wsgi import Options
 from tests.support.apps import STUBBORN_CLEANUP_S
 from tests.support.clients import SSEReader, payloads_of
+from tests.support.kafka import KafkaHelper, unique_topic
 from tests.support.lean_reader import DATA, dechunk, parse_events
+from tests.support.private_broker import PrivateBroker
 from tests.support.servers import Server, broker_connections
 from tests.test_reliability import _hub_bound_bytes, _rss_kb, _stream_bound_bytes
 from tests.test_shared_tail import clients_on_hub, hub_of, wait_until
@@ -562,3 +566,93 @@ def test_hub_clients_end_resumably_when_the_log_is_truncated_under_the_head(
     finally:
         for reader in [*readers, *([resumed] if resumed else [])]:
             reader.close()
+
+
+# --- End to end: a broker outage under many hub clients ---------------------------------------
+
+#: Hub clients through the outage (the issue asks for 500 on a worker; this many keep the
+#: test quick here, with the same path for each).
+OUTAGE_CLIENTS = 200
+
+
+class _Many:
+    """Many stream requests at the head, read together on one selector: each counts the
+    events it got (``\\ndata: ``) and keeps its body."""
+
+    def __init__(self, server: Server, path: str, count: int) -> None:
+        self.streams = [RawStream(server, path, paused=False) for _ in range(count)]
+        self.seen = [0] * count
+        self.selector = selectors.DefaultSelector()
+        for i, stream in enumerate(self.streams):
+            stream.sock.setblocking(False)
+            self.selector.register(stream.sock, selectors.EVENT_READ, i)
+
+    def read(self, events_each: int, timeout_s: float) -> None:
+        """Until every stream has ``events_each`` events in all (or the deadline)."""
+        deadline = time.monotonic() + timeout_s
+        while min(self.seen) < events_each and time.monotonic() < deadline:
+            for key, _ in self.selector.select(timeout=0.5):
+                stream = self.streams[key.data]
+                try:
+                    chunk = stream.sock.recv(1 << 16)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    stream.closed = True
+                    self.selector.unregister(stream.sock)
+                    continue
+                self.seen[key.data] += (bytes(stream.body[1 - len(DATA) :]) + chunk).count(DATA)
+                stream.body += chunk
+
+    def close(self) -> None:
+        self.selector.close()
+        for stream in self.streams:
+            stream.close()
+
+
+@pytest.fixture(scope="module")
+def outage_broker(kafka_bootstrap) -> Iterator[PrivateBroker]:
+    broker = PrivateBroker()
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.remove()
+
+
+@pytest.mark.timeout(120)
+def test_many_hub_clients_ride_out_a_broker_outage_and_continue_exactly(outage_broker, serve):
+    """A broker restart (a few seconds) under ``OUTAGE_CLIENTS`` clients of one hub, with
+    default options (``broker_outage_timeout_s`` 60): none ends, none detaches, and every
+    one gets every event of before and after once."""
+    broker = outage_broker
+    helper = KafkaHelper(broker.bootstrap)
+    topic = unique_topic("tail-outage")
+    helper.create_topic(topic, 2)
+    server = serve({"kafka_config": {"bootstrap_servers": broker.bootstrap}}, mode="server")
+    many = _Many(server, f"/{topic}", OUTAGE_CLIENTS)
+    try:
+        wait_until(lambda: clients_on_hub(server, topic) == OUTAGE_CLIENTS, 20, "on the hub")
+        for p in range(2):
+            helper.produce(topic, [{"seq": n} for n in range(3)], partition=p)
+        helper.close()
+        many.read(6, timeout_s=20)
+        assert min(many.seen) == 6, sorted(many.seen)[:5]
+        broker.stop()
+        broker.start(keep_data=True)
+        helper = KafkaHelper(broker.bootstrap)
+        for p in range(2):
+            helper.produce(topic, [{"seq": n} for n in range(3, 6)], partition=p)
+        helper.close()
+        many.read(12, timeout_s=60)
+        hub = hub_of(server, topic)
+    finally:
+        many.close()
+    assert not any(stream.closed for stream in many.streams), "a hub client was cut"
+    for stream in many.streams:
+        by_partition: dict[int, list[int]] = {p: [] for p in range(2)}
+        for payload in stream.payloads():
+            by_partition[payload["_kafka"]["partition"]].append(payload["seq"])
+        assert by_partition == {0: list(range(6)), 1: list(range(6))}
+    assert hub is not None and hub["clients"] == OUTAGE_CLIENTS, hub
+    assert hub["detaches"] == {} and hub["handoffs"] == 0, hub
