@@ -12,8 +12,9 @@ same idempotent cleanup (stop the source, close the consumer, log) in a ``finall
   error, which goes out as ``event: error`` before the body ends, with the current id: that
   of the last event delivered (the pump queues the events before a failing record first);
 * the client took nothing for ``max_blocked_s``: its source ended ``stalled`` (no end
-  queued), or ended with its end queued but the client takes no more of the queue: the
-  stream, watching its source's greenlet, cuts the client (:meth:`abort`);
+  queued), or ended with its end queued (or was stopped by :meth:`end`, its end waiting
+  for room) but the client takes no more of the queue: the stream, watching its source,
+  cuts the client (:meth:`abort`);
 * the response was never iterated at all: ``close()`` still cleans up.
 """
 
