@@ -489,7 +489,10 @@ def test_hub_clients_end_resumably_when_the_hubs_consumer_fails(kafka, make_topi
         ends = [reader.read_until_end(timeout_s=15) for reader in readers]
         for reader, events in zip(readers, ends, strict=True):
             assert reader.ended and [e["event"] for e in events] == ["error"], events
-            assert json.loads(events[0]["data"])["name"] == "KafkaStreamError", events
+            error = json.loads(events[0]["data"])
+            # Said as what it is: a Kafka error, not an internal one.
+            assert error["name"] == "KafkaStreamError", error
+            assert error["message"] == "Kafka error while streaming: KafkaConnectionError", error
         error_ids = {events[0]["id"] for events in ends}
         assert [json.loads(i) for i in error_ids] == [
             [{"topic": topic, "partition": p, "offset": 5} for p in range(2)]
