@@ -51,6 +51,7 @@ from .message import KafkaMessage, default_event_data, deserialize, serialize_me
 from .options import Options
 from .pump import (
     BrokerContact,
+    end_for,
     has_broker_connection,
     lag_of,
     processing_slot,
@@ -421,6 +422,10 @@ class TopicHub:
             self.fail(KafkaStreamError("the topic's log changed under the shared tail; reconnect"))
         except KafkaSSEError as exc:
             self.fail(exc)
+        except kafka_errors.KafkaError as exc:
+            error = end_for(exc, log).error  # what a stream of its own would say
+            assert error is not None
+            self.fail(error)
         except Exception as exc:
             log.error("unexpected error in the hub of %s", self.topic, exc_info=exc)
             self.fail(KafkaStreamError(f"internal error: {type(exc).__name__}"))

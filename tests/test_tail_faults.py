@@ -351,6 +351,7 @@ def test_a_hub_closes_its_consumer_only_once_its_greenlet_is_gone(
     log = (tmp_path / "server-0.log").read_text()
     assert "outlived its kill" in log  # the subject happened: the kill did not end it
     assert "unexpected error in the hub" not in log, log[-2000:]
+    assert "Kafka error while streaming" not in log, log[-2000:]
     wait_until(lambda: broker_connections(server.pid, broker_port) == 0, 5, "consumer closed")
 
 
