@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import gevent
 
 from . import hub, metrics
-from .admission import admit
+from .admission import Ticket, admit
 from .assignments import (
     Assignment,
     StartPosition,
@@ -222,9 +222,18 @@ def stream_or_refuse(
         try:
             # HEAD gets headers only: it would open a hub for nobody (then kept lingering).
             shared = request.method != "HEAD" and _shares_the_tail(opts, bounds)
+            on_hubs = None
             if shared and _at_the_head(request, wanted, timestamp):
                 # No consumer of its own: the stream starts on its topics' hubs.
-                starts, cursors = _start_on_the_hubs(request, wanted, opts, environ, grant, hubs)
+                _attach_hubs(wanted, opts, environ, grant, hubs)
+                on_hubs = _starts_at_the_head(wanted, hubs)
+            elif shared and _resumes_by_offset(wanted, timestamp, opts):
+                # Back after a moment away: its next offsets may all be in the rings still.
+                _attach_hubs(wanted, opts, environ, grant, hubs)
+                on_hubs = _starts_in_the_rings(wanted, hubs)
+            if on_hubs is not None:
+                starts, cursors = on_hubs
+                _check_partition_count(starts, opts)
                 opts.call_hook("connected", log, None)
                 replay = None
             else:
@@ -257,7 +266,8 @@ def stream_or_refuse(
                 if shared:
                     # It reads through its own consumer until it has caught up with the hubs.
                     for topic in topics_of(wanted):
-                        hubs[topic] = hub.attach(topic, opts)
+                        if topic not in hubs:
+                            hubs[topic] = hub.attach(topic, opts)
         except gevent.Timeout as expired:
             if expired is not timeout:
                 raise
@@ -267,51 +277,92 @@ def stream_or_refuse(
         finally:
             timeout.close()
     except BaseException as exc:
-        close_quietly(consumer, log)
-        for attached in hubs.values():
-            attached.release()
-        if ticket is not None:
-            ticket.release()
+        _let_go(consumer, hubs, ticket, log)
         if isinstance(exc, _NothingLeft):
             return nothing_left_response(request, start_response, opts)
         if not isinstance(exc, Exception):
             raise
-        refusal = exc if isinstance(exc, KafkaSSEError) else None
-        if refusal is None:
-            log.exception("unexpected error while starting a stream")
-            refusal = KafkaSSEError("internal error while starting the stream")
-        else:
-            # A 5xx is the server's or Kafka's trouble: seen at --log-level WARNING.
-            log.log(
-                logging.WARNING if refusal.status >= 500 else logging.INFO,
-                "refused: %s %s",
-                refusal.status,
-                refusal.message,
-                extra={"error": refusal.name},
-            )
-            opts.call_hook("error", log, refusal)
-        return error_response(refusal, request, environ, start_response, opts)
+        return _refuse(exc, request, environ, start_response, opts, log)
 
     if stopping():  # the process began to stop during the setup
-        close_quietly(consumer, log)
-        for attached in hubs.values():
-            attached.release()
-        ticket.release()
+        _let_go(consumer, hubs, ticket, log)
         return _stopping_response(opts, log, start_response, request)
-    stream = EventStream(
-        consumer,
-        starts,
-        opts,
-        log,
-        ticket,
-        client_socket(environ),
-        event_filter=event_filter,
-        replay=replay,
-        growing_topics=growing,
-        token_expires_at=grant.expires_at if grant is not None else None,
-        hubs=hubs,
-        cursors=cursors,
-    )
+    try:
+        stream = EventStream(
+            consumer,
+            starts,
+            opts,
+            log,
+            ticket,
+            client_socket(environ),
+            event_filter=event_filter,
+            replay=replay,
+            growing_topics=growing,
+            token_expires_at=grant.expires_at if grant is not None else None,
+            hubs=hubs,
+            cursors=cursors,
+        )
+    except BaseException as exc:
+        _let_go(consumer, hubs, ticket, log)
+        if not isinstance(exc, Exception):
+            raise
+        return _refuse(exc, request, environ, start_response, opts, log)
+    try:
+        return _start_streaming(stream, request, start_response, opts, log, grant, starts)
+    except BaseException:
+        stream.end_cause = "error"
+        stream.close()  # it holds the ticket, consumer and hubs now
+        raise
+
+
+def _let_go(
+    consumer: Any, hubs: dict[str, TopicHub], ticket: Ticket | None, log: logging.LoggerAdapter
+) -> None:
+    """Give back what a stream's setup took, when no stream owns it (yet)."""
+    close_quietly(consumer, log)
+    for attached in hubs.values():
+        attached.release()
+    hubs.clear()
+    if ticket is not None:
+        ticket.release()
+
+
+def _refuse(
+    exc: Exception,
+    request: StreamRequest,
+    environ: WSGIEnvironment,
+    start_response: StartResponse,
+    opts: Options,
+    log: logging.LoggerAdapter,
+) -> Iterable[bytes]:
+    """The HTTP error for a setup that failed with ``exc`` (a 500 for anything unforeseen)."""
+    refusal = exc if isinstance(exc, KafkaSSEError) else None
+    if refusal is None:
+        log.exception("unexpected error while starting a stream")
+        refusal = KafkaSSEError("internal error while starting the stream")
+    else:
+        # A 5xx is the server's or Kafka's trouble: seen at --log-level WARNING.
+        log.log(
+            logging.WARNING if refusal.status >= 500 else logging.INFO,
+            "refused: %s %s",
+            refusal.status,
+            refusal.message,
+            extra={"error": refusal.name},
+        )
+        opts.call_hook("error", log, refusal)
+    return error_response(refusal, request, environ, start_response, opts)
+
+
+def _start_streaming(
+    stream: EventStream,
+    request: StreamRequest,
+    start_response: StartResponse,
+    opts: Options,
+    log: logging.LoggerAdapter,
+    grant: TokenGrant | None,
+    starts: list[StartPosition],
+) -> Iterable[bytes]:
+    """Log the start, send the headers, hand the body to the server."""
     if grant is not None:
         log.info(
             "token of %s grants %s for %.0fs more",
@@ -386,30 +437,59 @@ def _at_the_head(request: StreamRequest, wanted: list[Assignment], timestamp: in
     )
 
 
-def _start_on_the_hubs(
-    request: StreamRequest,
+def _resumes_by_offset(wanted: list[Assignment], timestamp: int | None, opts: Options) -> bool:
+    """Whether the stream resumes from offsets alone, in ids of offsets: then it may start
+    in the hubs' rings (:func:`_starts_in_the_rings`)."""
+    return (
+        timestamp is None and opts.id_mode == "offset" and any(a.offset is not None for a in wanted)
+    )
+
+
+def _attach_hubs(
     wanted: list[Assignment],
     opts: Options,
     environ: WSGIEnvironment,
     grant: TokenGrant | None,
     hubs: dict[str, TopicHub],
-) -> tuple[list[StartPosition], dict[str, int]]:
-    """Attach to the hub of every topic (into ``hubs``, whatever happens): the starts and
-    cursors of a stream that reads from the head without a consumer of its own."""
+) -> None:
+    """Attach to the hub of every topic (into ``hubs``, whatever happens)."""
     check_allowed(topics_of(wanted), opts, environ, grant)  # existence: the hub's to find
     try:
         for topic in topics_of(wanted):
             hubs[topic] = hub.attach(topic, opts)
-    except TopicNotAvailableError:
-        # Refused exactly as a stream of its own would be (a 404).
-        consumer = open_consumer(opts, request.request_id)
-        try:
-            check_topics(consumer, topics_of(wanted), opts, environ, grant)
-        finally:
-            close_quietly(consumer, logging.getLogger(PACKAGE_LOGGER))
+    except TopicNotAvailableError as missing:
+        # Refused exactly as a stream of its own would be (a 404), on the hub's look at the
+        # cluster's topics.
+        if missing.existing is not None:
+            check_allowed(topics_of(wanted), opts, environ, grant, missing.existing)
         raise
-    starts, cursors = _starts_at_the_head(wanted, hubs)
-    _check_partition_count(starts, opts)
+
+
+def _starts_in_the_rings(
+    wanted: list[Assignment], hubs: dict[str, TopicHub]
+) -> tuple[list[StartPosition], dict[str, int]] | None:
+    """The starts and cursors of a resume whose every next offset lies in its hub's ring
+    (the client was away a moment): it reads from there, as a stream that caught up does.
+    ``None`` when one does not, or the resume needs Kafka (a partition the id leaves out,
+    a timestamp, another cluster's cursor): the stream then reads through its own consumer.
+    """
+    offsets: dict[str, dict[tuple[str, int], int]] = {topic: {} for topic in hubs}
+    starts = []
+    for a in wanted:
+        if a.partition is None:
+            continue  # its other partitions: see below
+        if a.offset is None or a.timestamp is not None or a.cluster is not None:
+            return None
+        offsets[a.topic][(a.topic, a.partition)] = a.offset
+        starts.append(StartPosition(a.topic, a.partition, a.offset, "offset"))
+    for a in wanted:
+        if a.partition is None and set(hubs[a.topic].partitions) - offsets[a.topic].keys():
+            return None  # partitions the id leaves out start at their first record
+    if not all(topic_hub.covers(offsets[topic]) for topic, topic_hub in hubs.items()):
+        return None
+    cursors = {
+        topic: topic_hub.ring.first_unhandled(offsets[topic]) for topic, topic_hub in hubs.items()
+    }
     return starts, cursors
 
 

@@ -107,6 +107,8 @@ class TopicNotAvailableError(KafkaSSEError):
     """A requested topic does not exist or is not allowed; deliberately not saying which."""
 
     status = 404
+    #: The topics the cluster has, when the refusal came from a look at them (a hub's).
+    existing: frozenset[str] | None = None
 
 
 class OffsetOutOfRangeError(InvalidAssignmentError):

@@ -56,13 +56,14 @@ from .message import (
 )
 from .options import Options
 from .pump import (
-    STOP_TIMEOUT_S,
     BrokerContact,
     call_with_slot_lent,
+    end_for,
     has_broker_connection,
     lag_of,
     processing_slot,
     records_fitting,
+    stop_then,
 )
 from .ring import SharedRecord, TailBatch, TailRing
 
@@ -265,8 +266,11 @@ class TopicHub:
         try:
             consumer = open_consumer(self._options, f"hub-{self.topic}", private=False)
             self._consumer = consumer
-            if self.topic not in kafka_call("metadata", consumer.topics):
-                raise topics_not_available([self.topic])
+            existing = kafka_call("metadata", consumer.topics)
+            if self.topic not in existing:
+                missing = topics_not_available([self.topic])
+                missing.existing = frozenset(existing)  # the request's refusal needs no more
+                raise missing
             starts = resolve_start_positions(
                 consumer,
                 [Assignment(self.topic)],
@@ -327,17 +331,19 @@ class TopicHub:
             self._linger.kill(block=False)
             self._linger = None
         greenlet, self._greenlet = self._greenlet, None
-        if greenlet is not None and greenlet is not gevent.getcurrent():
-            greenlet.kill(block=True, timeout=STOP_TIMEOUT_S)
+        stop_then(greenlet, self._close_consumer)
+        if was_open:
+            metrics.tail_hub_opened(-1)
+            metrics.tail_ring_bytes(-self._reported_bytes)
+            self._reported_bytes = 0
+
+    def _close_consumer(self) -> None:
+        """Once the polling greenlet is dead (see :func:`~kafkasse_wsgi.pump.stop_then`)."""
         if self._watched is not None:
             self._watched.remove_listener(self._on_metadata)
             self._watched = None
         consumer, self._consumer = self._consumer, None
         close_quietly(consumer, log)
-        if was_open:
-            metrics.tail_hub_opened(-1)
-            metrics.tail_ring_bytes(-self._reported_bytes)
-            self._reported_bytes = 0
 
     def _report_ring_bytes(self) -> None:
         """The ring grows as clients format its batches too: report the change so far."""
@@ -393,7 +399,7 @@ class TopicHub:
         consumer = self._consumer
         contact = BrokerContact(consumer, options.broker_outage_timeout_s)
         try:
-            while True:
+            while not self.closed:  # a greenlet that outlived its kill ends here
                 if self._metadata_changed:
                     self._join_added_partitions()
                 max_records = self._records_per_batch()
@@ -429,6 +435,10 @@ class TopicHub:
             self.fail(KafkaStreamError("the topic's log changed under the shared tail; reconnect"))
         except KafkaSSEError as exc:
             self.fail(exc)
+        except kafka_errors.KafkaError as exc:
+            error = end_for(exc, log).error  # what a stream of its own would say
+            assert error is not None
+            self.fail(error)
         except Exception as exc:
             log.error("unexpected error in the hub of %s", self.topic, exc_info=exc)
             self.fail(KafkaStreamError(f"internal error: {type(exc).__name__}"))

@@ -171,7 +171,7 @@ class Source(Protocol):
 
     def start(self) -> Done:
         """Start filling the queue; what it returns fires its links when the source is
-        done: its :class:`End` queued, or ``stalled`` (a greenlet, or an event)."""
+        done: its :class:`End` queued, ``stalled``, or stopped (a greenlet, or an event)."""
         ...
 
     def stop(self) -> None:

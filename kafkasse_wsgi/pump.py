@@ -29,6 +29,7 @@ from . import metrics
 from .assignments import Assignment, StartPosition
 from .consumer import (
     apply_resume_policy,
+    close_quietly,
     cluster_id_of,
     end_offsets_of,
     metadata_of,
@@ -61,6 +62,25 @@ from .stream_queue import StreamQueue
 
 #: Seconds ``stop()`` waits for the pump to end after killing it.
 STOP_TIMEOUT_S = 5.0
+
+
+def stop_then(greenlet: gevent.Greenlet | None, then: Callable[[], None]) -> None:
+    """Kill ``greenlet`` (waiting up to ``STOP_TIMEOUT_S``) and run ``then`` once it is dead:
+    now, or when it ends. A user's hook may hold a greenlet past the kill (a bare
+    ``except:`` around a retry): what it still uses, its consumer, stays open until then."""
+    if greenlet is None or greenlet.dead or greenlet is gevent.getcurrent():
+        then()
+        return
+    greenlet.kill(block=True, timeout=STOP_TIMEOUT_S)
+    if greenlet.dead:
+        then()
+    else:
+        logging.getLogger(__name__).warning(
+            "%r outlived its kill by %gs; its consumer closes once it ends",
+            greenlet,
+            STOP_TIMEOUT_S,
+        )
+        greenlet.link(lambda _dead: then())
 
 
 #: How many pumps of a process may parse and format records at the same moment. CPU work is
@@ -205,6 +225,17 @@ def has_broker_connection(consumer: Any) -> bool:
     return any(connection.connected() for connection in list(connections.values()))
 
 
+def end_for(exc: BaseException | None, log: logging.Logger | logging.LoggerAdapter) -> End:
+    """The end of a stream whose source failed with ``exc``: its ``event: error``."""
+    if isinstance(exc, KafkaSSEError):
+        return End(exc)
+    if isinstance(exc, kafka_errors.KafkaError):
+        log.error("Kafka error while streaming: %r", exc)
+        return End(KafkaStreamError(f"Kafka error while streaming: {type(exc).__name__}"))
+    log.error("unexpected error in a stream's source", exc_info=exc)
+    return End(KafkaStreamError(f"internal error: {type(exc).__name__}"))
+
+
 class Pump:
     """Polls ``consumer`` in its own greenlet and feeds ``queue`` with formatted chunks.
 
@@ -224,13 +255,18 @@ class Pump:
         replay: ReplayEnd | None = None,
         hand_off: Callable[[], bool] | None = None,
         progress: IdProgress | None = None,
+        owns_consumer: bool = False,
     ) -> None:
         """:param event_filter: the request's ``?filter=``, compiled (shared per process).
         :param replay: the request's ``?until=`` / ``?limit=`` bounds, tracked.
         :param hand_off: asked between batches (everything read is queued): whether another
             source takes over from these positions; the pump then ends, ``handed_off``.
-        :param progress: the stream's progress-frame state, when it outlives the pump."""
+        :param progress: the stream's progress-frame state, when it outlives the pump.
+        :param owns_consumer: ``stop()`` closes the consumer (once the pump's greenlet is
+            dead)."""
         self._hand_off = hand_off
+        self._owns_consumer = owns_consumer
+        self._stopped = False
         self._consumer = consumer
         self._growing_topics = tuple(growing_topics)
         # True at first: partitions the setup did not assign (added meanwhile) join at once.
@@ -302,10 +338,15 @@ class Pump:
 
     def stop(self) -> None:
         """End the pump wherever it is (polling, or blocked on a full queue). Idempotent."""
+        self._stopped = True  # a greenlet that outlives the kill ends at its next batch
         greenlet, self._greenlet = self._greenlet, None
-        if greenlet is not None and not greenlet.dead:
-            greenlet.kill(block=True, timeout=STOP_TIMEOUT_S)
+        stop_then(greenlet, self._after_stop)
+
+    def _after_stop(self) -> None:
         self._unlisten()
+        if self._owns_consumer:
+            consumer, self._consumer = self._consumer, None
+            close_quietly(consumer, self._log)
 
     def _listen(self) -> None:
         if self._growing_topics:
@@ -328,7 +369,7 @@ class Pump:
         timeout_ms = options.idle_delay_ms
         contact = BrokerContact(consumer, options.broker_outage_timeout_s)
         try:
-            while True:
+            while not self._stopped:
                 if self._hand_off is not None and self._hand_off():
                     self.handed_off = True
                     return
@@ -420,14 +461,7 @@ class Pump:
         return self._progress.take_id(self._positions)
 
     def _end_for(self, exc: BaseException | None) -> End:
-        """The end of a stream that failed with ``exc``: its ``event: error``."""
-        if isinstance(exc, KafkaSSEError):
-            return End(exc)
-        if isinstance(exc, kafka_errors.KafkaError):
-            self._log.error("Kafka error while streaming: %r", exc)
-            return End(KafkaStreamError(f"Kafka error while streaming: {type(exc).__name__}"))
-        self._log.error("unexpected error in the stream pump", exc_info=exc)
-        return End(KafkaStreamError(f"internal error: {type(exc).__name__}"))
+        return end_for(exc, self._log)
 
     def _records_fitting(self, bytes_per_record: float) -> int:
         return records_fitting(self._options, bytes_per_record)

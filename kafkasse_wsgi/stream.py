@@ -12,8 +12,9 @@ same idempotent cleanup (stop the source, close the consumer, log) in a ``finall
   error, which goes out as ``event: error`` before the body ends, with the current id: that
   of the last event delivered (the pump queues the events before a failing record first);
 * the client took nothing for ``max_blocked_s``: its source ended ``stalled`` (no end
-  queued), or ended with its end queued but the client takes no more of the queue: the
-  stream, watching its source's greenlet, cuts the client (:meth:`abort`);
+  queued), or ended with its end queued (or was stopped by :meth:`end`, its end waiting
+  for room) but the client takes no more of the queue: the stream, watching its source,
+  cuts the client (:meth:`abort`);
 * the response was never iterated at all: ``close()`` still cleans up.
 """
 
@@ -174,12 +175,16 @@ class EventStream:
                 growing_topics=growing_topics,
                 event_filter=event_filter,
                 replay=replay,
+                owns_consumer=True,
             )
+            self._consumer = None  # the pump's: closed once its greenlet is done
         self._generator: Iterator[bytes] | None = None
         self._reader: gevent.Greenlet | None = None
         self._lifetime_timer: gevent.Greenlet | None = None
         self._expiry_timer: gevent.Greenlet | None = None
         self._end_watch: gevent.Greenlet | None = None
+        self._ending = False  # end() ran
+        self._end_put: gevent.Greenlet | None = None  # end()'s End waiting for room
         # When the reader last took an item: a client stuck in a write takes none.
         self._took_at = time.monotonic()
         self._watcher = (
@@ -258,21 +263,25 @@ class EventStream:
     def end(self, cause: str) -> None:
         """End the stream cleanly after what is already queued, with a spread ``retry:`` hint.
 
-        Used for the lifetime limit and for shutdown: the client gets a complete response
-        and reconnects (elsewhere, or later) from its last id. A client too slow to take
-        what is queued is cut off instead (:meth:`abort`).
+        Used for the lifetime limit, token expiry and shutdown: the client gets a complete
+        response and reconnects (elsewhere, or later) from its last id. With the queue full
+        (the client is behind) the end waits for room; a client that takes nothing for
+        ``max_blocked_s`` meanwhile is cut off by the end watch (:meth:`_watch_the_rest`).
         """
-        if self._closed:
+        if self._closed or self._ending:
             return
+        self._ending = True
         retry_ms = random.randint(0, self._options.reconnect_spread_ms)
+        self._source.stop()
+        # A client whose token expired has skipped nothing: say exactly where it resumes
+        # (also when nothing was sent on this connection yet).
+        event_id = self._source.queued_id if cause == "token_expired" else None
+        end = End(cause=cause, retry_ms=retry_ms, event_id=event_id)
         try:
-            self._source.stop()
-            # A client whose token expired has skipped nothing: say exactly where it resumes
-            # (also when nothing was sent on this connection yet).
-            event_id = self._source.queued_id if cause == "token_expired" else None
-            self._queue.put_nowait(End(cause=cause, retry_ms=retry_ms, event_id=event_id))
+            self._queue.put_nowait(end)
         except Full:
-            self.abort(cause)
+            # Not here: end_all_streams() ends every stream of the process in one loop.
+            self._end_put = gevent.spawn(self._queue.put, end)
 
     def _client_left(self) -> None:
         """The client closed its connection (the watcher saw it): end after what is queued.
@@ -393,7 +402,7 @@ class EventStream:
         _open_streams.discard(self)
         if self._watcher is not None:
             self._watcher.stop()  # before the server reads the next request on the socket
-        for timer in (self._lifetime_timer, self._expiry_timer, self._end_watch):
+        for timer in (self._lifetime_timer, self._expiry_timer, self._end_watch, self._end_put):
             if timer is not None and timer is not gevent.getcurrent():
                 timer.kill(block=False)
         try:

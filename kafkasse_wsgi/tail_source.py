@@ -24,13 +24,13 @@ from gevent.event import Event
 from . import metrics
 from .assignments import StartPosition
 from .consumer import assign_and_seek, close_quietly, open_consumer, private_consumers_open
-from .errors import KafkaSSEError, KafkaUnavailableError
+from .errors import KafkaUnavailableError
 from .filters import EventFilter
 from .hub import TopicHub
 from .options import Options
 from .positions import Positions
 from .protocol import End, IdProgress, Item, StreamStats, put_bounded
-from .pump import STOP_TIMEOUT_S, Pump
+from .pump import Pump, end_for, stop_then
 from .ring import Delivery, TailBatch, deliver
 from .sse import format_id
 from .stream_queue import StreamQueue
@@ -106,14 +106,17 @@ class SharedTailSource:
 
     def stop(self) -> None:
         self._parked = False
+        if self._pump is not None:
+            self._pump.stop()  # its loop ends, should its greenlet (ours) outlive the kill
         greenlet, self._greenlet = self._greenlet, None
-        if greenlet is not None and not greenlet.dead and greenlet is not gevent.getcurrent():
-            greenlet.kill(block=True, timeout=STOP_TIMEOUT_S)
-        self._close_consumer()
+        stop_then(greenlet, self._close_consumer)
         if not self._released:
             self._released = True
             for hub in self._hubs.values():
                 hub.release()
+        # Done, also when stopped mid-put (end() stops it): the stream then watches that
+        # its client still takes what is queued (a killed pump's greenlet does the same).
+        self._done.set()
 
     def progress_id(self) -> str | None:
         if self._pump is not None:
@@ -155,11 +158,15 @@ class SharedTailSource:
                     pass
                 if not self._detach():
                     return
+        except _Parked:
+            raise
         except _Stalled:
             self.stalled = True
-        except KafkaSSEError as exc:
+        except Exception as exc:
+            # A refusal, a Kafka error (opening a consumer to detach, say) or a bug: the
+            # client gets it as ``event: error`` with its id, and resumes from there.
             try:
-                self._put(End(exc))
+                self._put(end_for(exc, self._log))
             except _Stalled:
                 self.stalled = True
 

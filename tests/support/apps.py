@@ -15,7 +15,11 @@ from typing import Any
 import gevent
 
 from kafkasse_wsgi import KafkaMessage, KafkaSSE, kafka_sse
+from kafkasse_wsgi.admission import open_streams
+from kafkasse_wsgi.consumer import private_consumers_open
 from kafkasse_wsgi.message import default_deserializer
+from kafkasse_wsgi.pump import STOP_TIMEOUT_S
+from tests.support import faults
 
 #: How long the sleepy hooks block, cooperatively, per message.
 SLEEPY_HOOK_S = 0.5
@@ -81,7 +85,23 @@ def slow_on_n4(kafka_message: KafkaMessage) -> KafkaMessage:
     return kafka_message
 
 
+#: How long :func:`stubborn_deserializer` takes to finish once told to stop: longer than a
+#: stop waits for a greenlet (``STOP_TIMEOUT_S``).
+STUBBORN_CLEANUP_S = STOP_TIMEOUT_S + 1
+
+
+def stubborn_deserializer(kafka_message: KafkaMessage) -> KafkaMessage:
+    """A deserializer that waits on a slow service and, interrupted, finishes its work
+    first (it catches the kill, as a bare ``except:`` around a retry would)."""
+    try:
+        gevent.sleep(SLEEPY_HOOK_S)
+    except BaseException:
+        gevent.sleep(STUBBORN_CLEANUP_S)
+    return default_deserializer(kafka_message)
+
+
 CALLABLES = {
+    "stubborn_deserializer": stubborn_deserializer,
     "upper_deserializer": upper_deserializer,
     "even_filter": even_filter,
     "exploding_filter": exploding_filter,
@@ -101,6 +121,9 @@ def _debug_state() -> dict[str, Any]:
             1 for obj in gc.get_objects() if isinstance(obj, greenlet.greenlet) and not obj.dead
         ),
         "threads": threading.active_count(),
+        "admitted": open_streams(),
+        "private_consumers": private_consumers_open(),
+        "consumers_opened": faults.consumers_opened,
     }
 
 
@@ -135,6 +158,8 @@ def _resolve_callables(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def make_app(config: dict[str, Any]) -> Any:
+    faults.count_consumers()
+    faults.inject(config.get("faults", []))
     options = _resolve_callables(config.get("options", {}))
     if config.get("record_hooks"):
         options["kafka_event_handlers"] = recording_hooks(config["record_hooks"])
@@ -161,6 +186,8 @@ def make_app(config: dict[str, Any]) -> Any:
         prefix: KafkaSSE(**{**options, **_resolve_callables(extra)})
         for prefix, extra in config.get("mounts", {}).items()
     }
+
+    inner = faults.wrap_app(inner, config.get("faults", []))
 
     def app(environ: Any, start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
