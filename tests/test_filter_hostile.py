@@ -21,7 +21,10 @@ RSS_BOUND_KB = 400 * 1024
 BASELINE_DELAY_S = 0.3
 #: One evaluation of any filter on a small event (tests/unit/test_filter_budget.py).
 EVENT_BOUND_S = 0.1
-EVENTS = 60
+EVENTS = 40
+BURST = 100
+#: Events before the test's: what the replays filter with their own consumers.
+BACKLOG = 300
 
 
 def stages(count: int, suffix: str = "") -> str:
@@ -67,6 +70,7 @@ def test_the_filter_family_cannot_starve_another_client_or_grow_the_worker(
     topic = make_topic()
     server = serve()  # the defaults: what a public endpoint runs
     url = f"{server.url}/{topic}"
+    kafka.produce(topic, [{"sent": 0, "pad": "y" * 200}] * BACKLOG)
     # Several clients send the reported 8-stage filter (and longer ones): 400s, at once.
     refused = [stages(8)] * 3 + [stages(count) for count in range(9, 15)]
     for text in refused:
@@ -77,25 +81,29 @@ def test_the_filter_family_cannot_starve_another_client_or_grow_the_worker(
     accepted = [stages(count) for count in range(1, 6)]
     accepted += [stages(5, f" > `{n}`") for n in range(3)]
     hostile = [_Reader(url, {"filter": text}) for text in accepted]
+    # And replays of what came before, which read with consumers of their own (the pump).
+    hostile += [_Reader(url, {"filter": stages(5, f" > `{n}`"), "since": "0"}) for n in (3, 4)]
     other = _Reader(url)
     peak = _rss_kb(server.pid)
     try:
         for reader in [*hostile, other]:
             assert reader.ready.wait(15) and reader.response.status_code == 200
-        for _ in range(EVENTS):
+        # A burst (a batch that takes every hostile stream a while), then a steady flow.
+        for n in range(BURST + EVENTS):
             kafka.producer.send(topic, json.dumps({"sent": time.time(), "pad": "y" * 200}).encode())
-            kafka.producer.flush()
-            peak = max(peak, _rss_kb(server.pid))
-            time.sleep(0.05)
-        deadline = time.monotonic() + 15
-        while len(other.arrivals) < EVENTS and time.monotonic() < deadline:
+            if n >= BURST:
+                kafka.producer.flush()
+                peak = max(peak, _rss_kb(server.pid))
+                time.sleep(0.05)
+        deadline = time.monotonic() + 30
+        while len(other.arrivals) < BURST + EVENTS and time.monotonic() < deadline:
             peak = max(peak, _rss_kb(server.pid))
             time.sleep(0.05)
     finally:
         server.stop()  # ends every stream: a read blocked in another thread returns
         for reader in [*hostile, other]:
             reader.close()
-    assert len(other.arrivals) == EVENTS
+    assert len(other.arrivals) == BURST + EVENTS
     worst = max(arrived - event["sent"] for arrived, event in other.arrivals)
     # The hub's batching, then each hostile stream ahead of it: one slice and the one
     # evaluation that began before the slice ran out.
