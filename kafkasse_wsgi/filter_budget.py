@@ -160,10 +160,17 @@ class BudgetedInterpreter(TreeInterpreter):
     def finish(self) -> None:
         """Let go of the event and of what the evaluation built."""
         self._event = None
-        self._memo = {}
+        if self._memo:
+            self._memo = {}
 
     def weigh(self, value: Any) -> int:
         return weigh(value, self._memo)
+
+    def built(self, value: Any) -> int | None:
+        """The weight of ``value`` if this evaluation built it (or weighed it), else ``None``:
+        every list and object a node builds is weighed when it is charged."""
+        known = self._memo.get(id(value))
+        return known[0] if known is not None else None
 
     def room(self) -> int:
         """Bytes the evaluation may still build."""
@@ -232,8 +239,11 @@ class _BoundedFunctions(jmespath_functions.Functions):
 
     @jmespath_functions.signature({"types": []})
     def _func_to_string(self, arg: Any) -> Any:
-        # Written out, a value is no longer than its expanded weight.
-        if not isinstance(arg, str) and self._interpreter.weigh(arg) > self._interpreter.room():
+        # Written out, a value is no longer than its expanded weight. Only what the
+        # evaluation built can be longer than the event (a part of the event is at most 3x
+        # its share of the event's text, escaped): its result is charged once made.
+        built = self._interpreter.built(arg)
+        if built is not None and built > self._interpreter.room():
             raise BudgetExceeded("to_string would pass the filter's byte budget")
         return super()._func_to_string(arg)
 
