@@ -210,6 +210,43 @@ def test_filtering_a_batch_lets_other_greenlets_run_every_slice():
     assert max(gaps) <= filters.FILTER_SLICE_S + 3 * one_event + 0.005, (max(gaps), took)
 
 
+def test_a_stream_filtering_batch_after_batch_lets_others_run_every_slice():
+    """Each batch shorter than a slice, many in a row (a client catching up on the ring)."""
+    big = {"text": "x" * 100_000, "n": 1}
+    batches = []
+    for seq in range(60):
+        records = [
+            SharedRecord("t", 0, 5 * seq + n, n, json.dumps(dict(big, n=n))) for n in range(5)
+        ]
+        batch = TailBatch(seq, records, (("t", 0),), (5 * seq,), (0,))
+        batch.forget_decoded()
+        batches.append(batch)
+    compiled = compile_filter("length(to_string(@)) < `2`", LIMIT)
+    gaps: list[float] = []
+    done = False
+
+    def ticker() -> None:
+        last = time.thread_time()
+        while not done:
+            gevent.sleep(0)
+            now = time.thread_time()
+            gaps.append(now - last)
+            last = now
+
+    other = gevent.spawn(ticker)
+    gevent.sleep(0)
+    positions = Positions([StartPosition("t", 0, 0, "offset")])
+    began = time.thread_time()
+    for batch in batches:  # as the tail source reads them: one after the other, no wait
+        deliver(batch, positions, True, compiled, batch.filter_results(compiled))
+    took = time.thread_time() - began
+    done = True
+    other.join(1)
+    one_event = took / 300
+    assert took > 4 * filters.FILTER_SLICE_S  # the case is not vacuous
+    assert max(gaps) <= filters.FILTER_SLICE_S + 3 * one_event + 0.005, (max(gaps), took)
+
+
 # --- any expression of the grammar, on events up to 1 MB ------------------------------------------
 
 
