@@ -14,7 +14,7 @@ So, per evaluation:
 
 At parse time, :func:`copies` refuses what must pass the budget on any event (an
 expression that makes more than :data:`MAX_COPIES` copies of a value). Between events,
-:class:`Turns` lets the other greenlets of the process run every :data:`FILTER_SLICE_S`.
+:func:`take_turn` lets the other greenlets of the process run every :data:`FILTER_SLICE_S`.
 """
 
 from __future__ import annotations
@@ -290,24 +290,21 @@ def copies(tree: dict[str, Any]) -> int:
     return most
 
 
-class Turns:
-    """Lets the other greenlets of the process run after each :data:`FILTER_SLICE_S` of one
-    greenlet's filtering (between events: an evaluation never yields)."""
+_turn_ends = 0.0  # when the greenlet filtering now should let the others run
 
-    __slots__ = ("_until",)
 
-    def __init__(self) -> None:
-        self._until = time.monotonic() + FILTER_SLICE_S
+def take_turn(lend: Callable[[], contextlib.AbstractContextManager[Any]] | None = None) -> None:
+    """Between two events: yield if the filtering greenlet has run for :data:`FILTER_SLICE_S`.
 
-    def take_if_due(
-        self, lend: Callable[[], contextlib.AbstractContextManager[Any]] | None = None
-    ) -> None:
-        """Yield if this greenlet's slice is used up.
+    One deadline for the process, not one per stream or per batch: a stream that filters
+    batch after batch yields as often as one that filters a long batch, and a greenlet that
+    resumes after others ran past the deadline filters one event, then yields again.
 
-        :param lend: what to release while the others run (a pump's processing slot).
-        """
-        if time.monotonic() < self._until:
-            return
-        with lend() if lend is not None else contextlib.nullcontext():
-            gevent.sleep(_PAUSE_S)
-        self._until = time.monotonic() + FILTER_SLICE_S
+    :param lend: what to release while the others run (a pump's processing slot).
+    """
+    global _turn_ends
+    if time.monotonic() < _turn_ends:
+        return
+    with lend() if lend is not None else contextlib.nullcontext():
+        gevent.sleep(_PAUSE_S)
+    _turn_ends = time.monotonic() + FILTER_SLICE_S

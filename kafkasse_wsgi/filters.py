@@ -16,7 +16,7 @@ Bounded cost, because the expression comes from anyone (:mod:`~kafkasse_wsgi.fil
   expanded size) of at most ``max(1 MiB, 16 x the event's size)``. An event on which the
   expression raises (a type error, a budget, no memory) is skipped and counted, never fatal;
 * per stream: a greenlet that filters lets the others run every
-  :data:`~kafkasse_wsgi.filter_budget.FILTER_SLICE_S` (:class:`Turns`).
+  :data:`~kafkasse_wsgi.filter_budget.FILTER_SLICE_S` (:func:`take_turn`).
 
 Compiled once per distinct expression per process (:func:`compile_filter` keeps the last
 :data:`CACHE_SIZE`), and a compiled filter holds no per-stream state: streams that send the
@@ -46,8 +46,8 @@ from .filter_budget import (
     MAX_STEPS,
     BudgetedInterpreter,
     BudgetExceeded,
-    Turns,
     copies,
+    take_turn,
 )
 
 __all__ = [
@@ -59,8 +59,8 @@ __all__ = [
     "SHARED_RESULTS_BYTES",
     "EventFilter",
     "FilterEvaluationError",
-    "Turns",
     "compile_filter",
+    "take_turn",
 ]
 
 log = logging.getLogger(__name__)

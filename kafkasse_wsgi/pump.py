@@ -41,7 +41,7 @@ from .errors import (
     KafkaStreamError,
     KafkaUnavailableError,
 )
-from .filters import EventFilter, FilterEvaluationError, Turns
+from .filters import EventFilter, FilterEvaluationError, take_turn
 from .message import (
     KafkaMessage,
     default_deserializer,
@@ -257,7 +257,6 @@ class Pump:
         self._in_flight = False
         self._greenlet: gevent.Greenlet | None = None
         self._slot = _Slot()
-        self._turns = Turns()  # filtering lends the slot out every slice
         # An event is at least as long as its id (every partition's position), known now.
         self._max_records = self._records_fitting(len(positions.event_id()) if self._sse else 0)
         #: The id of everything queued so far: the positions after the last chunk the queue
@@ -566,7 +565,7 @@ class Pump:
             self._stats.filter_errors += 1
             self._log.debug("filter raised on an event, skipping it: %s", exc)
             keep = False
-        self._turns.take_if_due(self._slot.lent)
+        take_turn(self._slot.lent)  # the slot is lent out while the others run
         if not keep:
             self._stats.events_filtered += 1
         return keep

@@ -17,7 +17,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 from .assignments import StartPosition
-from .filters import EventFilter, FilterEvaluationError, Turns
+from .filters import EventFilter, FilterEvaluationError, take_turn
 from .message import parse_event_text
 from .positions import Positions
 from .sse import encode_chunk, format_json_text, format_message
@@ -232,12 +232,11 @@ def deliver(
     :param filter_results: the filter's verdicts on this batch's records, by index, shared
         by the clients that send the same expression (each one is evaluated once).
 
-    Filtering lets the other greenlets run every slice (:class:`~kafkasse_wsgi.filters.Turns`),
+    Filtering lets the other greenlets run every slice (:func:`~kafkasse_wsgi.filters.take_turn`),
     after a verdict is kept: a client that shares them goes on from there.
     """
     delivery = Delivery()
     parts: list[str] = []
-    turns = Turns() if event_filter is not None else None
     for i, record in enumerate(batch.records):
         next_offset = positions.next_offset(record.topic, record.partition)
         if next_offset is None or record.offset < next_offset:
@@ -257,8 +256,7 @@ def deliver(
                     passed = False
                     delivery.filter_errors += 1
                 filter_results[i] = passed
-                assert turns is not None
-                turns.take_if_due()
+                take_turn()
             if not passed:
                 delivery.filtered += 1
                 delivery.dropped_last = True
