@@ -197,9 +197,15 @@ class BudgetedInterpreter(TreeInterpreter):
         return value
 
     def charge_comparison(self, left: Any, right: Any) -> None:
-        """Comparing two lists or two objects walks them: charge the smaller."""
+        """Comparing two lists or two objects walks them: charge the smaller. Not when
+        Python answers at once (the same object, different lengths)."""
         kind = type(left)
-        if (kind is list or kind is dict) and type(right) is kind:
+        if (
+            (kind is list or kind is dict)
+            and type(right) is kind
+            and left is not right
+            and len(left) == len(right)
+        ):
             self.spend(min(self.weigh(left), self.weigh(right)))
 
     def visit(self, node: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
