@@ -7,25 +7,29 @@ JMESPath was chosen over CEL after measuring both on ~400-byte events (docs/perf
 it reads the decoded Python value as it is, where both CEL packages convert every event
 first (4x and 50x slower), and it has no way to run code, define functions or loop.
 
-Bounded cost, because the expression comes from anyone:
+Bounded cost, because the expression comes from anyone (:mod:`~kafkasse_wsgi.filter_budget`):
 
-* at parse time: at most ``max_length`` characters and :data:`MAX_DEPTH` levels of nesting;
-  a bad expression is an :class:`~kafkasse_wsgi.errors.InvalidFilterError` (400) with the
-  parser's message and the position;
-* per event: at most :data:`MAX_STEPS` evaluation steps (each node visited and each element
-  a flatten copies counts), so no expression builds an exponential list. An event on which
-  the expression raises (a type error, the budget) is skipped and counted, never fatal.
+* at parse time: at most ``max_length`` characters, :data:`MAX_DEPTH` levels of nesting and
+  :data:`~kafkasse_wsgi.filter_budget.MAX_COPIES` copies of a value; a bad expression is an
+  :class:`~kafkasse_wsgi.errors.InvalidFilterError` (400) with the reason (and the position);
+* per event: at most :data:`MAX_STEPS` evaluation steps, and values built (each charged its
+  expanded size) of at most ``max(1 MiB, 16 x the event's size)``. An event on which the
+  expression raises (a type error, a budget, no memory) is skipped and counted, never fatal;
+* per stream: a greenlet that filters lets the others run every
+  :data:`~kafkasse_wsgi.filter_budget.FILTER_SLICE_S` (:func:`take_turn`).
 
 Compiled once per distinct expression per process (:func:`compile_filter` keeps the last
 :data:`CACHE_SIZE`), and a compiled filter holds no per-stream state: streams that send the
 same text share one :class:`EventFilter`, and its results (:meth:`EventFilter.known`): a
 record one stream evaluated is not decoded or evaluated again by the others unless it
-passed. Pure: no Kafka, no I/O.
+passed; the results of every expression together weigh at most :data:`SHARED_RESULTS_BYTES`.
+Pure: no Kafka, no I/O.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -33,19 +37,30 @@ from typing import Any
 import jmespath
 from jmespath import exceptions as jmespath_errors
 from jmespath.parser import ParsedResult
-from jmespath.visitor import Options as JMESPathOptions
 from jmespath.visitor import TreeInterpreter, _is_actual_number, _is_comparable
 
 from .errors import InvalidFilterError
+from .filter_budget import (
+    FILTER_SLICE_S,
+    MAX_COPIES,
+    MAX_STEPS,
+    BudgetedInterpreter,
+    BudgetExceeded,
+    copies,
+    take_turn,
+)
 
 __all__ = [
     "CACHE_SIZE",
+    "FILTER_SLICE_S",
     "MAX_DEPTH",
     "MAX_STEPS",
     "SHARED_RESULTS",
+    "SHARED_RESULTS_BYTES",
     "EventFilter",
     "FilterEvaluationError",
     "compile_filter",
+    "take_turn",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,48 +68,21 @@ log = logging.getLogger(__name__)
 #: Deepest nesting of an expression's syntax tree (``a.b.c`` is 3, ``!(a || b)`` is 3):
 #: evaluation recurses once per level.
 MAX_DEPTH = 32
-#: Evaluation steps one event may take; far above any sensible filter (``a.b == 'x'`` takes
-#: 4, a projection over a 50-element list about 100), far below a noticeable pause (~5 ms).
-MAX_STEPS = 10_000
 #: Distinct expressions kept compiled per process.
 CACHE_SIZE = 256
-#: Results per compiled expression shared between the streams of a process.
+#: Results per compiled expression shared between the streams of a process (a generation).
 SHARED_RESULTS = 8192
+#: What the shared results of every expression of a process may weigh together.
+SHARED_RESULTS_BYTES = 16 << 20
+#: What one shared result weighs: its key (a tuple of five, two of them new integers) and
+#: its slot in a dict (measured: 186 bytes).
+RESULT_BYTES = 200
+
+_shared_results = 0  # results kept by every EventFilter of the process
 
 
 class FilterEvaluationError(Exception):
     """The expression could not be evaluated on one event: that event is skipped."""
-
-
-class _BudgetExceeded(FilterEvaluationError):
-    pass
-
-
-class _BudgetedInterpreter(TreeInterpreter):
-    """JMESPath's interpreter with a step budget per evaluation.
-
-    Node visits cover projections and filters (one visit per element); a flatten copies
-    elements without visiting them, so it is charged per element too: ``[@,@][]`` piped into
-    itself doubles a list with a constant number of visits.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(JMESPathOptions())
-        self.steps_left = MAX_STEPS
-
-    def visit(self, node: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        self.steps_left -= 1
-        if self.steps_left < 0:
-            raise _BudgetExceeded(f"more than {MAX_STEPS} evaluation steps")
-        return super().visit(node, *args, **kwargs)
-
-    def visit_flatten(self, node: dict[str, Any], value: Any) -> Any:
-        merged = super().visit_flatten(node, value)
-        if merged:
-            self.steps_left -= len(merged)
-            if self.steps_left < 0:
-                raise _BudgetExceeded(f"more than {MAX_STEPS} evaluation steps")
-        return merged
 
 
 class EventFilter:
@@ -107,7 +95,7 @@ class EventFilter:
 
     def __init__(self, text: str, parsed: ParsedResult) -> None:
         self.text = text
-        self._interpreter = _BudgetedInterpreter()
+        self._interpreter = BudgetedInterpreter()
         self._evaluate = _compile(parsed.parsed, self._interpreter)
         #: Whether the result can depend on the event's ``_kafka`` block: the expression
         #: names it, or looks at the whole event (``@``, ``*``). If not, the pump need not
@@ -118,18 +106,32 @@ class EventFilter:
         self._results: dict[Hashable, bool] = {}
         self._older: dict[Hashable, bool] = {}
 
-    def evaluate(self, event: Any) -> Any:
+    def evaluate(self, event: Any, event_bytes: int | None = None) -> Any:
         """The expression's value on ``event``, exactly as ``jmespath.search`` gives it.
 
-        :raises FilterEvaluationError: the expression raised on this event.
+        :param event_bytes: the length of the event's JSON text, which sets the byte budget
+            (without it, the event is weighed when the expression first builds a value).
+        :raises FilterEvaluationError: the expression raised on this event, or passed its
+            budget of steps or bytes.
         """
-        self._interpreter.steps_left = MAX_STEPS
+        interpreter = self._interpreter
+        interpreter.start(event, event_bytes)
         try:
             return self._evaluate(event)
-        except FilterEvaluationError:
-            raise
-        except (jmespath_errors.JMESPathError, TypeError, ValueError, RecursionError) as exc:
+        except BudgetExceeded as exc:
+            raise FilterEvaluationError(str(exc)) from None
+        except MemoryError:
+            raise FilterEvaluationError("out of memory") from None
+        except (
+            jmespath_errors.JMESPathError,
+            TypeError,
+            ValueError,
+            RecursionError,
+            OverflowError,
+        ) as exc:
             raise FilterEvaluationError(f"{type(exc).__name__}: {exc}") from None
+        finally:
+            interpreter.finish()
 
     def known(self, record_key: Hashable) -> bool | None:
         """The result another stream of this process already got for the same record.
@@ -144,21 +146,42 @@ class EventFilter:
     def remember(self, record_key: Hashable, passed: bool) -> None:
         """Keep a result for the other streams reading the same record (the last
         :data:`SHARED_RESULTS` to twice that: streams at the live tail read each record
-        moments apart)."""
+        moments apart), while the process's results weigh less than
+        :data:`SHARED_RESULTS_BYTES`: past it, this expression lets its oldest go first, and
+        keeps nothing more if that is not enough."""
+        global _shared_results
         results = self._results
+        if record_key not in results:
+            if (_shared_results + 1) * RESULT_BYTES > SHARED_RESULTS_BYTES:
+                self._next_generation()
+                if (_shared_results + 1) * RESULT_BYTES > SHARED_RESULTS_BYTES:
+                    return
+                results = self._results
+            _shared_results += 1
         results[record_key] = passed
         if len(results) >= SHARED_RESULTS:
-            self._older, self._results = results, {}
+            self._next_generation()
 
-    def matches(self, event: Any) -> bool:
+    def _next_generation(self) -> None:
+        global _shared_results
+        _shared_results -= len(self._older)
+        self._older, self._results = self._results, {}
+
+    def __del__(self) -> None:
+        global _shared_results
+        with contextlib.suppress(Exception):  # also at interpreter exit
+            _shared_results -= len(self._results) + len(self._older)
+
+    def matches(self, event: Any, event_bytes: int | None = None) -> bool:
         """Whether ``event`` (a decoded JSON value) passes: the result is truthy.
 
         Never yields to other greenlets, so the shared interpreter is used by one
         evaluation at a time.
 
+        :param event_bytes: the length of its JSON text, if known (see :meth:`evaluate`).
         :raises FilterEvaluationError: the expression raised on this event.
         """
-        return _truthy(self.evaluate(event))
+        return _truthy(self.evaluate(event, event_bytes))
 
     def __repr__(self) -> str:
         return f"EventFilter({self.text!r})"
@@ -176,15 +199,16 @@ def _truthy(value: Any) -> bool:
 Evaluator = Callable[[Any], Any]
 
 
-def _compile(node: dict[str, Any], interpreter: _BudgetedInterpreter) -> Evaluator:
+def _compile(node: dict[str, Any], interpreter: BudgetedInterpreter) -> Evaluator:
     """The tree as nested closures: 5-10x faster than visiting it, same semantics.
 
     The nodes a filter is mostly made of (fields, comparisons, and/or/not, literals,
     function calls) become closures that do what :class:`TreeInterpreter` does for them,
     with no dispatch. The others (projections, flattens, filters, pipes, slices, …) are
-    evaluated by the step-budgeted interpreter: only they can visit more than a node once,
-    so the budget still bounds every evaluation. A differential fuzz test holds the closures
-    to ``jmespath.search``.
+    evaluated by the budgeted interpreter: only they can visit more than a node once, so the
+    step budget still bounds every evaluation; function results and comparisons of lists
+    and objects are charged to the byte budget here as there. A differential fuzz test
+    holds the closures to ``jmespath.search``.
     """
     kind = node["type"]
     children = node.get("children", [])
@@ -209,7 +233,14 @@ def _compile(node: dict[str, Any], interpreter: _BudgetedInterpreter) -> Evaluat
         left, right = (_compile(child, interpreter) for child in children)
         compare = TreeInterpreter.COMPARATOR_FUNC[node["value"]]
         if node["value"] in TreeInterpreter._EQUALITY_OPS:
-            return lambda value: compare(left(value), right(value))
+            charge = interpreter.charge_comparison
+
+            def equality(value: Any) -> Any:
+                a, b = left(value), right(value)
+                charge(a, b)
+                return compare(a, b)
+
+            return equality
 
         def ordering(value: Any) -> Any:
             # As the interpreter: ordering is for numbers and strings, else null.
@@ -249,7 +280,8 @@ def _compile(node: dict[str, Any], interpreter: _BudgetedInterpreter) -> Evaluat
         arguments = [_compile(child, interpreter) for child in children]
         name = node["value"]
         call = interpreter._functions.call_function
-        return lambda value: call(name, [argument(value) for argument in arguments])
+        charge_result = interpreter.charge
+        return lambda value: charge_result(call(name, [argument(value) for argument in arguments]))
     return lambda value: interpreter.visit(node, value)
 
 
@@ -320,6 +352,12 @@ def _parse(text: str) -> ParsedResult:
     if depth > MAX_DEPTH:
         raise InvalidFilterError(
             f"filter is nested too deeply ({depth} levels, at most {MAX_DEPTH})", position=None
+        )
+    made = copies(parsed.parsed)
+    if made > MAX_COPIES:
+        raise InvalidFilterError(
+            f"filter makes too many copies of a value ({made}, at most {MAX_COPIES})",
+            position=None,
         )
     return parsed
 

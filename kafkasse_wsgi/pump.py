@@ -42,7 +42,7 @@ from .errors import (
     KafkaStreamError,
     KafkaUnavailableError,
 )
-from .filters import EventFilter, FilterEvaluationError
+from .filters import EventFilter, FilterEvaluationError, take_turn
 from .message import (
     KafkaMessage,
     default_deserializer,
@@ -608,15 +608,16 @@ class Pump:
         except Exception:  # an optimisation only: its records are refused anyway
             self._log.debug("pausing %s/%d failed", topic, partition, exc_info=True)
 
-    def _passes_filter(self, event: Any) -> bool:
+    def _passes_filter(self, event: Any, event_bytes: int | None = None) -> bool:
         """The request's ``?filter=`` on one decoded event; one that raises is dropped."""
         assert self._event_filter is not None
         try:
-            keep = self._event_filter.matches(event)
+            keep = self._event_filter.matches(event, event_bytes)
         except FilterEvaluationError as exc:
             self._stats.filter_errors += 1
             self._log.debug("filter raised on an event, skipping it: %s", exc)
             keep = False
+        take_turn(self._slot.lent)  # the slot is lent out while the others run
         if not keep:
             self._stats.events_filtered += 1
         return keep
@@ -643,7 +644,7 @@ class Pump:
         message = parse_value(record)
         if event_filter.sees_kafka_meta and isinstance(message, dict):
             message["_kafka"] = kafka_meta_of(record)  # ours replaces theirs, as on the way out
-        passed = self._passes_filter(message)
+        passed = self._passes_filter(message, len(record.value or b""))
         if key is not None:
             event_filter.remember(key, passed)
         return default_event_data(record) if passed else None

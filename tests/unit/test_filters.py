@@ -115,7 +115,7 @@ def test_an_exponential_expression_hits_the_step_budget_quickly():
     doubling = "[@,@][] | " * 14 + "length(@)"
     compiled = compile_filter(doubling, LIMIT)
     began = time.perf_counter()
-    with pytest.raises(FilterEvaluationError, match="evaluation steps"):
+    with pytest.raises(FilterEvaluationError, match="budget"):
         compiled.matches({"a": 1})
     assert time.perf_counter() - began < 0.5
     # Without the budget the same expression builds a list of 2**14 elements.
@@ -203,7 +203,7 @@ def test_fuzzed_expressions_parse_to_a_400_or_evaluate_within_budget(text):
         except FilterEvaluationError as error:
             ours = error
         assert time.perf_counter() - began < 1.0
-        if isinstance(ours, FilterEvaluationError) and "evaluation steps" in str(ours):
+        if isinstance(ours, FilterEvaluationError) and "budget" in str(ours):
             continue  # beyond the budget: jmespath itself could take a long time here
         # The compiled closures agree with the reference interpreter, errors included.
         try:
