@@ -1,0 +1,150 @@
+"""How many clients the serve command takes, and what a client past a bound gets.
+
+Every bound is derived from the process's file limit (``RLIMIT_NOFILE``): the tests run the
+real CLI under a small limit, so its defaults are small and a few hundred real sockets go
+past them. A client past any bound must get an answer at once (a 503 with ``Retry-After``),
+never a connection that waits unanswered: an ``EventSource`` in that state never retries.
+"""
+
+from __future__ import annotations
+
+import re
+import selectors
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import requests
+
+from kafkasse_wsgi.options import Options
+from tests.support.servers import ROOT, Server, free_port, spawn_server
+
+#: The file limit the servers under test run with: small, so their defaults are small.
+SMALL_FILE_LIMIT = 256
+
+
+def _limited(limit: int) -> list[str]:
+    """``python`` arguments that run ``kafkasse-wsgi`` under an ``RLIMIT_NOFILE`` of ``limit``."""
+    code = (
+        "import resource, runpy, sys; "
+        f"resource.setrlimit(resource.RLIMIT_NOFILE, ({limit}, {limit})); "
+        "sys.argv[0] = 'kafkasse-wsgi'; "
+        "runpy.run_module('kafkasse_wsgi', run_name='__main__')"
+    )
+    return ["-c", code]
+
+
+def effective_settings(limit: int, *args: str) -> dict[str, str]:
+    """``--print-config`` under ``limit``: each setting's value as printed (``None`` if unset)."""
+    result = subprocess.run(
+        [sys.executable, *_limited(limit), "serve", *args, "--print-config"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    settings = {}
+    for line in result.stdout.splitlines():
+        match = re.match(r"(#\s*)?(\w+) = (.*?)\s+#", line)
+        if match:
+            settings[match.group(2)] = None if match.group(1) else match.group(3)
+    return settings
+
+
+@contextmanager
+def limited_cli(limit: int, *args: str, log_path=None) -> Iterator[Server]:
+    port = free_port()
+    server = spawn_server([*_limited(limit), "serve", *args, "--port", str(port)], port, log_path)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def first_answers(port: int, path: str, count: int, within_s: float) -> list[bytes | None]:
+    """Open ``count`` connections asking for ``path``; each one's status line and headers as
+    they arrived within ``within_s`` (``None``: no answer). The connections stay open until
+    all are answered or the time is up, as browsers keep theirs."""
+    sockets: list[socket.socket] = []
+    heads: list[bytes | None] = [None] * count
+    buffers = [b""] * count
+    deadline = time.monotonic() + within_s
+    selector = selectors.DefaultSelector()
+    request = f"GET {path} HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n".encode()
+    try:
+        for index in range(count):
+            try:
+                sock = socket.create_connection(
+                    ("127.0.0.1", port), timeout=max(0.1, deadline - time.monotonic())
+                )
+                sock.sendall(request)
+            except OSError:
+                continue  # never accepted: no answer
+            sock.setblocking(False)
+            sockets.append(sock)
+            selector.register(sock, selectors.EVENT_READ, index)
+        while selector.get_map() and time.monotonic() < deadline:
+            for key, _ in selector.select(timeout=max(0.0, deadline - time.monotonic())):
+                index = key.data
+                try:
+                    chunk = key.fileobj.recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    chunk = b""
+                buffers[index] += chunk
+                if b"\r\n\r\n" in buffers[index] or not chunk:
+                    head = buffers[index].partition(b"\r\n\r\n")[0]
+                    heads[index] = head or None
+                    selector.unregister(key.fileobj)
+        return heads
+    finally:
+        selector.close()
+        for sock in sockets:
+            sock.close()
+
+
+def status_of(head: bytes) -> int:
+    return int(head.split(b" ", 2)[1])
+
+
+@pytest.mark.parametrize("workers, clients", [(1, 300), (2, 500)])
+def test_clients_past_the_streams_bound_get_a_503_with_retry_after_at_once(
+    make_topic, kafka_bootstrap, tmp_path, workers, clients
+):
+    """Issue 22: ``--workers 2`` (gunicorn, 2,000 connections per worker) served 4,000 of
+    10,000 clients and left the rest without an answer for 60 s; one worker under the file
+    limit stopped accepting once out of descriptors. Every client must get an answer within
+    the setup bound: a stream, or a 503 with ``Retry-After``; and more workers serve at
+    least what one worker serves."""
+    topic = make_topic()
+    args = ("--bootstrap-servers", kafka_bootstrap, "--workers", str(workers))
+    max_streams = effective_settings(SMALL_FILE_LIMIT, *args).get("max_streams")
+    assert max_streams is not None, "the CLI must bound its streams by its file limit"
+    per_worker = int(max_streams)
+    assert 0 < per_worker < SMALL_FILE_LIMIT
+    assert clients > workers * per_worker  # some must be refused
+    within_s = Options.DEFAULT_SETUP_TIMEOUT_S + 5
+    with limited_cli(SMALL_FILE_LIMIT, *args, log_path=tmp_path / "cli.log") as server:
+        heads = first_answers(server.port, f"/{topic}", clients, within_s)
+        unanswered = sum(head is None for head in heads)
+        assert unanswered == 0, f"{unanswered} of {clients} clients got no answer in {within_s}s"
+        statuses = [status_of(head) for head in heads if head]
+        served = statuses.count(200)
+        refused = [head for head in heads if head and status_of(head) == 503]
+        assert served + len(refused) == clients, sorted(set(statuses))
+        assert all(b"\r\nretry-after: " in head.lower() for head in refused)
+        assert per_worker <= served <= workers * per_worker
+        health = requests.get(f"{server.url}/healthz", timeout=5)
+        assert health.status_code == 200
+
+
+def test_a_file_limit_of_20000_lets_one_worker_hold_10000_streams():
+    settings = effective_settings(20_000)
+    assert settings.get("max_streams") is not None
+    assert 10_000 <= int(settings["max_streams"]) < 20_000
