@@ -60,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Server settings and where each value comes from: no kafka-python import yet.
         config = resolve(args)
+        _bound_by_files(config)
         if args.print_config:
             check(config)
             sys.stdout.write(config.describe())
@@ -94,6 +95,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _serve_gunicorn(config)
 
 
+def _bound_by_files(config: ServeConfig) -> None:
+    """``max_streams`` defaults to what this process's file limit allows (``capacity.py``)."""
+    from .capacity import this_process
+    from .serve_config import Setting
+
+    if "max_streams" not in config.options:
+        capacity = this_process()
+        source = f"default: file limit {capacity.file_limit}"
+        config.options["max_streams"] = Setting(capacity.streams, source)
+
+
+def _connections(config: ServeConfig) -> int:
+    """One process's connection pool: above ``max_streams``, so no stream waits for it."""
+    from .capacity import this_process
+
+    return this_process().connections_for(config.options["max_streams"].value)
+
+
 def _serve_gevent(config: ServeConfig) -> int:
     from gevent import monkey
 
@@ -124,7 +143,7 @@ def _serve_gevent(config: ServeConfig) -> int:
     server = WSGIServer(
         (host, port),
         app,
-        spawn=Pool(),
+        spawn=Pool(_connections(config)),
         log=None,
         error_log=logging.getLogger("gevent.pywsgi"),
     )
@@ -174,7 +193,8 @@ def _serve_gunicorn(config: ServeConfig) -> int:
                 "bind": f"{config.value('host')}:{config.value('port')}",
                 "workers": config.value("workers"),
                 "worker_class": "gevent",
-                "worker_connections": 2000,
+                # Each worker is a process with the same file limit: the same bounds.
+                "worker_connections": _connections(config),
                 # Streams are long-lived: the worker heartbeat, not the request, is timed.
                 "timeout": 60,
                 "graceful_timeout": 10,

@@ -14,9 +14,11 @@ other method but GET and HEAD with 405 and ``Allow``, as the streams do.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Iterable
+import socket
+from collections.abc import Iterable, Iterator
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -47,6 +49,51 @@ def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> l
     return [data]
 
 
+class _ClosingRefusals:
+    """A refused stream (503, 429) closes its connection: a client waiting out ``Retry-After``
+    on a kept-alive connection would hold a place in the connection pool for nothing, and a
+    full pool accepts no one. gevent's pywsgi honours ``Connection: close`` from an app (the one
+    hop-by-hop header servers accept); gunicorn drops it, so the connection is shut for reading
+    once the answer is out, and gunicorn's next read ends it."""
+
+    def __init__(self, app: Any, environ: WSGIEnvironment, start_response: StartResponse) -> None:
+        self._socket = environ.get("gunicorn.socket")
+        self._start_response = start_response
+        self.refused = False
+        self.body = app(environ, self.start_response)
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Any:
+        if status.startswith(("503", "429")):
+            self.refused = True
+            headers = [*headers, ("Connection", "close")]
+        return self._start_response(status, headers, exc_info)
+
+    def answer(self) -> Iterable[bytes]:
+        if not self.refused or self._socket is None:
+            return self.body
+        return _ThenShut(self.body, self._socket)
+
+
+class _ThenShut:
+    """A finished answer's body; ``close()`` shuts its connection for reading."""
+
+    def __init__(self, body: Iterable[bytes], sock: socket.socket) -> None:
+        self._body = body
+        self._socket = sock
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        close = getattr(self._body, "close", None)
+        if close is not None:
+            close()
+        with contextlib.suppress(OSError):  # already gone
+            self._socket.shutdown(socket.SHUT_RD)
+
+
 #: The paths that are not streams.
 _FIXED = frozenset({"", "/", "/healthz", "/metrics", "/_tail", "/favicon.ico"})
 
@@ -66,7 +113,7 @@ class StreamServer:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path not in _FIXED:
-            return self.streams(environ, start_response)
+            return _ClosingRefusals(self.streams, environ, start_response).answer()
         options = self.streams.options
         request = parse_request(environ, options.trusted_proxies)
         answer = answer_other_method(request, environ, start_response, options)
