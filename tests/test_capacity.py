@@ -148,3 +148,59 @@ def test_a_file_limit_of_20000_lets_one_worker_hold_10000_streams():
     settings = effective_settings(20_000)
     assert settings.get("max_streams") is not None
     assert 10_000 <= int(settings["max_streams"]) < 20_000
+
+
+#: The issue's bound on how long a half-sent request may hold its connection.
+HALF_SENT_CLOSED_WITHIN_S = 30.0
+
+
+def closed_within(sockets: list[socket.socket], within_s: float) -> int:
+    """How many of ``sockets`` the server closed within ``within_s``."""
+    selector = selectors.DefaultSelector()
+    for sock in sockets:
+        sock.setblocking(False)
+        selector.register(sock, selectors.EVENT_READ)
+    closed = 0
+    deadline = time.monotonic() + within_s
+    try:
+        while selector.get_map() and time.monotonic() < deadline:
+            for key, _ in selector.select(timeout=max(0.0, deadline - time.monotonic())):
+                try:
+                    data = key.fileobj.recv(4096)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    closed += 1
+                    selector.unregister(key.fileobj)
+        return closed
+    finally:
+        selector.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_half_sent_requests_are_closed_and_delay_no_one(kafka_bootstrap, workers):
+    """Slowloris: 1,000 connections that send part of their headers and then nothing held a
+    place each for good (gevent's server waits for headers without a bound). They must be
+    closed within 30 s, and a normal request beside them must not wait for them."""
+    args = ("--bootstrap-servers", kafka_bootstrap, "--workers", str(workers))
+    with limited_cli(20_000, *args) as server:
+        half_sent = []
+        opened = time.monotonic()
+        for _ in range(1000):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Slow: ")
+            half_sent.append(sock)
+        began = time.monotonic()
+        health = requests.get(f"{server.url}/healthz", timeout=10)
+        waited_s = time.monotonic() - began
+        assert health.status_code == 200
+        print(f"a normal request beside 1,000 half-sent ones waited {waited_s * 1000:.0f} ms")
+        assert waited_s < 2.0
+        left_s = HALF_SENT_CLOSED_WITHIN_S - (time.monotonic() - opened)
+        try:
+            assert closed_within(half_sent, left_s) == len(half_sent)
+        finally:
+            for sock in half_sent:
+                sock.close()
