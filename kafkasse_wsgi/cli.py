@@ -127,7 +127,7 @@ def _serve_gevent(config: ServeConfig) -> int:
     from .errors import ConfigurationError
     from .log import configure_json_logging
     from .serve_config import check
-    from .server import StreamServer
+    from .server import BoundedHeadersHandler, StreamServer
     from .stream import end_all_streams
 
     configure_json_logging(config.value("log_level"))
@@ -144,6 +144,7 @@ def _serve_gevent(config: ServeConfig) -> int:
         (host, port),
         app,
         spawn=Pool(_connections(config)),
+        handler_class=BoundedHeadersHandler,
         log=None,
         error_log=logging.getLogger("gevent.pywsgi"),
     )
@@ -198,6 +199,7 @@ def _serve_gunicorn(config: ServeConfig) -> int:
                 # Streams are long-lived: the worker heartbeat, not the request, is timed.
                 "timeout": 60,
                 "graceful_timeout": 10,
+                # Also bounds the time a request's headers take to arrive (slowloris).
                 "keepalive": 5,
                 "loglevel": log_level.lower(),
                 "accesslog": None,

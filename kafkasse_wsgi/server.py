@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 import gevent
+from gevent.pywsgi import WSGIHandler
 
 from . import __version__
 from .app import KafkaSSE, answer_other_method
@@ -92,6 +93,39 @@ class _ThenShut:
             close()
         with contextlib.suppress(OSError):  # already gone
             self._socket.shutdown(socket.SHUT_RD)
+
+
+class HeadersTooSlow(OSError):
+    """A request line and headers that did not all arrive within ``HEADERS_TIMEOUT_S``."""
+
+
+class BoundedHeadersHandler(WSGIHandler):
+    """gevent's request handler, with a bound on the time a request's line and headers take
+    to arrive, the wait for the next request on a kept-alive connection included. Without it
+    a connection that sends part of its headers and then nothing (slowloris) holds a place
+    in the connection pool and a file for good. (gunicorn's ``keepalive`` bounds the same.)"""
+
+    #: Seconds from a connection (or the end of its last answer) to the end of the headers.
+    HEADERS_TIMEOUT_S = 10.0
+
+    def handle_one_request(self) -> Any:
+        self._headers_deadline = gevent.Timeout(self.HEADERS_TIMEOUT_S, HeadersTooSlow())
+        self._headers_deadline.start()
+        try:
+            return super().handle_one_request()
+        finally:
+            self._headers_deadline.close()
+
+    def read_request(self, raw_requestline: str) -> Any:
+        try:
+            return super().read_request(raw_requestline)
+        finally:
+            self._headers_deadline.close()  # the answer is not timed
+
+    def _handle_client_error(self, ex: Exception) -> Any:
+        if isinstance(ex, HeadersTooSlow):
+            return None  # closed without an answer, like a request line that never came
+        return super()._handle_client_error(ex)
 
 
 #: The paths that are not streams.
