@@ -204,3 +204,44 @@ def test_half_sent_requests_are_closed_and_delay_no_one(kafka_bootstrap, workers
         finally:
             for sock in half_sent:
                 sock.close()
+
+
+def test_head_requests_open_no_consumer_of_their_own(make_topic, kafka_bootstrap, broker_port):
+    """A HEAD opened a consumer of its own (connections, metadata) for headers only: a
+    stream of HEADs cost the brokers a connection each. It must answer from the hub."""
+    import threading
+
+    from tests.support.clients import SSEReader
+    from tests.support.servers import broker_connections
+
+    topic = make_topic()
+    with limited_cli(20_000, "--bootstrap-servers", kafka_bootstrap) as server:
+        reader = SSEReader(f"{server.url}/{topic}")  # headers: on the topic's hub
+        assert reader.status == 200
+        time.sleep(0.5)
+        with_hub = broker_connections(server.pid, broker_port)
+        peak = with_hub
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, broker_connections(server.pid, broker_port))
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        statuses: list[int] = []
+
+        def head() -> None:
+            statuses.append(requests.head(f"{server.url}/{topic}", timeout=10).status_code)
+
+        heads = [threading.Thread(target=head) for _ in range(20)]
+        for thread in heads:
+            thread.start()
+        for thread in heads:
+            thread.join()
+        done.set()
+        sampler.join()
+        reader.close()
+    assert statuses == [200] * 20
+    assert peak <= with_hub, f"{peak - with_hub} broker connections more during 20 HEADs"
