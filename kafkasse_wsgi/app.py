@@ -217,9 +217,11 @@ def stream_or_refuse(
         timeout = gevent.Timeout(opts.setup_timeout_s)
         timeout.start()
         try:
-            # HEAD gets headers only: it would open a hub for nobody (then kept lingering).
-            shared = request.method != "HEAD" and _shares_the_tail(opts, bounds)
-            if shared and _at_the_head(request, wanted, timestamp):
+            shared = _shares_the_tail(opts, bounds)
+            # HEAD gets headers only, wherever it would start: from the hubs, which a stream
+            # of HEADs shares, never from a consumer of its own for each.
+            at_the_head = request.method == "HEAD" or _at_the_head(request, wanted, timestamp)
+            if shared and at_the_head:
                 # No consumer of its own: the stream starts on its topics' hubs.
                 starts, cursors = _start_on_the_hubs(request, wanted, opts, environ, grant, hubs)
                 opts.call_hook("connected", log, None)
@@ -290,6 +292,13 @@ def stream_or_refuse(
             attached.release()
         ticket.release()
         return _stopping_response(opts, log, start_response, request)
+    if request.method == "HEAD" and consumer is None:
+        # Headers only, from the hubs: no stream, and a hub left without clients closes now.
+        start_response("200 OK", _stream_headers(opts, request, starts))
+        for attached in hubs.values():
+            attached.release(linger=False)
+        ticket.release()
+        return []
     stream = EventStream(
         consumer,
         starts,
