@@ -66,7 +66,9 @@ def limited_cli(limit: int, *args: str, log_path=None) -> Iterator[Server]:
         server.stop()
 
 
-def first_answers(port: int, path: str, count: int, within_s: float) -> list[bytes | None]:
+def first_answers(
+    port: int, path: str, count: int, within_s: float, headers: str = ""
+) -> list[bytes | None]:
     """Open ``count`` connections asking for ``path``; each one's status line and headers as
     they arrived within ``within_s`` (``None``: no answer). The connections stay open until
     all are answered or the time is up, as browsers keep theirs."""
@@ -75,7 +77,9 @@ def first_answers(port: int, path: str, count: int, within_s: float) -> list[byt
     buffers = [b""] * count
     deadline = time.monotonic() + within_s
     selector = selectors.DefaultSelector()
-    request = f"GET {path} HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n".encode()
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n{headers}\r\n"
+    ).encode()
     try:
         for index in range(count):
             try:
@@ -245,3 +249,27 @@ def test_head_requests_open_no_consumer_of_their_own(make_topic, kafka_bootstrap
         reader.close()
     assert statuses == [200] * 20
     assert peak <= with_hub, f"{peak - with_hub} broker connections more during 20 HEADs"
+
+
+def test_the_default_per_client_limit_caps_a_public_client_not_an_untrusted_proxy(
+    make_topic, kafka_bootstrap
+):
+    """One public address could take every stream of a worker: the CLI gives
+    ``max_streams_per_client`` a finite default. It must not cap a deployment behind a proxy
+    not yet listed in ``trusted_proxies``: every client then has the proxy's address, a
+    loopback or private one, which the default does not count."""
+    topic = make_topic()
+    args = ("--bootstrap-servers", kafka_bootstrap)
+    per_client = effective_settings(20_000, *args).get("max_streams_per_client")
+    assert per_client is not None, "the CLI must bound the streams of one client"
+    limit = int(per_client)
+    within_s = Options.DEFAULT_SETUP_TIMEOUT_S + 5
+    public = "X-Forwarded-For: 1.2.3.4\r\n"
+    with limited_cli(20_000, *args, "--trusted-proxies", "1") as server:
+        heads = first_answers(server.port, f"/{topic}", limit + 5, within_s, public)
+        statuses = [status_of(head) if head else None for head in heads]
+        assert statuses.count(200) == limit and statuses.count(429) == 5, statuses
+        assert all(b"\r\nretry-after: " in head.lower() for head in heads if b" 429 " in head)
+    with limited_cli(20_000, *args) as server:  # behind a proxy at 127.0.0.1, not trusted
+        heads = first_answers(server.port, f"/{topic}", limit + 5, within_s, public)
+        assert [status_of(head) if head else None for head in heads] == [200] * (limit + 5)
