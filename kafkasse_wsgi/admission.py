@@ -11,6 +11,7 @@ address, or behind ``trusted_proxies`` the address the outermost trusted proxy s
 from __future__ import annotations
 
 import collections
+import ipaddress
 
 from .errors import TooManyStreamsError
 from .options import Options
@@ -55,6 +56,8 @@ def admit(client: str, options: Options) -> Ticket:
             retry_after_s=RETRY_AFTER_S,
         )
     limit = options.max_streams_per_client
+    if limit is not None and not (options.count_private_clients or _is_global(client)):
+        limit = None  # perhaps a proxy not yet trusted, with every client behind it
     if limit is not None and _open_by_client[client] >= limit:
         raise TooManyStreamsError(
             f"too many open streams from this client (at most {limit})",
@@ -64,6 +67,14 @@ def admit(client: str, options: Options) -> Ticket:
     _open_total += 1
     _open_by_client[client] += 1
     return Ticket(client)
+
+
+def _is_global(client: str) -> bool:
+    """Whether ``client`` is an address on the internet (text that is no address counts)."""
+    try:
+        return ipaddress.ip_address(client).is_global
+    except ValueError:
+        return True
 
 
 def open_streams() -> int:

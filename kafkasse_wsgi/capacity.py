@@ -27,6 +27,9 @@ MIN_RESERVE = 64
 #: Part of the connections kept for those that are not streams, and its floor.
 HEADROOM_FRACTION = 0.05
 MIN_HEADROOM = 16
+#: The serve command's default ``max_streams_per_client``, for clients at global addresses
+#: (``count_private_clients=False``): a browser opens a handful, a NAT of many users more.
+STREAMS_PER_CLIENT = 100
 #: Taken as the limit when the process has none.
 UNLIMITED_FILES = 1 << 20
 

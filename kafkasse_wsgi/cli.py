@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Server settings and where each value comes from: no kafka-python import yet.
         config = resolve(args)
-        _bound_by_files(config)
+        _finite_defaults(config)
         if args.print_config:
             check(config)
             sys.stdout.write(config.describe())
@@ -95,15 +95,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _serve_gunicorn(config)
 
 
-def _bound_by_files(config: ServeConfig) -> None:
-    """``max_streams`` defaults to what this process's file limit allows (``capacity.py``)."""
-    from .capacity import this_process
+def _finite_defaults(config: ServeConfig) -> None:
+    """``max_streams`` defaults to what this process's file limit allows (``capacity.py``);
+    ``max_streams_per_client`` to a bound on each client at a global address."""
+    from .capacity import STREAMS_PER_CLIENT, this_process
     from .serve_config import Setting
 
-    if "max_streams" not in config.options:
+    options = config.options
+    if "max_streams" not in options:
         capacity = this_process()
         source = f"default: file limit {capacity.file_limit}"
-        config.options["max_streams"] = Setting(capacity.streams, source)
+        options["max_streams"] = Setting(capacity.streams, source)
+    if "max_streams_per_client" not in options:
+        options["max_streams_per_client"] = Setting(STREAMS_PER_CLIENT, "default")
+        if "count_private_clients" not in options:
+            source = "default with the default max_streams_per_client"
+            options["count_private_clients"] = Setting(False, source)
 
 
 def _connections(config: ServeConfig) -> int:

@@ -116,6 +116,10 @@ class Options:
         cookies work), or ``"*"`` for any origin (without credentials). ``None`` (default):
         no CORS headers, same-origin pages only.
     :param max_streams_per_client: open streams per client address; more get 429.
+    :param count_private_clients: whether ``max_streams_per_client`` counts clients at
+        loopback, private and other non-global addresses. The serve command sets False with
+        its default ``max_streams_per_client``: behind a proxy not yet in ``trusted_proxies``
+        every client has the proxy's address, and the default must not cap them all.
     :param trusted_proxies: how many proxies in front of this server append to
         ``X-Forwarded-For``; the client address is the entry that many places from the right.
         0 (default) ignores the header and uses the connection's address.
@@ -234,6 +238,7 @@ class Options:
     setup_timeout_s: float = DEFAULT_SETUP_TIMEOUT_S
     max_streams: int | None = None
     max_streams_per_client: int | None = None
+    count_private_clients: bool = True
     trusted_proxies: int = 0
     max_topics: int | None = DEFAULT_MAX_TOPICS
     max_partitions: int | None = DEFAULT_MAX_PARTITIONS
@@ -317,6 +322,7 @@ class Options:
             "use_timestamp_for_id",
             "allow_filters",
             "shared_tail",
+            "count_private_clients",
         ):
             # A truthy string such as "false" would silently switch the mode on.
             if not isinstance(getattr(self, name), bool):

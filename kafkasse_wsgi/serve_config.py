@@ -194,6 +194,13 @@ _SERVER_SPECS = (
     ),
 )
 
+#: Options whose default the serve command sets itself (``cli._finite_defaults``).
+SERVE_DEFAULTS_SHOWN = {
+    "max_streams": "what the file limit allows, see --print-config",
+    "max_streams_per_client": "100, for clients at global addresses",
+    "count_private_clients": "false with the default --max-streams-per-client",
+}
+
 SERVER_DEFAULTS: dict[str, Any] = {
     "host": DEFAULT_HOST,
     "port": DEFAULT_PORT,
@@ -376,6 +383,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default = SERVER_DEFAULTS.get(spec.name) if spec.server else _default_of(spec.name)
         if spec.server and spec.name not in SERVER_DEFAULTS:
             shown = ""
+        elif spec.name in SERVE_DEFAULTS_SHOWN:
+            shown = f" (default: {SERVE_DEFAULTS_SHOWN[spec.name]})"
         else:
             shown = f" (default: {'none' if default is None else default})"
         help_text = f"{spec.help}{shown} [{spec.env}]"
