@@ -273,3 +273,61 @@ def test_the_default_per_client_limit_caps_a_public_client_not_an_untrusted_prox
     with limited_cli(20_000, *args) as server:  # behind a proxy at 127.0.0.1, not trusted
         heads = first_answers(server.port, f"/{topic}", limit + 5, within_s, public)
         assert [status_of(head) if head else None for head in heads] == [200] * (limit + 5)
+
+
+def broker_sockets(pid: int, broker_port: int) -> set[str]:
+    """The socket inodes of process ``pid``'s connections to the broker (one per connection)."""
+    import os
+    from pathlib import Path
+
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[2].split(":")[1], 16) == broker_port and fields[9] in inodes:
+                found.add(fields[9])
+    return found
+
+
+def test_kafka_health_probes_share_one_check(kafka_bootstrap, broker_port):
+    """Every ``/healthz?kafka=1`` opened a consumer of its own (counted as a stream's private
+    consumer): a flood of probes was a flood of broker connections. One check at a time, its
+    answer reused for a few seconds."""
+    import threading
+
+    with limited_cli(20_000, "--bootstrap-servers", kafka_bootstrap) as server:
+        before = broker_sockets(server.pid, broker_port)
+        seen: set[str] = set()
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                seen.update(broker_sockets(server.pid, broker_port))
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        answers: list[dict] = []
+
+        def probe() -> None:
+            answers.append(requests.get(f"{server.url}/healthz?kafka=1", timeout=10).json())
+
+        probes = [threading.Thread(target=probe) for _ in range(20)]
+        for thread in probes:
+            thread.start()
+        for thread in probes:
+            thread.join()
+        for _ in range(10):
+            probe()
+        done.set()
+        sampler.join()
+    assert [answer.get("kafka") for answer in answers] == ["ok"] * 30
+    opened = len(seen - before)
+    assert opened <= 2, f"30 probes opened {opened} broker connections"
