@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import socket
 from collections.abc import Iterable, Iterator
 from importlib import resources
@@ -28,8 +27,8 @@ from gevent.pywsgi import WSGIHandler
 
 from . import __version__
 from .app import KafkaSSE, answer_other_method
+from .health import KafkaHealth
 from .hub import describe_hubs
-from .log import PACKAGE_LOGGER
 from .metrics import metrics_app
 from .request import parse_request
 
@@ -142,6 +141,8 @@ class StreamServer:
 
     def __init__(self, **options: Any) -> None:
         self.streams = KafkaSSE(**options)
+        timeout_s = min(self.KAFKA_HEALTH_TIMEOUT_S, self.streams.options.setup_timeout_s)
+        self._kafka_health = KafkaHealth(self.streams.options, timeout_s)
         self._page = resources.files(__package__).joinpath("static/index.html").read_bytes()
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -175,30 +176,7 @@ class StreamServer:
         query = parse_qs(environ.get("QUERY_STRING", ""))
         if query.get("kafka", ["0"])[-1] not in ("1", "true", "yes"):
             return _json(start_response, "200 OK", {"status": "ok", "version": __version__})
-        from .consumer import close_quietly, kafka_call, open_consumer
-        from .errors import KafkaSSEError, KafkaUnavailableError
-        from .log import RequestLogAdapter
-
-        consumer = None
-        log = RequestLogAdapter(
-            self.streams.options.logger or logging.getLogger(PACKAGE_LOGGER), "healthz"
-        )
-        options = self.streams.options
-        timeout = gevent.Timeout(min(self.KAFKA_HEALTH_TIMEOUT_S, options.setup_timeout_s))
-        timeout.start()
-        unavailable = None
-        try:
-            consumer = open_consumer(options, "healthz")
-            kafka_call("metadata", consumer.topics)
-        except KafkaSSEError as error:
-            unavailable = error.name
-        except gevent.Timeout as expired:
-            if expired is not timeout:
-                raise
-            unavailable = KafkaUnavailableError.__name__
-        finally:
-            timeout.close()
-            close_quietly(consumer, log)
+        unavailable = self._kafka_health.unavailable()
         if unavailable is not None:
             status = {"status": "kafka unavailable", "error": unavailable}
             return _json(start_response, "503 Service Unavailable", status)
