@@ -331,3 +331,25 @@ def test_kafka_health_probes_share_one_check(kafka_bootstrap, broker_port):
     assert [answer.get("kafka") for answer in answers] == ["ok"] * 30
     opened = len(seen - before)
     assert opened <= 2, f"30 probes opened {opened} broker connections"
+
+
+def test_a_topic_past_the_hub_cap_gets_a_503_with_retry_after(make_topic, kafka_bootstrap):
+    """Each topic a client names at the head opened a hub (a consumer, a ring of up to
+    ``tail_ring_bytes``) without a bound: the hubs of one worker are capped by ``max_hubs``."""
+    from tests.support.clients import SSEReader
+
+    max_hubs = 2
+    topics = [make_topic() for _ in range(max_hubs + 1)]
+    args = ("--bootstrap-servers", kafka_bootstrap, "--max-hubs", str(max_hubs))
+    with limited_cli(20_000, *args) as server:
+        readers = [SSEReader(f"{server.url}/{topic}") for topic in topics[:max_hubs]]
+        try:
+            assert [reader.status for reader in readers] == [200] * max_hubs
+            refused = requests.get(f"{server.url}/{topics[-1]}", timeout=10)
+            assert refused.status_code == 503 and int(refused.headers["Retry-After"]) > 0
+            again = SSEReader(f"{server.url}/{topics[0]}")  # an open hub takes more clients
+            assert again.status == 200
+            again.close()
+        finally:
+            for reader in readers:
+                reader.close()
