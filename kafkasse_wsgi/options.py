@@ -164,6 +164,9 @@ class Options:
         resumes to catch up to); with ``tail_ring_bytes`` and ``tail_ring_age_s``.
     :param tail_ring_bytes: most bytes of formatted events a hub keeps.
     :param tail_ring_age_s: oldest event a hub keeps, in seconds.
+    :param max_hubs: hubs one process holds (each a consumer and a ring of up to
+        ``tail_ring_bytes``: with the ring bounds this bounds the tail's memory); a stream
+        that needs one more gets 503 with ``Retry-After`` (a hub without clients makes room).
     :param max_private_consumers: a hub client that fell behind the ring reads through its
         own consumer again, unless the process holds this many already: it then ends with a
         ``retry:`` hint and its id, and resumes later. ``None``: no cap.
@@ -215,6 +218,7 @@ class Options:
     DEFAULT_TAIL_RING_BYTES = 16 * 1_048_576
     DEFAULT_TAIL_RING_AGE_S = 120.0
     DEFAULT_MAX_PRIVATE_CONSUMERS = 500
+    DEFAULT_MAX_HUBS = 64
     DEFAULT_JWT_TOPICS_CLAIM = "kafkasse.topics"
     DEFAULT_JWT_COOKIE_NAME = "kafkasse_token"
 
@@ -259,6 +263,7 @@ class Options:
     tail_ring_bytes: int = DEFAULT_TAIL_RING_BYTES
     tail_ring_age_s: float = DEFAULT_TAIL_RING_AGE_S
     max_private_consumers: int | None = DEFAULT_MAX_PRIVATE_CONSUMERS
+    max_hubs: int | None = DEFAULT_MAX_HUBS
     jwt_keys: Any = None
     jwt_algorithms: Sequence[str] | None = None
     jwt_audience: str | Sequence[str] | None = None
@@ -377,6 +382,7 @@ class Options:
             "max_last_event_id_bytes",
             "max_filter_length",
             "max_private_consumers",
+            "max_hubs",
         ):
             if getattr(self, name) is not None:
                 _require_int(self, name, minimum=1)
