@@ -67,26 +67,29 @@ def limited_cli(limit: int, *args: str, log_path=None) -> Iterator[Server]:
 
 
 def first_answers(
-    port: int, path: str, count: int, within_s: float, headers: str = ""
+    port: int, path: str, count: int, within_s: float, headers: str | list[str] = ""
 ) -> list[bytes | None]:
     """Open ``count`` connections asking for ``path``; each one's status line and headers as
     they arrived within ``within_s`` (``None``: no answer). The connections stay open until
-    all are answered or the time is up, as browsers keep theirs."""
+    all are answered or the time is up, as browsers keep theirs. ``headers``: extra header
+    lines, the same for all or one string per connection."""
     sockets: list[socket.socket] = []
     heads: list[bytes | None] = [None] * count
     buffers = [b""] * count
     deadline = time.monotonic() + within_s
     selector = selectors.DefaultSelector()
-    request = (
-        f"GET {path} HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n{headers}\r\n"
-    ).encode()
+    each = [headers] * count if isinstance(headers, str) else headers
+    requests_sent = [
+        f"GET {path} HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n{h}\r\n".encode()
+        for h in each
+    ]
     try:
         for index in range(count):
             try:
                 sock = socket.create_connection(
                     ("127.0.0.1", port), timeout=max(0.1, deadline - time.monotonic())
                 )
-                sock.sendall(request)
+                sock.sendall(requests_sent[index])
             except OSError:
                 continue  # never accepted: no answer
             sock.setblocking(False)
@@ -353,3 +356,24 @@ def test_a_topic_past_the_hub_cap_gets_a_503_with_retry_after(make_topic, kafka_
         finally:
             for reader in readers:
                 reader.close()
+
+
+def test_proxies_named_by_range_and_ipv6_clients_counted_by_their_64(make_topic, kafka_bootstrap):
+    """``--trusted-proxies`` took a number of hops only; the per-client limit counted each
+    IPv6 address, of which one client holds a /64's worth."""
+    topic = make_topic()
+    per_client = 2
+    args = (
+        "--bootstrap-servers",
+        kafka_bootstrap,
+        "--trusted-proxies",
+        "127.0.0.0/8",
+        "--max-streams-per-client",
+        str(per_client),
+    )
+    within_s = Options.DEFAULT_SETUP_TIMEOUT_S + 5
+    one_64 = [f"X-Forwarded-For: 2a00:1450:1:2::{n}\r\n" for n in range(per_client + 1)]
+    with limited_cli(20_000, *args) as server:
+        heads = first_answers(server.port, f"/{topic}", len(one_64), within_s, one_64)
+    statuses = [status_of(head) if head else None for head in heads]
+    assert statuses == [200] * per_client + [429]
