@@ -8,6 +8,7 @@ in the name. Validation happens once, at construction, and names the bad option.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import math
 import re
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 
 #: ``allowed_topics``: a list of names, or ``(environ, topic) -> bool`` decided per request.
 AllowedTopics = Iterable[str] | Callable[["WSGIEnvironment", str], bool] | None
+
+#: ``trusted_proxies`` given as addresses and ranges, once validated.
+TrustedNetworks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 
 #: ``cors_origins``: ``"*"`` (any origin, without credentials) or the origins allowed.
 CorsOrigins = str | Iterable[str] | None
@@ -122,7 +126,10 @@ class Options:
         every client has the proxy's address, and the default must not cap them all.
     :param trusted_proxies: how many proxies in front of this server append to
         ``X-Forwarded-For``; the client address is the entry that many places from the right.
-        0 (default) ignores the header and uses the connection's address.
+        0 (default) ignores the header and uses the connection's address. Or the proxies'
+        addresses and CIDR ranges (a list, or text separated by commas): the header counts
+        only when the connection comes from one of them, and the client is its rightmost
+        entry that is not one of them.
     :param max_topics: distinct topics one request may name (400 beyond).
     :param max_partitions: partitions one stream may be assigned (400 beyond).
     :param max_last_event_id_bytes: longest ``Last-Event-ID`` accepted (400 beyond).
@@ -243,7 +250,7 @@ class Options:
     max_streams: int | None = None
     max_streams_per_client: int | None = None
     count_private_clients: bool = True
-    trusted_proxies: int = 0
+    trusted_proxies: int | TrustedNetworks = 0
     max_topics: int | None = DEFAULT_MAX_TOPICS
     max_partitions: int | None = DEFAULT_MAX_PARTITIONS
     max_last_event_id_bytes: int | None = DEFAULT_MAX_LAST_EVENT_ID_BYTES
@@ -386,7 +393,10 @@ class Options:
         ):
             if getattr(self, name) is not None:
                 _require_int(self, name, minimum=1)
-        _require_int(self, "trusted_proxies", minimum=0)
+        if isinstance(self.trusted_proxies, int) and not isinstance(self.trusted_proxies, bool):
+            _require_int(self, "trusted_proxies", minimum=0)
+        else:
+            object.__setattr__(self, "trusted_proxies", _networks(self.trusted_proxies))
         _require_int(self, "reconnect_spread_ms", minimum=0)
         _require_seconds(self, "max_stream_lifetime_s", optional=True)
         _require_seconds(self, "max_blocked_s", optional=True)
@@ -516,6 +526,27 @@ class Options:
         if callable(allowed):
             return bool(allowed(environ, topic))
         return topic in allowed
+
+
+def _networks(value: Any) -> TrustedNetworks:
+    """Addresses and CIDR ranges (a list, or text separated by commas) as networks."""
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, Iterable) or isinstance(value, (bytes, Mapping)):
+        raise ConfigurationError(
+            "trusted_proxies must be a number of proxies, or their addresses and CIDR ranges"
+        )
+    networks = []
+    for item in value:
+        try:
+            networks.append(ipaddress.ip_network(str(item).strip(), strict=False))
+        except ValueError:
+            raise ConfigurationError(
+                f"trusted_proxies: {str(item)!r} is not an address or a CIDR range"
+            ) from None
+    if not networks:
+        raise ConfigurationError("trusted_proxies: no address or range given; 0 for none")
+    return tuple(networks)
 
 
 def _cors_origins(value: CorsOrigins) -> str | tuple[str, ...] | None:

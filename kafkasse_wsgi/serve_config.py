@@ -127,6 +127,12 @@ def parse_jwt_keys(text: str) -> str | Path:
     return value
 
 
+def parse_trusted_proxies(text: str) -> int | list[str]:
+    """A number of proxies, or their addresses and CIDR ranges (checked by ``Options``)."""
+    value = text.strip()
+    return int(value) if value.isdigit() else parse_list(value)
+
+
 def parse_resume_policy(text: str) -> dict[str, str]:
     """``too_old=latest,too_new=error``, or one action for both."""
     if "=" not in text:
@@ -174,6 +180,11 @@ _SPECIAL: dict[str, dict[str, Any]] = {
         "help": "required token audience (aud), comma-separated for several; default: not checked",
     },
     "heartbeat_interval_s": {"aliases": ("--heartbeat",)},
+    "trusted_proxies": {
+        "parse": parse_trusted_proxies,
+        "help": "proxies in front whose X-Forwarded-For counts: how many (the client is the "
+        "entry that many from the right), or their addresses and CIDR ranges, comma-separated",
+    },
 }
 
 _SERVER_SPECS = (
