@@ -377,3 +377,32 @@ def test_proxies_named_by_range_and_ipv6_clients_counted_by_their_64(make_topic,
         heads = first_answers(server.port, f"/{topic}", len(one_64), within_s, one_64)
     statuses = [status_of(head) if head else None for head in heads]
     assert statuses == [200] * per_client + [429]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_metrics_and_tail_status_are_served_on_the_admin_port_only(
+    make_topic, kafka_bootstrap, workers
+):
+    """``/metrics`` and ``/_tail`` tell any visitor every topic's name and activity: with
+    ``--admin-port`` they are served there, and not on the stream port."""
+    topic = make_topic()
+    admin_port = free_port()
+    args = ("--bootstrap-servers", kafka_bootstrap, "--workers", str(workers))
+    with limited_cli(20_000, *args, "--admin-port", str(admin_port)) as server:
+        admin = f"http://127.0.0.1:{admin_port}"
+        for path in ("/metrics", "/_tail"):
+            assert requests.get(f"{server.url}{path}", timeout=10).status_code == 404
+            assert requests.get(f"{admin}{path}", timeout=10).status_code == 200
+        assert requests.get(f"{admin}/healthz", timeout=10).status_code == 200
+        assert requests.get(f"{admin}/{topic}", timeout=10).status_code == 404
+        assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
+
+
+def test_with_subscriber_tokens_the_stream_port_serves_no_metrics(kafka_bootstrap, tmp_path):
+    key = tmp_path / "secret.key"
+    key.write_text("s" * 48)
+    args = ("--bootstrap-servers", kafka_bootstrap, "--jwt-keys", str(key))
+    with limited_cli(20_000, *args) as server:
+        for path in ("/metrics", "/_tail"):
+            assert requests.get(f"{server.url}{path}", timeout=10).status_code == 404
+        assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
