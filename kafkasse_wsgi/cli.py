@@ -141,7 +141,7 @@ def _serve_gevent(config: ServeConfig) -> int:
     log = logging.getLogger("kafkasse_wsgi.cli")
     try:
         check(config)
-        app = StreamServer(**config.stream_options())
+        app = StreamServer(config.value("admin_port"), **config.stream_options())
     except ConfigurationError as error:
         print(f"kafkasse-wsgi: {error.message}", file=sys.stderr)
         return 2
@@ -158,10 +158,18 @@ def _serve_gevent(config: ServeConfig) -> int:
     # Streams are ended cleanly on SIGTERM (below); any still open after this grace are
     # killed, which runs their cleanup too (GreenletExit).
     server.stop_timeout = SHUTDOWN_GRACE_S
+    admin = None
+    if config.value("admin_port") is not None:
+        # The same app: it tells the admin port by the port a request came in on.
+        admin_address = (host, config.value("admin_port"))
+        admin = WSGIServer(admin_address, app, log=None, handler_class=BoundedHeadersHandler)
+        admin.start()
 
     def stop(signum: int) -> None:
         log.info("signal %d: stopping; open streams end now, clients resume elsewhere", signum)
         end_all_streams("shutdown")
+        if admin is not None:
+            admin.close()
         server.close()  # serve_forever() returns and stops the server, as above
 
     gevent.signal_handler(signal.SIGTERM, stop, signal.SIGTERM)
@@ -198,7 +206,11 @@ def _serve_gunicorn(config: ServeConfig) -> int:
     class StreamApplication(BaseApplication):
         def load_config(self) -> None:
             settings = {
-                "bind": f"{config.value('host')}:{config.value('port')}",
+                "bind": [
+                    f"{config.value('host')}:{port}"
+                    for port in (config.value("port"), config.value("admin_port"))
+                    if port is not None
+                ],
                 "workers": config.value("workers"),
                 "worker_class": "gevent",
                 # Each worker is a process with the same file limit: the same bounds.
@@ -221,7 +233,7 @@ def _serve_gunicorn(config: ServeConfig) -> int:
             from .server import StreamServer
 
             check(config)  # in the worker, after gevent patched it
-            return StreamServer(**config.stream_options())
+            return StreamServer(config.value("admin_port"), **config.stream_options())
 
     try:
         StreamApplication().run()

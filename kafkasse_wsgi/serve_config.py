@@ -191,6 +191,13 @@ _SERVER_SPECS = (
     Spec("host", str, "address to listen on", server=True),
     Spec("port", int, "port to listen on", server=True),
     Spec(
+        "admin_port",
+        _optional(int),
+        "port (on the same host) for /metrics, /_tail and /healthz; then, and with "
+        "subscriber tokens on, the stream port does not serve /metrics and /_tail",
+        server=True,
+    ),
+    Spec(
         "workers",
         int,
         "1: gevent's server in this process; more: gunicorn with gevent workers "
@@ -215,6 +222,7 @@ SERVE_DEFAULTS_SHOWN = {
 SERVER_DEFAULTS: dict[str, Any] = {
     "host": DEFAULT_HOST,
     "port": DEFAULT_PORT,
+    "admin_port": None,
     "workers": 1,
     "log_level": "INFO",
 }

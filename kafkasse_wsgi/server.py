@@ -6,6 +6,8 @@ GET /healthz              200 {"status": "ok"}; ``?kafka=1`` also asks the broke
 GET /metrics              Prometheus metrics (all workers under gunicorn)
 GET /_tail                200 {"hubs": [...]}: this process's shared-tail hubs (clients, ring,
                           handoffs, detaches; see :func:`~kafkasse_wsgi.hub.describe_hubs`)
+                          These two only on ``--admin-port`` when it is set, and not on the
+                          stream port with subscriber tokens on.
 GET /<topic>[,<topic>…]   a stream (``?since=``, ``Last-Event-ID``, ``Accept``)
 
 Every path answers ``OPTIONS`` (204; a CORS preflight with ``--cors-origins``) and any
@@ -129,6 +131,8 @@ class BoundedHeadersHandler(WSGIHandler):
 
 #: The paths that are not streams.
 _FIXED = frozenset({"", "/", "/healthz", "/metrics", "/_tail", "/favicon.ico"})
+#: The paths that tell a visitor every topic's name and activity.
+_ADMIN = frozenset({"/metrics", "/_tail"})
 
 
 class StreamServer:
@@ -139,15 +143,25 @@ class StreamServer:
     #: of its own once ``api_version`` is set. Leaves room for a busy worker within 5 s.
     KAFKA_HEALTH_TIMEOUT_S = 3.0
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, admin_port: int | None = None, **options: Any) -> None:
+        """:param admin_port: the port that serves ``/metrics`` and ``/_tail`` (and
+        ``/healthz``), and nothing else; then the stream port does not serve them, nor does
+        it with subscriber tokens on (they name every topic to any visitor)."""
         self.streams = KafkaSSE(**options)
+        self._admin_port = None if admin_port is None else str(admin_port)
+        self._admin_on_streams = admin_port is None and self.streams.options.jwt_keys is None
         timeout_s = min(self.KAFKA_HEALTH_TIMEOUT_S, self.streams.options.setup_timeout_s)
         self._kafka_health = KafkaHealth(self.streams.options, timeout_s)
         self._page = resources.files(__package__).joinpath("static/index.html").read_bytes()
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if path not in _FIXED:
+        if environ.get("SERVER_PORT") == self._admin_port:
+            if path not in _ADMIN and path != "/healthz":
+                return _json(start_response, "404 Not Found", {"error": "not an admin path"})
+        elif path in _ADMIN and not self._admin_on_streams:
+            return _json(start_response, "404 Not Found", {"error": "not served here"})
+        elif path not in _FIXED:
             return _ClosingRefusals(self.streams, environ, start_response).answer()
         options = self.streams.options
         request = parse_request(environ, options.trusted_proxies)
