@@ -406,3 +406,21 @@ def test_with_subscriber_tokens_the_stream_port_serves_no_metrics(kafka_bootstra
         for path in ("/metrics", "/_tail"):
             assert requests.get(f"{server.url}{path}", timeout=10).status_code == 404
         assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
+
+
+def test_the_nginx_example_denies_metrics_and_tail_status_from_outside(
+    make_topic, kafka_bootstrap, tmp_path
+):
+    from tests.support.clients import SSEReader
+    from tests.support.nginx import Nginx
+
+    topic = make_topic()
+    with (
+        limited_cli(20_000, "--bootstrap-servers", kafka_bootstrap) as server,
+        Nginx(tmp_path / "nginx", [server.port]) as nginx,
+    ):
+        for path in ("/metrics", "/_tail"):
+            assert requests.get(f"{nginx.url}{path}", timeout=10).status_code == 403
+        assert requests.get(f"{nginx.url}/healthz", timeout=10).status_code == 200
+        with SSEReader(f"{nginx.url}/{topic}") as reader:
+            assert reader.status == 200
