@@ -218,10 +218,7 @@ def stream_or_refuse(
         timeout.start()
         try:
             shared = _shares_the_tail(opts, bounds)
-            # HEAD gets headers only, wherever it would start: from the hubs, which a stream
-            # of HEADs shares, never from a consumer of its own for each.
-            at_the_head = request.method == "HEAD" or _at_the_head(request, wanted, timestamp)
-            if shared and at_the_head:
+            if shared and _at_the_head(request, wanted, timestamp):
                 # No consumer of its own: the stream starts on its topics' hubs.
                 starts, cursors = _start_on_the_hubs(request, wanted, opts, environ, grant, hubs)
                 opts.call_hook("connected", log, None)
@@ -253,7 +250,7 @@ def stream_or_refuse(
                 if replay is not None and replay.finished:
                     raise _NothingLeft
                 assign_and_seek(consumer, starts)
-                if shared:
+                if shared and request.method != "HEAD":  # a HEAD reads nothing
                     # It reads through its own consumer until it has caught up with the hubs.
                     for topic in topics_of(wanted):
                         hubs[topic] = hub.attach(topic, opts)
@@ -292,13 +289,6 @@ def stream_or_refuse(
             attached.release()
         ticket.release()
         return _stopping_response(opts, log, start_response, request)
-    if request.method == "HEAD" and consumer is None:
-        # Headers only, from the hubs: no stream, and a hub left without clients closes now.
-        start_response("200 OK", _stream_headers(opts, request, starts))
-        for attached in hubs.values():
-            attached.release(linger=False)
-        ticket.release()
-        return []
     stream = EventStream(
         consumer,
         starts,
@@ -326,8 +316,12 @@ def stream_or_refuse(
     start_response("200 OK", _stream_headers(opts, request, starts))
     if request.method == "HEAD":
         # Headers only: a server never writes a HEAD body, so it would never notice the
-        # client leaving and the consumer would stay open for good.
+        # client leaving and the consumer would stay open for good. A HEAD at the head
+        # reads from the hubs (no consumer of its own); one it leaves without clients
+        # closes now rather than lingering for nobody.
         stream.close()
+        for attached in hubs.values():
+            attached.close_if_unused()
         return []
     return stream
 

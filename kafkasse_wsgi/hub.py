@@ -202,16 +202,17 @@ class TopicHub:
             self._linger.kill(block=False)
             self._linger = None
 
-    def release(self, linger: bool = True) -> None:
-        """One client less; the last one leaving starts the linger (or, ``linger=False``,
-        for a client that streamed nothing and will not come back, closes the hub now)."""
+    def release(self) -> None:
+        """One client less; the last one leaving starts the linger."""
         self.clients -= 1
         metrics.tail_clients(-1)
         if self.clients == 0 and not self.closed:
-            if not linger:
-                self._shut(None)
-                return
             self._linger = gevent.spawn_later(self._options.tail_linger_s, self._close_unused)
+
+    def close_if_unused(self) -> None:
+        """Close now if no client is left (after a HEAD: nobody is about to come back)."""
+        if self.clients == 0:
+            self._shut(None)
 
     def wait_open(self) -> None:
         """Wait for the client that opens the hub; its failure is ours too."""
