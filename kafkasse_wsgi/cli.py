@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 #: Seconds open streams get on SIGTERM before they are ended (gevent server).
 SHUTDOWN_GRACE_S = 1.0
+#: gunicorn's wait for the next request on a kept-alive connection; its gevent worker also
+#: bounds by it the time a request's headers take to arrive (slowloris).
+GUNICORN_KEEPALIVE_S = 5
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -218,8 +221,7 @@ def _serve_gunicorn(config: ServeConfig) -> int:
                 # Streams are long-lived: the worker heartbeat, not the request, is timed.
                 "timeout": 60,
                 "graceful_timeout": 10,
-                # Also bounds the time a request's headers take to arrive (slowloris).
-                "keepalive": 5,
+                "keepalive": GUNICORN_KEEPALIVE_S,
                 "loglevel": log_level.lower(),
                 "accesslog": None,
                 "post_worker_init": post_worker_init,
