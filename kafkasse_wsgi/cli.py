@@ -134,10 +134,11 @@ def _serve_gevent(config: ServeConfig) -> int:
     from gevent.pool import Pool
     from gevent.pywsgi import WSGIServer
 
+    from .connections import BoundedHeadersHandler
     from .errors import ConfigurationError
     from .log import configure_json_logging
     from .serve_config import check
-    from .server import BoundedHeadersHandler, StreamServer
+    from .server import StreamServer
     from .stream import end_all_streams
 
     configure_json_logging(config.value("log_level"))

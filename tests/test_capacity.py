@@ -195,7 +195,7 @@ def test_half_sent_requests_are_closed_and_delay_no_one(
     closed within 30 s; a normal request beside them must not wait for them (waiting would
     take as long as the headers bound), and a stream keeps receiving its events."""
     from kafkasse_wsgi.cli import GUNICORN_KEEPALIVE_S
-    from kafkasse_wsgi.server import BoundedHeadersHandler
+    from kafkasse_wsgi.connections import BoundedHeadersHandler
     from tests.support.clients import SSEReader, payloads_of
 
     headers_bound_s = min(BoundedHeadersHandler.HEADERS_TIMEOUT_S, GUNICORN_KEEPALIVE_S)
