@@ -98,31 +98,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _serve_gunicorn(config)
 
 
-def _finite_defaults(config: ServeConfig) -> None:
-    """``max_streams`` defaults to what this process's file limit allows (``capacity.py``);
-    ``max_streams_per_client`` to a bound on each client at a global address."""
-    from .capacity import STREAMS_PER_CLIENT, this_process
-    from .serve_config import Setting
-
-    options = config.options
-    if "max_streams" not in options:
-        capacity = this_process()
-        source = f"default: file limit {capacity.file_limit}"
-        options["max_streams"] = Setting(capacity.streams, source)
-    if "max_streams_per_client" not in options:
-        options["max_streams_per_client"] = Setting(STREAMS_PER_CLIENT, "default")
-        if "count_private_clients" not in options:
-            source = "default with the default max_streams_per_client"
-            options["count_private_clients"] = Setting(False, source)
-
-
-def _connections(config: ServeConfig) -> int:
-    """One process's connection pool: above ``max_streams``, so no stream waits for it."""
-    from .capacity import this_process
-
-    return this_process().connections_for(config.options["max_streams"].value)
-
-
 def _serve_gevent(config: ServeConfig) -> int:
     from gevent import monkey
 
@@ -244,6 +219,31 @@ def _serve_gunicorn(config: ServeConfig) -> int:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _finite_defaults(config: ServeConfig) -> None:
+    """``max_streams`` defaults to what this process's file limit allows (``capacity.py``);
+    ``max_streams_per_client`` to a bound on each client at a global address."""
+    from .capacity import STREAMS_PER_CLIENT, this_process
+    from .serve_config import Setting
+
+    options = config.options
+    if "max_streams" not in options:
+        capacity = this_process()
+        source = f"default: file limit {capacity.file_limit}"
+        options["max_streams"] = Setting(capacity.streams, source)
+    if "max_streams_per_client" not in options:
+        options["max_streams_per_client"] = Setting(STREAMS_PER_CLIENT, "default")
+        if "count_private_clients" not in options:
+            source = "default with the default max_streams_per_client"
+            options["count_private_clients"] = Setting(False, source)
+
+
+def _connections(config: ServeConfig) -> int:
+    """One process's connection pool: above ``max_streams``, so no stream waits for it."""
+    from .capacity import this_process
+
+    return this_process().connections_for(config.options["max_streams"].value)
 
 
 if __name__ == "__main__":

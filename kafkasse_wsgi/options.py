@@ -8,11 +8,11 @@ in the name. Validation happens once, at construction, and names the bad option.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import logging
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 AllowedTopics = Iterable[str] | Callable[["WSGIEnvironment", str], bool] | None
 
 #: ``trusted_proxies`` given as addresses and ranges, once validated.
-TrustedNetworks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+TrustedNetworks = tuple[IPv4Network | IPv6Network, ...]
 
 #: ``cors_origins``: ``"*"`` (any origin, without credentials) or the origins allowed.
 CorsOrigins = str | Iterable[str] | None
@@ -115,11 +115,13 @@ class Options:
     Limits (``None`` means no limit):
 
     :param max_streams: open streams per process; more get 503 with ``Retry-After``.
+        ``kafkasse-wsgi serve`` defaults it to what the file limit allows.
     :param cors_origins: origins whose browser pages may read streams (CORS): a list such
         as ``["https://app.example"]`` (those get ``Access-Control-Allow-Credentials``, so
         cookies work), or ``"*"`` for any origin (without credentials). ``None`` (default):
         no CORS headers, same-origin pages only.
-    :param max_streams_per_client: open streams per client address; more get 429.
+    :param max_streams_per_client: open streams per client address (an IPv6 client's
+        /64); more get 429. ``kafkasse-wsgi serve`` defaults it to 100.
     :param count_private_clients: whether ``max_streams_per_client`` counts clients at
         loopback, private and other non-global addresses. The serve command sets False with
         its default ``max_streams_per_client``: behind a proxy not yet in ``trusted_proxies``
@@ -528,27 +530,6 @@ class Options:
         return topic in allowed
 
 
-def _networks(value: Any) -> TrustedNetworks:
-    """Addresses and CIDR ranges (a list, or text separated by commas) as networks."""
-    if isinstance(value, str):
-        value = [part for part in value.split(",") if part.strip()]
-    if not isinstance(value, Iterable) or isinstance(value, (bytes, Mapping)):
-        raise ConfigurationError(
-            "trusted_proxies must be a number of proxies, or their addresses and CIDR ranges"
-        )
-    networks = []
-    for item in value:
-        try:
-            networks.append(ipaddress.ip_network(str(item).strip(), strict=False))
-        except ValueError:
-            raise ConfigurationError(
-                f"trusted_proxies: {str(item)!r} is not an address or a CIDR range"
-            ) from None
-    if not networks:
-        raise ConfigurationError("trusted_proxies: no address or range given; 0 for none")
-    return tuple(networks)
-
-
 def _cors_origins(value: CorsOrigins) -> str | tuple[str, ...] | None:
     """``None``, ``"*"``, or a tuple of lower-case origins (a comma string is split)."""
     if value is None or value == "*":
@@ -584,3 +565,24 @@ def _require_seconds(options: Options, name: str, optional: bool = False) -> Non
         or value <= 0
     ):
         raise ConfigurationError(f"{name} must be a finite number of seconds > 0, got {value!r}")
+
+
+def _networks(value: Any) -> TrustedNetworks:
+    """Addresses and CIDR ranges (a list, or text separated by commas) as networks."""
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, Iterable) or isinstance(value, (bytes, Mapping)):
+        raise ConfigurationError(
+            "trusted_proxies must be a number of proxies, or their addresses and CIDR ranges"
+        )
+    networks = []
+    for item in value:
+        try:
+            networks.append(ip_network(str(item).strip(), strict=False))
+        except ValueError:
+            raise ConfigurationError(
+                f"trusted_proxies: {str(item)!r} is not an address or a CIDR range"
+            ) from None
+    if not networks:
+        raise ConfigurationError("trusted_proxies: no address or range given; 0 for none")
+    return tuple(networks)

@@ -106,6 +106,12 @@ def parse_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def parse_trusted_proxies(text: str) -> int | list[str]:
+    """A number of proxies, or their addresses and CIDR ranges (checked by ``Options``)."""
+    value = text.strip()
+    return int(value) if value.isdigit() else parse_list(value)
+
+
 def parse_cors_origins(text: str) -> str | list[str]:
     return "*" if text.strip() == "*" else parse_list(text)
 
@@ -125,12 +131,6 @@ def parse_jwt_keys(text: str) -> str | Path:
     if os.sep in value or value.endswith((".pem", ".json", ".key")):
         raise ValueError(f"no such key file: {value}")
     return value
-
-
-def parse_trusted_proxies(text: str) -> int | list[str]:
-    """A number of proxies, or their addresses and CIDR ranges (checked by ``Options``)."""
-    value = text.strip()
-    return int(value) if value.isdigit() else parse_list(value)
 
 
 def parse_resume_policy(text: str) -> dict[str, str]:
@@ -162,6 +162,11 @@ _SPECIAL: dict[str, dict[str, Any]] = {
         "help": "where a resume outside a partition's range starts: too_old=ACTION,"
         "too_new=ACTION (earliest, latest or error), or one ACTION for both",
     },
+    "trusted_proxies": {
+        "parse": parse_trusted_proxies,
+        "help": "proxies in front whose X-Forwarded-For counts: how many (the client is the "
+        "entry that many from the right), or their addresses and CIDR ranges, comma-separated",
+    },
     "id_mode": {"choices": ID_MODES},
     "jwt_keys": {
         "parse": parse_jwt_keys,
@@ -180,11 +185,6 @@ _SPECIAL: dict[str, dict[str, Any]] = {
         "help": "required token audience (aud), comma-separated for several; default: not checked",
     },
     "heartbeat_interval_s": {"aliases": ("--heartbeat",)},
-    "trusted_proxies": {
-        "parse": parse_trusted_proxies,
-        "help": "proxies in front whose X-Forwarded-For counts: how many (the client is the "
-        "entry that many from the right), or their addresses and CIDR ranges, comma-separated",
-    },
 }
 
 _SERVER_SPECS = (
@@ -211,13 +211,6 @@ _SERVER_SPECS = (
         "bootstrap_servers", str, "Kafka brokers, comma-separated (a [kafka] setting)", server=True
     ),
 )
-
-#: Options whose default the serve command sets itself (``cli._finite_defaults``).
-SERVE_DEFAULTS_SHOWN = {
-    "max_streams": "what the file limit allows, see --print-config",
-    "max_streams_per_client": "100, for clients at global addresses",
-    "count_private_clients": "false with the default --max-streams-per-client",
-}
 
 SERVER_DEFAULTS: dict[str, Any] = {
     "host": DEFAULT_HOST,
@@ -400,10 +393,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for spec in SPECS:
         names = [spec.flag, *spec.aliases]
         default = SERVER_DEFAULTS.get(spec.name) if spec.server else _default_of(spec.name)
-        if spec.server and spec.name not in SERVER_DEFAULTS:
-            shown = ""
-        elif spec.name in SERVE_DEFAULTS_SHOWN:
-            shown = f" (default: {SERVE_DEFAULTS_SHOWN[spec.name]})"
+        if (spec.server and spec.name not in SERVER_DEFAULTS) or "default" in spec.help.lower():
+            shown = ""  # no default, or the text already says it
         else:
             shown = f" (default: {'none' if default is None else default})"
         help_text = f"{spec.help}{shown} [{spec.env}]"

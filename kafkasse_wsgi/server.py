@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from functools import cached_property
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -65,12 +66,19 @@ class StreamServer:
         """:param admin_port: the port that serves ``/metrics`` and ``/_tail`` (and
         ``/healthz``), and nothing else; then the stream port does not serve them, nor does
         it with subscriber tokens on (they name every topic to any visitor)."""
-        self.streams = KafkaSSE(**options)
         self._admin_port = None if admin_port is None else str(admin_port)
-        self._admin_on_streams = admin_port is None and self.streams.options.jwt_keys is None
-        timeout_s = min(self.KAFKA_HEALTH_TIMEOUT_S, self.streams.options.setup_timeout_s)
-        self._kafka_health = KafkaHealth(self.streams.options, timeout_s)
+        self.streams = KafkaSSE(**options)
         self._page = resources.files(__package__).joinpath("static/index.html").read_bytes()
+
+    @cached_property
+    def _admin_on_streams(self) -> bool:
+        """Whether the stream port serves ``/metrics`` and ``/_tail``."""
+        return self._admin_port is None and self.streams.options.jwt_keys is None
+
+    @cached_property
+    def _kafka_health(self) -> KafkaHealth:
+        options = self.streams.options
+        return KafkaHealth(options, min(self.KAFKA_HEALTH_TIMEOUT_S, options.setup_timeout_s))
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
