@@ -11,6 +11,7 @@ gevent, kafka-python or our package's stream modules are imported, as gevent ask
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import signal
@@ -27,9 +28,6 @@ if TYPE_CHECKING:
 
 #: Seconds open streams get on SIGTERM before they are ended (gevent server).
 SHUTDOWN_GRACE_S = 1.0
-#: gunicorn's wait for the next request on a kept-alive connection; its gevent worker also
-#: bounds by it the time a request's headers take to arrive (slowloris).
-GUNICORN_KEEPALIVE_S = 5
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         print("kafkasse-wsgi: --workers must be at least 1", file=sys.stderr)
         return 2
+    headers_timeout_s = config.value("headers_timeout_s")
+    if isinstance(headers_timeout_s, bool) or not isinstance(headers_timeout_s, (int, float)):
+        headers_timeout_s = -1
+    if not 0 < headers_timeout_s < 3600:
+        print("kafkasse-wsgi: --headers-timeout must be seconds in (0, 3600)", file=sys.stderr)
+        return 2
     if workers == 1:
         return _serve_gevent(config)
     from .extras import MissingExtraError, require
@@ -109,7 +113,7 @@ def _serve_gevent(config: ServeConfig) -> int:
     from gevent.pool import Pool
     from gevent.pywsgi import WSGIServer
 
-    from .connections import BoundedHeadersHandler
+    from .connections import bounded_headers
     from .errors import ConfigurationError
     from .log import configure_json_logging
     from .serve_config import check
@@ -130,7 +134,7 @@ def _serve_gevent(config: ServeConfig) -> int:
         (host, port),
         app,
         spawn=Pool(_connections(config)),
-        handler_class=BoundedHeadersHandler,
+        handler_class=bounded_headers(config.value("headers_timeout_s")),
         log=None,
         error_log=logging.getLogger("gevent.pywsgi"),
     )
@@ -141,7 +145,8 @@ def _serve_gevent(config: ServeConfig) -> int:
     if config.value("admin_port") is not None:
         # The same app: it tells the admin port by the port a request came in on.
         admin_address = (host, config.value("admin_port"))
-        admin = WSGIServer(admin_address, app, log=None, handler_class=BoundedHeadersHandler)
+        handler = bounded_headers(config.value("headers_timeout_s"))
+        admin = WSGIServer(admin_address, app, log=None, handler_class=handler)
         admin.start()
 
     def stop(signum: int) -> None:
@@ -197,7 +202,9 @@ def _serve_gunicorn(config: ServeConfig) -> int:
                 # Streams are long-lived: the worker heartbeat, not the request, is timed.
                 "timeout": 60,
                 "graceful_timeout": 10,
-                "keepalive": GUNICORN_KEEPALIVE_S,
+                # The wait for the next request on a kept-alive connection; the gevent
+                # worker also bounds by it the time a request's headers take (slowloris).
+                "keepalive": max(1, math.ceil(config.value("headers_timeout_s"))),
                 "loglevel": log_level.lower(),
                 "accesslog": None,
                 "post_worker_init": post_worker_init,

@@ -75,7 +75,8 @@ class BoundedHeadersHandler(WSGIHandler):
     a connection that sends part of its headers and then nothing (slowloris) holds a place
     in the connection pool and a file for good. (gunicorn's ``keepalive`` bounds the same.)"""
 
-    #: Seconds from a connection (or the end of its last answer) to the end of the headers.
+    #: Seconds from a connection (or the end of its last answer) to the end of the headers;
+    #: :func:`bounded_headers` makes a handler with another bound.
     HEADERS_TIMEOUT_S = 10.0
 
     def handle_one_request(self) -> Any:
@@ -96,3 +97,8 @@ class BoundedHeadersHandler(WSGIHandler):
         if isinstance(ex, HeadersTooSlow):
             return None  # closed without an answer, like a request line that never came
         return super()._handle_client_error(ex)
+
+
+def bounded_headers(seconds: float) -> type[BoundedHeadersHandler]:
+    """A :class:`BoundedHeadersHandler` whose bound is ``seconds``."""
+    return type("BoundedHeadersHandler", (BoundedHeadersHandler,), {"HEADERS_TIMEOUT_S": seconds})

@@ -198,6 +198,13 @@ _SERVER_SPECS = (
         server=True,
     ),
     Spec(
+        "headers_timeout_s",
+        float,
+        "seconds a connection may take to send its request line and headers, or stay idle "
+        "between requests, before it is closed (slowloris; gunicorn's keepalive)",
+        server=True,
+    ),
+    Spec(
         "workers",
         int,
         "1: gevent's server in this process; more: gunicorn with gevent workers "
@@ -216,6 +223,7 @@ SERVER_DEFAULTS: dict[str, Any] = {
     "host": DEFAULT_HOST,
     "port": DEFAULT_PORT,
     "admin_port": None,
+    "headers_timeout_s": 10.0,
     "workers": 1,
     "log_level": "INFO",
 }
