@@ -20,7 +20,9 @@ worker_class = "gevent"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 
 # Streams (and other requests) one worker serves at once. Each stream also opens sockets to
-# the brokers, so keep `ulimit -n` well above worker_connections * (1 + brokers).
+# the brokers, so keep `ulimit -n` well above worker_connections * (1 + brokers). A worker
+# whose pool is full stops accepting: connections then wait unanswered. Set the app's
+# max_streams below it (say 90 %), so a stream past the bound gets a 503 with Retry-After.
 worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "1000"))
 
 # Not a request timeout under gevent: the worker reports to the master from its event loop,
@@ -34,6 +36,8 @@ graceful_timeout = 10
 
 # Seconds to keep an idle keep-alive connection open between short requests. Streams are
 # not idle: the heartbeats (heartbeat_interval_s, 15 s by default) keep them, and proxies, busy.
+# The gevent worker also bounds by it the time a request's headers take to arrive: a client
+# that sends part of its headers and then nothing (slowloris) is closed after 5 s.
 keepalive = 5
 
 # Access log on stdout. Every line is JSON: the app's (kafkasse_wsgi.log, set up in

@@ -5,12 +5,14 @@ say no before it builds one. The counts are per process, like the streams themse
 with N gunicorn workers the process limit applies to each of them.
 
 The client is :attr:`~kafkasse_wsgi.request.StreamRequest.client_address`: the connection's
-address, or behind ``trusted_proxies`` the address the outermost trusted proxy saw.
+address, or behind ``trusted_proxies`` the address the outermost trusted proxy saw; IPv6
+clients are counted by their /64.
 """
 
 from __future__ import annotations
 
 import collections
+import ipaddress
 
 from .errors import TooManyStreamsError
 from .options import Options
@@ -54,7 +56,10 @@ def admit(client: str, options: Options) -> Ticket:
             status=503,
             retry_after_s=RETRY_AFTER_S,
         )
+    client = client_key(client)
     limit = options.max_streams_per_client
+    if limit is not None and not (options.count_private_clients or _is_global(client)):
+        limit = None  # perhaps a proxy not yet trusted, with every client behind it
     if limit is not None and _open_by_client[client] >= limit:
         raise TooManyStreamsError(
             f"too many open streams from this client (at most {limit})",
@@ -64,6 +69,29 @@ def admit(client: str, options: Options) -> Ticket:
     _open_total += 1
     _open_by_client[client] += 1
     return Ticket(client)
+
+
+def client_key(client: str) -> str:
+    """What per-client limits count: the address; for IPv6 its /64, which one client (a
+    home, a phone) holds whole and may spread its connections over."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return client
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return client
+
+
+def _is_global(client: str) -> bool:
+    """Whether ``client`` (an address or a /64) is on the internet (text that is neither
+    counts as global)."""
+    try:
+        return ipaddress.ip_network(client, strict=False).is_global
+    except ValueError:
+        return True
 
 
 def open_streams() -> int:

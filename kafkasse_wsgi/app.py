@@ -220,8 +220,7 @@ def stream_or_refuse(
         timeout = gevent.Timeout(opts.setup_timeout_s)
         timeout.start()
         try:
-            # HEAD gets headers only: it would open a hub for nobody (then kept lingering).
-            shared = request.method != "HEAD" and _shares_the_tail(opts, bounds)
+            shared = _shares_the_tail(opts, bounds)
             on_hubs = None
             if shared and _at_the_head(request, wanted, timestamp):
                 # No consumer of its own: the stream starts on its topics' hubs.
@@ -263,7 +262,7 @@ def stream_or_refuse(
                 if replay is not None and replay.finished:
                     raise _NothingLeft
                 assign_and_seek(consumer, starts)
-                if shared:
+                if shared and request.method != "HEAD":  # a HEAD reads nothing
                     # It reads through its own consumer until it has caught up with the hubs.
                     for topic in topics_of(wanted):
                         if topic not in hubs:
@@ -376,8 +375,12 @@ def _start_streaming(
     start_response("200 OK", _stream_headers(opts, request, starts))
     if request.method == "HEAD":
         # Headers only: a server never writes a HEAD body, so it would never notice the
-        # client leaving and the consumer would stay open for good.
+        # client leaving and the consumer would stay open for good. A HEAD at the head
+        # reads from the hubs (no consumer of its own); one it leaves without clients
+        # closes now rather than lingering for nobody.
         stream.close()
+        for attached in hubs.values():
+            attached.close_if_unused()
         return []
     return stream
 

@@ -11,6 +11,7 @@ gevent, kafka-python or our package's stream modules are imported, as gevent ask
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import signal
@@ -60,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Server settings and where each value comes from: no kafka-python import yet.
         config = resolve(args)
+        _finite_defaults(config)
         if args.print_config:
             check(config)
             sys.stdout.write(config.describe())
@@ -74,6 +76,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     workers = config.value("workers")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         print("kafkasse-wsgi: --workers must be at least 1", file=sys.stderr)
+        return 2
+    headers_timeout_s = config.value("headers_timeout_s")
+    if isinstance(headers_timeout_s, bool) or not isinstance(headers_timeout_s, (int, float)):
+        headers_timeout_s = -1
+    if not 0 < headers_timeout_s < 3600:
+        print("kafkasse-wsgi: --headers-timeout must be seconds in (0, 3600)", file=sys.stderr)
         return 2
     if workers == 1:
         return _serve_gevent(config)
@@ -128,6 +136,7 @@ def _serve_gevent(config: ServeConfig) -> int:
     from gevent.pool import Pool
     from gevent.pywsgi import WSGIServer
 
+    from .connections import bounded_headers
     from .errors import ConfigurationError
     from .log import configure_json_logging
     from .serve_config import check
@@ -138,7 +147,7 @@ def _serve_gevent(config: ServeConfig) -> int:
     log = logging.getLogger("kafkasse_wsgi.cli")
     try:
         check(config)
-        app = StreamServer(**config.stream_options())
+        app = StreamServer(config.value("admin_port"), **config.stream_options())
     except ConfigurationError as error:
         print(f"kafkasse-wsgi: {error.message}", file=sys.stderr)
         return 2
@@ -147,17 +156,27 @@ def _serve_gevent(config: ServeConfig) -> int:
     server = WSGIServer(
         (host, port),
         app,
-        spawn=Pool(),
+        spawn=Pool(_connections(config)),
+        handler_class=bounded_headers(config.value("headers_timeout_s")),
         log=None,
         error_log=logging.getLogger("gevent.pywsgi"),
     )
     # Streams are ended cleanly on SIGTERM (below); any still open after this grace are
     # killed, which runs their cleanup too (GreenletExit).
     server.stop_timeout = SHUTDOWN_GRACE_S
+    admin = None
+    if config.value("admin_port") is not None:
+        # The same app: it tells the admin port by the port a request came in on.
+        admin_address = (host, config.value("admin_port"))
+        handler = bounded_headers(config.value("headers_timeout_s"))
+        admin = WSGIServer(admin_address, app, log=None, handler_class=handler)
+        admin.start()
 
     def stop(signum: int) -> None:
         log.info("signal %d: stopping; open streams end now, clients resume elsewhere", signum)
         end_all_streams("shutdown")
+        if admin is not None:
+            admin.close()
         server.close()  # serve_forever() returns and stops the server, as above
 
     gevent.signal_handler(signal.SIGTERM, stop, signal.SIGTERM)
@@ -194,14 +213,21 @@ def _serve_gunicorn(config: ServeConfig) -> int:
     class StreamApplication(BaseApplication):
         def load_config(self) -> None:
             settings = {
-                "bind": f"{config.value('host')}:{config.value('port')}",
+                "bind": [
+                    f"{config.value('host')}:{port}"
+                    for port in (config.value("port"), config.value("admin_port"))
+                    if port is not None
+                ],
                 "workers": config.value("workers"),
                 "worker_class": "gevent",
-                "worker_connections": 2000,
+                # Each worker is a process with the same file limit: the same bounds.
+                "worker_connections": _connections(config),
                 # Streams are long-lived: the worker heartbeat, not the request, is timed.
                 "timeout": 60,
                 "graceful_timeout": 10,
-                "keepalive": 5,
+                # The wait for the next request on a kept-alive connection; the gevent
+                # worker also bounds by it the time a request's headers take (slowloris).
+                "keepalive": max(1, math.ceil(config.value("headers_timeout_s"))),
                 "loglevel": log_level.lower(),
                 "accesslog": None,
                 "post_worker_init": post_worker_init,
@@ -215,7 +241,7 @@ def _serve_gunicorn(config: ServeConfig) -> int:
             from .server import StreamServer
 
             check(config)  # in the worker, after gevent patched it
-            return StreamServer(**config.stream_options())
+            return StreamServer(config.value("admin_port"), **config.stream_options())
 
     try:
         StreamApplication().run()
@@ -223,6 +249,31 @@ def _serve_gunicorn(config: ServeConfig) -> int:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _finite_defaults(config: ServeConfig) -> None:
+    """``max_streams`` defaults to what this process's file limit allows (``capacity.py``);
+    ``max_streams_per_client`` to a bound on each client at a global address."""
+    from .capacity import STREAMS_PER_CLIENT, this_process
+    from .serve_config import Setting
+
+    options = config.options
+    if "max_streams" not in options:
+        capacity = this_process()
+        source = f"default: file limit {capacity.file_limit}"
+        options["max_streams"] = Setting(capacity.streams, source)
+    if "max_streams_per_client" not in options:
+        options["max_streams_per_client"] = Setting(STREAMS_PER_CLIENT, "default")
+        if "count_private_clients" not in options:
+            source = "default with the default max_streams_per_client"
+            options["count_private_clients"] = Setting(False, source)
+
+
+def _connections(config: ServeConfig) -> int:
+    """One process's connection pool: above ``max_streams``, so no stream waits for it."""
+    from .capacity import this_process
+
+    return this_process().connections_for(config.options["max_streams"].value)
 
 
 if __name__ == "__main__":

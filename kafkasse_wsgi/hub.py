@@ -26,6 +26,7 @@ from gevent.event import Event
 from kafka import errors as kafka_errors
 
 from . import metrics
+from .admission import RETRY_AFTER_S
 from .assignments import Assignment, StartPosition
 from .consumer import (
     UNAVAILABLE_RETRY_AFTER_S,
@@ -44,6 +45,7 @@ from .errors import (
     KafkaSSEError,
     KafkaStreamError,
     KafkaUnavailableError,
+    TooManyStreamsError,
 )
 from .kafka_config import translate
 from .log import PACKAGE_LOGGER
@@ -110,6 +112,8 @@ def attach(topic: str, options: Options) -> TopicHub:
     key = _key(topic, options)
     found = _hubs.get(key)
     opening = found is None or found.closed
+    if opening:
+        _make_room(options.max_hubs)
     hub = TopicHub(topic, options, key) if found is None or opening else found
     if opening:
         _hubs[key] = hub
@@ -124,6 +128,24 @@ def attach(topic: str, options: Options) -> TopicHub:
         hub.release()
         raise
     return hub
+
+
+def _make_room(max_hubs: int | None) -> None:
+    """Room for one more hub under ``max_hubs``: hubs lingering without clients close first.
+
+    :raises TooManyStreamsError: every hub has clients (503 with ``Retry-After``).
+    """
+    if max_hubs is None or len(_hubs) < max_hubs:
+        return
+    for idle in [hub for hub in _hubs.values() if hub.clients == 0]:
+        idle._shut(None)
+        if len(_hubs) < max_hubs:
+            return
+    raise TooManyStreamsError(
+        f"this server follows as many topics as it can (max_hubs {max_hubs}); try again later",
+        status=503,
+        retry_after_s=RETRY_AFTER_S,
+    )
 
 
 def describe_hubs() -> list[dict[str, Any]]:
@@ -195,6 +217,11 @@ class TopicHub:
         metrics.tail_clients(-1)
         if self.clients == 0 and not self.closed:
             self._linger = gevent.spawn_later(self._options.tail_linger_s, self._close_unused)
+
+    def close_if_unused(self) -> None:
+        """Close now if no client is left (after a HEAD: nobody is about to come back)."""
+        if self.clients == 0:
+            self._shut(None)
 
     def wait_open(self) -> None:
         """Wait for the client that opens the hub; its failure is ours too."""

@@ -13,6 +13,7 @@ import logging
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 
 #: ``allowed_topics``: a list of names, or ``(environ, topic) -> bool`` decided per request.
 AllowedTopics = Iterable[str] | Callable[["WSGIEnvironment", str], bool] | None
+
+#: ``trusted_proxies`` given as addresses and ranges, once validated.
+TrustedNetworks = tuple[IPv4Network | IPv6Network, ...]
 
 #: ``cors_origins``: ``"*"`` (any origin, without credentials) or the origins allowed.
 CorsOrigins = str | Iterable[str] | None
@@ -132,14 +136,23 @@ class Options:
     Limits (``None`` means no limit):
 
     :param max_streams: open streams per process; more get 503 with ``Retry-After``.
+        ``kafkasse-wsgi serve`` defaults it to what the file limit allows.
     :param cors_origins: origins whose browser pages may read streams (CORS): a list such
         as ``["https://app.example"]`` (those get ``Access-Control-Allow-Credentials``, so
         cookies work), or ``"*"`` for any origin (without credentials). ``None`` (default):
         no CORS headers, same-origin pages only.
-    :param max_streams_per_client: open streams per client address; more get 429.
+    :param max_streams_per_client: open streams per client address (an IPv6 client's
+        /64); more get 429. ``kafkasse-wsgi serve`` defaults it to 100.
+    :param count_private_clients: whether ``max_streams_per_client`` counts clients at
+        loopback, private and other non-global addresses. The serve command sets False with
+        its default ``max_streams_per_client``: behind a proxy not yet in ``trusted_proxies``
+        every client has the proxy's address, and the default must not cap them all.
     :param trusted_proxies: how many proxies in front of this server append to
         ``X-Forwarded-For``; the client address is the entry that many places from the right.
-        0 (default) ignores the header and uses the connection's address.
+        0 (default) ignores the header and uses the connection's address. Or the proxies'
+        addresses and CIDR ranges (a list, or text separated by commas): the header counts
+        only when the connection comes from one of them, and the client is its rightmost
+        entry that is not one of them.
     :param max_topics: distinct topics one request may name (400 beyond).
     :param max_partitions: partitions one stream may be assigned (400 beyond).
     :param max_last_event_id_bytes: longest ``Last-Event-ID`` accepted (400 beyond).
@@ -183,6 +196,9 @@ class Options:
     :param tail_ring_bytes: most bytes a hub keeps: the events' text, the bytes formatted for
         its clients, position vectors.
     :param tail_ring_age_s: oldest event a hub keeps, in seconds.
+    :param max_hubs: hubs one process holds (each a consumer and a ring of up to
+        ``tail_ring_bytes``: with the ring bounds this bounds the tail's memory); a stream
+        that needs one more gets 503 with ``Retry-After`` (a hub without clients makes room).
     :param max_private_consumers: a hub client that fell behind the ring reads through its
         own consumer again, unless the process holds this many already: it then ends with a
         ``retry:`` hint and its id, and resumes later. ``None``: no cap.
@@ -245,6 +261,7 @@ class Options:
     DEFAULT_TAIL_RING_BYTES = 16 * 1_048_576
     DEFAULT_TAIL_RING_AGE_S = 120.0
     DEFAULT_MAX_PRIVATE_CONSUMERS = 500
+    DEFAULT_MAX_HUBS = 64
     DEFAULT_JWT_TOPICS_CLAIM = "kafkasse.topics"
     DEFAULT_JWT_COOKIE_NAME = "kafkasse_token"
 
@@ -268,7 +285,8 @@ class Options:
     setup_timeout_s: float = DEFAULT_SETUP_TIMEOUT_S
     max_streams: int | None = None
     max_streams_per_client: int | None = None
-    trusted_proxies: int = 0
+    count_private_clients: bool = True
+    trusted_proxies: int | TrustedNetworks = 0
     max_topics: int | None = DEFAULT_MAX_TOPICS
     max_partitions: int | None = DEFAULT_MAX_PARTITIONS
     max_last_event_id_bytes: int | None = DEFAULT_MAX_LAST_EVENT_ID_BYTES
@@ -288,6 +306,7 @@ class Options:
     tail_ring_bytes: int = DEFAULT_TAIL_RING_BYTES
     tail_ring_age_s: float = DEFAULT_TAIL_RING_AGE_S
     max_private_consumers: int | None = DEFAULT_MAX_PRIVATE_CONSUMERS
+    max_hubs: int | None = DEFAULT_MAX_HUBS
     jwt_keys: Any = None
     jwt_algorithms: Sequence[str] | None = None
     jwt_audience: str | Sequence[str] | None = None
@@ -352,6 +371,7 @@ class Options:
             "use_timestamp_for_id",
             "allow_filters",
             "shared_tail",
+            "count_private_clients",
         ):
             # A truthy string such as "false" would silently switch the mode on.
             if not isinstance(getattr(self, name), bool):
@@ -406,10 +426,14 @@ class Options:
             "max_last_event_id_bytes",
             "max_filter_length",
             "max_private_consumers",
+            "max_hubs",
         ):
             if getattr(self, name) is not None:
                 _require_int(self, name, minimum=1)
-        _require_int(self, "trusted_proxies", minimum=0)
+        if isinstance(self.trusted_proxies, int) and not isinstance(self.trusted_proxies, bool):
+            _require_int(self, "trusted_proxies", minimum=0)
+        else:
+            object.__setattr__(self, "trusted_proxies", _networks(self.trusted_proxies))
         _require_int(self, "reconnect_spread_ms", minimum=0)
         _require_seconds(self, "max_stream_lifetime_s", optional=True)
         _require_seconds(self, "max_blocked_s", optional=True)
@@ -613,3 +637,24 @@ def _require_seconds(options: Options, name: str, optional: bool = False) -> Non
         or value <= 0
     ):
         raise ConfigurationError(f"{name} must be a finite number of seconds > 0, got {value!r}")
+
+
+def _networks(value: Any) -> TrustedNetworks:
+    """Addresses and CIDR ranges (a list, or text separated by commas) as networks."""
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, Iterable) or isinstance(value, (bytes, Mapping)):
+        raise ConfigurationError(
+            "trusted_proxies must be a number of proxies, or their addresses and CIDR ranges"
+        )
+    networks = []
+    for item in value:
+        try:
+            networks.append(ip_network(str(item).strip(), strict=False))
+        except ValueError:
+            raise ConfigurationError(
+                f"trusted_proxies: {str(item)!r} is not an address or a CIDR range"
+            ) from None
+    if not networks:
+        raise ConfigurationError("trusted_proxies: no address or range given; 0 for none")
+    return tuple(networks)

@@ -14,6 +14,7 @@ Pure: no Kafka, no I/O.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 import uuid
 from collections.abc import Callable, Iterable
@@ -25,6 +26,7 @@ from werkzeug.wrappers import Request
 
 from .assignments import Assignment, parse_since, topics_of
 from .errors import InvalidAssignmentError, InvalidFilterError
+from .options import TrustedNetworks
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -66,7 +68,8 @@ class StreamRequest:
     :param origin: the ``Origin`` header (browsers send it cross-origin), or ``None``.
     :param client_address: the address admission limits count against: the connection's, or
         with ``trusted_proxies=N`` the ``X-Forwarded-For`` entry N places from the right
-        (werkzeug's ``ProxyFix`` rule; a client can write anything left of it).
+        (werkzeug's ``ProxyFix`` rule; a client can write anything left of it); with
+        addresses and ranges, the rightmost entry that is not one of them.
     :param filter: ``?filter=``, a JMESPath expression as sent (see :mod:`~kafkasse_wsgi.filters`).
     :param until: ``?until=`` as sent: epoch ms or ISO-8601 (:func:`parse_until` reads it).
     :param limit: ``?limit=`` as sent: the number of events to deliver (:func:`parse_limit`).
@@ -86,7 +89,9 @@ class StreamRequest:
     limit: str | None = None
 
 
-def parse_request(environ: WSGIEnvironment, trusted_proxies: int = 0) -> StreamRequest:
+def parse_request(
+    environ: WSGIEnvironment, trusted_proxies: int | TrustedNetworks = 0
+) -> StreamRequest:
     """Read the :class:`StreamRequest` out of a WSGI environ (never reads the body)."""
     request = Request(environ, populate_request=False, shallow=True)
     args = request.args
@@ -140,14 +145,39 @@ def _request_id(given: str) -> str:
     return given if _REQUEST_ID.fullmatch(given) else str(uuid.uuid4())
 
 
-def _client_address(environ: WSGIEnvironment, trusted_proxies: int) -> str:
+def _client_address(environ: WSGIEnvironment, trusted_proxies: int | TrustedNetworks) -> str:
     remote = str(environ.get("REMOTE_ADDR") or "unknown")
+    if isinstance(trusted_proxies, tuple):
+        return _behind_trusted_networks(environ, remote, trusted_proxies)
     if trusted_proxies <= 0:
         return remote
     hops = parse_list_header(environ.get("HTTP_X_FORWARDED_FOR", ""))
     if len(hops) >= trusted_proxies:
         return hops[-trusted_proxies]
     return remote
+
+
+def _behind_trusted_networks(
+    environ: WSGIEnvironment, remote: str, networks: TrustedNetworks
+) -> str:
+    """The rightmost address that is not a trusted proxy, from the connection leftwards
+    through ``X-Forwarded-For`` (a client can write anything left of what our proxies add)."""
+    if not _within(remote, networks):
+        return remote
+    client = remote
+    for hop in reversed(parse_list_header(environ.get("HTTP_X_FORWARDED_FOR", ""))):
+        client = hop
+        if not _within(hop, networks):
+            break
+    return client
+
+
+def _within(address: str, networks: TrustedNetworks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 def resume_within(requested: list[Assignment], resumed: list[Assignment]) -> list[Assignment]:

@@ -116,6 +116,12 @@ def parse_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def parse_trusted_proxies(text: str) -> int | list[str]:
+    """A number of proxies, or their addresses and CIDR ranges (checked by ``Options``)."""
+    value = text.strip()
+    return int(value) if value.isdigit() else parse_list(value)
+
+
 def parse_cors_origins(text: str) -> str | list[str]:
     return "*" if text.strip() == "*" else parse_list(text)
 
@@ -151,6 +157,11 @@ _SPECIAL: dict[str, dict[str, Any]] = {
         "help": "where a resume outside a partition's range starts: too_old=ACTION,"
         "too_new=ACTION (earliest, latest or error), or one ACTION for both",
     },
+    "trusted_proxies": {
+        "parse": parse_trusted_proxies,
+        "help": "proxies in front whose X-Forwarded-For counts: how many (the client is the "
+        "entry that many from the right), or their addresses and CIDR ranges, comma-separated",
+    },
     "id_mode": {"choices": ID_MODES},
     "jwt_keys": {
         "parse": key_of_flag,
@@ -182,6 +193,20 @@ _SERVER_SPECS = (
     Spec("host", str, "address to listen on", server=True),
     Spec("port", int, "port to listen on", server=True),
     Spec(
+        "admin_port",
+        _optional(int),
+        "port (on the same host) for /metrics, /_tail and /healthz; then, and with "
+        "subscriber tokens on, the stream port does not serve /metrics and /_tail",
+        server=True,
+    ),
+    Spec(
+        "headers_timeout_s",
+        float,
+        "seconds a connection may take to send its request line and headers, or stay idle "
+        "between requests, before it is closed (slowloris; gunicorn's keepalive)",
+        server=True,
+    ),
+    Spec(
         "workers",
         int,
         "1: gevent's server in this process; more: gunicorn with gevent workers "
@@ -207,6 +232,8 @@ _SERVER_SPECS = (
 SERVER_DEFAULTS: dict[str, Any] = {
     "host": DEFAULT_HOST,
     "port": DEFAULT_PORT,
+    "admin_port": None,
+    "headers_timeout_s": 10.0,
     "workers": 1,
     "log_level": "INFO",
     "allow_all_topics": False,

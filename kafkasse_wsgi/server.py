@@ -8,6 +8,8 @@ GET /healthz              200 {"status": "ok"}; ``?kafka=1`` also asks the broke
 GET /metrics              Prometheus metrics (all workers under gunicorn)
 GET /_tail                200 {"hubs": [...]}: this process's shared-tail hubs (clients, ring,
                           handoffs, detaches; see :func:`~kafkasse_wsgi.hub.describe_hubs`)
+                          These two only on ``--admin-port`` when it is set, and not on the
+                          stream port with subscriber tokens on.
 GET /<topic>[,<topic>…]   a stream (``?since=``, ``Last-Event-ID``, ``Accept``)
 
 Every path answers ``OPTIONS`` (204; a CORS preflight with ``--cors-origins``) and any
@@ -18,18 +20,17 @@ from __future__ import annotations
 
 import html
 import json
-import logging
 from collections.abc import Iterable
+from functools import cached_property
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-import gevent
-
 from . import __version__
 from .app import KafkaSSE, answer_other_method
+from .connections import ClosingRefusals
+from .health import KafkaHealth
 from .hub import describe_hubs
-from .log import PACKAGE_LOGGER
 from .metrics import metrics_app
 from .request import parse_request
 
@@ -65,6 +66,8 @@ def _demo_page(allowed: Any) -> bytes:
 
 #: The paths that are not streams.
 _FIXED = frozenset({"", "/", "/healthz", "/metrics", "/_tail", "/favicon.ico"})
+#: The paths that tell a visitor every topic's name and activity.
+_ADMIN = frozenset({"/metrics", "/_tail"})
 
 
 class StreamServer:
@@ -75,14 +78,33 @@ class StreamServer:
     #: of its own once ``api_version`` is set. Leaves room for a busy worker within 5 s.
     KAFKA_HEALTH_TIMEOUT_S = 3.0
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, admin_port: int | None = None, **options: Any) -> None:
+        """:param admin_port: the port that serves ``/metrics`` and ``/_tail`` (and
+        ``/healthz``), and nothing else; then the stream port does not serve them, nor does
+        it with subscriber tokens on (they name every topic to any visitor)."""
+        self._admin_port = None if admin_port is None else str(admin_port)
         self.streams = KafkaSSE(**options)
         self._page = _demo_page(self.streams.options.allowed_topics)
 
+    @cached_property
+    def _admin_on_streams(self) -> bool:
+        """Whether the stream port serves ``/metrics`` and ``/_tail``."""
+        return self._admin_port is None and self.streams.options.jwt_keys is None
+
+    @cached_property
+    def _kafka_health(self) -> KafkaHealth:
+        options = self.streams.options
+        return KafkaHealth(options, min(self.KAFKA_HEALTH_TIMEOUT_S, options.setup_timeout_s))
+
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if path not in _FIXED:
-            return self.streams(environ, start_response)
+        if environ.get("SERVER_PORT") == self._admin_port:
+            if path not in _ADMIN and path != "/healthz":
+                return _json(start_response, "404 Not Found", {"error": "not an admin path"})
+        elif path in _ADMIN and not self._admin_on_streams:
+            return _json(start_response, "404 Not Found", {"error": "not served here"})
+        elif path not in _FIXED:
+            return ClosingRefusals(self.streams, environ, start_response).answer()
         options = self.streams.options
         request = parse_request(environ, options.trusted_proxies)
         answer = answer_other_method(request, environ, start_response, options)
@@ -110,30 +132,7 @@ class StreamServer:
         query = parse_qs(environ.get("QUERY_STRING", ""))
         if query.get("kafka", ["0"])[-1] not in ("1", "true", "yes"):
             return _json(start_response, "200 OK", {"status": "ok", "version": __version__})
-        from .consumer import close_quietly, kafka_call, open_consumer
-        from .errors import KafkaSSEError, KafkaUnavailableError
-        from .log import RequestLogAdapter
-
-        consumer = None
-        log = RequestLogAdapter(
-            self.streams.options.logger or logging.getLogger(PACKAGE_LOGGER), "healthz"
-        )
-        options = self.streams.options
-        timeout = gevent.Timeout(min(self.KAFKA_HEALTH_TIMEOUT_S, options.setup_timeout_s))
-        timeout.start()
-        unavailable = None
-        try:
-            consumer = open_consumer(options, "healthz")
-            kafka_call("metadata", consumer.topics)
-        except KafkaSSEError as error:
-            unavailable = error.name
-        except gevent.Timeout as expired:
-            if expired is not timeout:
-                raise
-            unavailable = KafkaUnavailableError.__name__
-        finally:
-            timeout.close()
-            close_quietly(consumer, log)
+        unavailable = self._kafka_health.unavailable()
         if unavailable is not None:
             status = {"status": "kafka unavailable", "error": unavailable}
             return _json(start_response, "503 Service Unavailable", status)

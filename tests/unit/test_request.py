@@ -156,3 +156,42 @@ def test_spell_out_replaces_a_whole_topic_beside_its_partitions_by_the_others() 
         Assignment("b"),
     ]
     assert asked == ["a"]  # Kafka is asked only about topics that need it
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "client"),
+    [
+        ("10.0.0.9", "1.1.1.1, 2.2.2.2", "2.2.2.2"),  # the peer is a trusted proxy
+        ("10.0.0.9", "1.1.1.1, 10.0.0.5", "1.1.1.1"),  # so is the next hop: skipped
+        ("1.2.3.4", "1.1.1.1", "1.2.3.4"),  # the peer is no proxy of ours: its own address
+        ("10.0.0.9", "", "10.0.0.9"),  # a trusted proxy that forwarded nothing
+        ("::1", "2001:db8::7", "2001:db8::7"),  # a trusted address beside the range
+    ],
+)
+def test_trusted_proxies_may_be_addresses_and_ranges(peer: str, forwarded: str, client: str):
+    """X-Forwarded-For counts only when the connection comes from a listed proxy; the client
+    is the rightmost entry that is not one (werkzeug's ProxyFix counts hops instead)."""
+    from kafkasse_wsgi.options import Options
+
+    trusted = Options(trusted_proxies="10.0.0.0/8, ::1").trusted_proxies
+    request = environ(x_forwarded_for=forwarded)
+    request["REMOTE_ADDR"] = peer
+    assert parse_request(request, trusted_proxies=trusted).client_address == client
+
+
+def test_per_client_limits_group_ipv6_clients_by_their_64() -> None:
+    """An IPv6 client holds a /64 (or more): counted per address it had a limit per stream."""
+    from kafkasse_wsgi.admission import admit
+    from kafkasse_wsgi.errors import TooManyStreamsError
+    from kafkasse_wsgi.options import Options
+
+    options = Options(max_streams_per_client=2)
+    tickets = [admit("2a00:1450:4001:81a::1", options), admit("2a00:1450:4001:81a::2", options)]
+    try:
+        with pytest.raises(TooManyStreamsError) as refused:
+            admit("2a00:1450:4001:81a:ffff::3", options)
+        assert refused.value.status == 429
+        tickets.append(admit("2a00:1450:4001:81b::1", options))  # another /64
+    finally:
+        for ticket in tickets:
+            ticket.release()
