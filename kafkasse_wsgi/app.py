@@ -307,7 +307,7 @@ def stream_or_refuse(
             raise
         return _refuse(exc, request, environ, start_response, opts, log)
     try:
-        return _start_streaming(stream, request, start_response, opts, log, grant, starts)
+        return _start_streaming(stream, request, start_response, opts, log, grant, starts, hubs)
     except BaseException:
         stream.end_cause = "error"
         stream.close()  # it holds the ticket, consumer and hubs now
@@ -360,8 +360,10 @@ def _start_streaming(
     log: logging.LoggerAdapter,
     grant: TokenGrant | None,
     starts: list[StartPosition],
+    hubs: dict[str, TopicHub],
 ) -> Iterable[bytes]:
-    """Log the start, send the headers, hand the body to the server."""
+    """Log the start, send the headers, hand the body to the server (for a HEAD, only the
+    headers: ``hubs`` it attached to are let go at once)."""
     if grant is not None:
         log.info(
             "token of %s grants %s for %.0fs more",
