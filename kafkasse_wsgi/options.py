@@ -144,9 +144,10 @@ class Options:
     :param max_streams_per_client: open streams per client address (an IPv6 client's
         /64); more get 429. ``kafkasse-wsgi serve`` defaults it to 100.
     :param count_private_clients: whether ``max_streams_per_client`` counts clients at
-        loopback, private and other non-global addresses. The serve command sets False with
-        its default ``max_streams_per_client``: behind a proxy not yet in ``trusted_proxies``
-        every client has the proxy's address, and the default must not cap them all.
+        loopback, private and other non-global addresses. The serve command sets False beside
+        its own ``max_streams_per_client`` of 100: behind a proxy not yet in
+        ``trusted_proxies`` every client has the proxy's address, and that cap must not
+        apply to them all.
     :param trusted_proxies: how many proxies in front of this server append to
         ``X-Forwarded-For``; the client address is the entry that many places from the right.
         0 (default) ignores the header and uses the connection's address. Or the proxies'

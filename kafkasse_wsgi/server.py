@@ -98,7 +98,7 @@ class StreamServer:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if environ.get("SERVER_PORT") == self._admin_port:
+        if self._admin_port is not None and environ.get("SERVER_PORT") == self._admin_port:
             if path not in _ADMIN and path != "/healthz":
                 return _json(start_response, "404 Not Found", {"error": "not an admin path"})
         elif path in _ADMIN and not self._admin_on_streams:
