@@ -51,17 +51,23 @@ def looks_like_a_path(text: str) -> bool:
     )
 
 
+def _url_pem_or_file(value: str) -> str | Path | None:
+    """A URL or PEM text as is, an existing file as its path; ``None`` for anything else."""
+    if value.startswith(("https://", "http://", "-----BEGIN")):
+        return value
+    path = Path(value).expanduser()
+    return path if path.is_file() else None
+
+
 def key_of_env(text: str) -> str | Path:
     """``KAFKASSE_JWT_KEYS``: a URL or PEM as is, an existing file, or an inline secret.
 
     :raises KeyTextError: neither an existing file nor secret-shaped.
     """
     value = text.strip()
-    if value.startswith(("https://", "http://", "-----BEGIN")):
-        return value
-    path = Path(value).expanduser()
-    if path.is_file():
-        return path
+    known = _url_pem_or_file(value)
+    if known is not None:
+        return known
     if is_secret_shaped(value):
         return value
     raise KeyTextError(
@@ -75,12 +81,9 @@ def key_of_flag(text: str) -> str | Path:
 
     :raises KeyTextError: no such file.
     """
-    value = text.strip()
-    if value.startswith(("https://", "http://", "-----BEGIN")):
-        return value
-    path = Path(value).expanduser()
-    if path.is_file():
-        return path
+    known = _url_pem_or_file(text.strip())
+    if known is not None:
+        return known
     raise KeyTextError(
         "names no key file (the value is not shown; an inline HS secret belongs in "
         "KAFKASSE_JWT_KEYS, never on a command line)"
