@@ -3,7 +3,8 @@ write JSON.
 
 Each figure comes from this one run, on the same topic and broker, so ratios compare like
 with like even on a shared machine. Sections (``--only``): a b c d e f g h, i (the shared
-live tail against one consumer per stream, ``tail.py``), plus ``client`` (the load client's
+live tail against one consumer per stream, ``tail.py``), j (fairness: p99 beside a paused
+client or blocking hooks, ``fairness.py``), plus ``client`` (the load client's
 own ceiling) and ``profile`` (py-spy on the worker during b).
 """
 
@@ -19,10 +20,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from . import baseline, data, memory, profile, streams, tail
+from . import baseline, data, fairness, memory, profile, streams, tail
 from .procs import ROOT, Gunicorn, raise_nofile
 
-SECTIONS = ("client", "a", "b", "profile", "c", "g", "d", "e", "f", "h", "i")
+SECTIONS = ("client", "a", "b", "profile", "c", "g", "d", "e", "f", "h", "i", "j")
 TAIL_PARTS = ("latency", "fanout", "idle", "capacity")
 
 
@@ -383,3 +384,9 @@ def run_sections(
         )
 
     section("i", shared_tail)
+    section(
+        "j",
+        lambda: results.__setitem__(
+            "j", fairness.run(bootstrap, kafka, args.message_bytes, out_dir, log)
+        ),
+    )
