@@ -387,6 +387,6 @@ def run_sections(
     section(
         "j",
         lambda: results.__setitem__(
-            "j", fairness.run(bootstrap, kafka, args.message_bytes, out_dir, log)
+            "j", fairness.run(bootstrap, kafka, args.message_bytes, out_dir, log, args.quick)
         ),
     )

@@ -86,7 +86,10 @@ def _row(result: dict[str, Any], expected: int, **extra: Any) -> dict[str, Any]:
     }
 
 
-def paused(bootstrap: str, kafka: Kafka, message_bytes: int, log_dir: Path) -> dict[str, Any]:
+def paused(
+    bootstrap: str, kafka: Kafka, message_bytes: int, log_dir: Path, quick: bool
+) -> dict[str, Any]:
+    readers, tick_s = (10, 1.0) if quick else (READERS, TICK_S)
     topic = kafka.live_topic(partitions=3)
     try:
         with Gunicorn(bootstrap, {"tail_ring_events": RING_EVENTS}, log_dir=log_dir) as server:
@@ -103,15 +106,15 @@ def paused(bootstrap: str, kafka: Kafka, message_bytes: int, log_dir: Path) -> d
                         "host": "127.0.0.1",
                         "port": server.port,
                         "paths": [f"/{topic}?filter=bench_ts"],
-                        "clients": READERS,
+                        "clients": readers,
                         "latency": True,
-                        "duration_s": TICK_S + 30,
-                        "timeout_s": TICK_S + 60,
+                        "duration_s": tick_s + 30,
+                        "timeout_s": tick_s + 60,
                     }
                 )
                 try:
                     fleet.wait_ready()
-                    _wait(lambda: clients() == READERS + 1, 20, "every reader on the hub")
+                    _wait(lambda: clients() == readers + 1, 20, "every reader on the hub")
                     ballast = math.ceil(
                         1.25
                         * (_bytes_a_paused_client_absorbs() / BALLAST_EVENT_BYTES + RING_EVENTS)
@@ -129,9 +132,9 @@ def paused(bootstrap: str, kafka: Kafka, message_bytes: int, log_dir: Path) -> d
                         30,
                         "the ballast read by the hub",
                     )
-                    ticks = RateProducer(kafka, topic, TICK_RATE, TICK_S, message_bytes, 2)
+                    ticks = RateProducer(kafka, topic, TICK_RATE, tick_s, message_bytes, 2)
                     ticks.start()
-                    ticks.join(TICK_S + 30)
+                    ticks.join(tick_s + 30)
                     time.sleep(2)  # events in flight
                     fleet.stop()
                     result = fleet.result()
@@ -142,10 +145,13 @@ def paused(bootstrap: str, kafka: Kafka, message_bytes: int, log_dir: Path) -> d
                 stalled.close()
     finally:
         kafka.delete(topic)
-    return _row(result, READERS * ticks.sent, clients=READERS, rate=TICK_RATE, hub=hub)
+    return _row(result, readers * ticks.sent, clients=readers, rate=TICK_RATE, hub=hub)
 
 
-def hooks(bootstrap: str, kafka: Kafka, message_bytes: int, log_dir: Path) -> dict[str, Any]:
+def hooks(
+    bootstrap: str, kafka: Kafka, message_bytes: int, log_dir: Path, quick: bool
+) -> dict[str, Any]:
+    plain_s = 1.0 if quick else PLAIN_S
     hooked, plain = kafka.live_topic(), kafka.live_topic()
     try:
         producer = kafka.producer()
@@ -155,7 +161,7 @@ def hooks(bootstrap: str, kafka: Kafka, message_bytes: int, log_dir: Path) -> di
         producer.close()
         start = json.dumps([{"topic": hooked, "partition": 0, "offset": 0}])
         with Gunicorn(bootstrap, {}, log_dir=log_dir) as server:
-            spec = {"host": "127.0.0.1", "port": server.port, "timeout_s": PLAIN_S + 60}
+            spec = {"host": "127.0.0.1", "port": server.port, "timeout_s": plain_s + 60}
             blocked = ClientFleet(
                 {
                     **spec,
@@ -163,7 +169,7 @@ def hooks(bootstrap: str, kafka: Kafka, message_bytes: int, log_dir: Path) -> di
                     + [f"/_sleepy-filter/{hooked}"],
                     "clients": 3,
                     "last_event_id": start,
-                    "duration_s": PLAIN_S + 30,
+                    "duration_s": plain_s + 30,
                 }
             )
             reader = ClientFleet(
@@ -172,16 +178,16 @@ def hooks(bootstrap: str, kafka: Kafka, message_bytes: int, log_dir: Path) -> di
                     "paths": [f"/{plain}"],
                     "clients": 1,
                     "latency": True,
-                    "duration_s": PLAIN_S + 30,
+                    "duration_s": plain_s + 30,
                 }
             )
             try:
                 blocked.wait_ready()
                 reader.wait_ready()
                 time.sleep(1)  # the hooked streams are in their hooks
-                events = RateProducer(kafka, plain, PLAIN_RATE, PLAIN_S, message_bytes)
+                events = RateProducer(kafka, plain, PLAIN_RATE, plain_s, message_bytes)
                 events.start()
-                events.join(PLAIN_S + 30)
+                events.join(plain_s + 30)
                 time.sleep(1)
                 reader.stop()
                 blocked.stop()
@@ -197,10 +203,11 @@ def hooks(bootstrap: str, kafka: Kafka, message_bytes: int, log_dir: Path) -> di
 
 
 def run(
-    bootstrap: str, kafka: Kafka, message_bytes: int, log_dir: Path, log: Any
+    bootstrap: str, kafka: Kafka, message_bytes: int, log_dir: Path, log: Any, quick: bool
 ) -> dict[str, Any]:
+    """Both scenarios; ``quick`` (the smoke test's): 10 readers, a second of events each."""
     out = {}
     for name, scenario in (("paused", paused), ("hooks", hooks)):
-        row = out[name] = scenario(bootstrap, kafka, message_bytes, log_dir)
+        row = out[name] = scenario(bootstrap, kafka, message_bytes, log_dir, quick)
         log(f"(j) {name}: p99 {row['p99_ms']} ms, {row['received']}/{row['expected']} events")
     return out
