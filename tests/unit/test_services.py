@@ -53,8 +53,13 @@ TESTS = "".join(f"def test_{n}(service):\n    pass\n\n\n" for n in range(8))
 
 
 def _run(folder: Path, *args: str) -> list[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("KAFKASSE_TEST_PASS", None)
+    # Not this run's: its pass, nor the xdist worker this test may run in.
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name != "KAFKASSE_TEST_PASS" and not name.startswith("PYTEST_")
+    }
+    env["PYTHONPATH"] = str(ROOT)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args, str(folder)],
         cwd=folder,
