@@ -4,14 +4,20 @@
 own session fixtures. A service they share is started by the first worker that needs it,
 under a file lock the others wait on, and stopped by the controller once every worker has
 finished, only if this run started it (it may have been running before: a developer's, or
-CI's). Without xdist the one process does both.
+CI's). Without xdist the one process does both. A session fixture must not stop such a
+service at its own teardown: a worker that finishes first would stop it under the others.
 
-    REGISTRY = LocalService("registry", is_up=..., start=..., stop=...)
+    REGISTRY = LocalService(
+        "registry",
+        is_up=lambda: subprocess.run([REGISTRY_LOCAL, "status"]).returncode == 0,
+        start=lambda: subprocess.run([REGISTRY_LOCAL, "start"], check=True),
+        stop=lambda: subprocess.run([REGISTRY_LOCAL, "stop"]),
+    )
 
     @pytest.fixture(scope="session")
-    def registry_url(pytestconfig):
+    def schema_registry(pytestconfig) -> str:
         REGISTRY.ensure_started(pytestconfig)
-        return ...
+        return ...  # its URL
 
 Every ``LocalService`` is stopped by ``stop_services_started_by_this_run`` (conftest.py's
 ``pytest_sessionfinish``).
@@ -21,14 +27,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-log = logging.getLogger(__name__)
 
 #: Every service declared, in declaration order (stopped in reverse).
 SERVICES: list[LocalService] = []
