@@ -1,7 +1,14 @@
 """Fixtures: one real Kafka broker for the session, unique topics per test, real servers.
 
 The broker is started through ``scripts/kafka-local`` unless ``KAFKA_BOOTSTRAP_SERVERS``
-names a cluster to use; it is stopped at the end only if this session started it.
+names a cluster to use or it already answers; once for all pytest-xdist workers, and stopped
+at the end only if this run started it (``tests/support/services.py``).
+
+Tests marked ``last`` must run after every other test of the run, and tests marked
+``serial`` hold a timing bound that other tests' load beside them would make flaky. In one
+process that is just an order; with xdist workers no test knows when the others have
+finished, so both are left out of a parallel run and ``scripts/test`` runs them in a
+second, serial pass (``TEST_PASS=parallel``, then ``alone``).
 """
 
 from __future__ import annotations
@@ -18,6 +25,11 @@ import pytest
 
 from tests.support.kafka import KafkaHelper, unique_topic
 from tests.support.servers import ROOT, Server, start_gevent_server
+from tests.support.services import (
+    LocalService,
+    is_xdist_worker,
+    stop_services_started_by_this_run,
+)
 
 KAFKA_LOCAL = ROOT / "scripts" / "kafka-local"
 REGISTRY_LOCAL = ROOT / "scripts" / "registry-local"
@@ -26,56 +38,88 @@ REGISTRY_LOCAL = ROOT / "scripts" / "registry-local"
 logging.getLogger("kafka.cluster").setLevel(logging.CRITICAL)
 
 
-def _kafka_answers(env: dict[str, str]) -> bool:
-    return (
-        subprocess.run([str(KAFKA_LOCAL), "status"], env=env, capture_output=True).returncode == 0
-    )
+def _kafka_answers() -> bool:
+    return subprocess.run([str(KAFKA_LOCAL), "status"], capture_output=True).returncode == 0
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked ``last`` (the no-footprint check) run after everything else."""
-    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+def _start_kafka() -> None:
+    began = time.monotonic()
+    subprocess.run([str(KAFKA_LOCAL), "start"], check=True)
+    print(f"\nKafka started in {time.monotonic() - began:.1f}s")
+
+
+KAFKA = LocalService(
+    "kafka",
+    is_up=_kafka_answers,
+    start=_start_kafka,
+    stop=lambda: subprocess.run([str(KAFKA_LOCAL), "stop"], check=False),
+)
+
+
+def _registry_answers() -> bool:
+    return subprocess.run([str(REGISTRY_LOCAL), "status"], capture_output=True).returncode == 0
+
+
+def _start_registry() -> None:
+    began = time.monotonic()
+    subprocess.run([str(REGISTRY_LOCAL), "start"], check=True, capture_output=True)
+    print(f"\nschema registry started in {time.monotonic() - began:.1f}s")
+
+
+REGISTRY = LocalService(
+    "registry",
+    is_up=_registry_answers,
+    start=_start_registry,
+    stop=lambda: subprocess.run([str(REGISTRY_LOCAL), "stop"], check=False),
+)
+
+
+def _runs_alone(item: pytest.Item) -> bool:
+    return any(item.get_closest_marker(name) for name in ("last", "serial"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``last`` (the no-footprint check) run after everything else, and tests
+    marked ``serial`` without other tests beside them: in a serial run, in place (``last``
+    at the end); after a parallel pass, in a serial pass of their own (see the module's
+    doc)."""
+    phase = os.environ.get("TEST_PASS", "")
+    if phase == "alone":
+        keep = [item for item in items if _runs_alone(item)]
+    elif phase == "parallel" or is_xdist_worker(config):
+        keep = [item for item in items if not _runs_alone(item)]
+    else:
+        keep = list(items)
+    keep.sort(key=lambda item: item.get_closest_marker("last") is not None)
+    kept = set(keep)
+    left_out = [item for item in items if item not in kept]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+    items[:] = keep
+
+
+@pytest.hookimpl(trylast=True)  # after the session fixtures' teardown
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    stop_services_started_by_this_run(session.config)
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
+def kafka_bootstrap(pytestconfig: pytest.Config) -> str:
     given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if given:
-        yield given
-        return
-    env = dict(os.environ)
-    started_here = not _kafka_answers(env)
-    if started_here:
-        began = time.monotonic()
-        subprocess.run([str(KAFKA_LOCAL), "start"], env=env, check=True)
-        print(f"\nKafka started in {time.monotonic() - began:.1f}s")
-    port = os.environ.get("KAFKA_PORT", "9092")
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        if started_here:
-            subprocess.run([str(KAFKA_LOCAL), "stop"], env=env, check=False)
+        return given
+    KAFKA.ensure_started(pytestconfig)
+    return f"127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}"
 
 
 @pytest.fixture(scope="session")
-def schema_registry() -> Iterator[str]:
+def schema_registry(pytestconfig: pytest.Config) -> str:
     """The base URL of a Confluent-compatible schema registry (Apicurio, in memory), started
-    through ``scripts/registry-local`` unless one answers already; stopped at the end only
-    if this session started it."""
-    env = dict(os.environ)
-    status = subprocess.run([str(REGISTRY_LOCAL), "status"], env=env, capture_output=True)
-    started_here = status.returncode != 0
-    began = time.monotonic()
-    out = subprocess.run(
-        [str(REGISTRY_LOCAL), "start"], env=env, check=True, capture_output=True, text=True
-    )
-    if started_here:
-        print(f"\nschema registry started in {time.monotonic() - began:.1f}s")
-    try:
-        yield out.stdout.strip().splitlines()[-1]
-    finally:
-        if started_here:
-            subprocess.run([str(REGISTRY_LOCAL), "stop"], env=env, check=False)
+    through ``scripts/registry-local`` unless one answers already, once for all workers, and
+    stopped at the end only if this run started it."""
+    REGISTRY.ensure_started(pytestconfig)
+    out = subprocess.run([str(REGISTRY_LOCAL), "url"], check=True, capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ def _positive(value: object) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_quick_bench_reports_every_figure_of_a_b_g_and_h(
+def test_quick_bench_reports_every_figure_of_a_b_g_h_and_j(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "bench.json"
@@ -40,7 +40,7 @@ def test_quick_bench_reports_every_figure_of_a_b_g_and_h(
             "scripts.bench_lib",
             "--quick",
             "--only",
-            "a,b,g,h",
+            "a,b,g,h,k",
             "--json",
             str(out),
         ],
@@ -90,6 +90,13 @@ def test_quick_bench_reports_every_figure_of_a_b_g_and_h(
     for tail in h["tail"]:
         assert tail["errors"] == 0 and tail["received"] > 0 and _positive(tail["p99_ms"])
     assert "(h) one stream scanning, 1% filter" in done.stdout
+
+    # (k): every event reached the streams measured beside a paused client or blocking hooks.
+    for name in ("paused", "hooks"):
+        row = results["k"][name]
+        assert row["errors"] == 0 and row["received"] == row["expected"] > 0, row
+        assert _positive(row["p99_ms"])
+    assert "(k) paused: p99 beside a misbehaving stream" in done.stdout
 
 
 @pytest.mark.slow

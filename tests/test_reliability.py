@@ -18,6 +18,7 @@ from kafka import TopicPartition
 
 from kafkasse_wsgi import Options
 from kafkasse_wsgi.kafka_config import consumer_config
+from tests.support.apps import SLEEPY_HOOK_S
 from tests.support.clients import SSEReader, payloads_of
 from tests.support.servers import ROOT, broker_connections, free_port, start_gunicorn
 
@@ -292,9 +293,14 @@ def test_a_stream_whose_source_ended_while_its_client_takes_nothing_ends_within_
 # --- Fairness: a user hook that blocks slows only its own stream ----------------------------
 
 
-def test_hooks_blocking_cooperatively_in_three_streams_do_not_delay_another_stream(
+def test_hooks_blocking_cooperatively_in_three_streams_do_not_stall_another_stream(
     serve, kafka, make_topic
 ):
+    """While three streams block in their hooks (30 s from now on), a plain stream of the same
+    worker gets every event, in order, and its p99 stays under one hook's block: a hook that
+    blocked the worker would hold it up for that long, over and over. How little they cost
+    its latency (p99 < 50 ms) is a figure of ``scripts/bench --only k``: on a loaded test
+    machine a bound that tight is flaky."""
     hooked_topic = make_topic()
     plain_topic = make_topic()
     # 60 messages: each hooked stream spends 30 s in its hooks (0.5 s a message) from now on.
@@ -320,6 +326,7 @@ def test_hooks_blocking_cooperatively_in_three_streams_do_not_delay_another_stre
             time.sleep(1 / rate)
 
     latencies_ms: list[float] = []
+    received: list[int] = []
     try:
         assert plain.wait_comments(1) >= 1  # ":ok": set up
         time.sleep(1)  # the hooked streams are in their hooks
@@ -330,6 +337,7 @@ def test_hooks_blocking_cooperatively_in_three_streams_do_not_delay_another_stre
             assert events, f"the plain stream stalled after {len(latencies_ms)} events"
             received_ms = time.time() * 1000
             latencies_ms += [received_ms - m["_kafka"]["timestamp"] for m in payloads_of(events)]
+            received += [m["n"] for m in payloads_of(events)]
         producer.join(10)
     finally:
         plain.close()
@@ -340,7 +348,8 @@ def test_hooks_blocking_cooperatively_in_three_streams_do_not_delay_another_stre
         f"\nplain stream beside 3 blocking hooks: p50 {statistics.median(latencies_ms):.1f} ms, "
         f"p99 {p99:.1f} ms"
     )
-    assert p99 < 50
+    assert received == list(range(count))
+    assert p99 < SLEEPY_HOOK_S * 1000
 
 
 # --- Graceful shutdown under gunicorn -------------------------------------------------------

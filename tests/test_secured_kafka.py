@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import requests
 
 from tests.support.clients import SSEReader, payloads_of
 from tests.support.kafka import KafkaHelper, unique_topic
+from tests.support.private_broker import port_block_below_ephemeral
 from tests.support.servers import ROOT, Server, free_port, spawn_server, start_gevent_server
 
 KAFKA_LOCAL = ROOT / "scripts" / "kafka-local"
@@ -29,15 +29,7 @@ WRONG_PASSWORD = "not-the-password-7f3a"
 
 def _free_port_block(size: int = 3) -> int:
     """A port whose next ``size - 1`` ports are free too (controller, internal listener)."""
-    while True:
-        port = free_port()
-        try:
-            for offset in range(1, size):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port + offset))
-            return port
-        except OSError:
-            continue
+    return port_block_below_ephemeral(size)
 
 
 class SecuredBroker:

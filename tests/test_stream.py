@@ -359,6 +359,7 @@ def test_json_mode_sends_one_object_per_line(server, kafka, make_topic):
     }
 
 
+@pytest.mark.serial  # headers within 100 ms of setup: no other test's load beside it
 def test_json_mode_answers_at_once_on_an_idle_topic(serve, make_topic, tmp_path):
     """gevent sends the status and headers with the first body write, and JSON mode used
     to write nothing before the first record or heartbeat (15 s by default).

@@ -9,6 +9,8 @@ the package has none), so a run can tell how many of its streams were on the sha
 ``GET /_bench/registry`` counts the worker's schema registry calls.
 ``GET /_bench/memory`` counts the worker's greenlets and, with ``--patch tracemalloc``, the
 allocations grown since the previous call, by place (the first call sets the baseline).
+``/_sleepy-deserializer/<topic>`` and ``/_sleepy-filter/<topic>`` stream through hooks that
+block cooperatively for ``SLEEPY_HOOK_S`` per message (section (k), ``fairness.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+import gevent
+
 from kafkasse_wsgi import KafkaSSE
+from kafkasse_wsgi.message import default_deserializer
 
 from . import patches
 
@@ -74,6 +79,31 @@ def registry_status() -> dict[str, Any]:
     return {"fetches": None if client is None else client.fetches}
 
 
+#: How long the sleepy hooks block per message (a slow lookup or permission service).
+SLEEPY_HOOK_S = 0.5
+
+
+def _sleepy_deserializer(kafka_message: Any) -> Any:
+    gevent.sleep(SLEEPY_HOOK_S)
+    return default_deserializer(kafka_message)
+
+
+def _sleepy_filter(kafka_message: Any) -> bool:
+    gevent.sleep(SLEEPY_HOOK_S)
+    return True
+
+
+_HOOKS = {"deserializer": _sleepy_deserializer, "filterer": _sleepy_filter}
+_hooked: dict[str, KafkaSSE] = {}  # made on first use: other sections never pay for them
+
+
+def _hooked_app(prefix: str) -> KafkaSSE:
+    if prefix not in _hooked:
+        hook = prefix.removeprefix("/_sleepy-")
+        _hooked[prefix] = KafkaSSE(kafka_config=_kafka_config, **{**_options, hook: _HOOKS[hook]})
+    return _hooked[prefix]
+
+
 STATUS = {
     "/_bench/tail": tail_status,
     "/_bench/memory": memory_status,
@@ -82,7 +112,12 @@ STATUS = {
 
 
 def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-    status = STATUS.get(environ.get("PATH_INFO", ""))
+    path = environ.get("PATH_INFO", "")
+    for prefix in ("/_sleepy-deserializer", "/_sleepy-filter"):
+        if path.startswith(prefix + "/"):
+            environ["PATH_INFO"] = path[len(prefix) :]
+            return _hooked_app(prefix)(environ, start_response)
+    status = STATUS.get(path)
     if status is None:
         return streams(environ, start_response)
     body = json.dumps(status(), default=str).encode()

@@ -4,7 +4,8 @@ write JSON.
 Each figure comes from this one run, on the same topic and broker, so ratios compare like
 with like even on a shared machine. Sections (``--only``): a b c d e f g h, i (the shared
 live tail against one consumer per stream, ``tail.py``), j (schema registry topics: Avro
-against JSON, ``registry.py``), plus ``client`` (the load client's
+against JSON, ``registry.py``), k (fairness: p99 beside a paused client or blocking hooks,
+``fairness.py``), plus ``client`` (the load client's
 own ceiling) and ``profile`` (py-spy on the worker during b).
 """
 
@@ -20,10 +21,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from . import baseline, data, memory, profile, registry, streams, tail
+from . import baseline, data, fairness, memory, profile, registry, streams, tail
 from .procs import ROOT, Gunicorn, raise_nofile
 
-SECTIONS = ("client", "a", "b", "profile", "c", "g", "d", "e", "f", "h", "i", "j")
+SECTIONS = ("client", "a", "b", "profile", "c", "g", "d", "e", "f", "h", "i", "j", "k")
 TAIL_PARTS = ("latency", "fanout", "idle", "capacity")
 
 
@@ -401,3 +402,9 @@ def run_sections(
         metrics["j_avro_over_json_cpu"] = results["j"]["avro_over_json_cpu"]
 
     section("j", schema_registry)
+    section(
+        "k",
+        lambda: results.__setitem__(
+            "k", fairness.run(bootstrap, kafka, args.message_bytes, out_dir, log, args.quick)
+        ),
+    )

@@ -171,6 +171,15 @@ def table(results: dict[str, Any]) -> str:
                     + (_ok(t["p99_ms"] is not None and t["p99_ms"] < 100) if target else ""),
                 )
             )
+    for name, row in results.get("k", {}).items():
+        rows.append(
+            (
+                f"(k) {name}: p99 beside a misbehaving stream",
+                f"p50 {_n(row['p50_ms'], 1)} / p99 {_n(row['p99_ms'], 1)} ms",
+                f"received {_n(row['received'])}/{_n(row['expected'])}; errors {row['errors']}"
+                + _ok(row["met"]),
+            )
+        )
     if "profile" in results and "self_top" in results["profile"]:
         p = results["profile"]
         rows.append(

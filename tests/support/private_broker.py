@@ -6,6 +6,7 @@ across clusters). A start costs about 8 s: one per test module, module-scoped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import socket
@@ -26,27 +27,30 @@ def _ephemeral_ports() -> range:
     return range(low, high + 1)
 
 
-def _port_pair_outside(ephemeral: range) -> int:
-    """A port P with P and P+1 free, below the ephemeral range: while the broker is stopped,
-    an outgoing connection of any process on the machine may take an ephemeral port as its
-    own, and the broker could not bind it again (seen in 2 of 2 outages of 30 s)."""
+def port_block_below_ephemeral(size: int = 2) -> int:
+    """A port P with P..P+size-1 free, below the ephemeral range: while the broker is stopped
+    or starting, an outgoing connection of any process on the machine may take an ephemeral
+    port as its own, and the broker could not bind it (seen in 2 of 2 outages of 30 s, and
+    under parallel test workers)."""
+    ephemeral = _ephemeral_ports()
     for _ in range(1000):
-        port = random.randrange(10_000, min(ephemeral.start, 32_000) - 1)
+        port = random.randrange(10_000, min(ephemeral.start, 32_000) - size)
         try:
-            with socket.socket() as first, socket.socket() as second:
-                first.bind(("127.0.0.1", port))
-                second.bind(("127.0.0.1", port + 1))
+            with contextlib.ExitStack() as probes:
+                for offset in range(size):
+                    probe = probes.enter_context(socket.socket())
+                    probe.bind(("127.0.0.1", port + offset))
             return port
         except OSError:
             continue
-    raise RuntimeError("no free pair of ports below the ephemeral range")
+    raise RuntimeError(f"no {size} free ports in a row below the ephemeral range")
 
 
 class PrivateBroker:
     """A second kafka-local broker (port P, controller P+1) that tests may stop and start again."""
 
     def __init__(self) -> None:
-        self.port = _port_pair_outside(_ephemeral_ports())
+        self.port = port_block_below_ephemeral(2)
         self.env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
         self.env["KAFKA_PORT"] = str(self.port)
         self.bootstrap = f"127.0.0.1:{self.port}"
