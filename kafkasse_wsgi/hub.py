@@ -60,13 +60,13 @@ from .options import Options
 from .pump import (
     BrokerContact,
     call_with_slot_lent,
-    end_for,
     has_broker_connection,
     lag_of,
     processing_slot,
     records_fitting,
     stop_then,
 )
+from .queued_source import end_for
 from .ring import SharedRecord, TailBatch, TailRing
 
 log = logging.getLogger(PACKAGE_LOGGER)

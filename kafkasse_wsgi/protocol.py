@@ -1,12 +1,14 @@
 """The stream protocol: what travels from a source to its stream through the stream's queue.
 
-A stream reads from a *source* (today a private consumer's pump, :mod:`~kafkasse_wsgi.pump`).
-The source only produces queue items: byte chunks of formatted events, a :class:`Reset`
-when partitions moved, then one :class:`End`. It never calls up into the stream. Every put
-waits at most ``max_blocked_s`` (:func:`put_bounded`), the end included: a source whose
-client takes nothing for that long ends with ``stalled`` set, and the stream, seeing its
-source end that way, cuts the client (who resumes from its last id). Once its source has
-ended, the stream itself gives the client ``max_blocked_s`` per item to take the rest.
+A stream reads from a *source*: a private consumer's pump (:mod:`~kafkasse_wsgi.pump`) or
+the shared tail's (:mod:`~kafkasse_wsgi.tail_source`), both built on
+:class:`~kafkasse_wsgi.queued_source.QueuedSource`. The source only produces queue
+items: byte chunks of formatted events, a :class:`Reset` when partitions moved, then one
+:class:`End`. It never calls up into the stream. Every put waits at most
+``max_blocked_s`` (:func:`put_bounded`), the end included: a source whose client takes
+nothing for that long ends with ``stalled`` set, and the stream, seeing its source end that
+way, cuts the client (who resumes from its last id). Once its source has ended, the stream
+itself gives the client ``max_blocked_s`` per item to take the rest.
 """
 
 from __future__ import annotations

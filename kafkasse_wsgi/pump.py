@@ -38,8 +38,6 @@ from .consumer import (
 from .errors import (
     DeserializationError,
     FilterError,
-    KafkaSSEError,
-    KafkaStreamError,
     KafkaUnavailableError,
 )
 from .filters import EventFilter, FilterEvaluationError, take_turn
@@ -55,7 +53,8 @@ from .message import (
 )
 from .options import Options
 from .positions import Positions
-from .protocol import End, IdProgress, Item, Reset, StreamStats, put_bounded
+from .protocol import End, IdProgress, Reset, StreamStats
+from .queued_source import QueuedSource, Stalled
 from .replay import ReplayEnd
 from .sse import encode_chunk, format_id, format_id_text, format_json_text, format_message
 from .stream_queue import StreamQueue
@@ -167,10 +166,6 @@ def records_fitting(options: Options, bytes_per_record: float) -> int:
     return max(1, min(options.batch_size, int(share // bytes_per_record)))
 
 
-class _Stalled(Exception):
-    """The client took no data for ``max_blocked_s``: the pump ends quietly."""
-
-
 class _PartlyProcessed(Exception):
     """A record of a batch raised (its ``__cause__``); ``chunk`` holds the events before it."""
 
@@ -225,18 +220,7 @@ def has_broker_connection(consumer: Any) -> bool:
     return any(connection.connected() for connection in list(connections.values()))
 
 
-def end_for(exc: BaseException | None, log: logging.Logger | logging.LoggerAdapter) -> End:
-    """The end of a stream whose source failed with ``exc``: its ``event: error``."""
-    if isinstance(exc, KafkaSSEError):
-        return End(exc)
-    if isinstance(exc, kafka_errors.KafkaError):
-        log.error("Kafka error while streaming: %r", exc)
-        return End(KafkaStreamError(f"Kafka error while streaming: {type(exc).__name__}"))
-    log.error("unexpected error in a stream's source", exc_info=exc)
-    return End(KafkaStreamError(f"internal error: {type(exc).__name__}"))
-
-
-class Pump:
+class Pump(QueuedSource):
     """Polls ``consumer`` in its own greenlet and feeds ``queue`` with formatted chunks.
 
     :param growing_topics: topics read whole: partitions added to them join the stream.
@@ -264,27 +248,29 @@ class Pump:
         :param progress: the stream's progress-frame state, when it outlives the pump.
         :param owns_consumer: ``stop()`` closes the consumer (once the pump's greenlet is
             dead)."""
+        super().__init__(
+            positions,
+            options,
+            queue,
+            log,
+            stats,
+            growing_topics=growing_topics,
+            event_filter=event_filter,
+            progress=progress,
+        )
         self._hand_off = hand_off
         self._owns_consumer = owns_consumer
         self._stopped = False
         self._consumer = consumer
-        self._growing_topics = tuple(growing_topics)
         # True at first: partitions the setup did not assign (added meanwhile) join at once.
         self._metadata_changed = True
         self._watched: Any = None  # the metadata cache we listen to
-        self._event_filter = event_filter
         self._replay = replay
-        self._positions = positions
-        self._options = options
-        self._queue = queue
-        self._log = log
-        self._stats = stats
         self._deserializer = options.deserializer or default_deserializer
         self._filterer = options.filterer
         self._on_message: Callable[[KafkaMessage], Any] | None = options.kafka_event_handlers.get(
             "message"
         )
-        self._sse = not options.disable_sse_formatting
         # Without hooks that could change a message, the value's JSON text is reused as is.
         fast = (
             options.deserializer is None and options.filterer is None and self._on_message is None
@@ -305,19 +291,10 @@ class Pump:
         # Filter results are shared between the streams of the process that read the same
         # record on the same cluster (the fast path only: the event is the record's).
         self._cluster = cluster_id_of(consumer) if fast else None
-        # Progress frames: the id moved past dropped records since the last id sent.
-        self._progress = progress or IdProgress(options.progress_interval_s if self._sse else None)
-        # A batch is being processed or queued: the positions are ahead of the queue.
-        self._in_flight = False
         self._greenlet: gevent.Greenlet | None = None
         self._slot = _Slot()
         # An event is at least as long as its id (every partition's position), known now.
         self._max_records = self._records_fitting(len(positions.event_id()) if self._sse else 0)
-        #: The id of everything queued so far: the positions after the last chunk the queue
-        #: took (a chunk the pump was killed holding is not in it; its records are not).
-        self.queued_id = positions.event_id()
-        #: The client took nothing for ``max_blocked_s``: the pump ended without an end.
-        self.stalled = False
         #: ``hand_off`` said yes: the pump ended without an end, for another source.
         self.handed_off = False
 
@@ -412,23 +389,14 @@ class Pump:
                 gevent.sleep(0)
         except gevent.GreenletExit:
             raise
-        except _Stalled:
+        except Stalled:
             return
         except _PartlyProcessed as failed:
             # What was formatted before the failing record still goes out, then the error:
             # its id (the positions now) is then the id of the last event delivered.
-            try:
-                if failed.chunk:
-                    self._put(failed.chunk)
-                self._put(self._end_for(failed.__cause__))
-            except _Stalled:
-                return
+            self._end_with(failed.__cause__, failed.chunk)
         except Exception as exc:
-            # The end too waits at most max_blocked_s: a client that takes nothing is cut.
-            try:
-                self._put(self._end_for(exc))
-            except _Stalled:
-                return
+            self._end_with(exc)
 
     def _replay_finished(self) -> bool:
         """Whether the bounds are reached; once ``until`` passed, partitions without a stop
@@ -451,27 +419,8 @@ class Pump:
                         replay.set_stop(topic, partition, end)
         return replay.finished
 
-    def progress_id(self) -> str | None:
-        """The current id if dropped records moved it since the last id sent (for the
-        stream's idle path: an id-only frame before a heartbeat); marks it sent."""
-        if not self._progress.pending() or self._in_flight:
-            # Mid-batch (a hook lent the slot out) the positions include records whose
-            # events are not queued yet: an id now could skip them on a resume.
-            return None
-        return self._progress.take_id(self._positions)
-
-    def _end_for(self, exc: BaseException | None) -> End:
-        return end_for(exc, self._log)
-
     def _records_fitting(self, bytes_per_record: float) -> int:
         return records_fitting(self._options, bytes_per_record)
-
-    def _put(self, item: Item) -> None:
-        """Queue an item; a client that takes nothing for ``max_blocked_s`` ends the pump."""
-        if not put_bounded(self._queue, item, self._options.max_blocked_s):
-            self.stalled = True
-            raise _Stalled
-        self.queued_id = self._positions.event_id()
 
     def _assign_added_partitions(self) -> None:
         """Partitions added to a topic the stream reads whole join it from their first offset.

@@ -29,15 +29,12 @@ from .filters import EventFilter
 from .hub import TopicHub
 from .options import Options
 from .positions import Positions
-from .protocol import End, IdProgress, Item, StreamStats, put_bounded
-from .pump import Pump, end_for, stop_then
+from .protocol import End, StreamStats
+from .pump import Pump, stop_then
+from .queued_source import QueuedSource, Stalled
 from .ring import Delivery, TailBatch, deliver
 from .sse import format_id
 from .stream_queue import StreamQueue
-
-
-class _Stalled(Exception):
-    """The client took no data for ``max_blocked_s``."""
 
 
 class _Parked(Exception):
@@ -48,7 +45,7 @@ class _FellBehind(Exception):
     """The ring forgot a batch the client had not read yet."""
 
 
-class SharedTailSource:
+class SharedTailSource(QueuedSource):
     """The :class:`~kafkasse_wsgi.protocol.Source` of a stream on the shared tail.
 
     :param hubs: the hub of every topic the stream reads (the stream is a client of each:
@@ -71,17 +68,18 @@ class SharedTailSource:
         event_filter: EventFilter | None = None,
         cursors: Mapping[str, int] | None = None,
     ) -> None:
+        super().__init__(
+            positions,
+            options,
+            queue,
+            log,
+            stats,
+            growing_topics=growing_topics,
+            event_filter=event_filter,
+        )
         self._hubs = dict(hubs)
         self._consumer = consumer
-        self._positions = positions
-        self._options = options
-        self._queue = queue
-        self._log = log
-        self._stats = stats
-        self._growing = set(growing_topics)
-        self._event_filter = event_filter
         self._cursors: dict[str, int] = dict(cursors or {})
-        self._sse = not options.disable_sse_formatting
         self._single = next(iter(self._hubs.values())) if len(self._hubs) == 1 else None
         self._cluster_id = next(iter(self._hubs.values())).cluster_id if self._hubs else None
         self._pump: Pump | None = None
@@ -91,10 +89,6 @@ class SharedTailSource:
         # The last ring batch read while the positions were the hub's (single topic only).
         self._aligned_through = -2
         self._released = False
-        self._progress = IdProgress(options.progress_interval_s if self._sse else None)
-        self._in_flight = False
-        self.queued_id = positions.event_id()
-        self.stalled = False
 
     # Source -------------------------------------------------------------------------------
 
@@ -121,9 +115,7 @@ class SharedTailSource:
     def progress_id(self) -> str | None:
         if self._pump is not None:
             return self._pump.progress_id()
-        if not self._progress.pending() or self._in_flight:
-            return None
-        return self._progress.take_id(self._positions)
+        return super().progress_id()
 
     # Phases -------------------------------------------------------------------------------
 
@@ -160,15 +152,12 @@ class SharedTailSource:
                     return
         except _Parked:
             raise
-        except _Stalled:
+        except Stalled:
             self.stalled = True
         except Exception as exc:
             # A refusal, a Kafka error (opening a consumer to detach, say) or a bug: the
             # client gets it as ``event: error`` with its id, and resumes from there.
-            try:
-                self._put(end_for(exc, self._log))
-            except _Stalled:
-                self.stalled = True
+            self._end_with(exc)
 
     def _read_own_consumer(self) -> bool:
         """Run a pump until it hands off (``True``) or the stream ended (``False``)."""
@@ -179,7 +168,7 @@ class SharedTailSource:
             self._queue,
             self._log,
             self._stats,
-            growing_topics=list(self._growing),
+            growing_topics=self._growing_topics,
             event_filter=self._event_filter,
             hand_off=self._caught_up,
             progress=self._progress,
@@ -190,7 +179,7 @@ class SharedTailSource:
         finally:
             self.queued_id = pump.queued_id
         if pump.stalled:
-            raise _Stalled
+            raise Stalled
         if not pump.handed_off:
             return False
         self._pump = None
@@ -344,7 +333,7 @@ class SharedTailSource:
     def _deliver(self, batch: TailBatch) -> Delivery:
         positions = self._positions
         for start in batch.added:
-            if start.topic in self._growing:
+            if start.topic in self._growing_topics:
                 positions.add(start)
         # Aligned with the hub at the batch before, and nothing joined since: still aligned
         # (the hub's positions before a batch are those after the one before it).
@@ -376,12 +365,7 @@ class SharedTailSource:
         metrics.batch_processed(delivery.sent, delivery.filtered, delivery.skipped, None)
         return delivery
 
-    # Queue and progress frames ------------------------------------------------------------
-
-    def _put(self, item: Item) -> None:
-        if not put_bounded(self._queue, item, self._options.max_blocked_s):
-            raise _Stalled
-        self.queued_id = self._positions.event_id()
+    # Consumer -----------------------------------------------------------------------------
 
     def _close_consumer(self) -> None:
         consumer, self._consumer = self._consumer, None
