@@ -239,7 +239,7 @@ def test_churn_across_handoffs_loses_and_repeats_nothing(
 ):
     """Clients read a 3-partition topic (partition 2 quiet) through the chaos proxy while a
     producer writes, each request resuming with a ``Last-Event-ID``: its chain's own (inside
-    the hub's ring: it hands off at once), or a random point among the events written before
+    the hub's ring: it starts on the hub), or a random point among the events written before
     the hub opened (behind the ring's start: it reads through its own consumer, then hands
     off mid-stream). The proxy cuts every connection at a random byte or moment: in the
     setup, inside what the request's own consumer sent, at the handoff, after it. Per
@@ -328,16 +328,22 @@ def test_churn_across_handoffs_loses_and_repeats_nothing(
         for r in records
         if r["message"].startswith(handoff_prefix)
     }
+    # A resume whose every next offset was still in the ring starts on the hub: no handoff,
+    # as if it handed off before its first event.
+    started_on_hub = {
+        r["request_id"] for r in records if r["message"] == f"stream on the shared tail of {topic}"
+    } - set(private_events)
     ended = {r.get("request_id") for r in records if r["message"].startswith("stream ended")}
     per_request = {rid: n for lane in lanes for rid, n in lane.per_request.items()}
     # Where each cut fell, from what the client received on that request.
     cut_at = {
-        "setup_or_own_consumer": len(ended - set(private_events) - {None}),
+        "setup_or_own_consumer": len(ended - set(private_events) - started_on_hub - {None}),
         "inside_own": 0,
         "at_handoff": 0,
         "after_handoff": 0,
     }
-    for rid, sent_privately in private_events.items():
+    on_hub_after = {**dict.fromkeys(started_on_hub, 0), **private_events}
+    for rid, sent_privately in on_hub_after.items():
         received = per_request.get(rid)
         if received is None or rid not in ended:
             continue
@@ -357,6 +363,7 @@ def test_churn_across_handoffs_loses_and_repeats_nothing(
         "events_checked": sum(per_request.values()),
         "hub_handoffs": hub["handoffs"],
         "handoffs_after_private_events": sum(1 for n in private_events.values() if n),
+        "started_in_the_ring": len(started_on_hub & set(per_request)),
         "hub_detaches": hub["detaches"],
         "metric_handoffs": metric(server, "kafkasse_tail_handoffs_total"),
         "cuts": cut_at,

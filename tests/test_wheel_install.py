@@ -261,7 +261,7 @@ def test_django_extra_runs_the_django_project(venvs, outside, make_topic):
 
 def test_jwt_extra_serves_streams_to_token_holders_only(venvs, outside, make_topic):
     topic = make_topic()
-    secret = "a-secret-of-at-least-32-bytes-for-hs256!"
+    secret = "a-secret-of-at-least-32-bytes-for-hs256"  # an inline secret's shape
     minted = subprocess.run(
         [
             str(venvs["jwt"] / "python"),
