@@ -38,7 +38,7 @@ from .consumer import (
     resolve_start_positions,
     resolve_stop_offsets,
 )
-from .cors import ALLOWED_METHODS, VARY, cors_headers, preflight_headers
+from .cors import VARY, cors_headers, preflight_headers
 from .disconnect import client_socket
 from .errors import (
     InvalidAssignmentError,
@@ -54,6 +54,7 @@ from .log import PACKAGE_LOGGER, RequestLogAdapter
 from .options import Options
 from .replay import ReplayBounds, ReplayEnd
 from .request import (
+    ALLOWED_METHODS,
     STREAM_METHODS,
     StreamRequest,
     parse_limit,

@@ -93,10 +93,12 @@ class MethodNotAllowedError(KafkaSSEError):
 
     status = 405
 
-    def __init__(
-        self, message: str, allow: tuple[str, ...] = ("GET", "HEAD", "OPTIONS"), **details: Any
-    ) -> None:
+    def __init__(self, message: str, allow: tuple[str, ...] | None = None, **details: Any) -> None:
         super().__init__(message, **details)
+        if allow is None:
+            from .request import ALLOWED_METHODS  # request.py imports this module
+
+            allow = ALLOWED_METHODS
         self.allow = allow
 
     def http_headers(self) -> list[tuple[str, str]]:

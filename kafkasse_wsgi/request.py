@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
 __all__ = [
+    "ALLOWED_METHODS",
     "MAX_LIMIT",
     "STREAM_METHODS",
     "StreamRequest",
@@ -44,6 +45,8 @@ __all__ = [
 
 #: The methods a stream answers; OPTIONS is answered too (CORS preflight), without a stream.
 STREAM_METHODS = ("GET", "HEAD")
+#: Methods a stream answers, as ``Allow``, preflights and the framework routes list them.
+ALLOWED_METHODS = (*STREAM_METHODS, "OPTIONS")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 _DIGITS = re.compile(r"[0-9]{1,19}")
 #: The largest ``?limit=``: beyond it, a limit is no limit.

@@ -28,6 +28,7 @@ from typing import Any
 
 from ..extras import require
 from ..options import Options
+from ..request import ALLOWED_METHODS
 from . import CapturedResponse, capture_kafka_sse, capture_other_method, close_body
 
 require("django", "kafkasse_wsgi.contrib.django", "django")
@@ -105,7 +106,7 @@ class KafkaSSEView(View):
     #: an :class:`~kafkasse_wsgi.Options` or a mapping of option names. (Not ``options``:
     #: that name is Django's handler of the HTTP ``OPTIONS`` method.)
     stream_options: Options | Mapping[str, Any] | None = None
-    http_method_names = ["get", "head", "options"]
+    http_method_names = [method.lower() for method in ALLOWED_METHODS]
 
     @classmethod
     def as_view(cls, **initkwargs: Any) -> Any:
