@@ -28,7 +28,7 @@ from typing import Any
 
 from . import options as options_module
 from .errors import ConfigurationError
-from .kafka_config import LIBRDKAFKA_KEYS
+from .kafka_config import DEFAULT_BOOTSTRAP_SERVERS, LIBRDKAFKA_KEYS
 from .key_text import key_of_env, key_of_flag
 from .options import Options
 
@@ -42,7 +42,6 @@ ENV_PREFIX = "KAFKASSE_"
 KAFKA_ENV_PREFIX = "KAFKASSE_KAFKA_"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 6927
-DEFAULT_BOOTSTRAP_SERVERS = "127.0.0.1:9092"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 #: A setting whose name contains one of these is shown as ``***`` by ``--print-config``.
 SECRET_WORDS = ("password", "secret", "token", "credential", "jaas", "jwt_keys")
