@@ -92,8 +92,3 @@ def _is_global(client: str) -> bool:
         return ipaddress.ip_network(client, strict=False).is_global
     except ValueError:
         return True
-
-
-def open_streams() -> int:
-    """Streams admitted and not yet released in this process."""
-    return _open_total

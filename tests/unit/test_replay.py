@@ -22,8 +22,7 @@ def starts(*offsets):
 def test_a_record_at_or_after_until_ends_its_partition_and_is_refused():
     replay = ReplayEnd(ReplayBounds(until=UNTIL), starts(0, 0), {("t", 0): 5, ("t", 1): None})
     assert replay.admits("t", 0, 3, UNTIL - 10)
-    assert not replay.admits("t", 1, 0, UNTIL)  # its timestamp reached until
-    assert replay.is_done("t", 1)
+    assert not replay.admits("t", 1, 0, UNTIL)  # its timestamp reached until: partition 1 ends
     assert not replay.finished
     assert replay.admits("t", 0, 4, UNTIL - 5)  # the last one before the stop offset ...
     assert replay.finished and replay.cause == END_UNTIL  # ... ends the replay at once
@@ -32,8 +31,7 @@ def test_a_record_at_or_after_until_ends_its_partition_and_is_refused():
 
 def test_a_quiet_partition_without_a_stop_is_unresolved_until_given_its_end():
     replay = ReplayEnd(ReplayBounds(until=UNTIL), starts(7, 3), {("t", 0): 7, ("t", 1): None})
-    assert replay.is_done("t", 0)  # already at its stop: nothing to read
-    assert replay.unresolved == [("t", 1)]
+    assert replay.unresolved == [("t", 1)]  # partition 0 is at its stop: nothing to read
     assert replay.until_passed(now_ms=UNTIL) and not replay.until_passed(now_ms=UNTIL - 1)
     replay.set_stop("t", 1, 3)  # its end offset, once until has passed
     assert replay.finished
