@@ -1,6 +1,7 @@
 """The stream protocol: what travels from a source to its stream through the stream's queue.
 
-A stream reads from a *source* (today a private consumer's pump, :mod:`~kafkasse_wsgi.pump`).
+A stream reads from a *source*: its own consumer's pump (:mod:`~kafkasse_wsgi.pump`) or the
+topics' shared tail (:mod:`~kafkasse_wsgi.tail_source`).
 The source only produces queue items: byte chunks of formatted events, a :class:`Reset`
 when partitions moved, then one :class:`End`. It never calls up into the stream. Every put
 waits at most ``max_blocked_s`` (:func:`put_bounded`), the end included: a source whose
@@ -28,7 +29,7 @@ class End:
 
     :param error: sent as ``event: error`` before the end.
     :param cause: for logs and metrics (``end``, ``error``, ``limit``, ``shutdown``,
-        ``token_expired``).
+        ``token_expired``, ``slow``).
     :param retry_ms: a ``retry:`` hint sent before the end, so the client comes back then.
     :param event_id: an ``id:`` sent before the end (the id of everything queued before it).
     """
