@@ -11,8 +11,9 @@ The tree::
     ├── InvalidAssignmentError       400  malformed assignments, Last-Event-ID or ``since``,
     │   │                                 or a Last-Event-ID outside the requested topics
     │   └── OffsetOutOfRangeError    410  a resume offset is outside the partition (policy "error")
-    ├── InvalidFilterError           400  a ``?filter=`` that does not parse, too long or too deep,
-    │                                     or a ``?until=``/``?limit=`` that is not one
+    ├── InvalidFilterError           400  a ``?filter=`` that does not parse, too long or too deep
+    │   └── InvalidReplayBoundsError 400  a ``?until=``/``?limit=`` that is not one (named
+    │                                     ``InvalidFilterError`` in the JSON body)
     ├── MethodNotAllowedError        405  not GET, HEAD (or OPTIONS); sent with ``Allow``
     ├── TopicNotAvailableError       404  topic missing *or* not allowed (never says which)
     ├── DeserializationError         --   a message could not be parsed: logged, skipped
@@ -79,13 +80,23 @@ class InvalidAssignmentError(KafkaSSEError):
 
 
 class InvalidFilterError(KafkaSSEError):
-    """The request's ``filter``, ``until`` or ``limit`` is malformed or beyond the limits.
+    """The request's ``filter`` is malformed or beyond the limits (or filters are off).
 
     For a filter that does not parse, ``position`` (a detail of the JSON body) is the
     0-based character index where the parser stopped.
     """
 
     status = 400
+
+
+class InvalidReplayBoundsError(InvalidFilterError):
+    """The request's ``until`` or ``limit`` is not one. A kind of :class:`InvalidFilterError`
+    (both ask for less than everything), so code that caught that for these still does; the
+    JSON body's ``name`` stays ``InvalidFilterError``, as clients already match it."""
+
+    @property
+    def name(self) -> str:
+        return InvalidFilterError.__name__
 
 
 class MethodNotAllowedError(KafkaSSEError):

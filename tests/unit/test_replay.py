@@ -8,7 +8,7 @@ import pytest
 from werkzeug.test import create_environ
 
 from kafkasse_wsgi.assignments import StartPosition
-from kafkasse_wsgi.errors import InvalidFilterError
+from kafkasse_wsgi.errors import InvalidFilterError, InvalidReplayBoundsError
 from kafkasse_wsgi.replay import END_LIMIT, END_UNTIL, ReplayBounds, ReplayEnd
 from kafkasse_wsgi.request import MAX_LIMIT, parse_limit, parse_request, parse_until
 
@@ -86,13 +86,16 @@ def test_until_reads_like_since():
     assert parse_until("1795730038371") == 1795730038371
     eleven = datetime.datetime(2026, 11, 26, 11, tzinfo=datetime.timezone.utc)
     assert parse_until("2026-11-26T11:00:00Z") == int(eleven.timestamp()) * 1000
-    with pytest.raises(InvalidFilterError, match="until must be"):
+    with pytest.raises(InvalidReplayBoundsError, match="until must be") as raised:
         parse_until("soon")
+    assert isinstance(raised.value, InvalidFilterError)  # what callers caught before
+    assert raised.value.status == 400
+    assert raised.value.to_dict()["name"] == "InvalidFilterError"  # what clients match
 
 
 @pytest.mark.parametrize("text", ["0", "-1", "1.5", "x", " 1", str(MAX_LIMIT + 1), "9" * 30])
 def test_limit_must_be_a_positive_integer(text):
-    with pytest.raises(InvalidFilterError, match="limit must be"):
+    with pytest.raises(InvalidReplayBoundsError, match="limit must be"):
         parse_limit(text)
 
 
