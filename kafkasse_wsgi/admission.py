@@ -15,11 +15,8 @@ from __future__ import annotations
 import collections
 import ipaddress
 
-from .errors import TooManyStreamsError
+from .errors import RETRY_AFTER_S, TooManyStreamsError
 from .options import Options
-
-#: Seconds a refused client is told to wait (``Retry-After``).
-RETRY_AFTER_S = 5
 
 _open_total = 0
 _open_by_client: collections.Counter[str] = collections.Counter()

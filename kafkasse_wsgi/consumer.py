@@ -25,6 +25,7 @@ from kafka import errors as kafka_errors
 
 from .assignments import Assignment, StartPosition
 from .errors import (
+    RETRY_AFTER_S,
     ConfigurationError,
     KafkaSSEError,
     KafkaUnavailableError,
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from .tokens import TokenGrant
 
 #: Seconds a client is told to wait (``Retry-After``) when the brokers cannot be reached.
-UNAVAILABLE_RETRY_AFTER_S = 5
+UNAVAILABLE_RETRY_AFTER_S = RETRY_AFTER_S
 #: Bound on the one connection :func:`explain_unavailable` opens to find out why.
 AUTHENTICATION_PROBE_TIMEOUT_S = 3.0
 

@@ -31,6 +31,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+#: Seconds a refused client is told to wait (``Retry-After``): a full process, a client at
+#: its limit, brokers or token keys out of reach.
+RETRY_AFTER_S = 5
+
 
 class KafkaSSEError(Exception):
     """Base of every error this library reports to a client."""
@@ -147,7 +151,7 @@ class KafkaUnavailableError(KafkaSSEError):
 
     status = 503
 
-    def __init__(self, message: str, retry_after_s: int = 5, **details: Any) -> None:
+    def __init__(self, message: str, retry_after_s: int = RETRY_AFTER_S, **details: Any) -> None:
         super().__init__(message, **details)
         self.retry_after_s = retry_after_s
 
@@ -202,14 +206,14 @@ class TokenKeysUnavailableError(KafkaSSEError):
     """The keys tokens are verified with (a JWKS URL) cannot be fetched; try again later."""
 
     status = 503
-    retry_after_s = 5
+    retry_after_s = RETRY_AFTER_S
 
 
 class TooManyStreamsError(KafkaSSEError):
     """A stream limit is reached: 503 for the process, 429 for one client."""
 
     def __init__(
-        self, message: str, status: int = 503, retry_after_s: int = 5, **details: Any
+        self, message: str, status: int = 503, retry_after_s: int = RETRY_AFTER_S, **details: Any
     ) -> None:
         super().__init__(message, **details)
         self.status = status
