@@ -1,8 +1,9 @@
 """Who may open a stream now: per-process and per-client limits on open streams.
 
-Every open stream holds a Kafka consumer (sockets, buffers), so a worker must be able to
-say no before it builds one. The counts are per process, like the streams themselves:
-with N gunicorn workers the process limit applies to each of them.
+Every open stream holds a connection, a queue and formatted events, and a stream that
+resumes further back its own Kafka consumer (sockets, buffers) until it reaches the shared
+tail, so a worker must be able to say no before it builds one. The counts are per process,
+like the streams themselves: with N gunicorn workers the process limit applies to each.
 
 The client is :attr:`~kafkasse_wsgi.request.StreamRequest.client_address`: the connection's
 address, or behind ``trusted_proxies`` the address the outermost trusted proxy saw; IPv6
@@ -14,11 +15,8 @@ from __future__ import annotations
 import collections
 import ipaddress
 
-from .errors import TooManyStreamsError
+from .errors import RETRY_AFTER_S, TooManyStreamsError
 from .options import Options
-
-#: Seconds a refused client is told to wait (``Retry-After``).
-RETRY_AFTER_S = 5
 
 _open_total = 0
 _open_by_client: collections.Counter[str] = collections.Counter()
@@ -92,8 +90,3 @@ def _is_global(client: str) -> bool:
         return ipaddress.ip_network(client, strict=False).is_global
     except ValueError:
         return True
-
-
-def open_streams() -> int:
-    """Streams admitted and not yet released in this process."""
-    return _open_total

@@ -14,8 +14,6 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import gevent
-
 from . import hub, metrics
 from .admission import Ticket, admit
 from .assignments import (
@@ -31,20 +29,21 @@ from .consumer import (
     check_allowed,
     check_topics,
     close_quietly,
+    did_not_answer,
     explain_unavailable,
     kafka_call,
     open_consumer,
     partition_not_available,
     resolve_start_positions,
     resolve_stop_offsets,
+    within,
 )
-from .cors import ALLOWED_METHODS, VARY, cors_headers, preflight_headers
+from .cors import VARY, cors_headers, preflight_headers
 from .disconnect import client_socket
 from .errors import (
     InvalidAssignmentError,
     InvalidFilterError,
     KafkaSSEError,
-    KafkaUnavailableError,
     MethodNotAllowedError,
     TopicNotAvailableError,
 )
@@ -54,6 +53,7 @@ from .log import PACKAGE_LOGGER, RequestLogAdapter
 from .options import Options
 from .replay import ReplayBounds, ReplayEnd
 from .request import (
+    ALLOWED_METHODS,
     STREAM_METHODS,
     StreamRequest,
     parse_limit,
@@ -216,10 +216,11 @@ def stream_or_refuse(
         event_filter, bounds = _asked_for_less(request, opts)
         growing = _growing_topics(wanted)
         ticket = admit(request.client_address, opts)
-        # kafka-python has blocking calls without a timeout (metadata): bound them all.
-        timeout = gevent.Timeout(opts.setup_timeout_s)
-        timeout.start()
-        try:
+
+        def expired() -> KafkaSSEError:
+            return explain_unavailable(opts, request.request_id) or did_not_answer()
+
+        with within(opts.setup_timeout_s, expired):
             shared = _shares_the_tail(opts, bounds)
             on_hubs = None
             if shared and _at_the_head(request, wanted, timestamp):
@@ -267,14 +268,6 @@ def stream_or_refuse(
                     for topic in topics_of(wanted):
                         if topic not in hubs:
                             hubs[topic] = hub.attach(topic, opts)
-        except gevent.Timeout as expired:
-            if expired is not timeout:
-                raise
-            raise explain_unavailable(opts, request.request_id) or KafkaUnavailableError(
-                "Kafka did not answer in time; try again later"
-            ) from None
-        finally:
-            timeout.close()
     except BaseException as exc:
         _let_go(consumer, hubs, ticket, log)
         if isinstance(exc, _NothingLeft):

@@ -8,6 +8,7 @@ topic at all → 500. Once this module has assigned and positioned the consumer,
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import selectors
@@ -15,14 +16,16 @@ import socket
 import ssl
 import time
 import weakref
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+import gevent
 from kafka import KafkaConsumer, TopicPartition
 from kafka import errors as kafka_errors
 
 from .assignments import Assignment, StartPosition
 from .errors import (
+    RETRY_AFTER_S,
     ConfigurationError,
     KafkaSSEError,
     KafkaUnavailableError,
@@ -37,7 +40,7 @@ if TYPE_CHECKING:
     from .tokens import TokenGrant
 
 #: Seconds a client is told to wait (``Retry-After``) when the brokers cannot be reached.
-UNAVAILABLE_RETRY_AFTER_S = 5
+UNAVAILABLE_RETRY_AFTER_S = RETRY_AFTER_S
 #: Bound on the one connection :func:`explain_unavailable` opens to find out why.
 AUTHENTICATION_PROBE_TIMEOUT_S = 3.0
 
@@ -181,6 +184,28 @@ def kafka_call(what: str, call: Any, *args: Any) -> Any:
         raise
     except (kafka_errors.KafkaError, OSError) as exc:
         raise _unavailable(exc, f"Kafka did not answer ({what}); try again later") from exc
+
+
+@contextlib.contextmanager
+def within(seconds: float, expired: Callable[[], BaseException] | None = None) -> Iterator[None]:
+    """Bound a block of consumer calls: kafka-python has blocking calls without a timeout
+    (metadata). Past ``seconds`` the block raises ``expired()`` instead; another
+    ``gevent.Timeout`` (the caller's own) passes through untouched. By default ``expired``
+    is a 503: Kafka did not answer in time."""
+    timeout = gevent.Timeout(seconds)
+    timeout.start()
+    try:
+        yield
+    except gevent.Timeout as raised:
+        if raised is not timeout:
+            raise
+        raise (expired or did_not_answer)() from None
+    finally:
+        timeout.close()
+
+
+def did_not_answer() -> KafkaUnavailableError:
+    return KafkaUnavailableError("Kafka did not answer in time; try again later")
 
 
 def metadata_of(consumer: Any) -> Any:

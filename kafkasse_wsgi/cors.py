@@ -10,9 +10,8 @@ preflight ``OPTIONS`` is answered (``EventSource`` needs none, but ``fetch`` wit
 from __future__ import annotations
 
 from .options import Options
+from .request import ALLOWED_METHODS
 
-#: Methods a stream answers, as preflights and 405s list them.
-ALLOWED_METHODS = ("GET", "HEAD", "OPTIONS")
 #: Request headers a cross-origin page may send (beyond the always-allowed simple ones).
 #: Authorization: a fetch-based client sending a subscriber token preflights it.
 ALLOWED_HEADERS = "Last-Event-ID, Accept, Cache-Control, X-Request-ID, Authorization"

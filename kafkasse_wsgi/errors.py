@@ -11,8 +11,9 @@ The tree::
     ├── InvalidAssignmentError       400  malformed assignments, Last-Event-ID or ``since``,
     │   │                                 or a Last-Event-ID outside the requested topics
     │   └── OffsetOutOfRangeError    410  a resume offset is outside the partition (policy "error")
-    ├── InvalidFilterError           400  a ``?filter=`` that does not parse, too long or too deep,
-    │                                     or a ``?until=``/``?limit=`` that is not one
+    ├── InvalidFilterError           400  a ``?filter=`` that does not parse, too long or too deep
+    │   └── InvalidReplayBoundsError 400  a ``?until=``/``?limit=`` that is not one (named
+    │                                     ``InvalidFilterError`` in the JSON body)
     ├── MethodNotAllowedError        405  not GET, HEAD (or OPTIONS); sent with ``Allow``
     ├── TopicNotAvailableError       404  topic missing *or* not allowed (never says which)
     ├── DeserializationError         --   a message could not be parsed: logged, skipped
@@ -29,6 +30,10 @@ from __future__ import annotations
 
 import json
 from typing import Any
+
+#: Seconds a refused client is told to wait (``Retry-After``): a full process, a client at
+#: its limit, brokers or token keys out of reach.
+RETRY_AFTER_S = 5
 
 
 class KafkaSSEError(Exception):
@@ -79,7 +84,7 @@ class InvalidAssignmentError(KafkaSSEError):
 
 
 class InvalidFilterError(KafkaSSEError):
-    """The request's ``filter``, ``until`` or ``limit`` is malformed or beyond the limits.
+    """The request's ``filter`` is malformed or beyond the limits (or filters are off).
 
     For a filter that does not parse, ``position`` (a detail of the JSON body) is the
     0-based character index where the parser stopped.
@@ -88,15 +93,27 @@ class InvalidFilterError(KafkaSSEError):
     status = 400
 
 
+class InvalidReplayBoundsError(InvalidFilterError):
+    """The request's ``until`` or ``limit`` is not one. A kind of :class:`InvalidFilterError`
+    (both ask for less than everything), so code that caught that for these still does; the
+    JSON body's ``name`` stays ``InvalidFilterError``, as clients already match it."""
+
+    @property
+    def name(self) -> str:
+        return InvalidFilterError.__name__
+
+
 class MethodNotAllowedError(KafkaSSEError):
     """The request's method is not one a stream answers; ``Allow`` lists those that are."""
 
     status = 405
 
-    def __init__(
-        self, message: str, allow: tuple[str, ...] = ("GET", "HEAD", "OPTIONS"), **details: Any
-    ) -> None:
+    def __init__(self, message: str, allow: tuple[str, ...] | None = None, **details: Any) -> None:
         super().__init__(message, **details)
+        if allow is None:
+            from .request import ALLOWED_METHODS  # request.py imports this module
+
+            allow = ALLOWED_METHODS
         self.allow = allow
 
     def http_headers(self) -> list[tuple[str, str]]:
@@ -134,7 +151,7 @@ class KafkaUnavailableError(KafkaSSEError):
 
     status = 503
 
-    def __init__(self, message: str, retry_after_s: int = 5, **details: Any) -> None:
+    def __init__(self, message: str, retry_after_s: int = RETRY_AFTER_S, **details: Any) -> None:
         super().__init__(message, **details)
         self.retry_after_s = retry_after_s
 
@@ -189,14 +206,14 @@ class TokenKeysUnavailableError(KafkaSSEError):
     """The keys tokens are verified with (a JWKS URL) cannot be fetched; try again later."""
 
     status = 503
-    retry_after_s = 5
+    retry_after_s = RETRY_AFTER_S
 
 
 class TooManyStreamsError(KafkaSSEError):
     """A stream limit is reached: 503 for the process, 429 for one client."""
 
     def __init__(
-        self, message: str, status: int = 503, retry_after_s: int = 5, **details: Any
+        self, message: str, status: int = 503, retry_after_s: int = RETRY_AFTER_S, **details: Any
     ) -> None:
         super().__init__(message, **details)
         self.status = status

@@ -37,7 +37,7 @@ from typing import Any
 import jmespath
 from jmespath import exceptions as jmespath_errors
 from jmespath.parser import ParsedResult
-from jmespath.visitor import TreeInterpreter, _is_actual_number, _is_comparable
+from jmespath.visitor import TreeInterpreter, _is_comparable
 
 from .errors import InvalidFilterError
 from .filter_budget import (
@@ -255,7 +255,7 @@ def _compile(node: dict[str, Any], interpreter: BudgetedInterpreter) -> Evaluato
 
         def both(value: Any) -> Any:
             matched = first(value)
-            return matched if _is_false(matched) else second(value)
+            return second(value) if _truthy(matched) else matched
 
         return both
     if kind == "or_expression":
@@ -263,17 +263,14 @@ def _compile(node: dict[str, Any], interpreter: BudgetedInterpreter) -> Evaluato
 
         def either(value: Any) -> Any:
             matched = first(value)
-            return second(value) if _is_false(matched) else matched
+            return matched if _truthy(matched) else second(value)
 
         return either
     if kind == "not_expression":
         operand = _compile(children[0], interpreter)
 
         def negation(value: Any) -> Any:
-            result = operand(value)
-            if _is_actual_number(result) and result == 0:
-                return False  # !0 is false: 0 is not special in JMESPath
-            return not result
+            return not _truthy(operand(value))  # !0 is false: 0 is not special in JMESPath
 
         return negation
     if kind == "function_expression" and all(c["type"] != "expref" for c in children):
@@ -296,11 +293,6 @@ def _sees_kafka_meta(tree: dict[str, Any]) -> bool:
             return True
         stack.extend(c for c in node.get("children", ()) if isinstance(c, dict))
     return False
-
-
-def _is_false(value: Any) -> bool:
-    """JMESPath's falsehood, as the interpreter's ``_is_false`` (``0`` is true)."""
-    return value == "" or value == [] or value == {} or value is None or value is False
 
 
 _cache: collections.OrderedDict[str, EventFilter] = collections.OrderedDict()

@@ -14,8 +14,8 @@ import time
 import gevent
 from gevent.event import AsyncResult
 
-from .consumer import close_quietly, kafka_call, open_consumer
-from .errors import KafkaSSEError, KafkaUnavailableError
+from .consumer import close_quietly, kafka_call, open_consumer, within
+from .errors import KafkaSSEError
 from .log import RequestLogAdapter
 from .options import Options
 
@@ -46,23 +46,17 @@ class KafkaHealth:
     def _check(self, answer: AsyncResult) -> None:
         consumer = None
         adapter = RequestLogAdapter(self._options.logger or log, "healthz")
-        timeout = gevent.Timeout(self._timeout_s)
-        timeout.start()
         unavailable = None
         try:
-            consumer = open_consumer(self._options, "healthz", private=False)
-            kafka_call("metadata", consumer.topics)
+            with within(self._timeout_s):  # past it: KafkaUnavailableError
+                consumer = open_consumer(self._options, "healthz", private=False)
+                kafka_call("metadata", consumer.topics)
         except KafkaSSEError as error:
             unavailable = error.name
-        except gevent.Timeout as expired:
-            if expired is not timeout:
-                raise
-            unavailable = KafkaUnavailableError.__name__
         except Exception:
             adapter.exception("the Kafka health check failed")
             unavailable = KafkaSSEError.__name__
         finally:
-            timeout.close()
             close_quietly(consumer, adapter)
             self._answered_at = time.monotonic()
             answer.set(unavailable)

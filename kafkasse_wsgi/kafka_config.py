@@ -126,9 +126,20 @@ def translate(kafka_config: Mapping[str, Any]) -> dict[str, Any]:
                 f"(neither a kafka-python KafkaConsumer keyword nor a translated librdkafka key)"
             )
         translated[name] = _convert(name, value)
-    if ignored:
-        log.info("kafka_config: ignoring librdkafka-only settings %s", ", ".join(sorted(ignored)))
+    _report_ignored(ignored)
     return translated
+
+
+#: The ignored keys already logged: every stream translates its app's settings again, and
+#: the line says something once. (A subset of IGNORED_LIBRDKAFKA_KEYS: bounded.)
+_reported_ignored: set[str] = set()
+
+
+def _report_ignored(keys: list[str]) -> None:
+    new = sorted(set(keys) - _reported_ignored)
+    if new:
+        _reported_ignored.update(new)
+        log.info("kafka_config: ignoring librdkafka-only settings %s", ", ".join(new))
 
 
 def _convert(name: str, value: Any) -> Any:

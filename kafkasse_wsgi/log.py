@@ -52,10 +52,7 @@ def configure_json_logging(
 
     Call it once at start-up of a server process, never from library code.
     """
-    try:
-        from pythonjsonlogger.json import JsonFormatter
-    except ImportError:  # python-json-logger < 3.1
-        from pythonjsonlogger.jsonlogger import JsonFormatter
+    from pythonjsonlogger.json import JsonFormatter  # python-json-logger >= 3.1 (setup.cfg)
 
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(

@@ -115,16 +115,7 @@ def default_deserializer(kafka_message: KafkaMessage) -> KafkaMessage:
 
     :raises DeserializationError: the value is missing, not UTF-8 or not JSON.
     """
-    value = kafka_message.value
-    if value is None:
-        raise DeserializationError("message has no value (a tombstone)")
-    try:
-        # Decode strictly first: ``json.loads(bytes)`` would also guess UTF-16/32 and let
-        # UTF-8-encoded surrogates through ("surrogatepass"), which cannot be sent on.
-        text = value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else value
-        message = _DECODER.decode(text)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise DeserializationError(f"value is not UTF-8 JSON: {exc}") from exc
+    message = _decode(_value_of(kafka_message), _UNPARSED)[0]
     if isinstance(message, dict):
         message["_kafka"] = kafka_message.kafka_meta()
     kafka_message.message = message
@@ -214,10 +205,14 @@ def _value_of(record: Any) -> bytes:
     return record.value
 
 
-def _decode(value: bytes, message: Any) -> tuple[Any, str]:
-    """``value`` as text, and parsed unless orjson already did (``message``)."""
+def _decode(value: bytes | str, message: Any) -> tuple[Any, str]:
+    """``value`` as text, and parsed unless orjson already did (``message``).
+
+    Decoded strictly first: ``json.loads(bytes)`` would also guess UTF-16/32 and let
+    UTF-8-encoded surrogates through ("surrogatepass"), which cannot be sent on.
+    """
     try:
-        text = value.decode("utf-8")
+        text = value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else value
         if message is _UNPARSED:
             message = _DECODER.decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:

@@ -13,7 +13,7 @@ Metrics (all prefixed ``kafkasse_``):
 
 * ``streams_open`` (gauge) — streams being served now;
 * ``streams_started_total``, ``streams_ended_total{cause}`` — cause is ``client_left``,
-  ``error``, ``limit``, ``shutdown``, ``token_expired``, ``end``, or for bounded
+  ``error``, ``limit``, ``shutdown``, ``token_expired``, ``slow``, ``end``, or for bounded
   replays ``until`` and ``event_limit``;
 * ``streams_refused_total{status}`` — requests answered with an HTTP error;
 * ``events_sent_total``, ``events_filtered_total``, ``events_skipped_total``,

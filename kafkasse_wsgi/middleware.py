@@ -59,12 +59,4 @@ class KafkaSSEMiddleware:
         redact_query_token(caller)  # ...but for a query token: the server logs it from there
         environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "").rstrip("/") + self.prefix
         environ["PATH_INFO"] = path[len(self.prefix) :]
-        body = self.streams(environ, start_response)
-        if environ.get("REQUEST_METHOD") == "HEAD":
-            # Servers drop HEAD bodies but may still iterate an endless one, holding the
-            # consumer until the process ends: headers were sent, close the stream now.
-            close = getattr(body, "close", None)
-            if close is not None:
-                close()
-            return []
-        return body
+        return self.streams(environ, start_response)  # a HEAD's stream is closed already

@@ -76,6 +76,217 @@ class ResumePolicy:
                 )
 
 
+#: A field's check: ``(name, value) -> value``, normalised (a comma string split, a mapping
+#: made a ``ResumePolicy``...); raises :class:`ConfigurationError` naming the option.
+Check = Callable[[str, Any], Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Text:
+    """How an option is written as text, on the ``kafkasse-wsgi serve`` command line and in
+    its ``KAFKASSE_*`` variables (``serve_config`` derives the flag and variables from it).
+    An option without one (a callable, a logger, a mapping) is set in Python or the config
+    file only.
+
+    :param kind: how the text is read: ``int``, ``float``, ``str``, ``bool`` (an on/off
+        flag), ``list`` (comma-separated), ``origins``, ``proxies``, ``resume_policy`` or
+        ``key`` (a key source: ``tokens.KeySet``).
+    :param optional: ``none`` (or nothing) means ``None``.
+    :param aliases: older flag names still accepted (``--heartbeat``).
+    :param help: the flag's help, when the docstring's ``:param:`` reads badly there.
+    :param choices: the values allowed, shown in ``--help``.
+    """
+
+    kind: str
+    optional: bool = False
+    aliases: tuple[str, ...] = ()
+    help: str | None = None
+    choices: tuple[str, ...] | None = None
+
+
+_INT_OR_NONE = Text("int", optional=True)
+_FLOAT_OR_NONE = Text("float", optional=True)
+
+
+def _option(
+    default: Any = dataclasses.MISSING,
+    *,
+    factory: Callable[[], Any] | None = None,
+    check: Check | None = None,
+    text: Text | None = None,
+) -> Any:
+    """A field of :class:`Options` with its check and its text form declared beside it."""
+    metadata: dict[str, Any] = {}
+    if check is not None:
+        metadata["check"] = check
+    if text is not None:
+        metadata["text"] = text
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def _integer(minimum: int, optional: bool = False) -> Check:
+    def check(name: str, value: Any) -> Any:
+        if optional and value is None:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        return value
+
+    return check
+
+
+#: A limit: ``None`` for none, else at least 1.
+_limit = _integer(1, optional=True)
+
+
+def _seconds(optional: bool = False) -> Check:
+    def check(name: str, value: Any) -> Any:
+        if optional and value is None:
+            return value
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise ConfigurationError(
+                f"{name} must be a finite number of seconds > 0, got {value!r}"
+            )
+        return value
+
+    return check
+
+
+def _switch(name: str, value: Any) -> Any:
+    # A truthy string such as "false" would silently switch the mode on.
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be True or False")
+    return value
+
+
+def _switch_or_none(name: str, value: Any) -> Any:
+    if value is not None and not isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be True, False or None")
+    return value
+
+
+def _callable(name: str, value: Any) -> Any:
+    if value is not None and not callable(value):
+        raise ConfigurationError(f"{name} must be callable, got {type(value).__name__}")
+    return value
+
+
+def _one_of(choices: Sequence[str]) -> Check:
+    def check(name: str, value: Any) -> Any:
+        if value not in choices:
+            raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    return check
+
+
+def _fraction(name: str, value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ConfigurationError(f"{name} must be a fraction in [0, 1), got {value!r}")
+    return value
+
+
+def _logger(name: str, value: Any) -> Any:
+    if value is not None and not isinstance(value, (logging.Logger, logging.LoggerAdapter)):
+        raise ConfigurationError(f"{name} must be a logging.Logger or LoggerAdapter")
+    return value
+
+
+def _settings(name: str, value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"{name} must be a mapping of consumer settings")
+    return value
+
+
+def _resume_policy(name: str, value: Any) -> ResumePolicy:
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - {"too_old", "too_new"})
+        if unknown:
+            raise ConfigurationError(f"{name}: unknown key(s) {', '.join(unknown)}")
+        value = ResumePolicy(**value)
+    if not isinstance(value, ResumePolicy):
+        raise ConfigurationError(f"{name} must be a ResumePolicy or a mapping")
+    return value
+
+
+def _allowed_topics(name: str, value: Any) -> Any:
+    """A callable as is; names (a comma string is split) as a tuple."""
+    if value is None or callable(value):
+        return value
+    if isinstance(value, str):
+        value = [topic.strip() for topic in value.split(",") if topic.strip()]
+    if not isinstance(value, Iterable):
+        raise ConfigurationError(f"{name} must be a list of topic names, a callable or None")
+    value = tuple(value)
+    if not all(isinstance(topic, str) and topic for topic in value):
+        raise ConfigurationError(f"{name} must hold non-empty topic names")
+    return value
+
+
+def _event_handlers(name: str, value: Any) -> Any:
+    if value is None:
+        return {}  # readers call ``.get()`` on it for every stream: keep it a mapping
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"{name} must be a mapping of event → callable")
+    for event, handler in value.items():
+        if event not in KAFKA_EVENTS:
+            raise ConfigurationError(
+                f"{name}: unknown event {event!r}; known: {', '.join(sorted(KAFKA_EVENTS))}"
+            )
+        if not callable(handler):
+            raise ConfigurationError(f"{name}[{event!r}] must be callable")
+    return value
+
+
+def _cors_origins(name: str, value: Any) -> str | tuple[str, ...] | None:
+    """``None``, ``"*"``, or a tuple of lower-case origins (a comma string is split)."""
+    if value is None or value == "*":
+        return value
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, Iterable):
+        raise ConfigurationError(f'{name} must be "*", a list of origins or None')
+    origins = tuple(str(origin).strip().lower() for origin in value)
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            raise ConfigurationError(
+                f"{name}: {origin!r} is not an origin such as https://app.example "
+                f'(scheme://host[:port], no path); use "*" alone for any origin'
+            )
+    return origins
+
+
+def _trusted_proxies(name: str, value: Any) -> int | TrustedNetworks:
+    """A count of proxies, or their addresses and CIDR ranges (a list, or text separated by
+    commas) as networks."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _integer(0)(name, value)
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, Iterable) or isinstance(value, (bytes, Mapping)):
+        raise ConfigurationError(
+            f"{name} must be a number of proxies, or their addresses and CIDR ranges"
+        )
+    networks = []
+    for item in value:
+        try:
+            networks.append(ip_network(str(item).strip(), strict=False))
+        except ValueError:
+            raise ConfigurationError(
+                f"{name}: {str(item)!r} is not an address or a CIDR range"
+            ) from None
+    if not networks:
+        raise ConfigurationError(f"{name}: no address or range given; 0 for none")
+    return tuple(networks)
+
+
 @dataclasses.dataclass(frozen=True)
 class Options:
     """Options of one stream (or of every stream of a :class:`~kafkasse_wsgi.KafkaSSE` app).
@@ -266,63 +477,169 @@ class Options:
     DEFAULT_JWT_TOPICS_CLAIM = "kafkasse.topics"
     DEFAULT_JWT_COOKIE_NAME = "kafkasse_token"
 
-    kafka_config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    allowed_topics: AllowedTopics = None
-    logger: logging.Logger | logging.LoggerAdapter | None = None
-    disable_sse_formatting: bool = False
-    deserializer: Callable[[KafkaMessage], KafkaMessage | None] | None = None
-    filterer: Callable[[KafkaMessage], bool] | None = None
-    use_timestamp_for_id: bool = False
-    id_mode: str = DEFAULT_ID_MODE
-    kafka_event_handlers: Mapping[str, Callable[..., Any]] = dataclasses.field(default_factory=dict)
-    connect_error_handler: Callable[..., Iterable[bytes]] | None = None
-    idle_delay_ms: int = DEFAULT_IDLE_DELAY_MS
-    heartbeat_interval_s: float = DEFAULT_HEARTBEAT_INTERVAL_S
-    queue_size: int = DEFAULT_QUEUE_SIZE
-    queue_bytes: int = DEFAULT_QUEUE_BYTES
-    batch_size: int = DEFAULT_BATCH_SIZE
-    retry_ms: int | None = DEFAULT_RETRY_MS
-    resume_policy: ResumePolicy = dataclasses.field(default_factory=ResumePolicy)
-    setup_timeout_s: float = DEFAULT_SETUP_TIMEOUT_S
-    max_streams: int | None = None
-    max_streams_per_client: int | None = None
-    count_private_clients: bool = True
-    trusted_proxies: int | TrustedNetworks = 0
-    max_topics: int | None = DEFAULT_MAX_TOPICS
-    max_partitions: int | None = DEFAULT_MAX_PARTITIONS
-    max_last_event_id_bytes: int | None = DEFAULT_MAX_LAST_EVENT_ID_BYTES
-    max_stream_lifetime_s: float | None = None
-    lifetime_jitter: float = DEFAULT_LIFETIME_JITTER
-    reconnect_spread_ms: int = DEFAULT_RECONNECT_SPREAD_MS
-    max_blocked_s: float | None = DEFAULT_MAX_BLOCKED_S
-    broker_outage_timeout_s: float = DEFAULT_BROKER_OUTAGE_TIMEOUT_S
-    cors_origins: CorsOrigins = DEFAULT_CORS_ORIGINS
-    allow_filters: bool = DEFAULT_ALLOW_FILTERS
-    max_filter_length: int | None = DEFAULT_MAX_FILTER_LENGTH
-    progress_interval_s: float | None = DEFAULT_PROGRESS_INTERVAL_S
-    shared_tail: bool = DEFAULT_SHARED_TAIL
-    tail_linger_s: float = DEFAULT_TAIL_LINGER_S
-    tail_batch_interval_ms: int = DEFAULT_TAIL_BATCH_INTERVAL_MS
-    tail_ring_events: int = DEFAULT_TAIL_RING_EVENTS
-    tail_ring_bytes: int = DEFAULT_TAIL_RING_BYTES
-    tail_ring_age_s: float = DEFAULT_TAIL_RING_AGE_S
-    max_private_consumers: int | None = DEFAULT_MAX_PRIVATE_CONSUMERS
-    max_hubs: int | None = DEFAULT_MAX_HUBS
-    jwt_keys: Any = None
-    jwt_algorithms: Sequence[str] | None = None
-    jwt_audience: str | Sequence[str] | None = None
-    jwt_issuer: str | None = None
-    jwt_topics_claim: str = DEFAULT_JWT_TOPICS_CLAIM
-    jwt_required: bool | None = None
-    jwt_cookie_name: str = DEFAULT_JWT_COOKIE_NAME
-    jwt_allow_query_token: bool = False
-    schema_registry: str | Mapping[str, Any] | None = None
+    kafka_config: Mapping[str, Any] = _option(factory=dict, check=_settings)
+    allowed_topics: AllowedTopics = _option(
+        None,
+        check=_allowed_topics,
+        text=Text(
+            "list",
+            help="topics clients may read, comma-separated; default: all but the Kafka "
+            "ecosystem's own (_*, connect-configs/-offsets/-status, *-changelog, "
+            "*-repartition), which are served only when named here",
+        ),
+    )
+    logger: logging.Logger | logging.LoggerAdapter | None = _option(None, check=_logger)
+    disable_sse_formatting: bool = _option(False, check=_switch, text=Text("bool"))
+    deserializer: Callable[[KafkaMessage], KafkaMessage | None] | None = _option(
+        None, check=_callable
+    )
+    filterer: Callable[[KafkaMessage], bool] | None = _option(None, check=_callable)
+    use_timestamp_for_id: bool = _option(False, check=_switch, text=Text("bool"))
+    id_mode: str = _option(
+        DEFAULT_ID_MODE, check=_one_of(ID_MODES), text=Text("str", choices=ID_MODES)
+    )
+    kafka_event_handlers: Mapping[str, Callable[..., Any]] = _option(
+        factory=dict, check=_event_handlers
+    )
+    connect_error_handler: Callable[..., Iterable[bytes]] | None = _option(None, check=_callable)
+    idle_delay_ms: int = _option(DEFAULT_IDLE_DELAY_MS, check=_integer(0), text=Text("int"))
+    heartbeat_interval_s: float = _option(
+        DEFAULT_HEARTBEAT_INTERVAL_S,
+        check=_seconds(),
+        text=Text("float", aliases=("--heartbeat",)),
+    )
+    queue_size: int = _option(DEFAULT_QUEUE_SIZE, check=_integer(1), text=Text("int"))
+    queue_bytes: int = _option(DEFAULT_QUEUE_BYTES, check=_integer(1024), text=Text("int"))
+    batch_size: int = _option(DEFAULT_BATCH_SIZE, check=_integer(1), text=Text("int"))
+    retry_ms: int | None = _option(
+        DEFAULT_RETRY_MS, check=_integer(0, optional=True), text=_INT_OR_NONE
+    )
+    resume_policy: ResumePolicy = _option(
+        factory=ResumePolicy,
+        check=_resume_policy,
+        text=Text(
+            "resume_policy",
+            help="where a resume outside a partition's range starts: too_old=ACTION,"
+            "too_new=ACTION (earliest, latest or error), or one ACTION for both",
+        ),
+    )
+    setup_timeout_s: float = _option(DEFAULT_SETUP_TIMEOUT_S, check=_seconds(), text=Text("float"))
+    max_streams: int | None = _option(None, check=_limit, text=_INT_OR_NONE)
+    max_streams_per_client: int | None = _option(None, check=_limit, text=_INT_OR_NONE)
+    count_private_clients: bool = _option(True, check=_switch, text=Text("bool"))
+    trusted_proxies: int | TrustedNetworks = _option(
+        0,
+        check=_trusted_proxies,
+        text=Text(
+            "proxies",
+            help="proxies in front whose X-Forwarded-For counts: how many (the client is the "
+            "entry that many from the right), or their addresses and CIDR ranges, "
+            "comma-separated",
+        ),
+    )
+    max_topics: int | None = _option(DEFAULT_MAX_TOPICS, check=_limit, text=_INT_OR_NONE)
+    max_partitions: int | None = _option(DEFAULT_MAX_PARTITIONS, check=_limit, text=_INT_OR_NONE)
+    max_last_event_id_bytes: int | None = _option(
+        DEFAULT_MAX_LAST_EVENT_ID_BYTES, check=_limit, text=_INT_OR_NONE
+    )
+    max_stream_lifetime_s: float | None = _option(
+        None, check=_seconds(optional=True), text=_FLOAT_OR_NONE
+    )
+    lifetime_jitter: float = _option(DEFAULT_LIFETIME_JITTER, check=_fraction, text=Text("float"))
+    reconnect_spread_ms: int = _option(
+        DEFAULT_RECONNECT_SPREAD_MS, check=_integer(0), text=Text("int")
+    )
+    max_blocked_s: float | None = _option(
+        DEFAULT_MAX_BLOCKED_S, check=_seconds(optional=True), text=_FLOAT_OR_NONE
+    )
+    broker_outage_timeout_s: float = _option(
+        DEFAULT_BROKER_OUTAGE_TIMEOUT_S, check=_seconds(), text=Text("float")
+    )
+    cors_origins: CorsOrigins = _option(
+        DEFAULT_CORS_ORIGINS,
+        check=_cors_origins,
+        text=Text(
+            "origins",
+            help="origins whose pages may read streams (CORS), comma-separated, or '*' for "
+            "any (without credentials); default: none",
+        ),
+    )
+    allow_filters: bool = _option(DEFAULT_ALLOW_FILTERS, check=_switch, text=Text("bool"))
+    max_filter_length: int | None = _option(
+        DEFAULT_MAX_FILTER_LENGTH, check=_limit, text=_INT_OR_NONE
+    )
+    progress_interval_s: float | None = _option(
+        DEFAULT_PROGRESS_INTERVAL_S, check=_seconds(optional=True), text=_FLOAT_OR_NONE
+    )
+    shared_tail: bool = _option(DEFAULT_SHARED_TAIL, check=_switch, text=Text("bool"))
+    tail_linger_s: float = _option(DEFAULT_TAIL_LINGER_S, check=_seconds(), text=Text("float"))
+    tail_batch_interval_ms: int = _option(
+        DEFAULT_TAIL_BATCH_INTERVAL_MS, check=_integer(0), text=Text("int")
+    )
+    tail_ring_events: int = _option(DEFAULT_TAIL_RING_EVENTS, check=_integer(1), text=Text("int"))
+    tail_ring_bytes: int = _option(DEFAULT_TAIL_RING_BYTES, check=_integer(1024), text=Text("int"))
+    tail_ring_age_s: float = _option(DEFAULT_TAIL_RING_AGE_S, check=_seconds(), text=Text("float"))
+    max_private_consumers: int | None = _option(
+        DEFAULT_MAX_PRIVATE_CONSUMERS, check=_limit, text=_INT_OR_NONE
+    )
+    max_hubs: int | None = _option(DEFAULT_MAX_HUBS, check=_limit, text=_INT_OR_NONE)
+    # The jwt_* values are checked together (they only mean something with jwt_keys), by
+    # _validate_tokens; only the switches are checked alone.
+    jwt_keys: Any = _option(
+        None,
+        text=Text(
+            "key",
+            aliases=("--jwt-key", "--jwt-jwks"),
+            help="subscriber tokens: a JWKS URL (https://…), or a file holding a PEM public "
+            "key, a JWKS or an HS secret; an inline HS secret only in KAFKASSE_JWT_KEYS, never "
+            "on a command line; one key source (a JWKS holds many); default: no tokens",
+        ),
+    )
+    jwt_algorithms: Sequence[str] | None = _option(
+        None,
+        text=Text(
+            "list",
+            optional=True,
+            help="accepted token algorithms, comma-separated (e.g. RS256); default: those of "
+            "the configured keys' kinds, never none",
+        ),
+    )
+    jwt_audience: str | Sequence[str] | None = _option(
+        None,
+        text=Text(
+            "list",
+            optional=True,
+            help="required token audience (aud), comma-separated for several; default: not checked",
+        ),
+    )
+    jwt_issuer: str | None = _option(None, text=Text("str", optional=True))
+    jwt_topics_claim: str = _option(DEFAULT_JWT_TOPICS_CLAIM, text=Text("str"))
+    jwt_required: bool | None = _option(None, check=_switch_or_none, text=Text("bool"))
+    jwt_cookie_name: str = _option(DEFAULT_JWT_COOKIE_NAME, text=Text("str"))
+    jwt_allow_query_token: bool = _option(False, check=_switch, text=Text("bool"))
+    schema_registry: str | Mapping[str, Any] | None = _option(
+        None,
+        text=Text(
+            "str",
+            optional=True,
+            help="URL of a Confluent-compatible schema registry: Avro, Protobuf and JSON "
+            "Schema records are decoded into JSON (the registry extra); user, password and "
+            "ca_file go in the config file's schema_registry table; default: none",
+        ),
+    )
 
-    def _take_auto_offset_reset(self, value: Any, actions: Mapping[str, str]) -> None:
+    def _take_auto_offset_reset(self) -> None:
         """kafka_config's ``auto_offset_reset`` says where to go when the next offset is gone:
         that is ``resume_policy.too_old`` here (kafka-python itself never resets: it would
         do it silently). It fills in the default; a different explicit ``too_old`` is an error.
         """
+        from .kafka_config import AUTO_OFFSET_RESET_ACTIONS as actions
+        from .kafka_config import translate
+
+        translated = translate(self.kafka_config)  # a mistyped key fails here, not per request
+        if "auto_offset_reset" not in translated:
+            return
+        value = translated["auto_offset_reset"]
         action = actions.get(value) if isinstance(value, str) else None
         if action is None:
             raise ConfigurationError(
@@ -340,47 +657,19 @@ class Options:
         object.__setattr__(self, "resume_policy", policy)
 
     def __post_init__(self) -> None:
-        if isinstance(self.resume_policy, Mapping):
-            unknown = sorted(set(self.resume_policy) - {"too_old", "too_new"})
-            if unknown:
-                raise ConfigurationError(f"resume_policy: unknown key(s) {', '.join(unknown)}")
-            object.__setattr__(self, "resume_policy", ResumePolicy(**self.resume_policy))
-        if not isinstance(self.resume_policy, ResumePolicy):
-            raise ConfigurationError("resume_policy must be a ResumePolicy or a mapping")
-        if not isinstance(self.kafka_config, Mapping):
-            raise ConfigurationError("kafka_config must be a mapping of consumer settings")
-        from .kafka_config import AUTO_OFFSET_RESET_ACTIONS, translate
+        """Each field's own check (declared with it, see :func:`_option`), then the checks
+        that involve several fields."""
+        for name, check in _CHECKS:
+            value = getattr(self, name)
+            checked = check(name, value)
+            if checked is not value:
+                object.__setattr__(self, name, checked)
+        self._take_auto_offset_reset()
+        self._take_id_mode()
+        self._validate_tokens()
+        self._take_schema_registry()
 
-        translated = translate(self.kafka_config)  # a mistyped key fails here, not per request
-        if "auto_offset_reset" in translated:
-            self._take_auto_offset_reset(translated["auto_offset_reset"], AUTO_OFFSET_RESET_ACTIONS)
-        allowed = self.allowed_topics
-        if allowed is not None and not callable(allowed):
-            if isinstance(allowed, str):
-                allowed = [name.strip() for name in allowed.split(",") if name.strip()]
-            if not isinstance(allowed, Iterable):
-                raise ConfigurationError(
-                    "allowed_topics must be a list of topic names, a callable or None"
-                )
-            allowed = tuple(allowed)
-            if not all(isinstance(name, str) and name for name in allowed):
-                raise ConfigurationError("allowed_topics must hold non-empty topic names")
-            object.__setattr__(self, "allowed_topics", allowed)
-        object.__setattr__(self, "cors_origins", _cors_origins(self.cors_origins))
-        for name in (
-            "disable_sse_formatting",
-            "use_timestamp_for_id",
-            "allow_filters",
-            "shared_tail",
-            "count_private_clients",
-        ):
-            # A truthy string such as "false" would silently switch the mode on.
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigurationError(f"{name} must be True or False")
-        if self.id_mode not in ID_MODES:
-            raise ConfigurationError(
-                f"id_mode must be one of {', '.join(ID_MODES)}, got {self.id_mode!r}"
-            )
+    def _take_id_mode(self) -> None:
         if self.use_timestamp_for_id and self.id_mode == "cursor":
             raise ConfigurationError(
                 "use_timestamp_for_id=True asks for timestamp ids, id_mode='cursor' for "
@@ -390,68 +679,6 @@ class Options:
             # Two spellings of one mode: both read the same afterwards.
             object.__setattr__(self, "id_mode", "timestamp")
             object.__setattr__(self, "use_timestamp_for_id", True)
-        if self.logger is not None and not isinstance(
-            self.logger, (logging.Logger, logging.LoggerAdapter)
-        ):
-            raise ConfigurationError("logger must be a logging.Logger or LoggerAdapter")
-        for name in ("deserializer", "filterer", "connect_error_handler"):
-            value = getattr(self, name)
-            if value is not None and not callable(value):
-                raise ConfigurationError(f"{name} must be callable, got {type(value).__name__}")
-        if self.kafka_event_handlers is None:
-            # Readers call ``.get()`` on it for every stream: keep it a mapping.
-            object.__setattr__(self, "kafka_event_handlers", {})
-        if not isinstance(self.kafka_event_handlers, Mapping):
-            raise ConfigurationError("kafka_event_handlers must be a mapping of event → callable")
-        for event, handler in self.kafka_event_handlers.items():
-            if event not in KAFKA_EVENTS:
-                raise ConfigurationError(
-                    f"kafka_event_handlers: unknown event {event!r}; "
-                    f"known: {', '.join(sorted(KAFKA_EVENTS))}"
-                )
-            if not callable(handler):
-                raise ConfigurationError(f"kafka_event_handlers[{event!r}] must be callable")
-        _require_int(self, "idle_delay_ms", minimum=0)
-        _require_int(self, "queue_size", minimum=1)
-        _require_int(self, "queue_bytes", minimum=1024)
-        _require_int(self, "batch_size", minimum=1)
-        if self.retry_ms is not None:
-            _require_int(self, "retry_ms", minimum=0)
-        _require_seconds(self, "heartbeat_interval_s")
-        _require_seconds(self, "setup_timeout_s")
-        for name in (
-            "max_streams",
-            "max_streams_per_client",
-            "max_topics",
-            "max_partitions",
-            "max_last_event_id_bytes",
-            "max_filter_length",
-            "max_private_consumers",
-            "max_hubs",
-        ):
-            if getattr(self, name) is not None:
-                _require_int(self, name, minimum=1)
-        if isinstance(self.trusted_proxies, int) and not isinstance(self.trusted_proxies, bool):
-            _require_int(self, "trusted_proxies", minimum=0)
-        else:
-            object.__setattr__(self, "trusted_proxies", _networks(self.trusted_proxies))
-        _require_int(self, "reconnect_spread_ms", minimum=0)
-        _require_seconds(self, "max_stream_lifetime_s", optional=True)
-        _require_seconds(self, "max_blocked_s", optional=True)
-        _require_seconds(self, "broker_outage_timeout_s")
-        _require_seconds(self, "progress_interval_s", optional=True)
-        _require_seconds(self, "tail_linger_s")
-        _require_seconds(self, "tail_ring_age_s")
-        _require_int(self, "tail_ring_events", minimum=1)
-        _require_int(self, "tail_batch_interval_ms", minimum=0)
-        _require_int(self, "tail_ring_bytes", minimum=1024)
-        jitter = self.lifetime_jitter
-        if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not 0 <= jitter < 1:
-            raise ConfigurationError(
-                f"lifetime_jitter must be a fraction in [0, 1), got {jitter!r}"
-            )
-        self._validate_tokens()
-        self._take_schema_registry()
 
     def _take_schema_registry(self) -> None:
         """The registry's deserializer becomes the deserializer (the process's one for this
@@ -474,10 +701,6 @@ class Options:
 
     def _validate_tokens(self) -> None:
         """Build the key set once (``replace()`` then reuses it) and check the jwt options."""
-        if not isinstance(self.jwt_allow_query_token, bool):
-            raise ConfigurationError("jwt_allow_query_token must be True or False")
-        if self.jwt_required is not None and not isinstance(self.jwt_required, bool):
-            raise ConfigurationError("jwt_required must be True, False or None")
         tokens_configured = self.jwt_keys is not None or any(
             getattr(self, name) is not None
             for name in ("jwt_algorithms", "jwt_audience", "jwt_issuer")
@@ -603,59 +826,9 @@ def _hint(unknown: Sequence[str]) -> str:
     return "; did you mean " + ", ".join(f"{g} for {n}" for n, g in guesses.items()) + "?"
 
 
-def _cors_origins(value: CorsOrigins) -> str | tuple[str, ...] | None:
-    """``None``, ``"*"``, or a tuple of lower-case origins (a comma string is split)."""
-    if value is None or value == "*":
-        return value
-    if isinstance(value, str):
-        value = [part for part in value.split(",") if part.strip()]
-    if not isinstance(value, Iterable):
-        raise ConfigurationError('cors_origins must be "*", a list of origins or None')
-    origins = tuple(str(origin).strip().lower() for origin in value)
-    for origin in origins:
-        if not _ORIGIN.fullmatch(origin):
-            raise ConfigurationError(
-                f"cors_origins: {origin!r} is not an origin such as https://app.example "
-                f'(scheme://host[:port], no path); use "*" alone for any origin'
-            )
-    return origins
-
-
-def _require_int(options: Options, name: str, minimum: int) -> None:
-    value = getattr(options, name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _require_seconds(options: Options, name: str, optional: bool = False) -> None:
-    value = getattr(options, name)
-    if optional and value is None:
-        return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ConfigurationError(f"{name} must be a finite number of seconds > 0, got {value!r}")
-
-
-def _networks(value: Any) -> TrustedNetworks:
-    """Addresses and CIDR ranges (a list, or text separated by commas) as networks."""
-    if isinstance(value, str):
-        value = [part for part in value.split(",") if part.strip()]
-    if not isinstance(value, Iterable) or isinstance(value, (bytes, Mapping)):
-        raise ConfigurationError(
-            "trusted_proxies must be a number of proxies, or their addresses and CIDR ranges"
-        )
-    networks = []
-    for item in value:
-        try:
-            networks.append(ip_network(str(item).strip(), strict=False))
-        except ValueError:
-            raise ConfigurationError(
-                f"trusted_proxies: {str(item)!r} is not an address or a CIDR range"
-            ) from None
-    if not networks:
-        raise ConfigurationError("trusted_proxies: no address or range given; 0 for none")
-    return tuple(networks)
+#: Each field's check, in field order (a check returns the value, normalised).
+_CHECKS: tuple[tuple[str, Check], ...] = tuple(
+    (field.name, field.metadata["check"])
+    for field in dataclasses.fields(Options)
+    if "check" in field.metadata
+)

@@ -42,8 +42,8 @@ class Positions:
     """Next offsets and timestamps of the assigned partitions, in assignment order.
 
     :param starts: the resolved start of every assigned partition.
-    :param use_timestamp: the Node original's option: same as ``id_mode="timestamp"``.
-    :param id_mode: one of :data:`ID_MODES`; wins over ``use_timestamp`` when given.
+    :param id_mode: one of :data:`ID_MODES` (``Options`` reads ``use_timestamp_for_id`` as
+        ``timestamp``).
     :param cluster_id: the Kafka cluster id the broker reported, named by cursor ids.
     """
 
@@ -63,12 +63,11 @@ class Positions:
     def __init__(
         self,
         starts: Sequence[StartPosition],
-        use_timestamp: bool = False,
         *,
-        id_mode: str | None = None,
+        id_mode: str = "offset",
         cluster_id: str | None = None,
     ) -> None:
-        mode = id_mode or ("timestamp" if use_timestamp else "offset")
+        mode = id_mode
         if mode not in ID_MODES:
             raise ValueError(f"id_mode must be one of {', '.join(ID_MODES)}, got {mode!r}")
         self._mode = mode

@@ -30,7 +30,7 @@ class End:
 
     :param error: sent as ``event: error`` before the end.
     :param cause: for logs and metrics (``end``, ``error``, ``limit``, ``shutdown``,
-        ``token_expired``).
+        ``token_expired``, ``slow``).
     :param retry_ms: a ``retry:`` hint sent before the end, so the client comes back then.
     :param event_id: an ``id:`` sent before the end (the id of everything queued before it).
     """

@@ -91,9 +91,6 @@ class ReplayEnd:
         key = (start.topic, start.partition)
         self._next.setdefault(key, start.offset)
 
-    def is_done(self, topic: str, partition: int) -> bool:
-        return (topic, partition) in self._done
-
     def admits(self, topic: str, partition: int, offset: int, timestamp: int) -> bool:
         """Whether this record is inside the bounds; a record past ``until`` ends its partition.
 

@@ -25,13 +25,14 @@ from werkzeug.http import parse_accept_header, parse_list_header
 from werkzeug.wrappers import Request
 
 from .assignments import Assignment, parse_since, topics_of
-from .errors import InvalidAssignmentError, InvalidFilterError
+from .errors import InvalidAssignmentError, InvalidReplayBoundsError
 from .options import TrustedNetworks
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
 __all__ = [
+    "ALLOWED_METHODS",
     "MAX_LIMIT",
     "STREAM_METHODS",
     "StreamRequest",
@@ -44,6 +45,8 @@ __all__ = [
 
 #: The methods a stream answers; OPTIONS is answered too (CORS preflight), without a stream.
 STREAM_METHODS = ("GET", "HEAD")
+#: Methods a stream answers, as ``Allow``, preflights and the framework routes list them.
+ALLOWED_METHODS = (*STREAM_METHODS, "OPTIONS")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 _DIGITS = re.compile(r"[0-9]{1,19}")
 #: The largest ``?limit=``: beyond it, a limit is no limit.
@@ -120,12 +123,12 @@ def _last(values: list[str]) -> str | None:
 def parse_until(text: str) -> int:
     """``?until=``: epoch milliseconds or ISO-8601 (naive means UTC), as ``since``.
 
-    :raises InvalidFilterError: neither.
+    :raises InvalidReplayBoundsError: neither.
     """
     try:
         return parse_since(text)
     except InvalidAssignmentError:
-        raise InvalidFilterError(
+        raise InvalidReplayBoundsError(
             "until must be epoch milliseconds or an ISO-8601 date-time (e.g. 2026-11-26T11:00:00Z)"
         ) from None
 
@@ -133,10 +136,10 @@ def parse_until(text: str) -> int:
 def parse_limit(text: str) -> int:
     """``?limit=``: a positive number of events, at most :data:`MAX_LIMIT`.
 
-    :raises InvalidFilterError: not a positive integer (or beyond the maximum).
+    :raises InvalidReplayBoundsError: not a positive integer (or beyond the maximum).
     """
     if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= MAX_LIMIT:
-        raise InvalidFilterError(f"limit must be an integer from 1 to {MAX_LIMIT}")
+        raise InvalidReplayBoundsError(f"limit must be an integer from 1 to {MAX_LIMIT}")
     return int(text)
 
 

@@ -2,11 +2,12 @@
 
 Four sources, in order of precedence: a command-line flag, a ``KAFKASSE_*`` environment
 variable, the ``--config`` TOML file, the default. The flags are derived from one table,
-:data:`SPECS`, itself built from the :class:`~kafkasse_wsgi.options.Options` fields whose
-values can be written on a command line (numbers, strings, booleans) plus a few of the
-server's own (host, port, workers, log level). The file takes *any* ``Options`` field at its
-top level and a ``[kafka]`` table of consumer settings (kafka-python or librdkafka keys), so
-an option added to ``Options`` works in the file, and gets a flag, without changes here.
+:data:`SPECS`, itself built from the :class:`~kafkasse_wsgi.options.Options` fields that
+declare how they are written as text (their ``Text``: a number, a list, an on/off switch...)
+plus a few of the server's own (host, port, workers, log level). The file takes *any*
+``Options`` field at its top level and a ``[kafka]`` table of consumer settings (kafka-python
+or librdkafka keys), so an option added to ``Options`` works in the file, and gets a flag and
+variables from its declaration, without changes here.
 
 Pure: reads files and the environment it is given, starts nothing. :func:`resolve` does not
 import kafka-python (``serve`` monkey-patches with gevent first); :func:`check` does.
@@ -27,9 +28,9 @@ from typing import Any
 
 from . import options as options_module
 from .errors import ConfigurationError
-from .kafka_config import LIBRDKAFKA_KEYS
+from .kafka_config import DEFAULT_BOOTSTRAP_SERVERS, LIBRDKAFKA_KEYS
 from .key_text import key_of_env, key_of_flag
-from .options import ID_MODES, Options
+from .options import Options
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -41,7 +42,6 @@ ENV_PREFIX = "KAFKASSE_"
 KAFKA_ENV_PREFIX = "KAFKASSE_KAFKA_"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 6927
-DEFAULT_BOOTSTRAP_SERVERS = "127.0.0.1:9092"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 #: A setting whose name contains one of these is shown as ``***`` by ``--print-config``.
 SECRET_WORDS = ("password", "secret", "token", "credential", "jaas", "jwt_keys")
@@ -137,57 +137,21 @@ def parse_resume_policy(text: str) -> dict[str, str]:
     return policy
 
 
-_SCALARS: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "str": str}
-
-#: Options whose values need more than a scalar parse, or a friendlier flag.
-_SPECIAL: dict[str, dict[str, Any]] = {
-    "allowed_topics": {
-        "parse": parse_list,
-        "help": "topics clients may read, comma-separated; default: all but the Kafka "
-        "ecosystem's own (_*, connect-configs/-offsets/-status, *-changelog, *-repartition), "
-        "which are served only when named here",
-    },
-    "cors_origins": {
-        "parse": parse_cors_origins,
-        "help": "origins whose pages may read streams (CORS), comma-separated, or '*' for "
-        "any (without credentials); default: none",
-    },
-    "resume_policy": {
-        "parse": parse_resume_policy,
-        "help": "where a resume outside a partition's range starts: too_old=ACTION,"
-        "too_new=ACTION (earliest, latest or error), or one ACTION for both",
-    },
-    "trusted_proxies": {
-        "parse": parse_trusted_proxies,
-        "help": "proxies in front whose X-Forwarded-For counts: how many (the client is the "
-        "entry that many from the right), or their addresses and CIDR ranges, comma-separated",
-    },
-    "id_mode": {"choices": ID_MODES},
-    "jwt_keys": {
-        "parse": key_of_flag,
-        "env_parse": key_of_env,
-        "aliases": ("--jwt-key", "--jwt-jwks"),
-        "help": "subscriber tokens: a JWKS URL (https://…), or a file holding a PEM public "
-        "key, a JWKS or an HS secret; an inline HS secret only in KAFKASSE_JWT_KEYS, never "
-        "on a command line; one key source (a JWKS holds many); default: no tokens",
-    },
-    "jwt_algorithms": {
-        "parse": parse_list,
-        "help": "accepted token algorithms, comma-separated (e.g. RS256); default: those of "
-        "the configured keys' kinds, never none",
-    },
-    "jwt_audience": {
-        "parse": parse_list,
-        "help": "required token audience (aud), comma-separated for several; default: not checked",
-    },
-    "heartbeat_interval_s": {"aliases": ("--heartbeat",)},
-    "schema_registry": {
-        "parse": str,
-        "help": "URL of a Confluent-compatible schema registry: Avro, Protobuf and JSON Schema "
-        "records are decoded into JSON (the registry extra); user, password and ca_file go in "
-        "the config file's schema_registry table; default: none",
-    },
+#: How each :class:`~kafkasse_wsgi.options.Text` kind is read from a flag or variable.
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": parse_bool,
+    "list": parse_list,
+    "origins": parse_cors_origins,
+    "proxies": parse_trusted_proxies,
+    "resume_policy": parse_resume_policy,
+    "key": key_of_flag,
 }
+#: Kinds read differently from a variable: a key may be an inline secret there, never on a
+#: command line.
+_ENV_PARSERS: dict[str, Callable[[str], Any]] = {"key": key_of_env}
 
 _SERVER_SPECS = (
     Spec("host", str, "address to listen on", server=True),
@@ -275,27 +239,25 @@ def _spell_data(text: str) -> str:
 
 
 def _option_specs() -> list[Spec]:
-    """A spec for every Options field that text can express: scalars and the special ones."""
+    """A spec for every Options field that declares how it is written as text."""
     helps = _option_help()
     specs = []
     for field in dataclasses.fields(Options):
-        parts = [part.strip() for part in str(field.type).split("|")]
-        optional = "None" in parts
-        kinds = [part for part in parts if part != "None"]
-        extra = dict(_SPECIAL.get(field.name, {}))
-        if "parse" in extra:
-            parse = extra.pop("parse")
-        elif kinds == ["bool"]:
-            specs.append(Spec(field.name, parse_bool, helps.get(field.name, ""), boolean=True))
-            continue
-        elif len(kinds) == 1 and kinds[0] in _SCALARS:
-            parse = _SCALARS[kinds[0]]
-        else:
-            continue  # callables, loggers, mappings: Python code, not text
-        if optional:
-            parse = _optional(parse)
-        extra.setdefault("help", helps.get(field.name, ""))
-        specs.append(Spec(field.name, parse, **extra))
+        text = field.metadata.get("text")
+        if text is None:
+            continue  # callables, loggers, mappings: Python code or the config file
+        parse = _PARSERS[text.kind]
+        specs.append(
+            Spec(
+                field.name,
+                _optional(parse) if text.optional else parse,
+                text.help or helps.get(field.name, ""),
+                aliases=text.aliases,
+                boolean=text.kind == "bool",
+                choices=text.choices,
+                env_parse=_ENV_PARSERS.get(text.kind),
+            )
+        )
     return specs
 
 

@@ -14,10 +14,7 @@ parsing rules these functions are written against:
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
 
 #: The first bytes of every SSE stream: a comment that flushes headers through proxies.
 STREAM_PREAMBLE = b":ok\n\n"
@@ -107,13 +104,3 @@ def format_json_line(data: str) -> bytes:
     splitting the record.
     """
     return encode_chunk(format_json_text(data))
-
-
-def encode_positions(positions: Iterable[Mapping[str, Any]]) -> str:
-    """The ``id`` of an event: a compact JSON array of ``{topic, partition, offset|timestamp}``."""
-    return json.dumps(list(positions), separators=(",", ":"), ensure_ascii=True)
-
-
-def decode_positions(event_id: str) -> Any:
-    """Parse a ``Last-Event-ID`` value as JSON; validation is the assignments module's job."""
-    return json.loads(event_id)

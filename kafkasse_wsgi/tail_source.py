@@ -23,7 +23,13 @@ from gevent.event import Event
 
 from . import metrics
 from .assignments import StartPosition
-from .consumer import assign_and_seek, close_quietly, open_consumer, private_consumers_open
+from .consumer import (
+    assign_and_seek,
+    close_quietly,
+    open_consumer,
+    private_consumers_open,
+    within,
+)
 from .errors import KafkaUnavailableError
 from .filters import EventFilter
 from .hub import TopicHub
@@ -227,22 +233,14 @@ class SharedTailSource(QueuedSource):
             StartPosition(topic, partition, offset, "offset")
             for (topic, partition), offset in self._positions.next_offsets().items()
         ]
-        timeout = gevent.Timeout(self._options.setup_timeout_s)
-        timeout.start()
         consumer = None
         try:
-            consumer = open_consumer(self._options, f"detached-{id(self):x}")
-            assign_and_seek(consumer, starts)
-        except gevent.Timeout as expired:
-            close_quietly(consumer, self._log)
-            if expired is not timeout:
-                raise
-            raise KafkaUnavailableError("Kafka did not answer in time; try again later") from None
+            with within(self._options.setup_timeout_s):
+                consumer = open_consumer(self._options, f"detached-{id(self):x}")
+                assign_and_seek(consumer, starts)
         except BaseException:
             close_quietly(consumer, self._log)
             raise
-        finally:
-            timeout.close()
         self._consumer = consumer
         return True
 

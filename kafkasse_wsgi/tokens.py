@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 from .errors import InvalidTokenError
 from .internal_topics import is_internal_topic
+from .options import Options
 from .token_keys import (
     JWKS_DEADLINE_S,
     JWKS_LIFESPAN_S,
@@ -44,8 +45,6 @@ from .token_keys import (
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
-
-    from .options import Options
 
 try:
     import jwt
@@ -69,8 +68,8 @@ __all__ = [
 ]
 
 #: The claim holding the topics a token grants; a dotted name also finds nested objects.
-DEFAULT_TOPICS_CLAIM = "kafkasse.topics"
-DEFAULT_COOKIE_NAME = "kafkasse_token"
+DEFAULT_TOPICS_CLAIM = Options.DEFAULT_JWT_TOPICS_CLAIM
+DEFAULT_COOKIE_NAME = Options.DEFAULT_JWT_COOKIE_NAME
 QUERY_PARAMETER = "access_token"
 #: Longest token accepted (a header or cookie beyond it is a 431, a query token a 400).
 MAX_TOKEN_BYTES = 8192

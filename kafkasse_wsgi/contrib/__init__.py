@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..app import answer_other_method, respond
 from ..options import Options
-from ..request import parse_request
+from ..request import STREAM_METHODS, parse_request
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -94,7 +94,7 @@ def capture_other_method(
     405 with ``Allow`` and a JSON body. ``None`` for GET and HEAD: stream those."""
     opts = Options.from_any(options)
     request = parse_request(environ, opts.trusted_proxies)
-    if request.method in ("GET", "HEAD"):
+    if request.method in STREAM_METHODS:
         return None
     return _capture(
         lambda start_response: answer_other_method(request, environ, start_response, opts) or []

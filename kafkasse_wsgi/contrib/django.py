@@ -28,7 +28,8 @@ from typing import Any
 
 from ..extras import require
 from ..options import Options
-from . import CapturedResponse, capture_kafka_sse, capture_other_method, close_body
+from ..request import ALLOWED_METHODS
+from . import CapturedResponse, capture_kafka_sse, capture_other_method
 
 require("django", "kafkasse_wsgi.contrib.django", "django")
 
@@ -62,12 +63,7 @@ def stream_response(
     """
     captured = capture_kafka_sse(request.META, assignments, options, at_timestamp)
     if not captured.is_stream:
-        return _complete(captured)
-    if request.method == "HEAD":
-        # Servers drop the body of a HEAD response but would still iterate an endless one,
-        # holding the consumer forever: answer with the headers and close the stream now.
-        close_body(captured.body)
-        return HttpResponse(status=captured.status_code, headers=dict(captured.headers))
+        return _complete(captured)  # and a HEAD: the engine closed its stream already
     return StreamingHttpResponse(
         captured.body, status=captured.status_code, headers=dict(captured.headers)
     )
@@ -105,7 +101,7 @@ class KafkaSSEView(View):
     #: an :class:`~kafkasse_wsgi.Options` or a mapping of option names. (Not ``options``:
     #: that name is Django's handler of the HTTP ``OPTIONS`` method.)
     stream_options: Options | Mapping[str, Any] | None = None
-    http_method_names = ["get", "head", "options"]
+    http_method_names = [method.lower() for method in ALLOWED_METHODS]
 
     @classmethod
     def as_view(cls, **initkwargs: Any) -> Any:

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..extras import require
 from ..options import AllowedTopics, Options
+from ..request import ALLOWED_METHODS
 from . import CapturedResponse, capture_kafka_sse, capture_other_method
 
 require("flask", "kafkasse_wsgi.contrib.flask", "flask")
@@ -86,7 +87,7 @@ def make_blueprint(
     """
     opts = Options.from_any({**options, "allowed_topics": allowed_topics})
     blueprint = Blueprint(name, __name__)
-    methods = ["GET", "HEAD", "OPTIONS"]
+    methods = list(ALLOWED_METHODS)
 
     # OPTIONS is ours (CORS preflight with the blueprint's cors_origins), not Flask's.
     @blueprint.route("/", defaults={"topics": ""}, methods=methods, provide_automatic_options=False)

@@ -14,8 +14,7 @@ from typing import Any
 
 import gevent
 
-from kafkasse_wsgi import KafkaMessage, KafkaSSE, kafka_sse
-from kafkasse_wsgi.admission import open_streams
+from kafkasse_wsgi import KafkaMessage, KafkaSSE, admission, kafka_sse
 from kafkasse_wsgi.consumer import private_consumers_open
 from kafkasse_wsgi.message import default_deserializer
 from kafkasse_wsgi.pump import STOP_TIMEOUT_S
@@ -121,7 +120,7 @@ def _debug_state() -> dict[str, Any]:
             1 for obj in gc.get_objects() if isinstance(obj, greenlet.greenlet) and not obj.dead
         ),
         "threads": threading.active_count(),
-        "admitted": open_streams(),
+        "admitted": admission._open_total,  # tickets not yet released
         "private_consumers": private_consumers_open(),
         "consumers_opened": faults.consumers_opened,
     }

@@ -13,6 +13,7 @@ from kafkasse_wsgi.errors import (
     FilterError,
     InvalidAssignmentError,
     InvalidFilterError,
+    InvalidReplayBoundsError,
     KafkaSSEError,
     KafkaStreamError,
     KafkaUnavailableError,
@@ -33,6 +34,7 @@ from kafkasse_wsgi.errors import (
         (OffsetOutOfRangeError, 410),
         (MethodNotAllowedError, 405),
         (InvalidFilterError, 400),
+        (InvalidReplayBoundsError, 400),
         (TooManyStreamsError, 503),
         (DeserializationError, 500),
         (FilterError, 500),
@@ -56,7 +58,7 @@ def test_every_error_is_a_kafkasse_error() -> None:
         for value in vars(errors).values()
         if isinstance(value, type) and issubclass(value, Exception)
     ]
-    assert len(classes) == 14
+    assert len(classes) == 15
     assert all(issubclass(cls, KafkaSSEError) for cls in classes)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer
 
+from kafkasse_wsgi import kafka_config
 from kafkasse_wsgi.errors import ConfigurationError
 from kafkasse_wsgi.kafka_config import (
     DEFAULT_BOOTSTRAP_SERVERS,
@@ -130,14 +131,34 @@ def test_translate_default_topic_config_must_be_a_mapping(value: Any) -> None:
         translate({"default_topic_config": value})
 
 
+@pytest.fixture
+def nothing_reported_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in a fresh process: no ignored key logged yet."""
+    monkeypatch.setattr(kafka_config, "_reported_ignored", set(), raising=False)
+
+
 def test_translate_drops_librdkafka_only_keys_and_logs_them(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, nothing_reported_yet: None
 ) -> None:
     config = {key: True for key in IGNORED_LIBRDKAFKA_KEYS} | {"client.id": "c"}
     with caplog.at_level(logging.INFO, logger="kafkasse_wsgi.kafka_config"):
         assert translate(config) == {"client_id": "c"}
     assert "event_cb" in caplog.text
     assert "statistics.interval.ms" in caplog.text
+
+
+def test_ignored_librdkafka_keys_are_logged_once_per_process_not_per_stream(
+    caplog: pytest.LogCaptureFixture, nothing_reported_yet: None
+) -> None:
+    config = {"statistics.interval.ms": 1000, "client.id": "c"}
+    with caplog.at_level(logging.INFO, logger="kafkasse_wsgi.kafka_config"):
+        for request_id in ("r1", "r2", "r3"):  # three streams of one app
+            consumer_config(config, request_id)
+        translate({"event_cb": None})  # a key not reported yet is, once
+        translate({"event_cb": None})
+    lines = [r.getMessage() for r in caplog.records if "ignoring" in r.getMessage()]
+    assert len(lines) == 2, lines
+    assert "statistics.interval.ms" in lines[0] and "event_cb" in lines[1]
 
 
 def test_consumer_config_defaults() -> None:

@@ -75,7 +75,7 @@ def test_advance_of_an_unassigned_partition_raises() -> None:
 def test_timestamp_mode_starts_at_the_resolved_timestamp() -> None:
     positions = Positions(
         [start("a", 0, 12, timestamp=1_000), start("a", 1, 3, timestamp=2_000)],
-        use_timestamp=True,
+        id_mode="timestamp",
     )
     assert positions.event_id() == (
         '[{"topic":"a","partition":0,"timestamp":1000},'
@@ -84,12 +84,12 @@ def test_timestamp_mode_starts_at_the_resolved_timestamp() -> None:
 
 
 def test_timestamp_mode_without_a_start_timestamp_uses_zero() -> None:
-    positions = Positions([start("a", 0, 12)], use_timestamp=True)
+    positions = Positions([start("a", 0, 12)], id_mode="timestamp")
     assert positions.as_list() == [{"topic": "a", "partition": 0, "timestamp": 0}]
 
 
 def test_timestamp_mode_advances_to_timestamp_plus_one() -> None:
-    positions = Positions([start("a", 0, 0, timestamp=1_000)], use_timestamp=True)
+    positions = Positions([start("a", 0, 0, timestamp=1_000)], id_mode="timestamp")
     positions.advance("a", 0, 7, timestamp=1_527_858_324_658)
     assert positions.event_id() == '[{"topic":"a","partition":0,"timestamp":1527858324659}]'
 
@@ -105,7 +105,7 @@ def test_timestamp_mode_advances_to_timestamp_plus_one() -> None:
     ],
 )
 def test_timestamp_mode_never_moves_backwards(timestamps: list[int], expected: int) -> None:
-    positions = Positions([start("a", 0, 0, timestamp=1_000)], use_timestamp=True)
+    positions = Positions([start("a", 0, 0, timestamp=1_000)], id_mode="timestamp")
     for offset, timestamp in enumerate(timestamps):
         positions.advance("a", 0, offset, timestamp)
     assert positions.as_list() == [{"topic": "a", "partition": 0, "timestamp": expected}]
@@ -184,8 +184,8 @@ def test_cursor_id_escapes_topic_names_and_stays_one_ascii_line() -> None:
     assert json.loads(event_id)["positions"] == [['q"\n\u2028', 0, 1, 2]]
 
 
-def test_id_mode_wins_over_use_timestamp_and_unknown_modes_are_refused() -> None:
-    positions = Positions([start("a", 0, 3, timestamp=4)], use_timestamp=True, id_mode="offset")
+def test_offset_ids_by_default_and_unknown_modes_are_refused() -> None:
+    positions = Positions([start("a", 0, 3, timestamp=4)])
     assert positions.event_id() == '[{"topic":"a","partition":0,"offset":3}]'
     with pytest.raises(ValueError, match="id_mode"):
         Positions([], id_mode="offsets")
@@ -200,7 +200,7 @@ def test_move_after_a_reset_follows_the_offset_either_way_and_the_timestamp_forw
     positions.move("a", 0, 20)  # the log was truncated under it: back
     positions.advance("a", 0, 20, timestamp=300)
     assert positions.as_list()[0] == {"topic": "a", "partition": 0, "offset": 21}
-    by_time = Positions([start("a", 0, 5, timestamp=100)], use_timestamp=True)
+    by_time = Positions([start("a", 0, 5, timestamp=100)], id_mode="timestamp")
     by_time.move("a", 0, 40, timestamp=0)  # to the earliest: the time reached stays
     assert by_time.event_id() == '[{"topic":"a","partition":0,"timestamp":100}]'
     by_time.move("a", 0, 90, timestamp=500)  # to the latest: the time of the jump

@@ -8,7 +8,7 @@ import pytest
 from werkzeug.test import create_environ
 
 from kafkasse_wsgi.assignments import StartPosition
-from kafkasse_wsgi.errors import InvalidFilterError
+from kafkasse_wsgi.errors import InvalidFilterError, InvalidReplayBoundsError
 from kafkasse_wsgi.replay import END_LIMIT, END_UNTIL, ReplayBounds, ReplayEnd
 from kafkasse_wsgi.request import MAX_LIMIT, parse_limit, parse_request, parse_until
 
@@ -22,8 +22,7 @@ def starts(*offsets):
 def test_a_record_at_or_after_until_ends_its_partition_and_is_refused():
     replay = ReplayEnd(ReplayBounds(until=UNTIL), starts(0, 0), {("t", 0): 5, ("t", 1): None})
     assert replay.admits("t", 0, 3, UNTIL - 10)
-    assert not replay.admits("t", 1, 0, UNTIL)  # its timestamp reached until
-    assert replay.is_done("t", 1)
+    assert not replay.admits("t", 1, 0, UNTIL)  # its timestamp reached until: partition 1 ends
     assert not replay.finished
     assert replay.admits("t", 0, 4, UNTIL - 5)  # the last one before the stop offset ...
     assert replay.finished and replay.cause == END_UNTIL  # ... ends the replay at once
@@ -32,8 +31,7 @@ def test_a_record_at_or_after_until_ends_its_partition_and_is_refused():
 
 def test_a_quiet_partition_without_a_stop_is_unresolved_until_given_its_end():
     replay = ReplayEnd(ReplayBounds(until=UNTIL), starts(7, 3), {("t", 0): 7, ("t", 1): None})
-    assert replay.is_done("t", 0)  # already at its stop: nothing to read
-    assert replay.unresolved == [("t", 1)]
+    assert replay.unresolved == [("t", 1)]  # partition 0 is at its stop: nothing to read
     assert replay.until_passed(now_ms=UNTIL) and not replay.until_passed(now_ms=UNTIL - 1)
     replay.set_stop("t", 1, 3)  # its end offset, once until has passed
     assert replay.finished
@@ -88,13 +86,16 @@ def test_until_reads_like_since():
     assert parse_until("1795730038371") == 1795730038371
     eleven = datetime.datetime(2026, 11, 26, 11, tzinfo=datetime.timezone.utc)
     assert parse_until("2026-11-26T11:00:00Z") == int(eleven.timestamp()) * 1000
-    with pytest.raises(InvalidFilterError, match="until must be"):
+    with pytest.raises(InvalidReplayBoundsError, match="until must be") as raised:
         parse_until("soon")
+    assert isinstance(raised.value, InvalidFilterError)  # what callers caught before
+    assert raised.value.status == 400
+    assert raised.value.to_dict()["name"] == "InvalidFilterError"  # what clients match
 
 
 @pytest.mark.parametrize("text", ["0", "-1", "1.5", "x", " 1", str(MAX_LIMIT + 1), "9" * 30])
 def test_limit_must_be_a_positive_integer(text):
-    with pytest.raises(InvalidFilterError, match="limit must be"):
+    with pytest.raises(InvalidReplayBoundsError, match="limit must be"):
         parse_limit(text)
 
 

@@ -114,32 +114,3 @@ def test_format_retry_rejects_negative() -> None:
 )
 def test_format_json_line_is_one_line_per_record(data: str, expected: bytes) -> None:
     assert sse.format_json_line(data) == expected
-
-
-def test_encode_positions_is_compact_ascii_json() -> None:
-    positions = [
-        {"topic": "a", "partition": 0, "offset": 12},
-        {"topic": "é", "partition": 1, "timestamp": 5},
-    ]
-    assert sse.encode_positions(positions) == (
-        '[{"topic":"a","partition":0,"offset":12},{"topic":"\\u00e9","partition":1,"timestamp":5}]'
-    )
-
-
-def test_encode_positions_of_nothing_is_empty_array() -> None:
-    assert sse.encode_positions([]) == "[]"
-
-
-def test_encoded_positions_are_a_valid_event_id() -> None:
-    event_id = sse.encode_positions([{"topic": "a\nb", "partition": 0, "offset": 1}])
-    assert sse.format_event("x", event_id=event_id).startswith(b"event: message\nid: [")
-
-
-def test_decode_positions_round_trips_encode() -> None:
-    positions = [{"topic": "a", "partition": 3, "offset": 7}]
-    assert sse.decode_positions(sse.encode_positions(positions)) == positions
-
-
-def test_decode_positions_raises_on_invalid_json() -> None:
-    with pytest.raises(ValueError):
-        sse.decode_positions("[{")
