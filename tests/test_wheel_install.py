@@ -98,9 +98,22 @@ def outside(tmp_path: Path) -> Path:
     return tmp_path
 
 
+#: The test broker's address, for the servers started from the wheel (set by ``_broker``).
+BROKER: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _broker(kafka_bootstrap: str) -> None:
+    """The serve command and the examples read their broker from these variables: without
+    them they would ask ``localhost:9092``, which need not be the test broker."""
+    BROKER.update(
+        KAFKASSE_BOOTSTRAP_SERVERS=kafka_bootstrap, KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap
+    )
+
+
 def user_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return {**env, **extra}
+    return {**env, **BROKER, **extra}
 
 
 def start(args: list[str], cwd: Path, port: int, env: dict[str, str] | None = None) -> Server:
