@@ -50,6 +50,9 @@ class RegistryDeserializer:
         self.client = RegistryClient(config)
         self._decoders = SchemaCache(config.cache_size)
         self._references = SchemaCache(config.cache_size)
+        #: The last record :meth:`ready` read the ids of, and those ids: the hub and the
+        #: pump ask :meth:`ready` then :meth:`event_data` of each record.
+        self._last_ids: tuple[Any, tuple[int | None, int | None]] = (None, (None, None))
 
     def __repr__(self) -> str:
         return f"RegistryDeserializer({self.config.safe_url!r})"
@@ -68,7 +71,8 @@ class RegistryDeserializer:
 
         :raises DeserializationError: as :meth:`__call__`.
         """
-        value_id, key_id = self._ids(record)
+        last, ids = self._last_ids
+        value_id, key_id = ids if last is record else self._ids(record)
         if value_id is None and key_id is None:
             return default_event_data(record)
         message, key = self._parts(record, value_id, key_id)
@@ -88,7 +92,8 @@ class RegistryDeserializer:
     def ready(self, record: Any) -> bool:
         """Whether decoding ``record`` needs no registry call (its schemas are cached, or
         it is not framed): a caller holding a processing slot lends it otherwise."""
-        value_id, key_id = self._ids(record)
+        value_id, key_id = ids = self._ids(record)
+        self._last_ids = (record, ids)
         has = self._decoders.has
         return (value_id is None or has(value_id)) and (key_id is None or has(key_id))
 

@@ -287,3 +287,26 @@ def test_an_avro_record_is_exactly_this_event_text(deserializer, schema_id, valu
     # The hooks' path: the same event, dumped by serialize_message when no fast path applies.
     message = KafkaMessage("t", 3, 42, 1700000000000, record.key, record.value)
     assert json.loads(serialize_message(deserializer(message).message)) == json.loads(expected)
+
+
+def test_ready_then_event_data_of_another_record_gives_that_records_text(deserializer):
+    """``ready`` remembers the ids it read for the next ``event_data``: only for that record
+    (another stream's may come between them when the slot is lent)."""
+    schema_id, value, key, expected = CASES[7]
+    framed = types.SimpleNamespace(
+        topic="t",
+        partition=3,
+        offset=42,
+        timestamp=1700000000000,
+        key=_framed(*key),
+        value=_framed(schema_id, value),
+    )
+    plain = types.SimpleNamespace(
+        topic="t", partition=3, offset=42, timestamp=1700000000000, key=None, value=b'{"a":1}'
+    )
+    assert not deserializer.ready(framed)  # its schemas are not fetched yet
+    assert deserializer.event_data(framed) == expected
+    assert deserializer.ready(framed)
+    assert deserializer.event_data(plain) == f'{{"a":1,{_META}"key":null}}}}'
+    assert deserializer.ready(plain)
+    assert deserializer.event_data(framed) == expected
