@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from . import data, streams
+from . import data, registry_cpu, streams
 from .procs import ROOT, CpuMeter, Gunicorn, run_client
 
 REGISTRY_LOCAL = ROOT / "scripts" / "registry-local"
@@ -117,6 +117,12 @@ def run(
                 f"(j) {name}: {out[name]['eps']:,.0f} ev/s, worker "
                 f"{out[name]['worker_cpu_us_per_event']:.1f} µs CPU per event"
             )
+        # The decoding alone, in this process (no Kafka, no HTTP): CPU per event.
+        out["in_process"] = registry_cpu.run(min(messages, 100_000), message_bytes, repeat=3)
+        log(
+            f"(j) in process: JSON {out['in_process']['json_cpu_us']:.2f} µs CPU per event, "
+            f"Avro {out['in_process']['avro_cpu_us']:.2f} µs"
+        )
         out["avro_over_json"] = out["avro"]["eps"] / out["json"]["eps"]
         # What a busy worker can sustain: events per CPU second, Avro over JSON. On a shared
         # machine the wall-clock rate above swings with the load; this much less.

@@ -27,15 +27,14 @@ from kafkasse_wsgi.schema_registry import RegistryConfig
 from kafkasse_wsgi.schema_registry.client import RegistrySchema
 from kafkasse_wsgi.schema_registry.deserializer import RegistryDeserializer
 
-from . import data
-from .registry import SCHEMA
+from . import data, registry
 
 SCHEMA_ID = 7
 
 
 def records(count: int, size: int) -> tuple[list[Any], list[Any]]:
     """The same documents as JSON records and as framed Avro records."""
-    parsed = fastavro.parse_schema(SCHEMA)
+    parsed = fastavro.parse_schema(registry.SCHEMA)
     frame = b"\x00" + SCHEMA_ID.to_bytes(4, "big")
     as_json, as_avro = [], []
     for i in range(count):
@@ -58,7 +57,7 @@ def records(count: int, size: int) -> tuple[list[Any], list[Any]]:
 
 def deserializer() -> RegistryDeserializer:
     found = RegistryDeserializer(RegistryConfig("http://registry.invalid"))
-    schema = RegistrySchema(json.dumps(SCHEMA), "AVRO", ())
+    schema = RegistrySchema(json.dumps(registry.SCHEMA), "AVRO", ())
     found.client.schema_by_id = lambda schema_id: schema  # type: ignore[method-assign]
     return found
 
