@@ -54,14 +54,15 @@ def start_registry() -> tuple[str, bool]:
     return out.strip().splitlines()[-1], not running
 
 
-def avro_topic(kafka: data.Kafka, url: str, messages: int, message_bytes: int) -> str:
-    """The replay topic's documents as Avro, produced now unless already there."""
+def avro_topic(kafka: data.Kafka, url: str, messages: int, message_bytes: int, reuse: bool) -> str:
+    """The replay topic's documents as Avro, produced now unless already there and ``reuse``
+    (a registry this run started holds no schemas: its records' ids would be unknown)."""
     from confluent_kafka.schema_registry import SchemaRegistryClient
     from confluent_kafka.schema_registry.avro import AvroSerializer
     from confluent_kafka.serialization import MessageField, SerializationContext
 
     topic = f"kafkasse-bench-avro-{messages}x{message_bytes}"
-    if kafka.end_offset(topic) == messages:
+    if reuse and kafka.end_offset(topic) == messages:
         return topic
     if kafka.end_offset(topic) is not None:
         kafka.delete(topic)
@@ -97,7 +98,7 @@ def run(
 ) -> dict[str, Any]:
     url, started = start_registry()
     try:
-        topic = avro_topic(kafka, url, messages, message_bytes)
+        topic = avro_topic(kafka, url, messages, message_bytes, reuse=not started)
         registry_options = {"schema_registry": url}
         out: dict[str, Any] = {"messages": messages, "avro_topic": topic}
         for name, options, replayed in (
