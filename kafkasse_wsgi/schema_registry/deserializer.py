@@ -50,6 +50,9 @@ class RegistryDeserializer:
         self.client = RegistryClient(config)
         self._decoders = SchemaCache(config.cache_size)
         self._references = SchemaCache(config.cache_size)
+        #: The last record :meth:`ready` read the ids of, and those ids: the hub and the
+        #: pump ask :meth:`ready` then :meth:`event_data` of each record.
+        self._last_ids: tuple[Any, tuple[int | None, int | None]] = (None, (None, None))
 
     def __repr__(self) -> str:
         return f"RegistryDeserializer({self.config.safe_url!r})"
@@ -68,21 +71,29 @@ class RegistryDeserializer:
 
         :raises DeserializationError: as :meth:`__call__`.
         """
-        value_id, key_id = self._ids(record)
+        last, ids = self._last_ids
+        value_id, key_id = ids if last is record else self._ids(record)
         if value_id is None and key_id is None:
             return default_event_data(record)
-        event = self._event(record, value_id, key_id)
+        message, key = self._parts(record, value_id, key_id)
         if _orjson_dumps is not None:
+            if value_id is not None and isinstance(message, dict) and "_kafka" not in message:
+                try:
+                    return _event_text(record, message, value_id, key_id, key)
+                except TypeError:  # an integer beyond 64 bits: the json module writes it
+                    pass
+            event = _with_meta(record, message, value_id, key_id, key)
             try:
                 return _orjson_dumps(event).decode("utf-8")
-            except TypeError:  # an integer beyond 64 bits: the json module writes it
+            except TypeError:
                 pass
-        return serialize_message(event)
+        return serialize_message(_with_meta(record, message, value_id, key_id, key))
 
     def ready(self, record: Any) -> bool:
         """Whether decoding ``record`` needs no registry call (its schemas are cached, or
         it is not framed): a caller holding a processing slot lends it otherwise."""
-        value_id, key_id = self._ids(record)
+        value_id, key_id = ids = self._ids(record)
+        self._last_ids = (record, ids)
         has = self._decoders.has
         return (value_id is None or has(value_id)) and (key_id is None or has(key_id))
 
@@ -91,21 +102,18 @@ class RegistryDeserializer:
         return schema_id_of(record.value), key_id
 
     def _event(self, record: Any, value_id: int | None, key_id: int | None) -> Any:
+        message, key = self._parts(record, value_id, key_id)
+        return _with_meta(record, message, value_id, key_id, key)
+
+    def _parts(self, record: Any, value_id: int | None, key_id: int | None) -> tuple[Any, Any]:
+        """The record's value decoded, and its key decoded (``_RAW``: left as its text)."""
         if value_id is None:
             message = parse_value(record)
         else:
             message = self._decode(value_id, record.value, "value")
-        if isinstance(message, dict):
-            meta = kafka_meta_of(record)
-            if key_id is not None:
-                key = self._decode_key(key_id, record.key)
-                if key is not _RAW:
-                    meta["key"] = key
-                    meta["key_schema_id"] = key_id
-            if value_id is not None:
-                meta["value_schema_id"] = value_id
-            message["_kafka"] = meta
-        return message
+        if key_id is None or not isinstance(message, dict):
+            return message, _RAW
+        return message, self._decode_key(key_id, record.key)
 
     def _decode(self, schema_id: int, data: bytes, what: str) -> Any:
         """:raises DeserializationError: the schema cannot be had, or the payload not read."""
@@ -188,6 +196,59 @@ try:  # the "fast" extra: one dump per record is most of what decoding costs aft
     from orjson import dumps as _orjson_dumps
 except ImportError:  # pragma: no cover - depends on the environment
     _orjson_dumps = None
+
+
+def _with_meta(
+    record: Any, message: Any, value_id: int | None, key_id: int | None, key: Any
+) -> Any:
+    """The event: ``message`` with its ``_kafka`` block when it is an object."""
+    if isinstance(message, dict):
+        meta = kafka_meta_of(record)
+        if key is not _RAW:
+            meta["key"] = key
+            meta["key_schema_id"] = key_id
+        if value_id is not None:
+            meta["value_schema_id"] = value_id
+        message["_kafka"] = meta
+    return message
+
+
+def _event_text(
+    record: Any, message: dict[str, Any], value_id: int, key_id: int | None, key: Any
+) -> str:
+    """:func:`_with_meta`'s event as orjson dumps it, with ``_kafka`` written as text after
+    the value's dump (as :func:`default_event_data` does): no dict for it.
+
+    :raises TypeError: orjson cannot dump the value or the key.
+    """
+    assert _orjson_dumps is not None
+    if key is not _RAW and key_id is not None:
+        key_text = b'%s,"key_schema_id":%d' % (_orjson_dumps(key), key_id)
+    elif record.key is None:
+        key_text = b"null"
+    else:
+        key_text = _orjson_dumps(record.key.decode("utf-8", errors="replace"))
+    meta = (
+        b'"_kafka":{"topic":%s,"partition":%d,"offset":%d,"timestamp":%d,"key":%s,"value_schema_id":%d}}'
+        % (
+            _topic_text(record.topic),
+            record.partition,
+            record.offset,
+            record.timestamp,
+            key_text,
+            value_id,
+        )
+    )
+    body = _orjson_dumps(message)
+    return (body[:-1] + b"," + meta if message else b"{" + meta).decode("utf-8")
+
+
+@functools.lru_cache(maxsize=1024)
+def _topic_text(topic: str) -> bytes:
+    """A topic's name as JSON; there are few topics and many records."""
+    assert _orjson_dumps is not None
+    return _orjson_dumps(topic)
+
 
 _deserializers: dict[RegistryConfig, RegistryDeserializer] = {}
 

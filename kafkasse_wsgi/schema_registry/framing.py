@@ -7,8 +7,11 @@ stands for ``[0]``, the file's first message. Pure: bytes in, numbers out.
 
 from __future__ import annotations
 
+import struct
+
 MAGIC = 0
 HEADER_BYTES = 5
+_HEADER = struct.Struct(">BI")  # one call reads both: this runs for every record
 
 
 def schema_id_of(data: bytes | bytearray | None) -> int | None:
@@ -17,10 +20,10 @@ def schema_id_of(data: bytes | bytearray | None) -> int | None:
     Id 0 is no registry's id: a key such as a small big-endian long (``00 00 00 00 07 …``)
     starts like a frame, and is left alone.
     """
-    if data is None or len(data) < HEADER_BYTES or data[0] != MAGIC:
+    if data is None or len(data) < HEADER_BYTES:
         return None
-    schema_id = int.from_bytes(data[1:HEADER_BYTES], "big")
-    return schema_id or None
+    magic, schema_id = _HEADER.unpack_from(data)
+    return schema_id if magic == MAGIC and schema_id else None
 
 
 def read_message_indexes(data: bytes, position: int) -> tuple[list[int], int]:

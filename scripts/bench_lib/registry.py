@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from . import data, streams
+from . import data, registry_cpu, streams
 from .procs import ROOT, CpuMeter, Gunicorn, run_client
 
 REGISTRY_LOCAL = ROOT / "scripts" / "registry-local"
@@ -54,14 +54,15 @@ def start_registry() -> tuple[str, bool]:
     return out.strip().splitlines()[-1], not running
 
 
-def avro_topic(kafka: data.Kafka, url: str, messages: int, message_bytes: int) -> str:
-    """The replay topic's documents as Avro, produced now unless already there."""
+def avro_topic(kafka: data.Kafka, url: str, messages: int, message_bytes: int, reuse: bool) -> str:
+    """The replay topic's documents as Avro, produced now unless already there and ``reuse``
+    (a registry this run started holds no schemas: its records' ids would be unknown)."""
     from confluent_kafka.schema_registry import SchemaRegistryClient
     from confluent_kafka.schema_registry.avro import AvroSerializer
     from confluent_kafka.serialization import MessageField, SerializationContext
 
     topic = f"kafkasse-bench-avro-{messages}x{message_bytes}"
-    if kafka.end_offset(topic) == messages:
+    if reuse and kafka.end_offset(topic) == messages:
         return topic
     if kafka.end_offset(topic) is not None:
         kafka.delete(topic)
@@ -97,7 +98,7 @@ def run(
 ) -> dict[str, Any]:
     url, started = start_registry()
     try:
-        topic = avro_topic(kafka, url, messages, message_bytes)
+        topic = avro_topic(kafka, url, messages, message_bytes, reuse=not started)
         registry_options = {"schema_registry": url}
         out: dict[str, Any] = {"messages": messages, "avro_topic": topic}
         for name, options, replayed in (
@@ -117,6 +118,12 @@ def run(
                 f"(j) {name}: {out[name]['eps']:,.0f} ev/s, worker "
                 f"{out[name]['worker_cpu_us_per_event']:.1f} µs CPU per event"
             )
+        # The decoding alone, in this process (no Kafka, no HTTP): CPU per event.
+        out["in_process"] = registry_cpu.run(min(messages, 100_000), message_bytes, repeat=3)
+        log(
+            f"(j) in process: JSON {out['in_process']['json_cpu_us']:.2f} µs CPU per event, "
+            f"Avro {out['in_process']['avro_cpu_us']:.2f} µs"
+        )
         out["avro_over_json"] = out["avro"]["eps"] / out["json"]["eps"]
         # What a busy worker can sustain: events per CPU second, Avro over JSON. On a shared
         # machine the wall-clock rate above swings with the load; this much less.
