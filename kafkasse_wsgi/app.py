@@ -14,7 +14,9 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import hub, metrics
+from . import metrics
+from ._tail import hub
+from ._tail.hub import TopicHub
 from .admission import Ticket, admit
 from .assignments import (
     Assignment,
@@ -48,7 +50,6 @@ from .errors import (
     TopicNotAvailableError,
 )
 from .filters import EventFilter, compile_filter
-from .hub import TopicHub
 from .log import PACKAGE_LOGGER, RequestLogAdapter
 from .options import Options
 from .replay import ReplayBounds, ReplayEnd

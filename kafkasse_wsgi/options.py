@@ -390,7 +390,7 @@ class Options:
         without ``data:``) goes out at most this often, and before a heartbeat, so a client's
         last event id advances and a resume does not rescan what was dropped. ``None``: never.
 
-    The shared live tail (see :mod:`~kafkasse_wsgi.hub`):
+    The shared live tail (see :mod:`~kafkasse_wsgi._tail.hub`):
 
     :param shared_tail: streams at the head of a topic share one consumer per topic per
         process (a hub), whose records are decoded and formatted once for all of them. A

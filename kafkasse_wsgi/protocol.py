@@ -1,7 +1,7 @@
 """The stream protocol: what travels from a source to its stream through the stream's queue.
 
 A stream reads from a *source*: a private consumer's pump (:mod:`~kafkasse_wsgi.pump`) or
-the shared tail's (:mod:`~kafkasse_wsgi.tail_source`), both built on
+the shared tail's (:mod:`~kafkasse_wsgi._tail.source`), both built on
 :class:`~kafkasse_wsgi.queued_source.QueuedSource`. The source only produces queue
 items: byte chunks of formatted events, a :class:`Reset` when partitions moved, then one
 :class:`End`. It never calls up into the stream. Every put waits at most

@@ -1,7 +1,7 @@
 """What every source of a stream shares: the queue it fills, and how it ends on the way.
 
 A stream's source (:class:`~kafkasse_wsgi.pump.Pump`, a private consumer's, and
-:class:`~kafkasse_wsgi.tail_source.SharedTailSource`, the shared tail's) puts items into
+:class:`~kafkasse_wsgi._tail.source.SharedTailSource`, the shared tail's) puts items into
 the stream's queue (:mod:`~kafkasse_wsgi.protocol`) and advances the stream's positions.
 Both keep the same books, written once here: the id of everything queued (``queued_id``),
 whether the client stalled it (``stalled``), whether the positions are ahead of the queue

@@ -7,7 +7,7 @@ GET /healthz              200 {"status": "ok"}; ``?kafka=1`` also asks the broke
                           they don't answer within ``KAFKA_HEALTH_TIMEOUT_S``)
 GET /metrics              Prometheus metrics (all workers under gunicorn)
 GET /_tail                200 {"hubs": [...]}: this process's shared-tail hubs (clients, ring,
-                          handoffs, detaches; see :func:`~kafkasse_wsgi.hub.describe_hubs`)
+                          handoffs, detaches; see :func:`~kafkasse_wsgi._tail.hub.describe_hubs`)
                           These two only on ``--admin-port`` when it is set, and not on the
                           stream port with subscriber tokens on.
 GET /<topic>[,<topic>…]   a stream (``?since=``, ``Last-Event-ID``, ``Accept``)
@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from . import __version__
+from ._tail.hub import describe_hubs
 from .app import KafkaSSE, answer_other_method
 from .connections import ClosingRefusals
 from .health import KafkaHealth
-from .hub import describe_hubs
 from .metrics import metrics_app
 from .request import parse_request
 

@@ -33,13 +33,14 @@ from gevent import GreenletExit
 from gevent.queue import Empty, Full
 
 from . import metrics
+from ._tail.hub import TopicHub
+from ._tail.source import SharedTailSource
 from .admission import Ticket
 from .assignments import StartPosition
 from .consumer import close_quietly, cluster_id_of
 from .disconnect import DisconnectWatcher
 from .errors import KafkaSSEError
 from .filters import EventFilter
-from .hub import TopicHub
 from .options import Options
 from .positions import Positions
 from .protocol import End, Reset, Source, StreamStats, put_bounded
@@ -54,7 +55,6 @@ from .sse import (
     format_retry,
 )
 from .stream_queue import StreamQueue
-from .tail_source import SharedTailSource
 
 #: The heartbeat of JSON mode: an empty line, which line-oriented JSON readers skip.
 JSON_HEARTBEAT = b"\n"
@@ -126,7 +126,7 @@ class EventStream:
         """:param consumer: the stream's own consumer, positioned at ``starts``; ``None`` for
             a stream that starts on the shared tail (``hubs``, at ``cursors``).
         :param hubs: the shared tail's hub of each topic, for a stream that may read from
-            them (:mod:`~kafkasse_wsgi.tail_source`); the stream is their client.
+            them (:mod:`~kafkasse_wsgi._tail.source`); the stream is their client.
         :param client_socket: the client's connection, watched so that a client leaving
         an idle stream is noticed at once (see :mod:`~kafkasse_wsgi.disconnect`).
         :param token_expires_at: when the subscriber token this stream was granted by expires

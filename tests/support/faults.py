@@ -15,7 +15,7 @@ from kafka import errors as kafka_errors
 
 def _detach_kafka_error() -> None:
     """A hub client that fell off the ring gets a Kafka error positioning its own consumer."""
-    from kafkasse_wsgi import tail_source
+    from kafkasse_wsgi._tail import source as tail_source
 
     def failing(consumer: Any, starts: Any) -> None:
         raise kafka_errors.KafkaConnectionError("injected: connection lost while detaching")
@@ -40,7 +40,7 @@ HUB_FAULT_MARK = b'"hub_fault"'
 def _hub_poll_fails() -> None:
     """A hub's poll fails with a Kafka error (a connection lost mid-fetch) the first time
     it would return a record holding :data:`HUB_FAULT_MARK`."""
-    from kafkasse_wsgi import hub
+    from kafkasse_wsgi._tail import hub
 
     opened = hub.open_consumer
     fired = False

@@ -1,6 +1,6 @@
 """A stream's source on the shared tail: its own consumer until it has caught up, then hubs.
 
-A stream that starts at the head reads from its topics' hubs (:mod:`~kafkasse_wsgi.hub`)
+A stream that starts at the head reads from its topics' hubs (:mod:`~kafkasse_wsgi._tail.hub`)
 at once. One that resumes further back reads through a consumer of its own (a
 :class:`~kafkasse_wsgi.pump.Pump`) until, in every partition, its next offset lies inside
 its hub's ring; it then hands off: its cursor starts at the first batch holding a record it
@@ -21,26 +21,26 @@ from typing import Any
 import gevent
 from gevent.event import Event
 
-from . import metrics
-from .assignments import StartPosition
-from .consumer import (
+from .. import metrics
+from ..assignments import StartPosition
+from ..consumer import (
     assign_and_seek,
     close_quietly,
     open_consumer,
     private_consumers_open,
     within,
 )
-from .errors import KafkaUnavailableError
-from .filters import EventFilter
+from ..errors import KafkaUnavailableError
+from ..filters import EventFilter
+from ..options import Options
+from ..positions import Positions
+from ..protocol import End, StreamStats
+from ..pump import Pump, stop_then
+from ..queued_source import QueuedSource, Stalled
+from ..sse import format_id
+from ..stream_queue import StreamQueue
 from .hub import TopicHub
-from .options import Options
-from .positions import Positions
-from .protocol import End, StreamStats
-from .pump import Pump, stop_then
-from .queued_source import QueuedSource, Stalled
 from .ring import Delivery, TailBatch, deliver
-from .sse import format_id
-from .stream_queue import StreamQueue
 
 
 class _Parked(Exception):

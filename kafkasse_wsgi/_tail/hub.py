@@ -3,8 +3,8 @@
 Most clients of a public stream sit at its live tail, where they all want the same bytes.
 A hub reads a topic once for all of them: one consumer assigned to every partition at the
 end offsets, polling while clients are attached. Each record is decoded and formatted once
-into the hub's :class:`~kafkasse_wsgi.ring.TailRing`; each client's source
-(:mod:`~kafkasse_wsgi.tail_source`) copies from the ring at its own pace. The hub never
+into the hub's :class:`~kafkasse_wsgi._tail.ring.TailRing`; each client's source
+(:mod:`~kafkasse_wsgi._tail.source`) copies from the ring at its own pace. The hub never
 waits for a client: one that falls off the ring's start reads through a consumer of its
 own again.
 
@@ -25,10 +25,10 @@ import gevent
 from gevent.event import Event
 from kafka import errors as kafka_errors
 
-from . import metrics
-from .admission import RETRY_AFTER_S
-from .assignments import Assignment, StartPosition
-from .consumer import (
+from .. import metrics
+from ..admission import RETRY_AFTER_S
+from ..assignments import Assignment, StartPosition
+from ..consumer import (
     UNAVAILABLE_RETRY_AFTER_S,
     assign_and_seek,
     close_quietly,
@@ -40,24 +40,24 @@ from .consumer import (
     resolve_start_positions,
     topics_not_available,
 )
-from .errors import (
+from ..errors import (
     DeserializationError,
     KafkaSSEError,
     KafkaStreamError,
     KafkaUnavailableError,
     TooManyStreamsError,
 )
-from .kafka_config import translate
-from .log import PACKAGE_LOGGER
-from .message import (
+from ..kafka_config import translate
+from ..log import PACKAGE_LOGGER
+from ..message import (
     KafkaMessage,
     default_event_data,
     deserialize,
     direct_of,
     serialize_message,
 )
-from .options import Options
-from .pump import (
+from ..options import Options
+from ..pump import (
     BrokerContact,
     call_with_slot_lent,
     has_broker_connection,
@@ -66,7 +66,7 @@ from .pump import (
     records_fitting,
     stop_then,
 )
-from .queued_source import end_for
+from ..queued_source import end_for
 from .ring import SharedRecord, TailBatch, TailRing
 
 log = logging.getLogger(PACKAGE_LOGGER)

@@ -1,6 +1,6 @@
 """The ring of a shared tail: the recent batches of one topic, decoded once, for every client.
 
-A hub (:mod:`~kafkasse_wsgi.hub`) appends one :class:`TailBatch` per poll. Each batch knows
+A hub (:mod:`~kafkasse_wsgi._tail.hub`) appends one :class:`TailBatch` per poll. Each batch knows
 the hub's position in every partition before and after it, so a client can tell whether its
 own position vector is the hub's (it is *aligned*): then the batch's bytes, formatted once
 per id mode and filter, are its bytes too. A client that is not aligned (it reads several
@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
-from .assignments import StartPosition
-from .filters import EventFilter, FilterEvaluationError, take_turn
-from .message import parse_event_text
-from .positions import Positions
-from .sse import encode_chunk, format_json_text, format_message
+from ..assignments import StartPosition
+from ..filters import EventFilter, FilterEvaluationError, take_turn
+from ..message import parse_event_text
+from ..positions import Positions
+from ..sse import encode_chunk, format_json_text, format_message
 
 #: Bytes a batch is taken to weigh besides its events' text (objects, tuples).
 BATCH_OVERHEAD_BYTES = 200
