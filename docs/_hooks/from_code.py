@@ -113,7 +113,7 @@ def _serve_flags() -> dict[str, list[str]]:
     """``{option: [flags..., variable]}`` as ``kafkasse-wsgi serve`` declares them."""
     import argparse
 
-    from kafkasse_wsgi import serve_config
+    from kafkasse_wsgi._serve import config as serve_config
 
     parser = argparse.ArgumentParser()
     serve_config.add_arguments(parser)

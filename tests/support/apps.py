@@ -170,7 +170,7 @@ def make_app(config: dict[str, Any]) -> Any:
     if mode == "app":
         inner = KafkaSSE(**options)
     elif mode == "server":  # what ``kafkasse-wsgi serve`` runs: /healthz, /metrics, streams
-        from kafkasse_wsgi.server import StreamServer
+        from kafkasse_wsgi._serve.server import StreamServer
 
         inner = StreamServer(**options)
     else:  # "function": the kafka_sse() entry point with fixed assignments

@@ -26,13 +26,13 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from . import __version__
-from ._tail.hub import describe_hubs
-from .app import KafkaSSE, answer_other_method
+from .. import __version__
+from .._tail.hub import describe_hubs
+from ..app import KafkaSSE, answer_other_method
+from ..metrics import metrics_app
+from ..request import parse_request
 from .connections import ClosingRefusals
 from .health import KafkaHealth
-from .metrics import metrics_app
-from .request import parse_request
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
