@@ -30,10 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-from .errors import InvalidTokenError
-from .internal_topics import is_internal_topic
-from .options import Options
-from .token_keys import (
+from ._tokens.keys import (
     JWKS_DEADLINE_S,
     JWKS_LIFESPAN_S,
     JWKS_REFRESH_COOLDOWN_S,
@@ -42,6 +39,9 @@ from .token_keys import (
     KeySet,
     require_jwt,
 )
+from .errors import InvalidTokenError
+from .internal_topics import is_internal_topic
+from .options import Options
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment

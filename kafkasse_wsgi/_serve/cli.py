@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def exposure_refusal(config: ServeConfig) -> str | None:
     """Why this server must not start: every topic, to anyone beyond this machine."""
-    from ..jwks import is_loopback_host
+    from .._tokens.jwks import is_loopback_host
 
     options = config.stream_options()
     if (

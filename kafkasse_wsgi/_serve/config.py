@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import options as options_module
+from .._tokens.key_text import key_of_env, key_of_flag
 from ..errors import ConfigurationError
 from ..kafka_config import DEFAULT_BOOTSTRAP_SERVERS, LIBRDKAFKA_KEYS
-from ..key_text import key_of_env, key_of_flag
 from ..options import Options
 
 if sys.version_info >= (3, 11):

@@ -26,8 +26,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ConfigurationError, TokenKeysUnavailableError
-from .log import escape_control
+from ..errors import ConfigurationError, TokenKeysUnavailableError
+from ..log import escape_control
 
 __all__ = ["MAX_JWKS_BYTES", "JwksSource", "check_jwks_url", "is_loopback_host"]
 
