@@ -32,7 +32,6 @@ from .consumer import (
     close_quietly,
     cluster_id_of,
     end_offsets_of,
-    metadata_of,
     partitions_to_join,
 )
 from .errors import (
@@ -41,6 +40,7 @@ from .errors import (
     KafkaUnavailableError,
 )
 from .filters import EventFilter, FilterEvaluationError, take_turn
+from .kafka_internals import has_broker_connection, metadata_of
 from .message import (
     KafkaMessage,
     default_deserializer,
@@ -206,18 +206,6 @@ class BrokerContact:
             self._last = time.monotonic()
         elif time.monotonic() - self._last > self._outage_s:
             raise KafkaUnavailableError(f"lost contact with Kafka for over {self._outage_s:g} s")
-
-
-def has_broker_connection(consumer: Any) -> bool:
-    """Whether the consumer holds at least one connected broker connection.
-
-    kafka-python keeps retrying in the background and a poll just comes back empty while the
-    brokers are away; this is how a stream tells "no new data" from "no Kafka".
-    """
-    connections = getattr(getattr(consumer, "_client", None), "_conns", None)
-    if connections is None:
-        return True  # can't tell: never declare an outage on a guess
-    return any(connection.connected() for connection in list(connections.values()))
 
 
 class Pump(QueuedSource):

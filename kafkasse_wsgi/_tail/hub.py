@@ -34,7 +34,6 @@ from ..consumer import (
     close_quietly,
     cluster_id_of,
     kafka_call,
-    metadata_of,
     open_consumer,
     partitions_to_join,
     resolve_start_positions,
@@ -48,6 +47,7 @@ from ..errors import (
     TooManyStreamsError,
 )
 from ..kafka_config import translate
+from ..kafka_internals import has_broker_connection, metadata_of
 from ..log import PACKAGE_LOGGER
 from ..message import (
     KafkaMessage,
@@ -60,7 +60,6 @@ from ..options import Options
 from ..pump import (
     BrokerContact,
     call_with_slot_lent,
-    has_broker_connection,
     lag_of,
     processing_slot,
     records_fitting,
