@@ -43,9 +43,9 @@ __all__ = [
 ]
 
 _LAZY = {
-    "KafkaSSE": "app",
-    "kafka_sse": "app",
-    "KafkaMessage": "message",
+    "KafkaSSE": "_app",
+    "kafka_sse": "_app",
+    "KafkaMessage": "_message",
     "Options": "options",
     "ResumePolicy": "options",
     "configure_json_logging": "log",
@@ -53,9 +53,9 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from . import errors
-    from .app import KafkaSSE, kafka_sse
+    from ._app import KafkaSSE, kafka_sse
+    from ._message import KafkaMessage
     from .log import configure_json_logging
-    from .message import KafkaMessage
     from .options import Options, ResumePolicy
 
 

@@ -183,8 +183,8 @@ def metrics_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iter
             generate_latest,
         )
     except ImportError:
+        from ._extras import install_hint
         from .errors import ConfigurationError
-        from .extras import install_hint
 
         body = ConfigurationError(install_hint("/metrics", "metrics")).to_json().encode()
         start_response("501 Not Implemented", [("Content-Type", "application/json")])

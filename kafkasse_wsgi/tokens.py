@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode
 
+from ._internal_topics import is_internal_topic
 from ._tokens.keys import (
     JWKS_DEADLINE_S,
     JWKS_LIFESPAN_S,
@@ -40,7 +41,6 @@ from ._tokens.keys import (
     require_jwt,
 )
 from .errors import InvalidTokenError
-from .internal_topics import is_internal_topic
 from .options import Options
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ class TokenGrant:
 
     def allows(self, topic: str) -> bool:
         """Whether ``topic`` is named, or matched by a glob; internal topics
-        (:func:`~kafkasse_wsgi.internal_topics.is_internal_topic`) only by name."""
+        (:func:`~kafkasse_wsgi._internal_topics.is_internal_topic`) only by name."""
         for pattern in self.topics:
             if pattern == topic:
                 return True

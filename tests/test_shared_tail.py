@@ -41,8 +41,8 @@ import requests
 from kafka import KafkaProducer
 
 from kafkasse_wsgi import Options
-from kafkasse_wsgi.kafka_config import consumer_config
-from kafkasse_wsgi.pump import STOP_TIMEOUT_S
+from kafkasse_wsgi._kafka_config import consumer_config
+from kafkasse_wsgi._pump import STOP_TIMEOUT_S
 from tests.support.chaos_proxy import ChaosProxy
 from tests.support.clients import SSEReader, parse_block, payloads_of
 from tests.support.kafka import KafkaHelper, unique_topic

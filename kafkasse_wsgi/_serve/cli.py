@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if workers == 1:
         return _serve_gevent(config)
-    from ..extras import MissingExtraError, require
+    from .._extras import MissingExtraError, require
 
     try:
         require("gunicorn", f"--workers {workers}", "gunicorn")
@@ -136,9 +136,9 @@ def _serve_gevent(config: ServeConfig) -> int:
     from gevent.pool import Pool
     from gevent.pywsgi import WSGIServer
 
+    from .._stream import end_all_streams
     from ..errors import ConfigurationError
     from ..log import configure_json_logging
-    from ..stream import end_all_streams
     from .config import check
     from .connections import bounded_headers
     from .server import StreamServer

@@ -14,7 +14,7 @@ import time
 import gevent
 from gevent.event import AsyncResult
 
-from ..consumer import close_quietly, kafka_call, open_consumer, within
+from .._consumer import close_quietly, kafka_call, open_consumer, within
 from ..errors import KafkaSSEError
 from ..log import RequestLogAdapter
 from ..options import Options

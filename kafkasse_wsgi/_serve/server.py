@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from .. import __version__
+from .._app import KafkaSSE, answer_other_method
+from .._request import parse_request
 from .._tail.hub import describe_hubs
-from ..app import KafkaSSE, answer_other_method
 from ..metrics import metrics_app
-from ..request import parse_request
 from .connections import ClosingRefusals
 from .health import KafkaHealth
 

@@ -26,9 +26,9 @@ from gevent.event import Event
 from kafka import errors as kafka_errors
 
 from .. import metrics
-from ..admission import RETRY_AFTER_S
-from ..assignments import Assignment, StartPosition
-from ..consumer import (
+from .._admission import RETRY_AFTER_S
+from .._assignments import Assignment, StartPosition
+from .._consumer import (
     UNAVAILABLE_RETRY_AFTER_S,
     assign_and_seek,
     close_quietly,
@@ -39,25 +39,16 @@ from ..consumer import (
     resolve_start_positions,
     topics_not_available,
 )
-from ..errors import (
-    DeserializationError,
-    KafkaSSEError,
-    KafkaStreamError,
-    KafkaUnavailableError,
-    TooManyStreamsError,
-)
-from ..kafka_config import translate
-from ..kafka_internals import has_broker_connection, metadata_of
-from ..log import PACKAGE_LOGGER
-from ..message import (
+from .._kafka_config import translate
+from .._kafka_internals import has_broker_connection, metadata_of
+from .._message import (
     KafkaMessage,
     default_event_data,
     deserialize,
     direct_of,
     serialize_message,
 )
-from ..options import Options
-from ..pump import (
+from .._pump import (
     BrokerContact,
     call_with_slot_lent,
     lag_of,
@@ -65,7 +56,16 @@ from ..pump import (
     records_fitting,
     stop_then,
 )
-from ..queued_source import end_for
+from .._queued_source import end_for
+from ..errors import (
+    DeserializationError,
+    KafkaSSEError,
+    KafkaStreamError,
+    KafkaUnavailableError,
+    TooManyStreamsError,
+)
+from ..log import PACKAGE_LOGGER
+from ..options import Options
 from .ring import SharedRecord, TailBatch, TailRing
 
 log = logging.getLogger(PACKAGE_LOGGER)
@@ -174,7 +174,7 @@ class TopicHub:
         self._consumer: Any = None
         self.cluster_id: str | None = None
         #: The hub's partitions in id order, and its position in each (next offset, and
-        #: the timestamp position as :mod:`~kafkasse_wsgi.positions` keeps it).
+        #: the timestamp position as :mod:`~kafkasse_wsgi._positions` keeps it).
         self.partitions: tuple[tuple[str, int], ...] = ()
         self._index: dict[tuple[str, int], int] = {}
         self._offsets: list[int] = []
@@ -364,7 +364,7 @@ class TopicHub:
             self._reported_bytes = 0
 
     def _close_consumer(self) -> None:
-        """Once the polling greenlet is dead (see :func:`~kafkasse_wsgi.pump.stop_then`)."""
+        """Once the polling greenlet is dead (see :func:`~kafkasse_wsgi._pump.stop_then`)."""
         if self._watched is not None:
             self._watched.remove_listener(self._on_metadata)
             self._watched = None

@@ -23,7 +23,7 @@ from typing import Any
 import gevent
 
 from kafkasse_wsgi import KafkaSSE
-from kafkasse_wsgi.message import default_deserializer
+from kafkasse_wsgi._message import default_deserializer
 
 from . import patches
 

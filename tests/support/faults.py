@@ -25,7 +25,7 @@ def _detach_kafka_error() -> None:
 
 def _stream_setup_fails() -> None:
     """A bug in building a stream's response, after its setup (admitted, attached, assigned)."""
-    from kafkasse_wsgi import app
+    from kafkasse_wsgi import _app as app
 
     def failing(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("injected: the stream could not be built")
@@ -75,7 +75,7 @@ consumers_opened = 0
 def count_consumers() -> None:
     """Count every consumer the package opens (``/_debug`` reports it): not a fault, a
     probe, so a test can tell how many consumers a request cost."""
-    from kafkasse_wsgi import consumer
+    from kafkasse_wsgi import _consumer as consumer
 
     class Counted(consumer.KafkaConsumer):  # type: ignore[misc,name-defined]
         def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kafkasse_wsgi import sse
+from kafkasse_wsgi import _sse as sse
 
 
 def test_stream_preamble_is_an_ok_comment() -> None:

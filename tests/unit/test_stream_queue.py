@@ -6,7 +6,7 @@ import gevent
 import pytest
 from gevent.queue import Empty, Full
 
-from kafkasse_wsgi.stream_queue import StreamQueue
+from kafkasse_wsgi._stream_queue import StreamQueue
 
 
 def test_put_waits_while_the_queued_bytes_would_pass_the_bound() -> None:

@@ -23,7 +23,9 @@ import gevent
 from kafka import KafkaConsumer, TopicPartition
 from kafka import errors as kafka_errors
 
-from .assignments import Assignment, StartPosition
+from ._assignments import Assignment, StartPosition
+from ._kafka_config import consumer_config
+from ._kafka_internals import connect_to_leaders, fetch_while_draining, metadata_of
 from .errors import (
     RETRY_AFTER_S,
     ConfigurationError,
@@ -32,8 +34,6 @@ from .errors import (
     OffsetOutOfRangeError,
     TopicNotAvailableError,
 )
-from .kafka_config import consumer_config
-from .kafka_internals import connect_to_leaders, fetch_while_draining, metadata_of
 from .options import Options, ResumePolicy
 
 if TYPE_CHECKING:
@@ -530,7 +530,7 @@ def apply_resume_policy(
 def resolve_stop_offsets(
     consumer: KafkaConsumer, starts: Sequence[StartPosition], until: int
 ) -> dict[tuple[str, int], int | None]:
-    """Where each partition of a ``?until=`` replay stops (see :mod:`~kafkasse_wsgi.replay`).
+    """Where each partition of a ``?until=`` replay stops (see :mod:`~kafkasse_wsgi._replay`).
 
     The first offset with a timestamp at or after ``until``; for a partition without one,
     its end offset when ``until`` has already passed (what is written from now on comes
