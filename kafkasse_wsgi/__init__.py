@@ -1,6 +1,6 @@
 """kafkasse_wsgi: stream Apache Kafka topics to HTTP Server-Sent Events from WSGI apps.
 
-The public API (``__all__``); every other module is internal unless the README names it:
+The public API (``__all__``); a module or subpackage whose name starts with ``_`` is internal:
 
 - ``KafkaSSE``: a complete WSGI app, ``GET /<topic>[,<topic>…]`` streams those topics.
 - ``kafka_sse``: ``kafka_sse(environ, start_response, assignments, options, at_timestamp)``
@@ -17,7 +17,9 @@ The public API (``__all__``); every other module is internal unless the README n
 
 Integrations, each in its module: ``kafkasse_wsgi.contrib.flask``,
 ``kafkasse_wsgi.contrib.django``, ``kafkasse_wsgi.middleware``, ``kafkasse_wsgi.tokens``
-(``mint_token``), ``kafkasse_wsgi.metrics`` (``metrics_app``), ``kafkasse_wsgi.gunicorn_hooks``.
+(``mint_token``), ``kafkasse_wsgi.metrics`` (``metrics_app``), ``kafkasse_wsgi.gunicorn_hooks``,
+``kafkasse_wsgi.schema_registry``, ``kafkasse_wsgi.log``, ``kafkasse_wsgi.hub`` (``describe_hubs``).
+ARCHITECTURE.md maps the internal ones: ``_serve/`` is the ``kafkasse-wsgi serve`` command.
 
 Importing this package has no side effects: it patches nothing, starts nothing, and installs
 no log handler beyond a ``NullHandler``. It doesn't even import gevent or kafka-python until

@@ -4,7 +4,7 @@
 ``kafkaSse(req, res, assignments, options, atTimestamp)``; :class:`KafkaSSE` is a complete
 WSGI app that takes the topics from the path (``/topicA,topicB``) and the start time from
 ``?since=``. Everything that can fail before the response starts becomes an HTTP error with
-a JSON body; after ``start_response``, errors travel inside the stream (see ``stream.py``).
+a JSON body; after ``start_response``, errors travel inside the stream (see ``_stream.py``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Runs in the request's greenlet, before ``start_response``, so every failure here can still
 become an HTTP error: unreachable brokers → 503, a missing or forbidden topic → 404, no
 topic at all → 500. Once this module has assigned and positioned the consumer, the pump
-(``pump.py``) takes over.
+(``_pump.py``) takes over.
 """
 
 from __future__ import annotations

@@ -356,7 +356,7 @@ class Pump(QueuedSource):
                             with self._slot:
                                 chunk = self._process(batches)
                 except kafka_errors.OffsetOutOfRangeError as exc:
-                    # auto_offset_reset is "none" (kafka_config.py): kafka-python tells us
+                    # auto_offset_reset is "none" (_kafka_config.py): kafka-python tells us
                     # instead of moving the consumer silently.
                     self._continue_in_range(exc.args[0])
                     continue
@@ -413,7 +413,7 @@ class Pump(QueuedSource):
     def _assign_added_partitions(self) -> None:
         """Partitions added to a topic the stream reads whole join it from their first offset.
 
-        Looked at after each metadata refresh (``metadata_max_age_ms``, see kafka_config.py).
+        Looked at after each metadata refresh (``metadata_max_age_ms``, see _kafka_config.py).
         ``assign`` keeps the positions of the partitions already assigned; ids name the new
         ones from now on, so a resume continues them too. A partition without a leader yet
         waits for the next refresh, asked for at once.

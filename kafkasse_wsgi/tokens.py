@@ -15,9 +15,10 @@ Careful parts, each tested with hostile tokens:
 * error messages are fixed strings, so a token (or any part of it) is never echoed; a query
   token is redacted from the environ, so the server's access log does not keep it either.
 
-Pure apart from fetching a JWKS URL (``jwks.py``: https only, symmetric keys ignored, the last
-good set kept, refreshed on an unknown ``kid`` at most every :data:`JWKS_REFRESH_COOLDOWN_S`,
-a request never held past :data:`JWKS_DEADLINE_S`); static keys are tried first.
+Pure apart from fetching a JWKS URL (``_tokens/jwks.py``: https only, symmetric keys ignored,
+the last good set kept, refreshed on an unknown ``kid`` at most every
+:data:`JWKS_REFRESH_COOLDOWN_S`, a request never held past :data:`JWKS_DEADLINE_S`); static keys
+are tried first.
 """
 
 from __future__ import annotations

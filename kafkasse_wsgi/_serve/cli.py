@@ -2,7 +2,7 @@
 
 One worker runs gevent's own WSGI server in this process; more than one runs gunicorn with
 gevent workers. Settings come from flags, ``KAFKASSE_*`` environment variables and a TOML
-file, in that order of precedence (``serve_config.py``). Logs are JSON lines on stderr.
+file, in that order of precedence (``_serve/config.py``). Logs are JSON lines on stderr.
 
 This module imports nothing heavy at the top: ``serve`` monkey-patches with gevent *before*
 gevent, kafka-python or our package's stream modules are imported, as gevent asks.

@@ -95,7 +95,7 @@ def _key(topic: str, options: Options) -> tuple[Any, ...]:
         options.broker_outage_timeout_s,
         options.idle_delay_ms,
         options.batch_size,
-        options.id_mode != "offset",  # whose start timestamps are its records' (consumer.py)
+        options.id_mode != "offset",  # whose start timestamps are its records' (_consumer.py)
     )
 
 

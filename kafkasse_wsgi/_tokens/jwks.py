@@ -10,7 +10,7 @@ identity provider can neither hold requests nor take the keys away.
   with a good set at hand, a refresh runs behind it. Whatever the number of requests, one
   fetch runs at a time; it reads at most :data:`MAX_JWKS_BYTES` within ``timeout_s``.
 
-Which keys of a set are usable is the caller's ``parse`` (``token_keys.py``), so this module
+Which keys of a set are usable is the caller's ``parse`` (``keys.py``), so this module
 knows HTTP and time, not keys.
 """
 

@@ -1,4 +1,4 @@
-"""cors.py and the ``cors_origins`` option: which origin gets which headers."""
+"""_cors.py and the ``cors_origins`` option: which origin gets which headers."""
 
 from __future__ import annotations
 

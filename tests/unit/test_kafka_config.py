@@ -1,4 +1,4 @@
-"""kafka_config.py: librdkafka keys become kafka-python keywords; a few settings are forced."""
+"""_kafka_config.py: librdkafka keys become kafka-python keywords; a few settings are forced."""
 
 from __future__ import annotations
 

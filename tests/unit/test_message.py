@@ -1,4 +1,4 @@
-"""message.py: the default deserializer and the event's ``data`` serialisation."""
+"""_message.py: the default deserializer and the event's ``data`` serialisation."""
 
 from __future__ import annotations
 

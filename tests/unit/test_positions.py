@@ -1,4 +1,4 @@
-"""positions.py: the event id lists every assigned partition with where to resume it."""
+"""_positions.py: the event id lists every assigned partition with where to resume it."""
 
 from __future__ import annotations
 

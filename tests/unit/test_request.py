@@ -1,4 +1,4 @@
-"""request.py: one environ → one StreamRequest, and a Last-Event-ID within what was asked."""
+"""_request.py: one environ → one StreamRequest, and a Last-Event-ID within what was asked."""
 
 from __future__ import annotations
 

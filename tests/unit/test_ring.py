@@ -1,4 +1,4 @@
-"""ring.py: a hub's batches, formatted once for aligned clients, exactly for the others."""
+"""_tail/ring.py: a hub's batches, formatted once for aligned clients, exactly for the others."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""sse.py: exact bytes on the wire for events, comments, retry hints and JSON lines."""
+"""_sse.py: exact bytes on the wire for events, comments, retry hints and JSON lines."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""stream_queue.py: the byte bound of a stream's queue, and the big chunk that passes alone."""
+"""_stream_queue.py: the byte bound of a stream's queue, and the big chunk that passes alone."""
 
 from __future__ import annotations
 
