@@ -1,6 +1,6 @@
 """kafkasse_wsgi: stream Apache Kafka topics to HTTP Server-Sent Events from WSGI apps.
 
-The public API (``__all__``); every other module is internal unless the README names it:
+The public API (``__all__``); a module or subpackage whose name starts with ``_`` is internal:
 
 - ``KafkaSSE``: a complete WSGI app, ``GET /<topic>[,<topic>…]`` streams those topics.
 - ``kafka_sse``: ``kafka_sse(environ, start_response, assignments, options, at_timestamp)``
@@ -17,7 +17,9 @@ The public API (``__all__``); every other module is internal unless the README n
 
 Integrations, each in its module: ``kafkasse_wsgi.contrib.flask``,
 ``kafkasse_wsgi.contrib.django``, ``kafkasse_wsgi.middleware``, ``kafkasse_wsgi.tokens``
-(``mint_token``), ``kafkasse_wsgi.metrics`` (``metrics_app``), ``kafkasse_wsgi.gunicorn_hooks``.
+(``mint_token``), ``kafkasse_wsgi.metrics`` (``metrics_app``), ``kafkasse_wsgi.gunicorn_hooks``,
+``kafkasse_wsgi.schema_registry``, ``kafkasse_wsgi.log``, ``kafkasse_wsgi.hub`` (``describe_hubs``).
+ARCHITECTURE.md maps the internal ones: ``_serve/`` is the ``kafkasse-wsgi serve`` command.
 
 Importing this package has no side effects: it patches nothing, starts nothing, and installs
 no log handler beyond a ``NullHandler``. It doesn't even import gevent or kafka-python until
@@ -43,9 +45,9 @@ __all__ = [
 ]
 
 _LAZY = {
-    "KafkaSSE": "app",
-    "kafka_sse": "app",
-    "KafkaMessage": "message",
+    "KafkaSSE": "_app",
+    "kafka_sse": "_app",
+    "KafkaMessage": "_message",
     "Options": "options",
     "ResumePolicy": "options",
     "configure_json_logging": "log",
@@ -53,9 +55,9 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from . import errors
-    from .app import KafkaSSE, kafka_sse
+    from ._app import KafkaSSE, kafka_sse
+    from ._message import KafkaMessage
     from .log import configure_json_logging
-    from .message import KafkaMessage
     from .options import Options, ResumePolicy
 
 

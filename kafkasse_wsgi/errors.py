@@ -111,7 +111,7 @@ class MethodNotAllowedError(KafkaSSEError):
     def __init__(self, message: str, allow: tuple[str, ...] | None = None, **details: Any) -> None:
         super().__init__(message, **details)
         if allow is None:
-            from .request import ALLOWED_METHODS  # request.py imports this module
+            from ._request import ALLOWED_METHODS  # _request.py imports this module
 
             allow = ALLOWED_METHODS
         self.allow = allow

@@ -18,7 +18,7 @@ Metrics (all prefixed ``kafkasse_``):
 * ``streams_refused_total{status}`` — requests answered with an HTTP error;
 * ``events_sent_total``, ``events_filtered_total``, ``events_skipped_total``,
   ``bytes_sent_total``;
-* shared tail (see :mod:`~kafkasse_wsgi.hub`): ``tail_hubs_open``, ``tail_clients`` and
+* shared tail (see :mod:`~kafkasse_wsgi._tail.hub`): ``tail_hubs_open``, ``tail_clients`` and
   ``tail_ring_bytes`` (gauges), ``tail_hub_lag_messages{topic}`` (gauge),
   ``tail_handoffs_total`` (streams that moved from their own consumer to a hub),
   ``tail_detaches_total{cause}`` (hub clients that fell behind the ring: ``slow`` went back
@@ -183,8 +183,8 @@ def metrics_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iter
             generate_latest,
         )
     except ImportError:
+        from ._extras import install_hint
         from .errors import ConfigurationError
-        from .extras import install_hint
 
         body = ConfigurationError(install_hint("/metrics", "metrics")).to_json().encode()
         start_response("501 Not Implemented", [("Content-Type", "application/json")])

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .app import KafkaSSE
+from ._app import KafkaSSE
 from .errors import ConfigurationError
 from .tokens import redact_query_token
 

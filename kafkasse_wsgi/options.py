@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import TYPE_CHECKING, Any
 
+from ._internal_topics import is_internal_topic
 from .errors import ConfigurationError
-from .internal_topics import is_internal_topic
 
 if TYPE_CHECKING:
-    from .message import KafkaMessage
+    from ._message import KafkaMessage
 
     WSGIEnvironment = dict[str, Any]
 
@@ -381,7 +381,8 @@ class Options:
         this long ends with ``event: error``. Shorter outages are ridden out: heartbeats go on
         and the stream continues where it was.
 
-    Filtering and bounded replays (see :mod:`~kafkasse_wsgi.filters`, :mod:`~kafkasse_wsgi.replay`):
+    Filtering and bounded replays (see :mod:`~kafkasse_wsgi._filters`,
+    :mod:`~kafkasse_wsgi._replay`):
 
     :param allow_filters: whether clients may send ``?filter=<JMESPath>`` (default True);
         when False a request with one gets a 400. ``filterer`` applies either way.
@@ -390,7 +391,7 @@ class Options:
         without ``data:``) goes out at most this often, and before a heartbeat, so a client's
         last event id advances and a resume does not rescan what was dropped. ``None``: never.
 
-    The shared live tail (see :mod:`~kafkasse_wsgi.hub`):
+    The shared live tail (see :mod:`~kafkasse_wsgi._tail.hub`):
 
     :param shared_tail: streams at the head of a topic share one consumer per topic per
         process (a hub), whose records are decoded and formatted once for all of them. A
@@ -633,8 +634,8 @@ class Options:
         that is ``resume_policy.too_old`` here (kafka-python itself never resets: it would
         do it silently). It fills in the default; a different explicit ``too_old`` is an error.
         """
-        from .kafka_config import AUTO_OFFSET_RESET_ACTIONS as actions
-        from .kafka_config import translate
+        from ._kafka_config import AUTO_OFFSET_RESET_ACTIONS as actions
+        from ._kafka_config import translate
 
         translated = translate(self.kafka_config)  # a mistyped key fails here, not per request
         if "auto_offset_reset" not in translated:
@@ -688,7 +689,7 @@ class Options:
             if getattr(self.deserializer, "is_schema_registry", False):
                 object.__setattr__(self, "deserializer", None)  # replace(schema_registry=None)
             return
-        from .extras import MissingExtraError
+        from ._extras import MissingExtraError
         from .schema_registry import deserializer_for
 
         try:

@@ -15,9 +15,10 @@ Careful parts, each tested with hostile tokens:
 * error messages are fixed strings, so a token (or any part of it) is never echoed; a query
   token is redacted from the environ, so the server's access log does not keep it either.
 
-Pure apart from fetching a JWKS URL (``jwks.py``: https only, symmetric keys ignored, the last
-good set kept, refreshed on an unknown ``kid`` at most every :data:`JWKS_REFRESH_COOLDOWN_S`,
-a request never held past :data:`JWKS_DEADLINE_S`); static keys are tried first.
+Pure apart from fetching a JWKS URL (``_tokens/jwks.py``: https only, symmetric keys ignored,
+the last good set kept, refreshed on an unknown ``kid`` at most every
+:data:`JWKS_REFRESH_COOLDOWN_S`, a request never held past :data:`JWKS_DEADLINE_S`); static keys
+are tried first.
 """
 
 from __future__ import annotations
@@ -30,10 +31,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-from .errors import InvalidTokenError
-from .internal_topics import is_internal_topic
-from .options import Options
-from .token_keys import (
+from ._internal_topics import is_internal_topic
+from ._tokens.keys import (
     JWKS_DEADLINE_S,
     JWKS_LIFESPAN_S,
     JWKS_REFRESH_COOLDOWN_S,
@@ -42,6 +41,8 @@ from .token_keys import (
     KeySet,
     require_jwt,
 )
+from .errors import InvalidTokenError
+from .options import Options
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -102,7 +103,7 @@ class TokenGrant:
 
     def allows(self, topic: str) -> bool:
         """Whether ``topic`` is named, or matched by a glob; internal topics
-        (:func:`~kafkasse_wsgi.internal_topics.is_internal_topic`) only by name."""
+        (:func:`~kafkasse_wsgi._internal_topics.is_internal_topic`) only by name."""
         for pattern in self.topics:
             if pattern == topic:
                 return True

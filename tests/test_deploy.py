@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 import requests
 
-from kafkasse_wsgi.cli import SHUTDOWN_GRACE_S
+from kafkasse_wsgi._serve.cli import SHUTDOWN_GRACE_S
 from tests.support.nginx import Nginx, nginx_available
 from tests.support.node_client import node_client_available
 from tests.support.node_fleet import Fleet

@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from kafkasse_wsgi import filters
+from kafkasse_wsgi import _filters as filters
 from kafkasse_wsgi.options import Options
 
 #: A worker under the filter family stays under this (the issue's figure).

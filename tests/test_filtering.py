@@ -13,7 +13,7 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 
-from kafkasse_wsgi.filters import MAX_DEPTH
+from kafkasse_wsgi._filters import MAX_DEPTH
 from kafkasse_wsgi.options import Options
 from tests.support.clients import SSEReader, payloads_of
 from tests.support.filter_events import ORACLES, expressions, make_events

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from kafkasse_wsgi import token_keys
+from kafkasse_wsgi._tokens import keys as token_keys
 from kafkasse_wsgi.errors import ConfigurationError, InvalidTokenError, TokenKeysUnavailableError
 from kafkasse_wsgi.tokens import JWKS_DEADLINE_S, KeySet, TokenVerifier, mint_token
 from tests.support.clients import SSEReader, payloads_of

@@ -17,7 +17,7 @@ import requests
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewPartitions
 
-from kafkasse_wsgi.kafka_config import DEFAULT_FETCH_MAX_WAIT_MS, consumer_config
+from kafkasse_wsgi._kafka_config import DEFAULT_FETCH_MAX_WAIT_MS, consumer_config
 from kafkasse_wsgi.options import Options
 from tests.support.clients import SSEReader, parse_sse, payloads_of
 

@@ -17,7 +17,7 @@ import requests
 from kafka import TopicPartition
 
 from kafkasse_wsgi import Options
-from kafkasse_wsgi.kafka_config import consumer_config
+from kafkasse_wsgi._kafka_config import consumer_config
 from tests.support.apps import SLEEPY_HOOK_S
 from tests.support.clients import SSEReader, payloads_of
 from tests.support.servers import ROOT, broker_connections, free_port, start_gunicorn

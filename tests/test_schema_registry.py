@@ -540,7 +540,7 @@ def test_registry_credentials_go_in_basic_auth_and_never_into_a_log(caplog):
     import base64
     import http.server
 
-    from kafkasse_wsgi.message import KafkaMessage
+    from kafkasse_wsgi._message import KafkaMessage
     from kafkasse_wsgi.schema_registry import deserializer_for
 
     seen: list[str | None] = []

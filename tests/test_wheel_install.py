@@ -157,7 +157,7 @@ def test_sdist_and_wheel_pass_twine_check_strict(dist):
 
 def test_the_wheel_holds_the_package_and_no_tests_or_bench_files(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    assert "kafkasse_wsgi/static/index.html" in names and "kafkasse_wsgi/py.typed" in names
+    assert "kafkasse_wsgi/_serve/static/index.html" in names and "kafkasse_wsgi/py.typed" in names
     top = {name.split("/")[0] for name in names}
     assert top == {"kafkasse_wsgi", wheel.name.split("-py3")[0] + ".dist-info"}, top
     assert not [n for n in names if "test" in n.lower() or "bench" in n.lower()]

@@ -22,6 +22,12 @@ from mkdocs.exceptions import PluginError
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # the package of this checkout, installed or not
+# Bound now: mkdocs puts sys.path back once this module is loaded, and an editable install of
+# another checkout would then answer the imports below (it did, unnoticed, while the modules
+# of both checkouts had the same names).
+import kafkasse_wsgi  # noqa: E402
+
+assert Path(kafkasse_wsgi.__file__).resolve().parent == ROOT / "kafkasse_wsgi"
 
 INCLUDE = re.compile(r"<!-- include: (\S+) -->")
 OPTIONS_MARK = "<!-- options-reference -->"
@@ -113,7 +119,7 @@ def _serve_flags() -> dict[str, list[str]]:
     """``{option: [flags..., variable]}`` as ``kafkasse-wsgi serve`` declares them."""
     import argparse
 
-    from kafkasse_wsgi import serve_config
+    from kafkasse_wsgi._serve import config as serve_config
 
     parser = argparse.ArgumentParser()
     serve_config.add_arguments(parser)

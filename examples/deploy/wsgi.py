@@ -14,9 +14,9 @@ when gunicorn is yours to configure.
 
 from __future__ import annotations
 
-from kafkasse_wsgi.cli import build_parser
-from kafkasse_wsgi.serve_config import check, resolve
-from kafkasse_wsgi.server import StreamServer
+from kafkasse_wsgi._serve.cli import build_parser
+from kafkasse_wsgi._serve.config import check, resolve
+from kafkasse_wsgi._serve.server import StreamServer
 
 # No flags here: the environment and the file, over the defaults. A bad value fails now.
 config = resolve(build_parser().parse_args(["serve"]))

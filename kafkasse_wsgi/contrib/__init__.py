@@ -13,9 +13,9 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..app import answer_other_method, respond
+from .._app import answer_other_method, respond
+from .._request import STREAM_METHODS, parse_request
 from ..options import Options
-from ..request import STREAM_METHODS, parse_request
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -74,7 +74,7 @@ def capture_kafka_sse(
     can turn it into an ordinary response of its framework.
 
     :param environ: the request's WSGI environ (Flask: ``request.environ``; Django:
-        ``request.META``), read once into a :class:`~kafkasse_wsgi.request.StreamRequest`.
+        ``request.META``), read once into a :class:`~kafkasse_wsgi._request.StreamRequest`.
     :param assignments: topic names or assignment objects, as for :func:`kafka_sse`: what
         the request may read; a ``Last-Event-ID`` only says where they resume.
     :param options: an :class:`~kafkasse_wsgi.Options` or a mapping of option names.

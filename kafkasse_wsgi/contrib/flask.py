@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..extras import require
+from .._extras import require
+from .._request import ALLOWED_METHODS
 from ..options import AllowedTopics, Options
-from ..request import ALLOWED_METHODS
 from . import CapturedResponse, capture_kafka_sse, capture_other_method
 
 require("flask", "kafkasse_wsgi.contrib.flask", "flask")

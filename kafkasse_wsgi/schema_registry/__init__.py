@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..extras import require
+from .._extras import require
 from .config import RegistryConfig
 
 if TYPE_CHECKING:

@@ -20,8 +20,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import DeserializationError
-from ..message import (
+from .._message import (
     KafkaMessage,
     default_deserializer,
     default_event_data,
@@ -29,6 +28,7 @@ from ..message import (
     parse_value,
     serialize_message,
 )
+from ..errors import DeserializationError
 from . import avro, json_schema, protobuf
 from .client import RegistryClient, RegistryError, RegistrySchema, RegistryUnavailable, SchemaCache
 from .config import RegistryConfig

@@ -11,15 +11,15 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from ..extras import require
-from ..message import parse_value
+from .._extras import require
+from .._message import parse_value
 from .client import RegistrySchema
 
 Named = list[tuple[str, RegistrySchema]]
 
 
 class _Payload:
-    """What :func:`~kafkasse_wsgi.message.parse_value` reads: a ``value``."""
+    """What :func:`~kafkasse_wsgi._message.parse_value` reads: a ``value``."""
 
     __slots__ = ("value",)
 

@@ -32,7 +32,7 @@ from typing import Any
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from google.protobuf.message import DecodeError
 
-from ..extras import require
+from .._extras import require
 from .client import RegistryError, RegistrySchema
 from .framing import read_message_indexes
 

@@ -23,7 +23,7 @@ from typing import Any
 import gevent
 
 from kafkasse_wsgi import KafkaSSE
-from kafkasse_wsgi.message import default_deserializer
+from kafkasse_wsgi._message import default_deserializer
 
 from . import patches
 
@@ -38,7 +38,7 @@ streams = KafkaSSE(kafka_config=_kafka_config, **_options)
 
 def tail_status() -> dict[str, Any]:
     try:
-        from kafkasse_wsgi.hub import describe_hubs
+        from kafkasse_wsgi._tail.hub import describe_hubs
     except ImportError:
         return {"hubs": None}
     return {"hubs": describe_hubs()}

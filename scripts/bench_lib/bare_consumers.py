@@ -18,7 +18,7 @@ import gevent  # noqa: E402
 from gevent.lock import Semaphore  # noqa: E402
 from kafka import KafkaConsumer, TopicPartition  # noqa: E402
 
-from kafkasse_wsgi.kafka_config import consumer_config  # noqa: E402
+from kafkasse_wsgi._kafka_config import consumer_config  # noqa: E402
 from kafkasse_wsgi.options import Options  # noqa: E402
 
 

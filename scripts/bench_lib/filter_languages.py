@@ -4,7 +4,7 @@
 
 Evaluates one filter (one wiki, no bots, a namespace list, a size threshold) on 20,000
 decoded wiki-edit events, best of 3, with ``jmespath``, our step-budgeted
-:class:`~kafkasse_wsgi.filters.EventFilter`, and, if installed (they are not dependencies:
+:class:`~kafkasse_wsgi._filters.EventFilter`, and, if installed (they are not dependencies:
 ``pip install common-expression-language cel-python``), CEL's Rust binding and cel-python.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import jmespath
 
-from kafkasse_wsgi.filters import compile_filter
+from kafkasse_wsgi._filters import compile_filter
 
 JMESPATH = (
     "meta.domain == 'en.wikipedia.org' && !bot && contains(`[0, 14]`, namespace)"

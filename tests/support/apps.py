@@ -14,10 +14,11 @@ from typing import Any
 
 import gevent
 
-from kafkasse_wsgi import KafkaMessage, KafkaSSE, admission, kafka_sse
-from kafkasse_wsgi.consumer import private_consumers_open
-from kafkasse_wsgi.message import default_deserializer
-from kafkasse_wsgi.pump import STOP_TIMEOUT_S
+from kafkasse_wsgi import KafkaMessage, KafkaSSE, kafka_sse
+from kafkasse_wsgi import _admission as admission
+from kafkasse_wsgi._consumer import private_consumers_open
+from kafkasse_wsgi._message import default_deserializer
+from kafkasse_wsgi._pump import STOP_TIMEOUT_S
 from tests.support import faults
 
 #: How long the sleepy hooks block, cooperatively, per message.
@@ -76,7 +77,7 @@ SLOW_HOOK_S = 2.5
 
 def slow_on_n4(kafka_message: KafkaMessage) -> KafkaMessage:
     """The default deserializer, but waiting (as on a remote service) for message n=4."""
-    from kafkasse_wsgi.message import default_deserializer
+    from kafkasse_wsgi._message import default_deserializer
 
     kafka_message = default_deserializer(kafka_message)
     if kafka_message.message.get("n") == 4:
@@ -170,7 +171,7 @@ def make_app(config: dict[str, Any]) -> Any:
     if mode == "app":
         inner = KafkaSSE(**options)
     elif mode == "server":  # what ``kafkasse-wsgi serve`` runs: /healthz, /metrics, streams
-        from kafkasse_wsgi.server import StreamServer
+        from kafkasse_wsgi._serve.server import StreamServer
 
         inner = StreamServer(**options)
     else:  # "function": the kafka_sse() entry point with fixed assignments

@@ -15,7 +15,7 @@ from kafka import errors as kafka_errors
 
 def _detach_kafka_error() -> None:
     """A hub client that fell off the ring gets a Kafka error positioning its own consumer."""
-    from kafkasse_wsgi import tail_source
+    from kafkasse_wsgi._tail import source as tail_source
 
     def failing(consumer: Any, starts: Any) -> None:
         raise kafka_errors.KafkaConnectionError("injected: connection lost while detaching")
@@ -25,7 +25,7 @@ def _detach_kafka_error() -> None:
 
 def _stream_setup_fails() -> None:
     """A bug in building a stream's response, after its setup (admitted, attached, assigned)."""
-    from kafkasse_wsgi import app
+    from kafkasse_wsgi import _app as app
 
     def failing(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("injected: the stream could not be built")
@@ -40,7 +40,7 @@ HUB_FAULT_MARK = b'"hub_fault"'
 def _hub_poll_fails() -> None:
     """A hub's poll fails with a Kafka error (a connection lost mid-fetch) the first time
     it would return a record holding :data:`HUB_FAULT_MARK`."""
-    from kafkasse_wsgi import hub
+    from kafkasse_wsgi._tail import hub
 
     opened = hub.open_consumer
     fired = False
@@ -75,7 +75,7 @@ consumers_opened = 0
 def count_consumers() -> None:
     """Count every consumer the package opens (``/_debug`` reports it): not a fault, a
     probe, so a test can tell how many consumers a request cost."""
-    from kafkasse_wsgi import consumer
+    from kafkasse_wsgi import _consumer as consumer
 
     class Counted(consumer.KafkaConsumer):  # type: ignore[misc,name-defined]
         def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -2,7 +2,7 @@
 
 import os
 
-from kafkasse_wsgi.server import StreamServer
+from kafkasse_wsgi._serve.server import StreamServer
 from tests.support.apps import even_filter
 
 app = StreamServer(

@@ -1,6 +1,6 @@
-"""assignments.py parsing: topic names, assignment objects, Last-Event-ID and ``since``.
+"""_assignments.py parsing: topic names, assignment objects, Last-Event-ID and ``since``.
 
-Resolving against brokers lives in consumer.py and is tested with a real Kafka elsewhere.
+Resolving against brokers lives in _consumer.py and is tested with a real Kafka elsewhere.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from kafkasse_wsgi.assignments import (
+from kafkasse_wsgi._assignments import (
     Assignment,
     parse_assignments,
     parse_last_event_id,
@@ -334,8 +334,8 @@ def test_parse_last_event_id_reads_a_cursor_of_a_broker_without_cluster_id() -> 
 
 def test_a_cursor_is_our_own_id_read_back() -> None:
     """Every id a cursor-mode stream sends parses back to its own positions."""
-    from kafkasse_wsgi.assignments import StartPosition
-    from kafkasse_wsgi.positions import Positions
+    from kafkasse_wsgi._assignments import StartPosition
+    from kafkasse_wsgi._positions import Positions
 
     positions = Positions(
         [StartPosition("we.ird-_9", 4, 10, "offset", timestamp=55)],

@@ -1,10 +1,10 @@
-"""cors.py and the ``cors_origins`` option: which origin gets which headers."""
+"""_cors.py and the ``cors_origins`` option: which origin gets which headers."""
 
 from __future__ import annotations
 
 import pytest
 
-from kafkasse_wsgi.cors import cors_headers, preflight_headers
+from kafkasse_wsgi._cors import cors_headers, preflight_headers
 from kafkasse_wsgi.errors import ConfigurationError
 from kafkasse_wsgi.options import Options
 

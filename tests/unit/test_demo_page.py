@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from kafkasse_wsgi.server import StreamServer
+from kafkasse_wsgi._serve.server import StreamServer
 
 
 def page_of(**options: Any) -> str:

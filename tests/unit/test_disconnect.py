@@ -14,7 +14,7 @@ import gevent.ssl
 import pytest
 from gevent.pywsgi import Input
 
-from kafkasse_wsgi.disconnect import DisconnectWatcher, client_socket
+from kafkasse_wsgi._disconnect import DisconnectWatcher, client_socket
 
 
 @pytest.fixture

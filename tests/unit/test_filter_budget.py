@@ -26,12 +26,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jmespath import functions as jmespath_functions
 
-from kafkasse_wsgi import filters
-from kafkasse_wsgi.assignments import StartPosition
+from kafkasse_wsgi import _filters as filters
+from kafkasse_wsgi._assignments import StartPosition
+from kafkasse_wsgi._filters import FilterEvaluationError, compile_filter
+from kafkasse_wsgi._positions import Positions
+from kafkasse_wsgi._tail.ring import SharedRecord, TailBatch, TailRing, deliver
 from kafkasse_wsgi.errors import InvalidFilterError
-from kafkasse_wsgi.filters import FilterEvaluationError, compile_filter
-from kafkasse_wsgi.positions import Positions
-from kafkasse_wsgi.ring import SharedRecord, TailBatch, TailRing, deliver
 from tests.support.filter_events import make_event
 from tests.support.memory_guard import memory_guard
 

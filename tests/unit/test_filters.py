@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from jmespath.exceptions import JMESPathError
 
-from kafkasse_wsgi import filters
+from kafkasse_wsgi import _filters as filters
+from kafkasse_wsgi._filters import MAX_DEPTH, FilterEvaluationError, compile_filter
 from kafkasse_wsgi.errors import InvalidFilterError
-from kafkasse_wsgi.filters import MAX_DEPTH, FilterEvaluationError, compile_filter
 from tests.support.filter_events import ORACLES, expressions, make_events
 
 LIMIT = 1000

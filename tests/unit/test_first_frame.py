@@ -13,10 +13,10 @@ from typing import Any
 import gevent
 import pytest
 
-from kafkasse_wsgi.assignments import StartPosition
+from kafkasse_wsgi._assignments import StartPosition
+from kafkasse_wsgi._positions import Positions
+from kafkasse_wsgi._stream import EventStream
 from kafkasse_wsgi.options import Options
-from kafkasse_wsgi.positions import Positions
-from kafkasse_wsgi.stream import EventStream
 
 LOG = logging.getLogger(__name__)
 STARTS = [

@@ -1,4 +1,4 @@
-"""kafka_config.py: librdkafka keys become kafka-python keywords; a few settings are forced."""
+"""_kafka_config.py: librdkafka keys become kafka-python keywords; a few settings are forced."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer
 
-from kafkasse_wsgi import kafka_config
-from kafkasse_wsgi.errors import ConfigurationError
-from kafkasse_wsgi.kafka_config import (
+from kafkasse_wsgi import _kafka_config as kafka_config
+from kafkasse_wsgi._kafka_config import (
     DEFAULT_BOOTSTRAP_SERVERS,
     DEFAULT_FETCH_MAX_BYTES,
     DEFAULT_FETCH_MAX_WAIT_MS,
@@ -23,6 +22,7 @@ from kafkasse_wsgi.kafka_config import (
     consumer_config,
     translate,
 )
+from kafkasse_wsgi.errors import ConfigurationError
 
 
 @pytest.mark.parametrize(
@@ -141,7 +141,7 @@ def test_translate_drops_librdkafka_only_keys_and_logs_them(
     caplog: pytest.LogCaptureFixture, nothing_reported_yet: None
 ) -> None:
     config = {key: True for key in IGNORED_LIBRDKAFKA_KEYS} | {"client.id": "c"}
-    with caplog.at_level(logging.INFO, logger="kafkasse_wsgi.kafka_config"):
+    with caplog.at_level(logging.INFO, logger="kafkasse_wsgi._kafka_config"):
         assert translate(config) == {"client_id": "c"}
     assert "event_cb" in caplog.text
     assert "statistics.interval.ms" in caplog.text
@@ -151,7 +151,7 @@ def test_ignored_librdkafka_keys_are_logged_once_per_process_not_per_stream(
     caplog: pytest.LogCaptureFixture, nothing_reported_yet: None
 ) -> None:
     config = {"statistics.interval.ms": 1000, "client.id": "c"}
-    with caplog.at_level(logging.INFO, logger="kafkasse_wsgi.kafka_config"):
+    with caplog.at_level(logging.INFO, logger="kafkasse_wsgi._kafka_config"):
         for request_id in ("r1", "r2", "r3"):  # three streams of one app
             consumer_config(config, request_id)
         translate({"event_cb": None})  # a key not reported yet is, once
@@ -218,7 +218,7 @@ def test_consumer_never_resets_offsets_itself() -> None:
 def test_consumer_config_forces_no_group_no_commit_no_auto_create(
     given: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="kafkasse_wsgi.kafka_config"):
+    with caplog.at_level(logging.WARNING, logger="kafkasse_wsgi._kafka_config"):
         config = consumer_config(given, "r")
     assert {key: config[key] for key in FORCED} == {
         "group_id": None,
@@ -231,7 +231,7 @@ def test_consumer_config_forces_no_group_no_commit_no_auto_create(
 def test_consumer_config_setting_forced_values_to_themselves_does_not_warn(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="kafkasse_wsgi.kafka_config"):
+    with caplog.at_level(logging.WARNING, logger="kafkasse_wsgi._kafka_config"):
         consumer_config({"group_id": None, "enable.auto.commit": False}, "r")
     assert caplog.records == []
 

@@ -1,4 +1,4 @@
-"""message.py: the default deserializer and the event's ``data`` serialisation."""
+"""_message.py: the default deserializer and the event's ``data`` serialisation."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from kafkasse_wsgi.errors import DeserializationError
-from kafkasse_wsgi.message import (
+from kafkasse_wsgi._message import (
     KafkaMessage,
     default_deserializer,
     default_event_data,
     serialize_message,
 )
-from kafkasse_wsgi.sse import format_event
+from kafkasse_wsgi._sse import format_event
+from kafkasse_wsgi.errors import DeserializationError
 
 
 def make(value: Any, key: bytes | None = None) -> KafkaMessage:
@@ -196,7 +196,7 @@ FAST_PATH_REJECTED = [
 @pytest.fixture(params=["orjson", "json"], autouse=False)
 def json_parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a test with orjson (the ``fast`` extra) and with the json module alone."""
-    from kafkasse_wsgi import message
+    from kafkasse_wsgi import _message as message
 
     if request.param == "json":
         monkeypatch.setattr(message, "_orjson_loads", None)

@@ -1,4 +1,4 @@
-"""positions.py: the event id lists every assigned partition with where to resume it."""
+"""_positions.py: the event id lists every assigned partition with where to resume it."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from kafkasse_wsgi.assignments import StartPosition
-from kafkasse_wsgi.positions import Positions
+from kafkasse_wsgi._assignments import StartPosition
+from kafkasse_wsgi._positions import Positions
 
 
 def start(topic: str, partition: int, offset: int, timestamp: int | None = None) -> StartPosition:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gevent
 
-from kafkasse_wsgi import pump
+from kafkasse_wsgi import _pump as pump
 
 
 def _free_slots() -> int:

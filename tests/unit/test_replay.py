@@ -7,10 +7,10 @@ import datetime
 import pytest
 from werkzeug.test import create_environ
 
-from kafkasse_wsgi.assignments import StartPosition
+from kafkasse_wsgi._assignments import StartPosition
+from kafkasse_wsgi._replay import END_LIMIT, END_UNTIL, ReplayBounds, ReplayEnd
+from kafkasse_wsgi._request import MAX_LIMIT, parse_limit, parse_request, parse_until
 from kafkasse_wsgi.errors import InvalidFilterError, InvalidReplayBoundsError
-from kafkasse_wsgi.replay import END_LIMIT, END_UNTIL, ReplayBounds, ReplayEnd
-from kafkasse_wsgi.request import MAX_LIMIT, parse_limit, parse_request, parse_until
 
 UNTIL = 1_000_000
 

@@ -1,4 +1,4 @@
-"""request.py: one environ → one StreamRequest, and a Last-Event-ID within what was asked."""
+"""_request.py: one environ → one StreamRequest, and a Last-Event-ID within what was asked."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from werkzeug.test import create_environ
 
-from kafkasse_wsgi.assignments import Assignment
+from kafkasse_wsgi._assignments import Assignment
+from kafkasse_wsgi._request import FROM_FIRST_RECORD, parse_request, resume_within, spell_out
 from kafkasse_wsgi.errors import InvalidAssignmentError
-from kafkasse_wsgi.request import FROM_FIRST_RECORD, parse_request, resume_within, spell_out
 
 
 def environ(path: str = "/a,b", query: str = "", **headers: str) -> dict[str, Any]:
@@ -181,7 +181,7 @@ def test_trusted_proxies_may_be_addresses_and_ranges(peer: str, forwarded: str, 
 
 def test_per_client_limits_group_ipv6_clients_by_their_64() -> None:
     """An IPv6 client holds a /64 (or more): counted per address it had a limit per stream."""
-    from kafkasse_wsgi.admission import admit
+    from kafkasse_wsgi._admission import admit
     from kafkasse_wsgi.errors import TooManyStreamsError
     from kafkasse_wsgi.options import Options
 

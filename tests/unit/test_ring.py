@@ -1,4 +1,4 @@
-"""ring.py: a hub's batches, formatted once for aligned clients, exactly for the others."""
+"""_tail/ring.py: a hub's batches, formatted once for aligned clients, exactly for the others."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from kafkasse_wsgi.assignments import StartPosition
-from kafkasse_wsgi.filters import compile_filter
-from kafkasse_wsgi.positions import Positions
-from kafkasse_wsgi.ring import SharedRecord, TailBatch, TailRing, deliver
+from kafkasse_wsgi._assignments import StartPosition
+from kafkasse_wsgi._filters import compile_filter
+from kafkasse_wsgi._positions import Positions
+from kafkasse_wsgi._tail.ring import SharedRecord, TailBatch, TailRing, deliver
 
 PARTITIONS = (("t", 0), ("t", 1), ("t", 2))
 

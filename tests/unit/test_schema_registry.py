@@ -12,13 +12,13 @@ import gevent
 import pytest
 
 from kafkasse_wsgi import Options
+from kafkasse_wsgi._serve.config import add_arguments, resolve
 from kafkasse_wsgi.errors import ConfigurationError
 from kafkasse_wsgi.schema_registry import RegistryConfig
 from kafkasse_wsgi.schema_registry import client as client_module
 from kafkasse_wsgi.schema_registry.avro import to_json
 from kafkasse_wsgi.schema_registry.client import SchemaCache, UnknownSchema
 from kafkasse_wsgi.schema_registry.framing import read_message_indexes, schema_id_of
-from kafkasse_wsgi.serve_config import add_arguments, resolve
 
 # --- The option ------------------------------------------------------------------------
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from kafkasse_wsgi.cli import build_parser
+from kafkasse_wsgi._serve.cli import build_parser
+from kafkasse_wsgi._serve.config import SPECS, ServeConfig, check, resolve
 from kafkasse_wsgi.errors import ConfigurationError
 from kafkasse_wsgi.options import Options
-from kafkasse_wsgi.serve_config import SPECS, ServeConfig, check, resolve
 
 
 def settle(argv: list[str], env: dict[str, str] | None = None) -> ServeConfig:
@@ -257,8 +257,8 @@ def test_reading_the_settings_imports_neither_kafka_python_nor_gevent():
 
     program = (
         "import sys\n"
-        "from kafkasse_wsgi.cli import build_parser\n"
-        "from kafkasse_wsgi.serve_config import resolve\n"
+        "from kafkasse_wsgi._serve.cli import build_parser\n"
+        "from kafkasse_wsgi._serve.config import resolve\n"
         "config = resolve(build_parser().parse_args(['serve', '--kafka-config', 'a=1']), {})\n"
         "config.describe()\n"
         "print(sorted(m for m in ('kafka', 'gevent') if m in sys.modules))\n"
@@ -390,7 +390,7 @@ def test_examples_scripts_and_docs_name_only_real_kafkasse_variables():
     (``KAFKASSE_URL``, ``KAFKASSE_TEST_CONFIG``) would now stop the server it reaches."""
     import re
 
-    from kafkasse_wsgi.serve_config import KAFKA_ENV_PREFIX, _known_variables
+    from kafkasse_wsgi._serve.config import KAFKA_ENV_PREFIX, _known_variables
 
     root = Path(__file__).resolve().parents[2]
     known = set(_known_variables())

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from kafkasse_wsgi import serve_config
-from kafkasse_wsgi.cli import build_parser
+from kafkasse_wsgi._serve import config as serve_config
+from kafkasse_wsgi._serve.cli import build_parser
 
 # setting → its flags (aliases and the --no- form of an on/off flag included)
 FLAGS = {

@@ -1,4 +1,4 @@
-"""sse.py: exact bytes on the wire for events, comments, retry hints and JSON lines."""
+"""_sse.py: exact bytes on the wire for events, comments, retry hints and JSON lines."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kafkasse_wsgi import sse
+from kafkasse_wsgi import _sse as sse
 
 
 def test_stream_preamble_is_an_ok_comment() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gevent
 
-from kafkasse_wsgi import pump
+from kafkasse_wsgi import _pump as pump
 
 
 def test_then_runs_at_once_for_a_greenlet_that_dies_when_killed() -> None:

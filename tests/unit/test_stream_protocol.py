@@ -9,12 +9,12 @@ import logging
 import gevent
 from gevent.queue import Full
 
-from kafkasse_wsgi.assignments import StartPosition
+from kafkasse_wsgi._assignments import StartPosition
+from kafkasse_wsgi._positions import Positions
+from kafkasse_wsgi._protocol import End, Source, StreamStats, put_bounded
+from kafkasse_wsgi._pump import Pump
+from kafkasse_wsgi._stream_queue import StreamQueue
 from kafkasse_wsgi.options import Options
-from kafkasse_wsgi.positions import Positions
-from kafkasse_wsgi.protocol import End, Source, StreamStats, put_bounded
-from kafkasse_wsgi.pump import Pump
-from kafkasse_wsgi.stream_queue import StreamQueue
 
 MAX_BLOCKED_S = 0.2  # the subject: how long a put may wait for a client that takes nothing
 LOG = logging.getLogger(__name__)

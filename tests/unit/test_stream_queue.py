@@ -1,4 +1,4 @@
-"""stream_queue.py: the byte bound of a stream's queue, and the big chunk that passes alone."""
+"""_stream_queue.py: the byte bound of a stream's queue, and the big chunk that passes alone."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import gevent
 import pytest
 from gevent.queue import Empty, Full
 
-from kafkasse_wsgi.stream_queue import StreamQueue
+from kafkasse_wsgi._stream_queue import StreamQueue
 
 
 def test_put_waits_while_the_queued_bytes_would_pass_the_bound() -> None:

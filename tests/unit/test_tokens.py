@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 
 from kafkasse_wsgi import Options
 from kafkasse_wsgi import tokens as tokens_module
+from kafkasse_wsgi._internal_topics import is_internal_topic
 from kafkasse_wsgi.errors import ConfigurationError, InvalidTokenError
-from kafkasse_wsgi.internal_topics import is_internal_topic
 from kafkasse_wsgi.tokens import (
     MAX_TOKEN_BYTES,
     KeySet,

@@ -5,7 +5,7 @@ resumes further back its own Kafka consumer (sockets, buffers) until it reaches 
 tail, so a worker must be able to say no before it builds one. The counts are per process,
 like the streams themselves: with N gunicorn workers the process limit applies to each.
 
-The client is :attr:`~kafkasse_wsgi.request.StreamRequest.client_address`: the connection's
+The client is :attr:`~kafkasse_wsgi._request.StreamRequest.client_address`: the connection's
 address, or behind ``trusted_proxies`` the address the outermost trusted proxy saw; IPv6
 clients are counted by their /64.
 """

@@ -24,7 +24,7 @@ from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header, parse_list_header
 from werkzeug.wrappers import Request
 
-from .assignments import Assignment, parse_since, topics_of
+from ._assignments import Assignment, parse_since, topics_of
 from .errors import InvalidAssignmentError, InvalidReplayBoundsError
 from .options import TrustedNetworks
 
@@ -73,7 +73,7 @@ class StreamRequest:
         with ``trusted_proxies=N`` the ``X-Forwarded-For`` entry N places from the right
         (werkzeug's ``ProxyFix`` rule; a client can write anything left of it); with
         addresses and ranges, the rightmost entry that is not one of them.
-    :param filter: ``?filter=``, a JMESPath expression as sent (see :mod:`~kafkasse_wsgi.filters`).
+    :param filter: ``?filter=``, a JMESPath expression as sent (see :mod:`~kafkasse_wsgi._filters`).
     :param until: ``?until=`` as sent: epoch ms or ISO-8601 (:func:`parse_until` reads it).
     :param limit: ``?limit=`` as sent: the number of events to deliver (:func:`parse_limit`).
     Like ``since``, each is the last one of the query; ``None`` when absent or empty.

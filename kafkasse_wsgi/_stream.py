@@ -5,10 +5,10 @@ gone or the server shuts down. A stream ends in one of these ways, and each one 
 same idempotent cleanup (stop the source, close the consumer, log) in a ``finally``:
 
 * the client left: the server's write fails, it calls ``close()`` → ``GeneratorExit``;
-  or, on an idle stream, the :mod:`~kafkasse_wsgi.disconnect` watcher sees the client's
-  socket close and queues an :class:`~kafkasse_wsgi.protocol.End`, so the body ends at once;
+  or, on an idle stream, the :mod:`~kafkasse_wsgi._disconnect` watcher sees the client's
+  socket close and queues an :class:`~kafkasse_wsgi._protocol.End`, so the body ends at once;
 * the server stops it: gunicorn's graceful shutdown kills the greenlet → ``GreenletExit``;
-* Kafka or a filterer failed: the pump sends :class:`~kafkasse_wsgi.protocol.End` with the
+* Kafka or a filterer failed: the pump sends :class:`~kafkasse_wsgi._protocol.End` with the
   error, which goes out as ``event: error`` before the body ends, with the current id: that
   of the last event delivered (the pump queues the events before a failing record first);
 * the client took nothing for ``max_blocked_s``: its source ended ``stalled`` (no end
@@ -33,19 +33,16 @@ from gevent import GreenletExit
 from gevent.queue import Empty, Full
 
 from . import metrics
-from .admission import Ticket
-from .assignments import StartPosition
-from .consumer import close_quietly, cluster_id_of
-from .disconnect import DisconnectWatcher
-from .errors import KafkaSSEError
-from .filters import EventFilter
-from .hub import TopicHub
-from .options import Options
-from .positions import Positions
-from .protocol import End, Reset, Source, StreamStats, put_bounded
-from .pump import Pump
-from .replay import END_LIMIT, END_UNTIL, ReplayEnd
-from .sse import (
+from ._admission import Ticket
+from ._assignments import StartPosition
+from ._consumer import close_quietly, cluster_id_of
+from ._disconnect import DisconnectWatcher
+from ._filters import EventFilter
+from ._positions import Positions
+from ._protocol import End, Reset, Source, StreamStats, put_bounded
+from ._pump import Pump
+from ._replay import END_LIMIT, END_UNTIL, ReplayEnd
+from ._sse import (
     STREAM_PREAMBLE,
     format_comment,
     format_event,
@@ -53,8 +50,11 @@ from .sse import (
     format_json_line,
     format_retry,
 )
-from .stream_queue import StreamQueue
-from .tail_source import SharedTailSource
+from ._stream_queue import StreamQueue
+from ._tail.hub import TopicHub
+from ._tail.source import SharedTailSource
+from .errors import KafkaSSEError
+from .options import Options
 
 #: The heartbeat of JSON mode: an empty line, which line-oriented JSON readers skip.
 JSON_HEARTBEAT = b"\n"
@@ -126,9 +126,9 @@ class EventStream:
         """:param consumer: the stream's own consumer, positioned at ``starts``; ``None`` for
             a stream that starts on the shared tail (``hubs``, at ``cursors``).
         :param hubs: the shared tail's hub of each topic, for a stream that may read from
-            them (:mod:`~kafkasse_wsgi.tail_source`); the stream is their client.
+            them (:mod:`~kafkasse_wsgi._tail.source`); the stream is their client.
         :param client_socket: the client's connection, watched so that a client leaving
-        an idle stream is noticed at once (see :mod:`~kafkasse_wsgi.disconnect`).
+        an idle stream is noticed at once (see :mod:`~kafkasse_wsgi._disconnect`).
         :param token_expires_at: when the subscriber token this stream was granted by expires
         (Unix seconds): the stream ends then, and the client comes back with a fresh one.
         :param event_filter: the request's compiled ``?filter=``.

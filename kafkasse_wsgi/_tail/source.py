@@ -1,14 +1,14 @@
 """A stream's source on the shared tail: its own consumer until it has caught up, then hubs.
 
-A stream that starts at the head reads from its topics' hubs (:mod:`~kafkasse_wsgi.hub`)
+A stream that starts at the head reads from its topics' hubs (:mod:`~kafkasse_wsgi._tail.hub`)
 at once. One that resumes further back reads through a consumer of its own (a
-:class:`~kafkasse_wsgi.pump.Pump`) until, in every partition, its next offset lies inside
+:class:`~kafkasse_wsgi._pump.Pump`) until, in every partition, its next offset lies inside
 its hub's ring; it then hands off: its cursor starts at the first batch holding a record it
 has not handled, records before its positions are skipped, and its consumer closes. A hub
 client that falls off the ring's start (it took its data too slowly) goes back to a
 consumer of its own at its exact positions, or, with ``max_private_consumers`` of them open
 already, ends with a ``retry:`` hint and its id. Either way its ids go on in the same form:
-the stream's :class:`~kafkasse_wsgi.positions.Positions` are the only positions.
+the stream's :class:`~kafkasse_wsgi._positions.Positions` are the only positions.
 """
 
 from __future__ import annotations
@@ -21,26 +21,26 @@ from typing import Any
 import gevent
 from gevent.event import Event
 
-from . import metrics
-from .assignments import StartPosition
-from .consumer import (
+from .. import metrics
+from .._assignments import StartPosition
+from .._consumer import (
     assign_and_seek,
     close_quietly,
     open_consumer,
     private_consumers_open,
     within,
 )
-from .errors import KafkaUnavailableError
-from .filters import EventFilter
+from .._filters import EventFilter
+from .._positions import Positions
+from .._protocol import End, StreamStats
+from .._pump import Pump, stop_then
+from .._queued_source import QueuedSource, Stalled
+from .._sse import format_id
+from .._stream_queue import StreamQueue
+from ..errors import KafkaUnavailableError
+from ..options import Options
 from .hub import TopicHub
-from .options import Options
-from .positions import Positions
-from .protocol import End, StreamStats
-from .pump import Pump, stop_then
-from .queued_source import QueuedSource, Stalled
 from .ring import Delivery, TailBatch, deliver
-from .sse import format_id
-from .stream_queue import StreamQueue
 
 
 class _Parked(Exception):
@@ -52,7 +52,7 @@ class _FellBehind(Exception):
 
 
 class SharedTailSource(QueuedSource):
-    """The :class:`~kafkasse_wsgi.protocol.Source` of a stream on the shared tail.
+    """The :class:`~kafkasse_wsgi._protocol.Source` of a stream on the shared tail.
 
     :param hubs: the hub of every topic the stream reads (the stream is a client of each:
         this source releases them when it stops).

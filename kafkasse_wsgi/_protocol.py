@@ -1,8 +1,8 @@
 """The stream protocol: what travels from a source to its stream through the stream's queue.
 
-A stream reads from a *source*: a private consumer's pump (:mod:`~kafkasse_wsgi.pump`) or
-the shared tail's (:mod:`~kafkasse_wsgi.tail_source`), both built on
-:class:`~kafkasse_wsgi.queued_source.QueuedSource`. The source only produces queue
+A stream reads from a *source*: a private consumer's pump (:mod:`~kafkasse_wsgi._pump`) or
+the shared tail's (:mod:`~kafkasse_wsgi._tail.source`), both built on
+:class:`~kafkasse_wsgi._queued_source.QueuedSource`. The source only produces queue
 items: byte chunks of formatted events, a :class:`Reset` when partitions moved, then one
 :class:`End`. It never calls up into the stream. Every put waits at most
 ``max_blocked_s`` (:func:`put_bounded`), the end included: a source whose client takes
@@ -19,10 +19,10 @@ from typing import Any, Protocol, TypeAlias
 
 from gevent.queue import Full
 
-from .assignments import StartPosition
+from ._assignments import StartPosition
+from ._positions import Positions
+from ._stream_queue import StreamQueue
 from .errors import KafkaSSEError
-from .positions import Positions
-from .stream_queue import StreamQueue
 
 
 class End:

@@ -2,7 +2,7 @@
 
 One worker runs gevent's own WSGI server in this process; more than one runs gunicorn with
 gevent workers. Settings come from flags, ``KAFKASSE_*`` environment variables and a TOML
-file, in that order of precedence (``serve_config.py``). Logs are JSON lines on stderr.
+file, in that order of precedence (``_serve/config.py``). Logs are JSON lines on stderr.
 
 This module imports nothing heavy at the top: ``serve`` monkey-patches with gevent *before*
 gevent, kafka-python or our package's stream modules are imported, as gevent asks.
@@ -21,17 +21,17 @@ import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .serve_config import DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_HOST, DEFAULT_PORT
+from .config import DEFAULT_BOOTSTRAP_SERVERS, DEFAULT_HOST, DEFAULT_PORT
 
 if TYPE_CHECKING:
-    from .serve_config import ServeConfig
+    from .config import ServeConfig
 
 #: Seconds open streams get on SIGTERM before they are ended (gevent server).
 SHUTDOWN_GRACE_S = 1.0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .serve_config import add_arguments
+    from .config import add_arguments
 
     parser = argparse.ArgumentParser(
         prog="kafkasse-wsgi",
@@ -54,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .errors import ConfigurationError
-    from .serve_config import check, resolve
+    from ..errors import ConfigurationError
+    from .config import check, resolve
 
     args = build_parser().parse_args(argv)
     try:
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if workers == 1:
         return _serve_gevent(config)
-    from .extras import MissingExtraError, require
+    from .._extras import MissingExtraError, require
 
     try:
         require("gunicorn", f"--workers {workers}", "gunicorn")
@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def exposure_refusal(config: ServeConfig) -> str | None:
     """Why this server must not start: every topic, to anyone beyond this machine."""
-    from .jwks import is_loopback_host
+    from .._tokens.jwks import is_loopback_host
 
     options = config.stream_options()
     if (
@@ -136,15 +136,15 @@ def _serve_gevent(config: ServeConfig) -> int:
     from gevent.pool import Pool
     from gevent.pywsgi import WSGIServer
 
+    from .._stream import end_all_streams
+    from ..errors import ConfigurationError
+    from ..log import configure_json_logging
+    from .config import check
     from .connections import bounded_headers
-    from .errors import ConfigurationError
-    from .log import configure_json_logging
-    from .serve_config import check
     from .server import StreamServer
-    from .stream import end_all_streams
 
     configure_json_logging(config.value("log_level"))
-    log = logging.getLogger("kafkasse_wsgi.cli")
+    log = logging.getLogger("kafkasse_wsgi._serve.cli")
     try:
         check(config)
         app = StreamServer(config.value("admin_port"), **config.stream_options())
@@ -199,14 +199,14 @@ def _serve_gunicorn(config: ServeConfig) -> int:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
 
     def post_worker_init(worker: Any) -> None:
-        from .gunicorn_hooks import watch_worker
-        from .log import configure_json_logging
+        from ..gunicorn_hooks import watch_worker
+        from ..log import configure_json_logging
 
         configure_json_logging(log_level)
         watch_worker(worker)
 
     def child_exit(server: Any, worker: Any) -> None:
-        from .metrics import worker_exited
+        from ..metrics import worker_exited
 
         worker_exited(worker.pid)
 
@@ -237,7 +237,7 @@ def _serve_gunicorn(config: ServeConfig) -> int:
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
-            from .serve_config import check
+            from .config import check
             from .server import StreamServer
 
             check(config)  # in the worker, after gevent patched it
@@ -255,7 +255,7 @@ def _finite_defaults(config: ServeConfig) -> None:
     """``max_streams`` defaults to what this process's file limit allows (``capacity.py``);
     ``max_streams_per_client`` to a bound on each client at a global address."""
     from .capacity import STREAMS_PER_CLIENT, this_process
-    from .serve_config import Setting
+    from .config import Setting
 
     options = config.options
     if "max_streams" not in options:

@@ -1,6 +1,6 @@
 """The ring of a shared tail: the recent batches of one topic, decoded once, for every client.
 
-A hub (:mod:`~kafkasse_wsgi.hub`) appends one :class:`TailBatch` per poll. Each batch knows
+A hub (:mod:`~kafkasse_wsgi._tail.hub`) appends one :class:`TailBatch` per poll. Each batch knows
 the hub's position in every partition before and after it, so a client can tell whether its
 own position vector is the hub's (it is *aligned*): then the batch's bytes, formatted once
 per id mode and filter, are its bytes too. A client that is not aligned (it reads several
@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
-from .assignments import StartPosition
-from .filters import EventFilter, FilterEvaluationError, take_turn
-from .message import parse_event_text
-from .positions import Positions
-from .sse import encode_chunk, format_json_text, format_message
+from .._assignments import StartPosition
+from .._filters import EventFilter, FilterEvaluationError, take_turn
+from .._message import parse_event_text
+from .._positions import Positions
+from .._sse import encode_chunk, format_json_text, format_message
 
 #: Bytes a batch is taken to weigh besides its events' text (objects, tuples).
 BATCH_OVERHEAD_BYTES = 200
@@ -89,7 +89,7 @@ class TailBatch:
     :param partitions: the hub's partitions, in id order, at this batch.
     :param before_offsets: the hub's next offset in each of them before this batch.
     :param before_timestamps: the hub's timestamp position in each (see
-        :mod:`~kafkasse_wsgi.positions`) before this batch.
+        :mod:`~kafkasse_wsgi._positions`) before this batch.
     :param added: partitions that joined the topic with this batch (their first offset).
     """
 
@@ -232,7 +232,7 @@ def deliver(
     :param filter_results: the filter's verdicts on this batch's records, by index, shared
         by the clients that send the same expression (each one is evaluated once).
 
-    Filtering lets the other greenlets run every slice (:func:`~kafkasse_wsgi.filters.take_turn`),
+    Filtering lets the other greenlets run every slice (:func:`~kafkasse_wsgi._filters.take_turn`),
     after a verdict is kept: a client that shares them goes on from there.
     """
     delivery = Delivery()

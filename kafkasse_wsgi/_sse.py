@@ -49,7 +49,7 @@ def format_event(data: str, *, event: str | None = "message", event_id: str | No
 def format_message(data: str, event_id: str) -> str:
     """A ``message`` event as text, for the pump to join and encode once per batch.
 
-    ``event_id`` comes from :class:`~kafkasse_wsgi.positions.Positions` (compact JSON with
+    ``event_id`` comes from :class:`~kafkasse_wsgi._positions.Positions` (compact JSON with
     ASCII escapes: never a line break), so only ``data`` needs looking at; most data is one
     line and skips the split.
     """

@@ -18,9 +18,9 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .assignments import StartPosition
+from ._assignments import StartPosition
 
-#: The causes of ends this module decides, as :class:`~kafkasse_wsgi.protocol.End` carries them.
+#: The causes of ends this module decides, as :class:`~kafkasse_wsgi._protocol.End` carries them.
 END_UNTIL = "until"
 END_LIMIT = "event_limit"
 

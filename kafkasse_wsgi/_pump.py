@@ -4,11 +4,11 @@ It polls a batch, deserializes and filters each record, formats the survivors to
 once, and puts the whole batch as one chunk into a bounded queue. ``put`` blocks while the
 queue is full, so a slow client slows only its own consumer and memory stays bounded.
 
-The pump is the private consumer's :class:`~kafkasse_wsgi.protocol.Source`. It borrows the
+The pump is the private consumer's :class:`~kafkasse_wsgi._protocol.Source`. It borrows the
 consumer: the stream owns it and closes it after stopping the pump. Everything the pump has
-to say travels through the queue (:mod:`~kafkasse_wsgi.protocol`): byte chunks, a
-:class:`~kafkasse_wsgi.protocol.Reset` when Kafka deleted data the stream had not read yet,
-then one :class:`~kafkasse_wsgi.protocol.End` (with the error that ended the stream, if
+to say travels through the queue (:mod:`~kafkasse_wsgi._protocol`): byte chunks, a
+:class:`~kafkasse_wsgi._protocol.Reset` when Kafka deleted data the stream had not read yet,
+then one :class:`~kafkasse_wsgi._protocol.End` (with the error that ended the stream, if
 any). A client that takes nothing for ``max_blocked_s`` ends the pump quietly, ``stalled``.
 """
 
@@ -26,22 +26,17 @@ from kafka import TopicPartition
 from kafka import errors as kafka_errors
 
 from . import metrics
-from .assignments import Assignment, StartPosition
-from .consumer import (
+from ._assignments import Assignment, StartPosition
+from ._consumer import (
     apply_resume_policy,
     close_quietly,
     cluster_id_of,
     end_offsets_of,
-    metadata_of,
     partitions_to_join,
 )
-from .errors import (
-    DeserializationError,
-    FilterError,
-    KafkaUnavailableError,
-)
-from .filters import EventFilter, FilterEvaluationError, take_turn
-from .message import (
+from ._filters import EventFilter, FilterEvaluationError, take_turn
+from ._kafka_internals import has_broker_connection, metadata_of
+from ._message import (
     KafkaMessage,
     default_deserializer,
     default_event_data,
@@ -51,13 +46,18 @@ from .message import (
     parse_value,
     serialize_message,
 )
+from ._positions import Positions
+from ._protocol import End, IdProgress, Reset, StreamStats
+from ._queued_source import QueuedSource, Stalled
+from ._replay import ReplayEnd
+from ._sse import encode_chunk, format_id, format_id_text, format_json_text, format_message
+from ._stream_queue import StreamQueue
+from .errors import (
+    DeserializationError,
+    FilterError,
+    KafkaUnavailableError,
+)
 from .options import Options
-from .positions import Positions
-from .protocol import End, IdProgress, Reset, StreamStats
-from .queued_source import QueuedSource, Stalled
-from .replay import ReplayEnd
-from .sse import encode_chunk, format_id, format_id_text, format_json_text, format_message
-from .stream_queue import StreamQueue
 
 #: Seconds ``stop()`` waits for the pump to end after killing it.
 STOP_TIMEOUT_S = 5.0
@@ -208,18 +208,6 @@ class BrokerContact:
             raise KafkaUnavailableError(f"lost contact with Kafka for over {self._outage_s:g} s")
 
 
-def has_broker_connection(consumer: Any) -> bool:
-    """Whether the consumer holds at least one connected broker connection.
-
-    kafka-python keeps retrying in the background and a poll just comes back empty while the
-    brokers are away; this is how a stream tells "no new data" from "no Kafka".
-    """
-    connections = getattr(getattr(consumer, "_client", None), "_conns", None)
-    if connections is None:
-        return True  # can't tell: never declare an outage on a guess
-    return any(connection.connected() for connection in list(connections.values()))
-
-
 class Pump(QueuedSource):
     """Polls ``consumer`` in its own greenlet and feeds ``queue`` with formatted chunks.
 
@@ -368,7 +356,7 @@ class Pump(QueuedSource):
                             with self._slot:
                                 chunk = self._process(batches)
                 except kafka_errors.OffsetOutOfRangeError as exc:
-                    # auto_offset_reset is "none" (kafka_config.py): kafka-python tells us
+                    # auto_offset_reset is "none" (_kafka_config.py): kafka-python tells us
                     # instead of moving the consumer silently.
                     self._continue_in_range(exc.args[0])
                     continue
@@ -425,7 +413,7 @@ class Pump(QueuedSource):
     def _assign_added_partitions(self) -> None:
         """Partitions added to a topic the stream reads whole join it from their first offset.
 
-        Looked at after each metadata refresh (``metadata_max_age_ms``, see kafka_config.py).
+        Looked at after each metadata refresh (``metadata_max_age_ms``, see _kafka_config.py).
         ``assign`` keeps the positions of the partitions already assigned; ids name the new
         ones from now on, so a resume continues them too. A partition without a leader yet
         waits for the next refresh, asked for at once.

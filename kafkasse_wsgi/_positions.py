@@ -31,7 +31,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .assignments import StartPosition
+from ._assignments import StartPosition
 from .options import ID_MODES
 
 #: What a Python object (a string, an integer) weighs besides its content, roughly.

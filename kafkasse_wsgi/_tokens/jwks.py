@@ -10,7 +10,7 @@ identity provider can neither hold requests nor take the keys away.
   with a good set at hand, a refresh runs behind it. Whatever the number of requests, one
   fetch runs at a time; it reads at most :data:`MAX_JWKS_BYTES` within ``timeout_s``.
 
-Which keys of a set are usable is the caller's ``parse`` (``token_keys.py``), so this module
+Which keys of a set are usable is the caller's ``parse`` (``keys.py``), so this module
 knows HTTP and time, not keys.
 """
 
@@ -26,8 +26,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ConfigurationError, TokenKeysUnavailableError
-from .log import escape_control
+from ..errors import ConfigurationError, TokenKeysUnavailableError
+from ..log import escape_control
 
 __all__ = ["MAX_JWKS_BYTES", "JwksSource", "check_jwks_url", "is_loopback_host"]
 

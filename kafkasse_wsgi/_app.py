@@ -4,7 +4,7 @@
 ``kafkaSse(req, res, assignments, options, atTimestamp)``; :class:`KafkaSSE` is a complete
 WSGI app that takes the topics from the path (``/topicA,topicB``) and the start time from
 ``?since=``. Everything that can fail before the response starts becomes an HTTP error with
-a JSON body; after ``start_response``, errors travel inside the stream (see ``stream.py``).
+a JSON body; after ``start_response``, errors travel inside the stream (see ``_stream.py``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import hub, metrics
-from .admission import Ticket, admit
-from .assignments import (
+from . import metrics
+from ._admission import Ticket, admit
+from ._assignments import (
     Assignment,
     StartPosition,
     parse_assignments,
@@ -24,7 +24,7 @@ from .assignments import (
     parse_since,
     topics_of,
 )
-from .consumer import (
+from ._consumer import (
     assign_and_seek,
     check_allowed,
     check_topics,
@@ -38,21 +38,11 @@ from .consumer import (
     resolve_stop_offsets,
     within,
 )
-from .cors import VARY, cors_headers, preflight_headers
-from .disconnect import client_socket
-from .errors import (
-    InvalidAssignmentError,
-    InvalidFilterError,
-    KafkaSSEError,
-    MethodNotAllowedError,
-    TopicNotAvailableError,
-)
-from .filters import EventFilter, compile_filter
-from .hub import TopicHub
-from .log import PACKAGE_LOGGER, RequestLogAdapter
-from .options import Options
-from .replay import ReplayBounds, ReplayEnd
-from .request import (
+from ._cors import VARY, cors_headers, preflight_headers
+from ._disconnect import client_socket
+from ._filters import EventFilter, compile_filter
+from ._replay import ReplayBounds, ReplayEnd
+from ._request import (
     ALLOWED_METHODS,
     STREAM_METHODS,
     StreamRequest,
@@ -62,7 +52,18 @@ from .request import (
     resume_within,
     spell_out,
 )
-from .stream import EventStream, stopping, stopping_body
+from ._stream import EventStream, stopping, stopping_body
+from ._tail import hub
+from ._tail.hub import TopicHub
+from .errors import (
+    InvalidAssignmentError,
+    InvalidFilterError,
+    KafkaSSEError,
+    MethodNotAllowedError,
+    TopicNotAvailableError,
+)
+from .log import PACKAGE_LOGGER, RequestLogAdapter
+from .options import Options
 from .tokens import authenticate
 
 if TYPE_CHECKING:
@@ -384,7 +385,7 @@ def _stopping_response(
     opts: Options, log: logging.LoggerAdapter, start_response: StartResponse, request: StreamRequest
 ) -> list[bytes]:
     """A stream that ends at once, on a connection that closes (a proxy must not send the
-    next request to this process again): see :func:`~kafkasse_wsgi.stream.stopping`."""
+    next request to this process again): see :func:`~kafkasse_wsgi._stream.stopping`."""
     log.info("not started: this process is stopping", extra={"end_cause": "shutdown"})
     # WSGI leaves hop-by-hop headers to the server; this one is the exception servers accept
     # from an app: gevent's pywsgi closes the connection after the response, gunicorn drops

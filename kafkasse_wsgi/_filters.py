@@ -7,16 +7,16 @@ JMESPath was chosen over CEL after measuring both on ~400-byte events (docs/perf
 it reads the decoded Python value as it is, where both CEL packages convert every event
 first (4x and 50x slower), and it has no way to run code, define functions or loop.
 
-Bounded cost, because the expression comes from anyone (:mod:`~kafkasse_wsgi.filter_budget`):
+Bounded cost, because the expression comes from anyone (:mod:`~kafkasse_wsgi._filter_budget`):
 
 * at parse time: at most ``max_length`` characters, :data:`MAX_DEPTH` levels of nesting and
-  :data:`~kafkasse_wsgi.filter_budget.MAX_COPIES` copies of a value; a bad expression is an
+  :data:`~kafkasse_wsgi._filter_budget.MAX_COPIES` copies of a value; a bad expression is an
   :class:`~kafkasse_wsgi.errors.InvalidFilterError` (400) with the reason (and the position);
 * per event: at most :data:`MAX_STEPS` evaluation steps, and values built (each charged its
   expanded size) of at most ``max(1 MiB, 16 x the event's size)``. An event on which the
   expression raises (a type error, a budget, no memory) is skipped and counted, never fatal;
 * per stream: a greenlet that filters lets the others run every
-  :data:`~kafkasse_wsgi.filter_budget.FILTER_SLICE_S` (:func:`take_turn`).
+  :data:`~kafkasse_wsgi._filter_budget.FILTER_SLICE_S` (:func:`take_turn`).
 
 Compiled once per distinct expression per process (:func:`compile_filter` keeps the last
 :data:`CACHE_SIZE`), and a compiled filter holds no per-stream state: streams that send the
@@ -39,8 +39,7 @@ from jmespath import exceptions as jmespath_errors
 from jmespath.parser import ParsedResult
 from jmespath.visitor import TreeInterpreter, _is_comparable
 
-from .errors import InvalidFilterError
-from .filter_budget import (
+from ._filter_budget import (
     FILTER_SLICE_S,
     MAX_COPIES,
     MAX_STEPS,
@@ -49,6 +48,7 @@ from .filter_budget import (
     copies,
     take_turn,
 )
+from .errors import InvalidFilterError
 
 __all__ = [
     "CACHE_SIZE",

@@ -26,11 +26,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import options as options_module
-from .errors import ConfigurationError
-from .kafka_config import DEFAULT_BOOTSTRAP_SERVERS, LIBRDKAFKA_KEYS
-from .key_text import key_of_env, key_of_flag
-from .options import Options
+from .. import options as options_module
+from .._kafka_config import DEFAULT_BOOTSTRAP_SERVERS, LIBRDKAFKA_KEYS
+from .._tokens.key_text import key_of_env, key_of_flag
+from ..errors import ConfigurationError
+from ..options import Options
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -603,7 +603,7 @@ def check(config: ServeConfig) -> None:
 
     :raises ConfigurationError: an unknown consumer setting or a bad value, with its source.
     """
-    from .kafka_config import translate
+    from .._kafka_config import translate
 
     for canonical, (key, setting) in list(config.kafka.items()):
         try:

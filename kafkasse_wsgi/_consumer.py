@@ -3,7 +3,7 @@
 Runs in the request's greenlet, before ``start_response``, so every failure here can still
 become an HTTP error: unreachable brokers → 503, a missing or forbidden topic → 404, no
 topic at all → 500. Once this module has assigned and positioned the consumer, the pump
-(``pump.py``) takes over.
+(``_pump.py``) takes over.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ import gevent
 from kafka import KafkaConsumer, TopicPartition
 from kafka import errors as kafka_errors
 
-from .assignments import Assignment, StartPosition
+from ._assignments import Assignment, StartPosition
+from ._kafka_config import consumer_config
+from ._kafka_internals import connect_to_leaders, fetch_while_draining, metadata_of
 from .errors import (
     RETRY_AFTER_S,
     ConfigurationError,
@@ -32,7 +34,6 @@ from .errors import (
     OffsetOutOfRangeError,
     TopicNotAvailableError,
 )
-from .kafka_config import consumer_config
 from .options import Options, ResumePolicy
 
 if TYPE_CHECKING:
@@ -87,33 +88,10 @@ def open_consumer(options: Options, request_id: str, private: bool = True) -> Ka
         raise ConfigurationError("kafka_config is not valid for kafka-python") from exc
     except (kafka_errors.KafkaError, OSError) as exc:
         raise _unavailable(exc, "Kafka cannot be reached right now; try again later") from exc
-    _fetch_while_draining(consumer)
+    fetch_while_draining(consumer)
     if private:
         _private_consumers.add(consumer)
     return consumer
-
-
-def _fetch_while_draining(consumer: KafkaConsumer) -> None:
-    """Keep a partition's fetched records from waiting behind a fetch of quiet partitions.
-
-    A poll takes fewer records than a fetch brings (``max_records``). kafka-python then sends
-    the next fetch for the other partitions only (the one still draining is left out), and
-    the broker holds that fetch for ``fetch_max_wait_ms`` when they are quiet: the busy
-    partition's next records wait behind it, seconds per drained fetch (a replay of one
-    busy partition beside quiet ones crawled). kafka-python's own signal for "records still
-    pending, don't fetch yet" covers whole fetch responses only; this counts a response
-    half drained as pending too, so the next fetch asks for every partition at once.
-    """
-    fetcher: Any = getattr(consumer, "_fetcher", None)
-    fetched_records = getattr(fetcher, "fetched_records", None)
-    if fetched_records is None or not hasattr(fetcher, "_next_partition_records"):
-        return  # another kafka-python: leave it as it is
-
-    def fetched_records_pending_too(*args: Any, **kwargs: Any) -> tuple[Any, bool]:
-        records, partial = fetched_records(*args, **kwargs)
-        return records, partial or bool(fetcher._next_partition_records)
-
-    fetcher.fetched_records = fetched_records_pending_too
 
 
 def explain_unavailable(options: Options, request_id: str) -> KafkaUnavailableError | None:
@@ -206,11 +184,6 @@ def within(seconds: float, expired: Callable[[], BaseException] | None = None) -
 
 def did_not_answer() -> KafkaUnavailableError:
     return KafkaUnavailableError("Kafka did not answer in time; try again later")
-
-
-def metadata_of(consumer: Any) -> Any:
-    """kafka-python's metadata cache of ``consumer`` (``None`` if it has none we know)."""
-    return getattr(getattr(consumer, "_client", None), "cluster", None)
 
 
 def partitions_to_join(consumer: Any, topics: Sequence[str]) -> list[TopicPartition]:
@@ -346,7 +319,7 @@ def resolve_start_positions(
             len(foreign),
         )
 
-    _connect_to_leaders(consumer, [tp for tp, _ in wanted])
+    connect_to_leaders(consumer, [tp for tp, _ in wanted])
     by_time: dict[TopicPartition, int] = {}
     for tp, assignment in wanted:
         if assignment.offset is None:
@@ -481,23 +454,6 @@ def _with_record_timestamps(
     ]
 
 
-def _connect_to_leaders(consumer: KafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
-    """Open the connections to the partitions' leaders before asking them for offsets.
-
-    kafka-python sends an offset request to a leader it is not connected to yet, gets "node
-    not ready", sleeps ``retry_backoff_ms`` (100 ms) and tries again: 200 ms of every new
-    stream's time to first byte went there. Connecting first takes one round trip. Bounded
-    by the caller's setup timeout; on kafka-python internals it doesn't know, it does nothing.
-    """
-    client = getattr(consumer, "_client", None)
-    if client is None or not hasattr(client, "ready"):
-        return
-    nodes = {client.cluster.leader_for_partition(tp) for tp in partitions}
-    nodes = {node for node in nodes if node is not None and node >= 0}
-    while not all([client.ready(node) for node in nodes]):
-        client.poll(timeout_ms=10)
-
-
 def _now_ms() -> int:
     """Timestamp ids of partitions started at the end: the time the setup began."""
     return int(time.time() * 1000)
@@ -574,7 +530,7 @@ def apply_resume_policy(
 def resolve_stop_offsets(
     consumer: KafkaConsumer, starts: Sequence[StartPosition], until: int
 ) -> dict[tuple[str, int], int | None]:
-    """Where each partition of a ``?until=`` replay stops (see :mod:`~kafkasse_wsgi.replay`).
+    """Where each partition of a ``?until=`` replay stops (see :mod:`~kafkasse_wsgi._replay`).
 
     The first offset with a timestamp at or after ``until``; for a partition without one,
     its end offset when ``until`` has already passed (what is written from now on comes

@@ -14,10 +14,10 @@ import time
 import gevent
 from gevent.event import AsyncResult
 
-from .consumer import close_quietly, kafka_call, open_consumer, within
-from .errors import KafkaSSEError
-from .log import RequestLogAdapter
-from .options import Options
+from .._consumer import close_quietly, kafka_call, open_consumer, within
+from ..errors import KafkaSSEError
+from ..log import RequestLogAdapter
+from ..options import Options
 
 log = logging.getLogger(__name__)
 

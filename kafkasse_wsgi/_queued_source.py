@@ -1,8 +1,8 @@
 """What every source of a stream shares: the queue it fills, and how it ends on the way.
 
-A stream's source (:class:`~kafkasse_wsgi.pump.Pump`, a private consumer's, and
-:class:`~kafkasse_wsgi.tail_source.SharedTailSource`, the shared tail's) puts items into
-the stream's queue (:mod:`~kafkasse_wsgi.protocol`) and advances the stream's positions.
+A stream's source (:class:`~kafkasse_wsgi._pump.Pump`, a private consumer's, and
+:class:`~kafkasse_wsgi._tail.source.SharedTailSource`, the shared tail's) puts items into
+the stream's queue (:mod:`~kafkasse_wsgi._protocol`) and advances the stream's positions.
 Both keep the same books, written once here: the id of everything queued (``queued_id``),
 whether the client stalled it (``stalled``), whether the positions are ahead of the queue
 (``_in_flight``), the progress frames of dropped records, and the end a failure queues.
@@ -15,12 +15,12 @@ from collections.abc import Sequence
 
 from kafka import errors as kafka_errors
 
+from ._filters import EventFilter
+from ._positions import Positions
+from ._protocol import End, IdProgress, Item, StreamStats, put_bounded
+from ._stream_queue import StreamQueue
 from .errors import KafkaSSEError, KafkaStreamError
-from .filters import EventFilter
 from .options import Options
-from .positions import Positions
-from .protocol import End, IdProgress, Item, StreamStats, put_bounded
-from .stream_queue import StreamQueue
 
 
 class Stalled(Exception):
@@ -39,7 +39,7 @@ def end_for(exc: BaseException | None, log: logging.Logger | logging.LoggerAdapt
 
 
 class QueuedSource:
-    """The base of a :class:`~kafkasse_wsgi.protocol.Source`: the stream's queue, positions
+    """The base of a :class:`~kafkasse_wsgi._protocol.Source`: the stream's queue, positions
     and counters, and the bookkeeping of what reached the queue.
 
     :param growing_topics: topics read whole: partitions added to them join the stream.

@@ -9,8 +9,8 @@ preflight ``OPTIONS`` is answered (``EventSource`` needs none, but ``fetch`` wit
 
 from __future__ import annotations
 
+from ._request import ALLOWED_METHODS
 from .options import Options
-from .request import ALLOWED_METHODS
 
 #: Request headers a cross-origin page may send (beyond the always-allowed simple ones).
 #: Authorization: a fetch-based client sending a subscriber token preflights it.

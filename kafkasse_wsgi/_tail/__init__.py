@@ -1,0 +1,7 @@
+"""The shared tail: one consumer per topic and worker feeds every stream at the head.
+
+- :mod:`.hub`: a topic's hub, its consumer and poll loop, opened and closed per worker.
+- :mod:`.ring`: the recent batches of one topic, decoded and formatted once for every client.
+- :mod:`.source`: a stream's source on the tail: its own consumer until it catches up, then
+  the hubs.
+"""

@@ -1,0 +1,557 @@
+"""The shared live tail: one consumer per topic per process, at the topic's head.
+
+Most clients of a public stream sit at its live tail, where they all want the same bytes.
+A hub reads a topic once for all of them: one consumer assigned to every partition at the
+end offsets, polling while clients are attached. Each record is decoded and formatted once
+into the hub's :class:`~kafkasse_wsgi._tail.ring.TailRing`; each client's source
+(:mod:`~kafkasse_wsgi._tail.source`) copies from the ring at its own pace. The hub never
+waits for a client: one that falls off the ring's start reads through a consumer of its
+own again.
+
+A hub is opened by its first client (under that request's setup timeout) and closed
+``tail_linger_s`` after its last client left, so a client that reconnects at once finds
+it still there. It has no consumer group: like every consumer here it only assigns.
+Hubs are per process: under gunicorn each worker has its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from typing import Any
+
+import gevent
+from gevent.event import Event
+from kafka import errors as kafka_errors
+
+from .. import metrics
+from .._admission import RETRY_AFTER_S
+from .._assignments import Assignment, StartPosition
+from .._consumer import (
+    UNAVAILABLE_RETRY_AFTER_S,
+    assign_and_seek,
+    close_quietly,
+    cluster_id_of,
+    kafka_call,
+    open_consumer,
+    partitions_to_join,
+    resolve_start_positions,
+    topics_not_available,
+)
+from .._kafka_config import translate
+from .._kafka_internals import has_broker_connection, metadata_of
+from .._message import (
+    KafkaMessage,
+    default_event_data,
+    deserialize,
+    direct_of,
+    serialize_message,
+)
+from .._pump import (
+    BrokerContact,
+    call_with_slot_lent,
+    lag_of,
+    processing_slot,
+    records_fitting,
+    stop_then,
+)
+from .._queued_source import end_for
+from ..errors import (
+    DeserializationError,
+    KafkaSSEError,
+    KafkaStreamError,
+    KafkaUnavailableError,
+    TooManyStreamsError,
+)
+from ..log import PACKAGE_LOGGER
+from ..options import Options
+from .ring import SharedRecord, TailBatch, TailRing
+
+log = logging.getLogger(PACKAGE_LOGGER)
+
+#: Worker time one batch costs one client on the hub: two greenlet wake-ups, a queue hop and
+#: a socket write (measured: 5-9 us per delivery at one event per batch, scripts/bench (i)).
+CLIENT_BATCH_COST_S = 20e-6
+
+#: Bytes a partition adds to an event's id, besides its topic's name.
+ID_BYTES_PER_PARTITION = 45
+
+_hubs: dict[tuple[Any, ...], TopicHub] = {}
+
+
+def _key(topic: str, options: Options) -> tuple[Any, ...]:
+    """What makes two requests' hubs the same: the topic, the Kafka connection, the
+    deserializer (the hub runs it for everyone) and the hub's own settings."""
+    return (
+        topic,
+        repr(sorted(translate(options.kafka_config).items())),
+        options.deserializer,
+        options.tail_ring_events,
+        options.tail_ring_bytes,
+        options.tail_ring_age_s,
+        options.tail_linger_s,
+        options.tail_batch_interval_ms,
+        options.broker_outage_timeout_s,
+        options.idle_delay_ms,
+        options.batch_size,
+        options.id_mode != "offset",  # whose start timestamps are its records' (_consumer.py)
+    )
+
+
+def attach(topic: str, options: Options) -> TopicHub:
+    """The hub of ``topic`` for these options, opened if there is none; the caller is one
+    of its clients until it calls :meth:`TopicHub.release`.
+
+    Opening (or waiting for another request opening it) blocks on Kafka: call it under the
+    request's setup timeout.
+
+    :raises KafkaSSEError: the topic does not exist, or Kafka did not answer.
+    """
+    key = _key(topic, options)
+    found = _hubs.get(key)
+    opening = found is None or found.closed
+    if opening:
+        _make_room(options.max_hubs)
+    hub = TopicHub(topic, options, key) if found is None or opening else found
+    if opening:
+        _hubs[key] = hub
+    hub.take()
+    try:
+        if opening:
+            hub.open()
+        else:
+            hub.wait_open()
+            hub.check_contact()
+    except BaseException:  # a refusal, or the request's setup timeout
+        hub.release()
+        raise
+    return hub
+
+
+def _make_room(max_hubs: int | None) -> None:
+    """Room for one more hub under ``max_hubs``: hubs lingering without clients close first.
+
+    :raises TooManyStreamsError: every hub has clients (503 with ``Retry-After``).
+    """
+    if max_hubs is None or len(_hubs) < max_hubs:
+        return
+    for idle in [hub for hub in _hubs.values() if hub.clients == 0]:
+        idle._shut(None)
+        if len(_hubs) < max_hubs:
+            return
+    raise TooManyStreamsError(
+        f"this server follows as many topics as it can (max_hubs {max_hubs}); try again later",
+        status=503,
+        retry_after_s=RETRY_AFTER_S,
+    )
+
+
+def describe_hubs() -> list[dict[str, Any]]:
+    """The hubs of this process, for the status page and tests."""
+    return [hub.describe() for hub in list(_hubs.values())]
+
+
+def close_all_hubs() -> None:
+    """Close every hub of this process now (its clients end with the error of a closed hub)."""
+    for hub in list(_hubs.values()):
+        hub.fail(KafkaUnavailableError("the shared tail was closed; reconnect"))
+
+
+class TopicHub:
+    """One topic's shared consumer and ring (see the module doc).
+
+    :param key: its place in the registry (see :func:`attach`).
+    """
+
+    def __init__(self, topic: str, options: Options, key: tuple[Any, ...]) -> None:
+        self.topic = topic
+        self._options = options
+        self._key = key
+        self.ring = TailRing(
+            options.tail_ring_events, options.tail_ring_bytes, options.tail_ring_age_s
+        )
+        self._consumer: Any = None
+        self.cluster_id: str | None = None
+        #: The hub's partitions in id order, and its position in each (next offset, and
+        #: the timestamp position as :mod:`~kafkasse_wsgi._positions` keeps it).
+        self.partitions: tuple[tuple[str, int], ...] = ()
+        self._index: dict[tuple[str, int], int] = {}
+        self._offsets: list[int] = []
+        self._timestamps: list[int] = []
+        #: Where partitions added while the hub runs started (their first offset).
+        self._joined_at: dict[tuple[str, int], int] = {}
+        self._added: list[StartPosition] = []
+        self._metadata_changed = False
+        self._watched: Any = None
+        self._opened = Event()
+        self._arrival = Event()
+        #: Why the hub ended for its clients (set once; they end with it).
+        self.error: KafkaSSEError | None = None
+        self.closed = False
+        self.clients = 0
+        self.handoffs = 0
+        self.detaches: Counter[str] = Counter()
+        self._greenlet: gevent.Greenlet | None = None
+        self._linger: gevent.Greenlet | None = None
+        self._opened_at = time.monotonic()
+        self.lag: int | None = None
+        self._reported_bytes = 0
+        self._data_bytes = 0.0  # of the last batch's events, on average
+        self._appended_at = 0.0
+
+    # Clients ------------------------------------------------------------------------------
+
+    def take(self) -> None:
+        """One more client."""
+        self.clients += 1
+        metrics.tail_clients(1)
+        if self._linger is not None:
+            self._linger.kill(block=False)
+            self._linger = None
+
+    def release(self) -> None:
+        """One client less; the last one leaving starts the linger."""
+        self.clients -= 1
+        metrics.tail_clients(-1)
+        if self.clients == 0 and not self.closed:
+            self._linger = gevent.spawn_later(self._options.tail_linger_s, self._close_unused)
+
+    def close_if_unused(self) -> None:
+        """Close now if no client is left (after a HEAD: nobody is about to come back)."""
+        if self.clients == 0:
+            self._shut(None)
+
+    def wait_open(self) -> None:
+        """Wait for the client that opens the hub; its failure is ours too."""
+        self._opened.wait()
+        if self.error is not None:
+            raise self.error
+
+    def check_contact(self) -> None:
+        """A new client is refused while the hub has no broker (its clients ride it out),
+        as a stream of its own would be: it could not tell an outage from a quiet topic.
+
+        :raises KafkaUnavailableError: no connection to any broker right now.
+        """
+        if not has_broker_connection(self._consumer):
+            raise KafkaUnavailableError(
+                "Kafka cannot be reached right now; try again later",
+                retry_after_s=UNAVAILABLE_RETRY_AFTER_S,
+            )
+
+    def arrival(self) -> Event:
+        """An event set when the next batch is in the ring (or the hub ended)."""
+        return self._arrival
+
+    def position(self, key: tuple[str, int]) -> tuple[int, int] | None:
+        """The hub's next offset and timestamp position in a partition (``None``: not read)."""
+        i = self._index.get(key)
+        return None if i is None else (self._offsets[i], self._timestamps[i])
+
+    def covers(self, next_offsets: dict[tuple[str, int], int]) -> bool:
+        """Whether a client at ``next_offsets`` (its partitions of this topic) can read on
+        from the ring: each next offset lies between the ring's start and the hub's position.
+        """
+        if self.closed or not self._opened.is_set():
+            return False
+        oldest = self.ring.oldest()
+        for key, offset in next_offsets.items():
+            i = self._index.get(key)
+            if i is None:
+                return False
+            if oldest is None:
+                floor = self._offsets[i]
+            elif key in oldest.partitions:
+                floor = oldest.before_offsets[oldest.partitions.index(key)]
+            else:
+                floor = self._joined_at[key]
+            if not floor <= offset <= self._offsets[i]:
+                return False
+        return True
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "clients": self.clients,
+            "partitions": len(self.partitions),
+            "ring_events": self.ring.events,
+            "ring_bytes": self.ring.bytes,
+            "ring_age_s": round(self.ring.age_s(), 3),
+            "lag": self.lag,
+            "handoffs": self.handoffs,
+            "detaches": dict(self.detaches),
+            "open_s": round(time.monotonic() - self._opened_at, 3),
+        }
+
+    # Lifecycle ----------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Connect, assign every partition at its end, start polling (the first client's
+        setup runs this; the others wait in :meth:`wait_open`)."""
+        try:
+            consumer = open_consumer(self._options, f"hub-{self.topic}", private=False)
+            self._consumer = consumer
+            existing = kafka_call("metadata", consumer.topics)
+            if self.topic not in existing:
+                missing = topics_not_available([self.topic])
+                missing.existing = frozenset(existing)  # the request's refusal needs no more
+                raise missing
+            starts = resolve_start_positions(
+                consumer,
+                [Assignment(self.topic)],
+                None,
+                self._options.resume_policy,
+                log,
+                id_mode=self._options.id_mode,
+            )
+            assign_and_seek(consumer, starts)
+        except BaseException as exc:
+            self.fail(
+                exc
+                if isinstance(exc, KafkaSSEError)
+                else KafkaUnavailableError("Kafka did not answer in time; try again later")
+            )
+            raise
+        for start in starts:
+            self._add_partition(start)
+        self.cluster_id = cluster_id_of(consumer)
+        self._watched = metadata_of(consumer)
+        if self._watched is not None:
+            self._watched.add_listener(self._on_metadata)
+        self._greenlet = gevent.spawn(self._run)
+        self._opened_at = time.monotonic()
+        self._opened.set()
+        metrics.tail_hub_opened(1)
+        log.info("hub opened for topic %s (%d partitions)", self.topic, len(starts))
+
+    def _close_unused(self) -> None:
+        """The linger passed without a client: close."""
+        self._linger = None
+        if self.clients == 0:
+            log.info(
+                "hub for topic %s closed after %gs without clients",
+                self.topic,
+                self._options.tail_linger_s,
+            )
+            self._shut(None)
+
+    def fail(self, error: KafkaSSEError) -> None:
+        """End the hub for its clients with ``error`` (each sends it after what it has)."""
+        if self.error is None:
+            self.error = error
+        self._shut(error)
+
+    def _shut(self, error: KafkaSSEError | None) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if _hubs.get(self._key) is self:
+            del _hubs[self._key]
+        if error is not None and self._opened.is_set():
+            log.warning("hub for topic %s ended: %s", self.topic, error.message)
+        was_open = self._opened.is_set() and self._consumer is not None
+        self._opened.set()
+        self._notify()
+        if self._linger is not None:
+            self._linger.kill(block=False)
+            self._linger = None
+        greenlet, self._greenlet = self._greenlet, None
+        stop_then(greenlet, self._close_consumer)
+        if was_open:
+            metrics.tail_hub_opened(-1)
+            metrics.tail_ring_bytes(-self._reported_bytes)
+            self._reported_bytes = 0
+
+    def _close_consumer(self) -> None:
+        """Once the polling greenlet is dead (see :func:`~kafkasse_wsgi._pump.stop_then`)."""
+        if self._watched is not None:
+            self._watched.remove_listener(self._on_metadata)
+            self._watched = None
+        consumer, self._consumer = self._consumer, None
+        close_quietly(consumer, log)
+
+    def _report_ring_bytes(self) -> None:
+        """The ring grows as clients format its batches too: report the change so far."""
+        metrics.tail_ring_bytes(self.ring.bytes - self._reported_bytes)
+        self._reported_bytes = self.ring.bytes
+
+    def nudge(self) -> None:
+        """A poll waited ``idle_delay_ms`` for nothing: wake the waiting clients, which
+        then wait without a greenlet of their own (an idle stream would hold its saved
+        stack for nothing). Their streams wait on no timer either."""
+        self._notify()
+
+    def _notify(self) -> None:
+        arrived, self._arrival = self._arrival, Event()
+        arrived.set()
+
+    # Polling ------------------------------------------------------------------------------
+
+    def _on_metadata(self, cluster: Any) -> None:
+        self._metadata_changed = True
+
+    def _add_partition(self, start: StartPosition) -> None:
+        key = (start.topic, start.partition)
+        self._index[key] = len(self._offsets)
+        self._offsets.append(start.offset)
+        self._timestamps.append(start.timestamp or 0)
+        self.partitions = (*self.partitions, key)
+
+    def _join_added_partitions(self) -> None:
+        """Partitions added to the topic join the hub from their first offset (and its
+        clients from the next batch, as in a private stream)."""
+        self._metadata_changed = False
+        consumer = self._consumer
+        added = partitions_to_join(consumer, [self.topic])
+        if not added:
+            return
+        first = kafka_call("beginning offsets", consumer.beginning_offsets, added)
+        consumer.assign([*consumer.assignment(), *added])
+        for tp in added:
+            consumer.seek(tp, first[tp])
+            start = StartPosition(tp.topic, tp.partition, first[tp], "added", timestamp=0)
+            self._add_partition(start)
+            self._joined_at[(tp.topic, tp.partition)] = first[tp]
+            self._added.append(start)
+        log.info(
+            "partitions added to topic %s join its hub: %s",
+            self.topic,
+            ", ".join(f"{tp.partition}@{first[tp]}" for tp in added),
+        )
+
+    def _run(self) -> None:
+        options = self._options
+        consumer = self._consumer
+        contact = BrokerContact(consumer, options.broker_outage_timeout_s)
+        try:
+            while not self.closed:  # a greenlet that outlived its kill ends here
+                if self._metadata_changed:
+                    self._join_added_partitions()
+                max_records = self._records_per_batch()
+                with processing_slot():
+                    polled = consumer.poll(timeout_ms=0, max_records=max_records)
+                    records = self._decode(polled) if polled else []
+                if not polled:
+                    polled = consumer.poll(
+                        timeout_ms=options.idle_delay_ms, max_records=max_records
+                    )
+                    if polled:
+                        with processing_slot():
+                            records = self._decode(polled)
+                contact.after_poll(bool(polled))
+                if polled:
+                    self.lag = lag_of(consumer, polled)
+                    if self.lag is not None:
+                        metrics.tail_hub_lag(self.topic, self.lag)
+                else:
+                    self.nudge()
+                if records:
+                    records += self._gather(max_records - len(records))
+                if records or self._added:
+                    self._append(records)
+                self.ring.trim()
+                self._report_ring_bytes()
+                gevent.sleep(0)
+        except gevent.GreenletExit:
+            raise
+        except kafka_errors.OffsetOutOfRangeError:
+            # The log moved under the head (truncated, or deleted past it): the clients end
+            # with their ids and resume through their own consumers, whose policy applies.
+            self.fail(KafkaStreamError("the topic's log changed under the shared tail; reconnect"))
+        except KafkaSSEError as exc:
+            self.fail(exc)
+        except kafka_errors.KafkaError as exc:
+            error = end_for(exc, log).error  # what a stream of its own would say
+            assert error is not None
+            self.fail(error)
+        except Exception as exc:
+            log.error("unexpected error in the hub of %s", self.topic, exc_info=exc)
+            self.fail(KafkaStreamError(f"internal error: {type(exc).__name__}"))
+
+    def _records_per_batch(self) -> int:
+        """As many records as a stream's pump would take: a batch is formatted whole for
+        its clients, and every event's id names every partition (kilobytes with many)."""
+        id_bytes = len(self.partitions) * (len(self.topic) + ID_BYTES_PER_PARTITION)
+        return records_fitting(self._options, self._data_bytes + id_bytes)
+
+    def batch_interval_s(self) -> float:
+        """The least time between two batches under load: every batch costs each client a
+        wake-up and a write, whatever it holds (``CLIENT_BATCH_COST_S``), and the hub keeps
+        handing them out to at most half the worker's time, within ``tail_batch_interval_ms``.
+        """
+        cap = self._options.tail_batch_interval_ms / 1000
+        return min(cap, 2 * self.clients * CLIENT_BATCH_COST_S)
+
+    def _gather(self, room: int) -> list[SharedRecord]:
+        """Under load, more records for the batch until :meth:`batch_interval_s` has passed
+        since the last one. After a quieter interval a record goes out at once."""
+        deadline = self._appended_at + self.batch_interval_s()
+        gathered: list[SharedRecord] = []
+        while room > 0:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            if left_ms <= 0:
+                break
+            polled = self._consumer.poll(timeout_ms=left_ms, max_records=room)
+            if polled:
+                with processing_slot():
+                    more = self._decode(polled)
+                gathered += more
+                room -= len(more)
+        return gathered
+
+    def _append(self, records: list[SharedRecord]) -> None:
+        batch = TailBatch(
+            self.ring.next_seq,
+            records,
+            self.partitions,
+            tuple(self._offsets),
+            tuple(self._timestamps),
+            self._added,
+        )
+        self._added = []
+        self.ring.append(batch)
+        self._appended_at = time.monotonic()
+        if records:
+            texts = [len(record.data) for record in records if record.data is not None]
+            if texts:
+                self._data_bytes = sum(texts) / len(texts)
+        self._offsets = list(batch.after_offsets)
+        self._timestamps = list(batch.after_timestamps)
+        self._notify()
+
+    def _decode(self, polled: dict[Any, list[Any]]) -> list[SharedRecord]:
+        """Each record once, for every client: its event's JSON text, or ``None``."""
+        deserializer = self._options.deserializer
+        direct = direct_of(deserializer)
+        records = []
+        for batch in polled.values():
+            for record in batch:
+                try:
+                    if deserializer is None:
+                        data: str | None = default_event_data(record)
+                    elif direct is not None:  # the registry's: it may wait for a schema
+                        data = (
+                            direct.event_data(record)
+                            if direct.ready(record)
+                            else call_with_slot_lent(direct.event_data, record)
+                        )
+                    else:
+                        data = serialize_message(
+                            deserialize(deserializer, KafkaMessage.from_record(record)).message
+                        )
+                except DeserializationError as exc:
+                    log.warning(
+                        "shared tail: skipping %s/%d@%d: %s",
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        exc,
+                    )
+                    data = None
+                records.append(
+                    SharedRecord(
+                        record.topic, record.partition, record.offset, record.timestamp, data
+                    )
+                )
+        return records
