@@ -22,7 +22,7 @@ from typing import Any
 
 import fastavro
 
-from kafkasse_wsgi.message import default_event_data
+from kafkasse_wsgi._message import default_event_data
 from kafkasse_wsgi.schema_registry import RegistryConfig
 from kafkasse_wsgi.schema_registry.client import RegistrySchema
 from kafkasse_wsgi.schema_registry.deserializer import RegistryDeserializer

@@ -14,7 +14,7 @@ import uuid
 import fastavro
 import pytest
 
-from kafkasse_wsgi.message import KafkaMessage, serialize_message
+from kafkasse_wsgi._message import KafkaMessage, serialize_message
 from kafkasse_wsgi.schema_registry import RegistryConfig
 from kafkasse_wsgi.schema_registry.client import Reference, RegistrySchema
 from kafkasse_wsgi.schema_registry.deserializer import RegistryDeserializer
