@@ -28,6 +28,8 @@ from kafka import errors as kafka_errors
 from .. import metrics
 from .._admission import RETRY_AFTER_S
 from .._assignments import Assignment, StartPosition
+from .._batching import records_fitting
+from .._broker_health import BrokerContact, lag_of
 from .._consumer import (
     UNAVAILABLE_RETRY_AFTER_S,
     assign_and_seek,
@@ -48,14 +50,8 @@ from .._message import (
     direct_of,
     serialize_message,
 )
-from .._pump import (
-    BrokerContact,
-    call_with_slot_lent,
-    lag_of,
-    processing_slot,
-    records_fitting,
-    stop_then,
-)
+from .._processing_slot import call_with_slot_lent, processing_slot
+from .._pump import stop_then
 from .._queued_source import end_for
 from ..errors import (
     DeserializationError,
