@@ -28,7 +28,6 @@ from ._assignments import Assignment, StartPosition
 from ._batching import records_fitting
 from ._broker_health import BrokerContact, lag_of
 from ._consumer import (
-    apply_resume_policy,
     close_quietly,
     cluster_id_of,
     end_offsets_of,
@@ -52,6 +51,7 @@ from ._protocol import End, IdProgress, Reset, StreamStats
 from ._queued_source import QueuedSource, Stalled
 from ._replay import ReplayEnd
 from ._sse import encode_chunk, format_id, format_id_text, format_json_text, format_message
+from ._start_offsets import apply_resume_policy
 from ._stream_queue import StreamQueue
 from .errors import (
     DeserializationError,
