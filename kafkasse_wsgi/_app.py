@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import metrics
+from ._access import check_allowed, partition_not_available
 from ._admission import Ticket, admit
 from ._assignments import (
     Assignment,
@@ -24,18 +25,14 @@ from ._assignments import (
     parse_since,
     topics_of,
 )
+from ._broker_probe import explain_unavailable
 from ._consumer import (
     assign_and_seek,
-    check_allowed,
     check_topics,
     close_quietly,
     did_not_answer,
-    explain_unavailable,
     kafka_call,
     open_consumer,
-    partition_not_available,
-    resolve_start_positions,
-    resolve_stop_offsets,
     within,
 )
 from ._cors import VARY, cors_headers, preflight_headers
@@ -52,6 +49,7 @@ from ._request import (
     resume_within,
     spell_out,
 )
+from ._start_offsets import resolve_start_positions, resolve_stop_offsets
 from ._stream import EventStream, stopping, stopping_body
 from ._tail import hub
 from ._tail.hub import TopicHub

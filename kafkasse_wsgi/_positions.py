@@ -5,7 +5,7 @@ Each assigned partition holds two positions, both "the first message not handled
 * the next **offset** to read (``offset + 1`` of the last message handled), and
 * a **timestamp** no later than the first message not handled yet: ``timestamp + 1`` of the
   last message handled, or, before any, the start timestamp the setup resolved (see
-  ``consumer.resolve_start_positions``: never the server's clock for a replay).
+  ``_start_offsets.resolve_start_positions``: never the server's clock for a replay).
 
 "Handled" means delivered, filtered out or skipped as undeserialisable: a resume would drop
 a filtered or skipped message again, so moving past it never skips an event a client would

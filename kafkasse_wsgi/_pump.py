@@ -14,28 +14,27 @@ any). A client that takes nothing for ``max_blocked_s`` ends the pump quietly, `
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gevent
-from gevent.lock import BoundedSemaphore
 from kafka import TopicPartition
 from kafka import errors as kafka_errors
 
 from . import metrics
 from ._assignments import Assignment, StartPosition
+from ._batching import records_fitting
+from ._broker_health import BrokerContact, lag_of
 from ._consumer import (
-    apply_resume_policy,
     close_quietly,
     cluster_id_of,
     end_offsets_of,
     partitions_to_join,
 )
 from ._filters import EventFilter, FilterEvaluationError, take_turn
-from ._kafka_internals import has_broker_connection, metadata_of
+from ._kafka_internals import metadata_of
 from ._message import (
     KafkaMessage,
     default_deserializer,
@@ -47,15 +46,16 @@ from ._message import (
     serialize_message,
 )
 from ._positions import Positions
+from ._processing_slot import Slot
 from ._protocol import End, IdProgress, Reset, StreamStats
 from ._queued_source import QueuedSource, Stalled
 from ._replay import ReplayEnd
 from ._sse import encode_chunk, format_id, format_id_text, format_json_text, format_message
+from ._start_offsets import apply_resume_policy
 from ._stream_queue import StreamQueue
 from .errors import (
     DeserializationError,
     FilterError,
-    KafkaUnavailableError,
 )
 from .options import Options
 
@@ -82,130 +82,12 @@ def stop_then(greenlet: gevent.Greenlet | None, then: Callable[[], None]) -> Non
         greenlet.link(lambda _dead: then())
 
 
-#: How many pumps of a process may parse and format records at the same moment. CPU work is
-#: serial under gevent anyway; pumps queued here instead of in the hub's run queue keep the
-#: worker responsive. With 500 streams replaying, a new stream's setup (a few round trips
-#: to Kafka) waited behind a slice of every one of them per round trip, and 325 of 500 hit
-#: the setup timeout; now it waits for at most this many slices. User hooks run with the
-#: slot lent out (:meth:`_Slot.lent`): a hook that waits on something slow would hold it.
-PROCESSING_SLOTS = 2
-
-_slots: BoundedSemaphore | None = None
-
-
-def _processing_slots() -> BoundedSemaphore:
-    global _slots
-    if _slots is None:  # created on first use: nothing happens at import
-        _slots = BoundedSemaphore(PROCESSING_SLOTS)
-    return _slots
-
-
-def call_with_slot_lent(function: Callable[..., Any], *args: Any) -> Any:
-    """``function(*args)`` with the caller's processing slot given back while it runs (it
-    may wait on the network); the caller holds one, and holds it again after."""
-    slots = _processing_slots()
-    slots.release()
-    try:
-        return function(*args)
-    finally:
-        slots.acquire()
-
-
-@contextlib.contextmanager
-def processing_slot() -> Iterator[None]:
-    """Hold one of the process's processing slots while the body parses and formats."""
-    slots = _processing_slots()
-    slots.acquire()
-    try:
-        yield
-    finally:
-        slots.release()
-
-
-class _Slot:
-    """One pump's hold on a processing slot: ``with slot:`` takes one, ``lent()`` gives it
-    back for a while (when a user hook runs), and the hold is released exactly once."""
-
-    __slots__ = ("held",)
-
-    def __init__(self) -> None:
-        self.held = False
-
-    def __enter__(self) -> None:
-        _processing_slots().acquire()
-        self.held = True
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.held:
-            self.held = False
-            _processing_slots().release()
-
-    @contextlib.contextmanager
-    def lent(self) -> Iterator[None]:
-        """Let other pumps use the slot while the body runs; take one again after it,
-        unless the pump is being killed (it then ends holding nothing)."""
-        if not self.held:
-            yield
-            return
-        self.__exit__()
-        try:
-            yield
-        except Exception:
-            self.__enter__()  # the pump goes on: a skipped message, or an error to send
-            raise
-        self.__enter__()
-
-
-def records_fitting(options: Options, bytes_per_record: float) -> int:
-    """Records per poll: ``batch_size``, or fewer if their chunk would pass its share of
-    ``queue_bytes`` (a ``queue_size``-th) at ``bytes_per_record``. Bounds what one batch
-    weighs while it is formatted, and keeps several chunks in the queue's byte budget."""
-    if bytes_per_record <= 0:
-        return options.batch_size
-    share = options.queue_bytes / options.queue_size
-    return max(1, min(options.batch_size, int(share // bytes_per_record)))
-
-
 class _PartlyProcessed(Exception):
     """A record of a batch raised (its ``__cause__``); ``chunk`` holds the events before it."""
 
     def __init__(self, chunk: bytes) -> None:
         super().__init__("a record of the batch failed")
         self.chunk = chunk
-
-
-def lag_of(consumer: Any, batches: dict[Any, list[Any]]) -> int | None:
-    """Messages still behind the ends of the partitions these batches came from.
-
-    Uses the high watermarks of the last fetch responses: no request to the broker.
-    """
-    lag = 0
-    for tp, records in batches.items():
-        highwater = consumer.highwater(tp)
-        if highwater is None or not records:
-            return None
-        lag += max(0, highwater - records[-1].offset - 1)
-    return lag
-
-
-class BrokerContact:
-    """When a polling consumer last had a broker: past ``outage_s`` without one, it fails.
-
-    A poll that brings records, or any connected broker connection, is contact; an outage
-    shorter than ``outage_s`` is ridden out (kafka-python reconnects by itself).
-    """
-
-    def __init__(self, consumer: Any, outage_s: float) -> None:
-        self._consumer = consumer
-        self._outage_s = outage_s
-        self._last = time.monotonic()
-
-    def after_poll(self, polled: bool) -> None:
-        """:raises KafkaUnavailableError: no contact for over ``outage_s``."""
-        if polled or has_broker_connection(self._consumer):
-            self._last = time.monotonic()
-        elif time.monotonic() - self._last > self._outage_s:
-            raise KafkaUnavailableError(f"lost contact with Kafka for over {self._outage_s:g} s")
 
 
 class Pump(QueuedSource):
@@ -280,7 +162,7 @@ class Pump(QueuedSource):
         # record on the same cluster (the fast path only: the event is the record's).
         self._cluster = cluster_id_of(consumer) if fast else None
         self._greenlet: gevent.Greenlet | None = None
-        self._slot = _Slot()
+        self._slot = Slot()
         # An event is at least as long as its id (every partition's position), known now.
         self._max_records = self._records_fitting(len(positions.event_id()) if self._sse else 0)
         #: ``hand_off`` said yes: the pump ended without an end, for another source.

@@ -9,7 +9,7 @@ the stream ends with ``event: end``. ``limit`` ends the stream after that many d
 events. Either way the final id is that of the last event delivered (or of the last one
 filtered out): a reconnect with it finds nothing left and gets 204 No Content.
 
-Pure: the Kafka look-ups are the caller's (``consumer.resolve_stop_offsets``).
+Pure: the Kafka look-ups are the caller's (``_start_offsets.resolve_stop_offsets``).
 """
 
 from __future__ import annotations

@@ -10,12 +10,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from ipaddress import IPv4Network, IPv6Network, ip_network
+from ipaddress import IPv4Network, IPv6Network
 from typing import TYPE_CHECKING, Any
 
+from . import _option_fields as checks
 from ._internal_topics import is_internal_topic
 from .errors import ConfigurationError
 
@@ -32,8 +32,6 @@ TrustedNetworks = tuple[IPv4Network | IPv6Network, ...]
 
 #: ``cors_origins``: ``"*"`` (any origin, without credentials) or the origins allowed.
 CorsOrigins = str | Iterable[str] | None
-#: An origin as browsers send it: scheme://host[:port], no path, no trailing slash.
-_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s?#]+")
 
 #: The lifecycle hooks ``kafka_event_handlers`` may name, and what each receives.
 KAFKA_EVENTS: dict[str, str] = {
@@ -126,85 +124,6 @@ def _option(
     return dataclasses.field(default=default, metadata=metadata)
 
 
-def _integer(minimum: int, optional: bool = False) -> Check:
-    def check(name: str, value: Any) -> Any:
-        if optional and value is None:
-            return value
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ConfigurationError(f"{name} must be an integer >= {minimum}, got {value!r}")
-        return value
-
-    return check
-
-
-#: A limit: ``None`` for none, else at least 1.
-_limit = _integer(1, optional=True)
-
-
-def _seconds(optional: bool = False) -> Check:
-    def check(name: str, value: Any) -> Any:
-        if optional and value is None:
-            return value
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-            or value <= 0
-        ):
-            raise ConfigurationError(
-                f"{name} must be a finite number of seconds > 0, got {value!r}"
-            )
-        return value
-
-    return check
-
-
-def _switch(name: str, value: Any) -> Any:
-    # A truthy string such as "false" would silently switch the mode on.
-    if not isinstance(value, bool):
-        raise ConfigurationError(f"{name} must be True or False")
-    return value
-
-
-def _switch_or_none(name: str, value: Any) -> Any:
-    if value is not None and not isinstance(value, bool):
-        raise ConfigurationError(f"{name} must be True, False or None")
-    return value
-
-
-def _callable(name: str, value: Any) -> Any:
-    if value is not None and not callable(value):
-        raise ConfigurationError(f"{name} must be callable, got {type(value).__name__}")
-    return value
-
-
-def _one_of(choices: Sequence[str]) -> Check:
-    def check(name: str, value: Any) -> Any:
-        if value not in choices:
-            raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-        return value
-
-    return check
-
-
-def _fraction(name: str, value: Any) -> Any:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ConfigurationError(f"{name} must be a fraction in [0, 1), got {value!r}")
-    return value
-
-
-def _logger(name: str, value: Any) -> Any:
-    if value is not None and not isinstance(value, (logging.Logger, logging.LoggerAdapter)):
-        raise ConfigurationError(f"{name} must be a logging.Logger or LoggerAdapter")
-    return value
-
-
-def _settings(name: str, value: Any) -> Any:
-    if not isinstance(value, Mapping):
-        raise ConfigurationError(f"{name} must be a mapping of consumer settings")
-    return value
-
-
 def _resume_policy(name: str, value: Any) -> ResumePolicy:
     if isinstance(value, Mapping):
         unknown = sorted(set(value) - {"too_old", "too_new"})
@@ -213,20 +132,6 @@ def _resume_policy(name: str, value: Any) -> ResumePolicy:
         value = ResumePolicy(**value)
     if not isinstance(value, ResumePolicy):
         raise ConfigurationError(f"{name} must be a ResumePolicy or a mapping")
-    return value
-
-
-def _allowed_topics(name: str, value: Any) -> Any:
-    """A callable as is; names (a comma string is split) as a tuple."""
-    if value is None or callable(value):
-        return value
-    if isinstance(value, str):
-        value = [topic.strip() for topic in value.split(",") if topic.strip()]
-    if not isinstance(value, Iterable):
-        raise ConfigurationError(f"{name} must be a list of topic names, a callable or None")
-    value = tuple(value)
-    if not all(isinstance(topic, str) and topic for topic in value):
-        raise ConfigurationError(f"{name} must hold non-empty topic names")
     return value
 
 
@@ -243,48 +148,6 @@ def _event_handlers(name: str, value: Any) -> Any:
         if not callable(handler):
             raise ConfigurationError(f"{name}[{event!r}] must be callable")
     return value
-
-
-def _cors_origins(name: str, value: Any) -> str | tuple[str, ...] | None:
-    """``None``, ``"*"``, or a tuple of lower-case origins (a comma string is split)."""
-    if value is None or value == "*":
-        return value
-    if isinstance(value, str):
-        value = [part for part in value.split(",") if part.strip()]
-    if not isinstance(value, Iterable):
-        raise ConfigurationError(f'{name} must be "*", a list of origins or None')
-    origins = tuple(str(origin).strip().lower() for origin in value)
-    for origin in origins:
-        if not _ORIGIN.fullmatch(origin):
-            raise ConfigurationError(
-                f"{name}: {origin!r} is not an origin such as https://app.example "
-                f'(scheme://host[:port], no path); use "*" alone for any origin'
-            )
-    return origins
-
-
-def _trusted_proxies(name: str, value: Any) -> int | TrustedNetworks:
-    """A count of proxies, or their addresses and CIDR ranges (a list, or text separated by
-    commas) as networks."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return _integer(0)(name, value)
-    if isinstance(value, str):
-        value = [part for part in value.split(",") if part.strip()]
-    if not isinstance(value, Iterable) or isinstance(value, (bytes, Mapping)):
-        raise ConfigurationError(
-            f"{name} must be a number of proxies, or their addresses and CIDR ranges"
-        )
-    networks = []
-    for item in value:
-        try:
-            networks.append(ip_network(str(item).strip(), strict=False))
-        except ValueError:
-            raise ConfigurationError(
-                f"{name}: {str(item)!r} is not an address or a CIDR range"
-            ) from None
-    if not networks:
-        raise ConfigurationError(f"{name}: no address or range given; 0 for none")
-    return tuple(networks)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -478,10 +341,10 @@ class Options:
     DEFAULT_JWT_TOPICS_CLAIM = "kafkasse.topics"
     DEFAULT_JWT_COOKIE_NAME = "kafkasse_token"
 
-    kafka_config: Mapping[str, Any] = _option(factory=dict, check=_settings)
+    kafka_config: Mapping[str, Any] = _option(factory=dict, check=checks.settings)
     allowed_topics: AllowedTopics = _option(
         None,
-        check=_allowed_topics,
+        check=checks.allowed_topics,
         text=Text(
             "list",
             help="topics clients may read, comma-separated; default: all but the Kafka "
@@ -489,31 +352,35 @@ class Options:
             "*-repartition), which are served only when named here",
         ),
     )
-    logger: logging.Logger | logging.LoggerAdapter | None = _option(None, check=_logger)
-    disable_sse_formatting: bool = _option(False, check=_switch, text=Text("bool"))
-    deserializer: Callable[[KafkaMessage], KafkaMessage | None] | None = _option(
-        None, check=_callable
+    logger: logging.Logger | logging.LoggerAdapter | None = _option(
+        None, check=checks.logger_or_none
     )
-    filterer: Callable[[KafkaMessage], bool] | None = _option(None, check=_callable)
-    use_timestamp_for_id: bool = _option(False, check=_switch, text=Text("bool"))
+    disable_sse_formatting: bool = _option(False, check=checks.switch, text=Text("bool"))
+    deserializer: Callable[[KafkaMessage], KafkaMessage | None] | None = _option(
+        None, check=checks.callable_or_none
+    )
+    filterer: Callable[[KafkaMessage], bool] | None = _option(None, check=checks.callable_or_none)
+    use_timestamp_for_id: bool = _option(False, check=checks.switch, text=Text("bool"))
     id_mode: str = _option(
-        DEFAULT_ID_MODE, check=_one_of(ID_MODES), text=Text("str", choices=ID_MODES)
+        DEFAULT_ID_MODE, check=checks.one_of(ID_MODES), text=Text("str", choices=ID_MODES)
     )
     kafka_event_handlers: Mapping[str, Callable[..., Any]] = _option(
         factory=dict, check=_event_handlers
     )
-    connect_error_handler: Callable[..., Iterable[bytes]] | None = _option(None, check=_callable)
-    idle_delay_ms: int = _option(DEFAULT_IDLE_DELAY_MS, check=_integer(0), text=Text("int"))
+    connect_error_handler: Callable[..., Iterable[bytes]] | None = _option(
+        None, check=checks.callable_or_none
+    )
+    idle_delay_ms: int = _option(DEFAULT_IDLE_DELAY_MS, check=checks.integer(0), text=Text("int"))
     heartbeat_interval_s: float = _option(
         DEFAULT_HEARTBEAT_INTERVAL_S,
-        check=_seconds(),
+        check=checks.seconds(),
         text=Text("float", aliases=("--heartbeat",)),
     )
-    queue_size: int = _option(DEFAULT_QUEUE_SIZE, check=_integer(1), text=Text("int"))
-    queue_bytes: int = _option(DEFAULT_QUEUE_BYTES, check=_integer(1024), text=Text("int"))
-    batch_size: int = _option(DEFAULT_BATCH_SIZE, check=_integer(1), text=Text("int"))
+    queue_size: int = _option(DEFAULT_QUEUE_SIZE, check=checks.integer(1), text=Text("int"))
+    queue_bytes: int = _option(DEFAULT_QUEUE_BYTES, check=checks.integer(1024), text=Text("int"))
+    batch_size: int = _option(DEFAULT_BATCH_SIZE, check=checks.integer(1), text=Text("int"))
     retry_ms: int | None = _option(
-        DEFAULT_RETRY_MS, check=_integer(0, optional=True), text=_INT_OR_NONE
+        DEFAULT_RETRY_MS, check=checks.integer(0, optional=True), text=_INT_OR_NONE
     )
     resume_policy: ResumePolicy = _option(
         factory=ResumePolicy,
@@ -524,13 +391,15 @@ class Options:
             "too_new=ACTION (earliest, latest or error), or one ACTION for both",
         ),
     )
-    setup_timeout_s: float = _option(DEFAULT_SETUP_TIMEOUT_S, check=_seconds(), text=Text("float"))
-    max_streams: int | None = _option(None, check=_limit, text=_INT_OR_NONE)
-    max_streams_per_client: int | None = _option(None, check=_limit, text=_INT_OR_NONE)
-    count_private_clients: bool = _option(True, check=_switch, text=Text("bool"))
+    setup_timeout_s: float = _option(
+        DEFAULT_SETUP_TIMEOUT_S, check=checks.seconds(), text=Text("float")
+    )
+    max_streams: int | None = _option(None, check=checks.limit, text=_INT_OR_NONE)
+    max_streams_per_client: int | None = _option(None, check=checks.limit, text=_INT_OR_NONE)
+    count_private_clients: bool = _option(True, check=checks.switch, text=Text("bool"))
     trusted_proxies: int | TrustedNetworks = _option(
         0,
-        check=_trusted_proxies,
+        check=checks.trusted_proxies,
         text=Text(
             "proxies",
             help="proxies in front whose X-Forwarded-For counts: how many (the client is the "
@@ -538,52 +407,64 @@ class Options:
             "comma-separated",
         ),
     )
-    max_topics: int | None = _option(DEFAULT_MAX_TOPICS, check=_limit, text=_INT_OR_NONE)
-    max_partitions: int | None = _option(DEFAULT_MAX_PARTITIONS, check=_limit, text=_INT_OR_NONE)
+    max_topics: int | None = _option(DEFAULT_MAX_TOPICS, check=checks.limit, text=_INT_OR_NONE)
+    max_partitions: int | None = _option(
+        DEFAULT_MAX_PARTITIONS, check=checks.limit, text=_INT_OR_NONE
+    )
     max_last_event_id_bytes: int | None = _option(
-        DEFAULT_MAX_LAST_EVENT_ID_BYTES, check=_limit, text=_INT_OR_NONE
+        DEFAULT_MAX_LAST_EVENT_ID_BYTES, check=checks.limit, text=_INT_OR_NONE
     )
     max_stream_lifetime_s: float | None = _option(
-        None, check=_seconds(optional=True), text=_FLOAT_OR_NONE
+        None, check=checks.seconds(optional=True), text=_FLOAT_OR_NONE
     )
-    lifetime_jitter: float = _option(DEFAULT_LIFETIME_JITTER, check=_fraction, text=Text("float"))
+    lifetime_jitter: float = _option(
+        DEFAULT_LIFETIME_JITTER, check=checks.fraction, text=Text("float")
+    )
     reconnect_spread_ms: int = _option(
-        DEFAULT_RECONNECT_SPREAD_MS, check=_integer(0), text=Text("int")
+        DEFAULT_RECONNECT_SPREAD_MS, check=checks.integer(0), text=Text("int")
     )
     max_blocked_s: float | None = _option(
-        DEFAULT_MAX_BLOCKED_S, check=_seconds(optional=True), text=_FLOAT_OR_NONE
+        DEFAULT_MAX_BLOCKED_S, check=checks.seconds(optional=True), text=_FLOAT_OR_NONE
     )
     broker_outage_timeout_s: float = _option(
-        DEFAULT_BROKER_OUTAGE_TIMEOUT_S, check=_seconds(), text=Text("float")
+        DEFAULT_BROKER_OUTAGE_TIMEOUT_S, check=checks.seconds(), text=Text("float")
     )
     cors_origins: CorsOrigins = _option(
         DEFAULT_CORS_ORIGINS,
-        check=_cors_origins,
+        check=checks.cors_origins,
         text=Text(
             "origins",
             help="origins whose pages may read streams (CORS), comma-separated, or '*' for "
             "any (without credentials); default: none",
         ),
     )
-    allow_filters: bool = _option(DEFAULT_ALLOW_FILTERS, check=_switch, text=Text("bool"))
+    allow_filters: bool = _option(DEFAULT_ALLOW_FILTERS, check=checks.switch, text=Text("bool"))
     max_filter_length: int | None = _option(
-        DEFAULT_MAX_FILTER_LENGTH, check=_limit, text=_INT_OR_NONE
+        DEFAULT_MAX_FILTER_LENGTH, check=checks.limit, text=_INT_OR_NONE
     )
     progress_interval_s: float | None = _option(
-        DEFAULT_PROGRESS_INTERVAL_S, check=_seconds(optional=True), text=_FLOAT_OR_NONE
+        DEFAULT_PROGRESS_INTERVAL_S, check=checks.seconds(optional=True), text=_FLOAT_OR_NONE
     )
-    shared_tail: bool = _option(DEFAULT_SHARED_TAIL, check=_switch, text=Text("bool"))
-    tail_linger_s: float = _option(DEFAULT_TAIL_LINGER_S, check=_seconds(), text=Text("float"))
+    shared_tail: bool = _option(DEFAULT_SHARED_TAIL, check=checks.switch, text=Text("bool"))
+    tail_linger_s: float = _option(
+        DEFAULT_TAIL_LINGER_S, check=checks.seconds(), text=Text("float")
+    )
     tail_batch_interval_ms: int = _option(
-        DEFAULT_TAIL_BATCH_INTERVAL_MS, check=_integer(0), text=Text("int")
+        DEFAULT_TAIL_BATCH_INTERVAL_MS, check=checks.integer(0), text=Text("int")
     )
-    tail_ring_events: int = _option(DEFAULT_TAIL_RING_EVENTS, check=_integer(1), text=Text("int"))
-    tail_ring_bytes: int = _option(DEFAULT_TAIL_RING_BYTES, check=_integer(1024), text=Text("int"))
-    tail_ring_age_s: float = _option(DEFAULT_TAIL_RING_AGE_S, check=_seconds(), text=Text("float"))
+    tail_ring_events: int = _option(
+        DEFAULT_TAIL_RING_EVENTS, check=checks.integer(1), text=Text("int")
+    )
+    tail_ring_bytes: int = _option(
+        DEFAULT_TAIL_RING_BYTES, check=checks.integer(1024), text=Text("int")
+    )
+    tail_ring_age_s: float = _option(
+        DEFAULT_TAIL_RING_AGE_S, check=checks.seconds(), text=Text("float")
+    )
     max_private_consumers: int | None = _option(
-        DEFAULT_MAX_PRIVATE_CONSUMERS, check=_limit, text=_INT_OR_NONE
+        DEFAULT_MAX_PRIVATE_CONSUMERS, check=checks.limit, text=_INT_OR_NONE
     )
-    max_hubs: int | None = _option(DEFAULT_MAX_HUBS, check=_limit, text=_INT_OR_NONE)
+    max_hubs: int | None = _option(DEFAULT_MAX_HUBS, check=checks.limit, text=_INT_OR_NONE)
     # The jwt_* values are checked together (they only mean something with jwt_keys), by
     # _validate_tokens; only the switches are checked alone.
     jwt_keys: Any = _option(
@@ -615,9 +496,9 @@ class Options:
     )
     jwt_issuer: str | None = _option(None, text=Text("str", optional=True))
     jwt_topics_claim: str = _option(DEFAULT_JWT_TOPICS_CLAIM, text=Text("str"))
-    jwt_required: bool | None = _option(None, check=_switch_or_none, text=Text("bool"))
+    jwt_required: bool | None = _option(None, check=checks.switch_or_none, text=Text("bool"))
     jwt_cookie_name: str = _option(DEFAULT_JWT_COOKIE_NAME, text=Text("str"))
-    jwt_allow_query_token: bool = _option(False, check=_switch, text=Text("bool"))
+    jwt_allow_query_token: bool = _option(False, check=checks.switch, text=Text("bool"))
     schema_registry: str | Mapping[str, Any] | None = _option(
         None,
         text=Text(

@@ -26,8 +26,11 @@ from gevent.event import Event
 from kafka import errors as kafka_errors
 
 from .. import metrics
+from .._access import topics_not_available
 from .._admission import RETRY_AFTER_S
 from .._assignments import Assignment, StartPosition
+from .._batching import records_fitting
+from .._broker_health import BrokerContact, lag_of
 from .._consumer import (
     UNAVAILABLE_RETRY_AFTER_S,
     assign_and_seek,
@@ -36,8 +39,6 @@ from .._consumer import (
     kafka_call,
     open_consumer,
     partitions_to_join,
-    resolve_start_positions,
-    topics_not_available,
 )
 from .._kafka_config import translate
 from .._kafka_internals import has_broker_connection, metadata_of
@@ -48,15 +49,10 @@ from .._message import (
     direct_of,
     serialize_message,
 )
-from .._pump import (
-    BrokerContact,
-    call_with_slot_lent,
-    lag_of,
-    processing_slot,
-    records_fitting,
-    stop_then,
-)
+from .._processing_slot import call_with_slot_lent, processing_slot
+from .._pump import stop_then
 from .._queued_source import end_for
+from .._start_offsets import resolve_start_positions
 from ..errors import (
     DeserializationError,
     KafkaSSEError,
@@ -95,7 +91,7 @@ def _key(topic: str, options: Options) -> tuple[Any, ...]:
         options.broker_outage_timeout_s,
         options.idle_delay_ms,
         options.batch_size,
-        options.id_mode != "offset",  # whose start timestamps are its records' (_consumer.py)
+        options.id_mode != "offset",  # whose start timestamps are its records' (_start_offsets.py)
     )
 
 

@@ -1,6 +1,6 @@
 """_assignments.py parsing: topic names, assignment objects, Last-Event-ID and ``since``.
 
-Resolving against brokers lives in _consumer.py and is tested with a real Kafka elsewhere.
+Resolving against brokers lives in _start_offsets.py and is tested with a real Kafka elsewhere.
 """
 
 from __future__ import annotations
