@@ -14,7 +14,7 @@ import requests
 
 from tests.support.clients import SSEReader, payloads_of
 from tests.support.kafka import KafkaHelper, unique_topic
-from tests.support.private_broker import PrivateBroker
+from tests.support.private_broker import PrivateBroker, running_private_broker
 from tests.support.servers import start_gevent_server
 
 OUTAGE_S = 10
@@ -24,12 +24,8 @@ LONG_OUTAGE_S = 30
 
 @pytest.fixture(scope="module")
 def broker(kafka_bootstrap) -> Iterator[PrivateBroker]:
-    broker = PrivateBroker()
-    broker.start()
-    try:
+    with running_private_broker() as broker:
         yield broker
-    finally:
-        broker.remove()
 
 
 @pytest.mark.timeout(180)

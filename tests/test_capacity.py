@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from kafkasse_wsgi.options import Options
-from tests.support.servers import ROOT, Server, free_port, spawn_server
+from tests.support.servers import ROOT, Server, broker_sockets, free_port, spawn_server
 
 #: The file limit the servers under test run with: small, so their defaults are small.
 SMALL_FILE_LIMIT = 256
@@ -289,28 +289,6 @@ def test_the_default_per_client_limit_caps_a_public_client_not_an_untrusted_prox
     with limited_cli(20_000, *args) as server:  # behind a proxy at 127.0.0.1, not trusted
         heads = first_answers(server.port, f"/{topic}", limit + 5, within_s, public)
         assert [status_of(head) if head else None for head in heads] == [200] * (limit + 5)
-
-
-def broker_sockets(pid: int, broker_port: int) -> set[str]:
-    """The socket inodes of process ``pid``'s connections to the broker (one per connection)."""
-    import os
-    from pathlib import Path
-
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    found = set()
-    for table in ("tcp", "tcp6"):
-        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
-            fields = line.split()
-            if int(fields[2].split(":")[1], 16) == broker_port and fields[9] in inodes:
-                found.add(fields[9])
-    return found
 
 
 def test_kafka_health_probes_share_one_check(kafka_bootstrap, broker_port):

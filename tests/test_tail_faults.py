@@ -29,7 +29,7 @@ from tests.support.apps import STUBBORN_CLEANUP_S
 from tests.support.clients import SSEReader, payloads_of
 from tests.support.kafka import KafkaHelper, unique_topic
 from tests.support.lean_reader import DATA, dechunk, parse_events
-from tests.support.private_broker import PrivateBroker
+from tests.support.private_broker import PrivateBroker, running_private_broker
 from tests.support.servers import Server, broker_connections
 from tests.test_reliability import _hub_bound_bytes, _rss_kb, _stream_bound_bytes
 from tests.test_shared_tail import clients_on_hub, hub_of, wait_until
@@ -617,12 +617,8 @@ class _Many:
 
 @pytest.fixture(scope="module")
 def outage_broker(kafka_bootstrap) -> Iterator[PrivateBroker]:
-    broker = PrivateBroker()
-    broker.start()
-    try:
+    with running_private_broker() as broker:
         yield broker
-    finally:
-        broker.remove()
 
 
 @pytest.mark.timeout(120)

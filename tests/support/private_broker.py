@@ -11,6 +11,7 @@ import os
 import random
 import socket
 import subprocess
+from collections.abc import Iterator
 
 from tests.support.servers import ROOT
 
@@ -69,3 +70,14 @@ class PrivateBroker:
     def remove(self) -> None:
         """Stop the broker and delete its run folder: a test's broker leaves nothing behind."""
         subprocess.run([str(KAFKA_LOCAL), "purge"], env=self.env, check=False, capture_output=True)
+
+
+@contextlib.contextmanager
+def running_private_broker() -> Iterator[PrivateBroker]:
+    """A started private broker, removed (stopped, its run folder deleted) afterwards."""
+    broker = PrivateBroker()
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.remove()

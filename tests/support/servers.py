@@ -154,18 +154,18 @@ def start_gunicorn(
     return spawn_server(args, port, log_path, env)
 
 
-def broker_connections(pid: int, broker_port: int) -> int:
-    """Established TCP connections from process ``pid`` to the broker, read from /proc."""
+def broker_sockets(pid: int, broker_port: int, established_only: bool = False) -> set[str]:
+    """The socket inodes of process ``pid``'s TCP connections to the broker (one per
+    connection, in any state unless ``established_only``), read from /proc."""
     inodes = set()
-    fd_dir = Path(f"/proc/{pid}/fd")
-    for fd in fd_dir.iterdir():
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
             target = os.readlink(fd)
         except OSError:
             continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
-    count = 0
+    found = set()
     for table in ("tcp", "tcp6"):
         try:
             lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
@@ -174,9 +174,15 @@ def broker_connections(pid: int, broker_port: int) -> int:
         for line in lines:
             fields = line.split()
             remote_port = int(fields[2].split(":")[1], 16)
-            if remote_port == broker_port and fields[3] == "01" and fields[9] in inodes:
-                count += 1
-    return count
+            wanted_state = fields[3] == "01" or not established_only
+            if remote_port == broker_port and fields[9] in inodes and wanted_state:
+                found.add(fields[9])
+    return found
+
+
+def broker_connections(pid: int, broker_port: int) -> int:
+    """Established TCP connections from process ``pid`` to the broker."""
+    return len(broker_sockets(pid, broker_port, established_only=True))
 
 
 def start_cli(args: list[str], env: dict[str, str] | None = None, log_path: Any = None) -> Server:
