@@ -18,6 +18,7 @@ import json
 import random
 import time
 import tracemalloc
+from collections.abc import Iterator
 from typing import Any
 
 import gevent
@@ -179,18 +180,14 @@ def test_a_batch_counts_its_per_filter_verdicts_in_the_ring_bytes():
 # --- one stream's filtering lets the others run ---------------------------------------------------
 
 
-def test_filtering_a_batch_lets_other_greenlets_run_every_slice():
-    big = {"text": "x" * 100_000, "n": 1}
-    records = [SharedRecord("t", 0, n, n, json.dumps(dict(big, n=n))) for n in range(300)]
-    batch = TailBatch(0, records, (("t", 0),), (0,), (0,))
-    batch.forget_decoded()  # each event is parsed again: the batch takes a while
-    # Dropping every event: the batch is all filtering, nothing to format.
-    compiled = compile_filter("length(to_string(@)) < `1`", LIMIT)
+@contextlib.contextmanager
+def another_greenlets_gaps() -> Iterator[list[float]]:
+    """Runs another greenlet beside the block; yields the CPU time between its turns (the
+    process's thread time: what the filtering took, not the machine's load)."""
     gaps: list[float] = []
     done = False
 
     def ticker() -> None:
-        # CPU time of the process's thread: what the filtering took, not the machine's load.
         last = time.thread_time()
         while not done:
             gevent.sleep(0)
@@ -200,12 +197,25 @@ def test_filtering_a_batch_lets_other_greenlets_run_every_slice():
 
     other = gevent.spawn(ticker)
     gevent.sleep(0)
-    began = time.thread_time()
-    positions = Positions([StartPosition("t", 0, 0, "offset")])
-    delivery = deliver(batch, positions, True, compiled, batch.filter_results(compiled))
-    took = time.thread_time() - began
-    done = True
-    other.join(1)
+    try:
+        yield gaps
+    finally:
+        done = True
+        other.join(1)
+
+
+def test_filtering_a_batch_lets_other_greenlets_run_every_slice():
+    big = {"text": "x" * 100_000, "n": 1}
+    records = [SharedRecord("t", 0, n, n, json.dumps(dict(big, n=n))) for n in range(300)]
+    batch = TailBatch(0, records, (("t", 0),), (0,), (0,))
+    batch.forget_decoded()  # each event is parsed again: the batch takes a while
+    # Dropping every event: the batch is all filtering, nothing to format.
+    compiled = compile_filter("length(to_string(@)) < `1`", LIMIT)
+    with another_greenlets_gaps() as gaps:
+        began = time.thread_time()
+        positions = Positions([StartPosition("t", 0, 0, "offset")])
+        delivery = deliver(batch, positions, True, compiled, batch.filter_results(compiled))
+        took = time.thread_time() - began
     assert delivery.filtered == 300
     assert max(gaps) < took / 2  # the other greenlet ran while the batch was filtered
     one_event = took / 300
@@ -226,26 +236,12 @@ def test_a_stream_filtering_batch_after_batch_lets_others_run_every_slice():
         batch.forget_decoded()
         batches.append(batch)
     compiled = compile_filter("length(to_string(@)) < `2`", LIMIT)
-    gaps: list[float] = []
-    done = False
-
-    def ticker() -> None:
-        last = time.thread_time()
-        while not done:
-            gevent.sleep(0)
-            now = time.thread_time()
-            gaps.append(now - last)
-            last = now
-
-    other = gevent.spawn(ticker)
-    gevent.sleep(0)
-    positions = Positions([StartPosition("t", 0, 0, "offset")])
-    began = time.thread_time()
-    for batch in batches:  # as the tail source reads them: one after the other, no wait
-        deliver(batch, positions, True, compiled, batch.filter_results(compiled))
-    took = time.thread_time() - began
-    done = True
-    other.join(1)
+    with another_greenlets_gaps() as gaps:
+        positions = Positions([StartPosition("t", 0, 0, "offset")])
+        began = time.thread_time()
+        for batch in batches:  # as the tail source reads them: one after the other, no wait
+            deliver(batch, positions, True, compiled, batch.filter_results(compiled))
+        took = time.thread_time() - began
     one_event = took / 300
     assert took > 4 * filters.FILTER_SLICE_S  # the case is not vacuous
     assert max(gaps) <= filters.FILTER_SLICE_S + 3 * one_event + 0.005, (max(gaps), took)
