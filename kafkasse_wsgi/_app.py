@@ -4,17 +4,16 @@
 ``kafkaSse(req, res, assignments, options, atTimestamp)``; :class:`KafkaSSE` is a complete
 WSGI app that takes the topics from the path (``/topicA,topicB``) and the start time from
 ``?since=``. Everything that can fail before the response starts becomes an HTTP error with
-a JSON body; after ``start_response``, errors travel inside the stream (see ``_stream.py``).
+a JSON body (``_responses.py``); after ``start_response``, errors travel inside the stream
+(see ``_stream.py``).
 """
 
 from __future__ import annotations
 
-import http
 import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import metrics
 from ._access import check_allowed, partition_not_available
 from ._admission import Ticket, admit
 from ._assignments import (
@@ -35,13 +34,10 @@ from ._consumer import (
     open_consumer,
     within,
 )
-from ._cors import VARY, cors_headers, preflight_headers
 from ._disconnect import client_socket
 from ._filters import EventFilter, compile_filter
 from ._replay import ReplayBounds, ReplayEnd
 from ._request import (
-    ALLOWED_METHODS,
-    STREAM_METHODS,
     StreamRequest,
     parse_limit,
     parse_request,
@@ -49,15 +45,23 @@ from ._request import (
     resume_within,
     spell_out,
 )
+from ._responses import (
+    answer_other_method,
+    error_response,
+    nothing_left_response,
+    preflight_response,
+    refuse,
+    stopping_response,
+    stream_headers,
+)
 from ._start_offsets import resolve_start_positions, resolve_stop_offsets
-from ._stream import EventStream, stopping, stopping_body
+from ._stream import EventStream, stopping
 from ._tail import hub
 from ._tail.hub import TopicHub
 from .errors import (
     InvalidAssignmentError,
     InvalidFilterError,
     KafkaSSEError,
-    MethodNotAllowedError,
     TopicNotAvailableError,
 )
 from .log import PACKAGE_LOGGER, RequestLogAdapter
@@ -68,65 +72,6 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
     from .tokens import TokenGrant
-
-SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
-JSON_CONTENT_TYPE = "application/json; charset=utf-8"
-
-
-def error_response(
-    error: KafkaSSEError,
-    request: StreamRequest,
-    environ: WSGIEnvironment,
-    start_response: StartResponse,
-    options: Options,
-) -> Iterable[bytes]:
-    """The HTTP form of an error before the stream started (or the user's handler's)."""
-    metrics.stream_refused(error.status)
-    handler = options.connect_error_handler
-    if handler is not None:
-        try:
-            return handler(error, environ, start_response)
-        except Exception:
-            logging.getLogger(PACKAGE_LOGGER).exception("connect_error_handler failed")
-    body = error.to_json().encode("utf-8")
-    status = f"{error.status} {http.HTTPStatus(error.status).phrase}"
-    headers = [
-        ("Content-Type", JSON_CONTENT_TYPE),
-        ("Content-Length", str(len(body))),
-        ("Cache-Control", "no-cache"),
-        ("X-Request-ID", request.request_id),
-        VARY,
-        *cors_headers(options, request.origin),
-        *error.http_headers(),
-    ]
-    start_response(status, headers)
-    return [body]
-
-
-def preflight_response(
-    request: StreamRequest, start_response: StartResponse, options: Options
-) -> Iterable[bytes]:
-    """``204`` to ``OPTIONS``: the methods served, and to an allowed origin its CORS grant."""
-    headers = [("X-Request-ID", request.request_id), *preflight_headers(options, request.origin)]
-    start_response("204 No Content", headers)
-    return []
-
-
-def answer_other_method(
-    request: StreamRequest,
-    environ: WSGIEnvironment,
-    start_response: StartResponse,
-    options: Options,
-) -> Iterable[bytes] | None:
-    """``OPTIONS`` → 204 (CORS preflight), not GET/HEAD → 405 with ``Allow``; else ``None``."""
-    if request.method == "OPTIONS":
-        return preflight_response(request, start_response, options)
-    if request.method in STREAM_METHODS:
-        return None
-    error = MethodNotAllowedError(
-        f"method {request.method} not allowed; use GET", allow=ALLOWED_METHODS
-    )
-    return error_response(error, request, environ, start_response, options)
 
 
 def kafka_sse(
@@ -201,7 +146,7 @@ def stream_or_refuse(
     if request.wants_json and not opts.disable_sse_formatting:
         opts = opts.replace(disable_sse_formatting=True)
     if stopping():
-        return _stopping_response(opts, log, start_response, request)
+        return stopping_response(opts, log, start_response, request)
 
     ticket = None
     consumer = None
@@ -273,11 +218,11 @@ def stream_or_refuse(
             return nothing_left_response(request, start_response, opts)
         if not isinstance(exc, Exception):
             raise
-        return _refuse(exc, request, environ, start_response, opts, log)
+        return refuse(exc, request, environ, start_response, opts, log)
 
     if stopping():  # the process began to stop during the setup
         _let_go(consumer, hubs, ticket, log)
-        return _stopping_response(opts, log, start_response, request)
+        return stopping_response(opts, log, start_response, request)
     try:
         stream = EventStream(
             consumer,
@@ -297,7 +242,7 @@ def stream_or_refuse(
         _let_go(consumer, hubs, ticket, log)
         if not isinstance(exc, Exception):
             raise
-        return _refuse(exc, request, environ, start_response, opts, log)
+        return refuse(exc, request, environ, start_response, opts, log)
     try:
         return _start_streaming(stream, request, start_response, opts, log, grant, starts, hubs)
     except BaseException:
@@ -316,32 +261,6 @@ def _let_go(
     hubs.clear()
     if ticket is not None:
         ticket.release()
-
-
-def _refuse(
-    exc: Exception,
-    request: StreamRequest,
-    environ: WSGIEnvironment,
-    start_response: StartResponse,
-    opts: Options,
-    log: logging.LoggerAdapter,
-) -> Iterable[bytes]:
-    """The HTTP error for a setup that failed with ``exc`` (a 500 for anything unforeseen)."""
-    refusal = exc if isinstance(exc, KafkaSSEError) else None
-    if refusal is None:
-        log.exception("unexpected error while starting a stream")
-        refusal = KafkaSSEError("internal error while starting the stream")
-    else:
-        # A 5xx is the server's or Kafka's trouble: seen at --log-level WARNING.
-        log.log(
-            logging.WARNING if refusal.status >= 500 else logging.INFO,
-            "refused: %s %s",
-            refusal.status,
-            refusal.message,
-            extra={"error": refusal.name},
-        )
-        opts.call_hook("error", log, refusal)
-    return error_response(refusal, request, environ, start_response, opts)
 
 
 def _start_streaming(
@@ -366,7 +285,7 @@ def _start_streaming(
         )
     opts.call_hook("assigned", log, stream.positions.as_list())
     log.info("stream started: %s", stream.positions.event_id())
-    start_response("200 OK", _stream_headers(opts, request, starts))
+    start_response("200 OK", stream_headers(opts, request, starts))
     if request.method == "HEAD":
         # Headers only: a server never writes a HEAD body, so it would never notice the
         # client leaving and the consumer would stay open for good. A HEAD at the head
@@ -377,20 +296,6 @@ def _start_streaming(
             attached.close_if_unused()
         return []
     return stream
-
-
-def _stopping_response(
-    opts: Options, log: logging.LoggerAdapter, start_response: StartResponse, request: StreamRequest
-) -> list[bytes]:
-    """A stream that ends at once, on a connection that closes (a proxy must not send the
-    next request to this process again): see :func:`~kafkasse_wsgi._stream.stopping`."""
-    log.info("not started: this process is stopping", extra={"end_cause": "shutdown"})
-    # WSGI leaves hop-by-hop headers to the server; this one is the exception servers accept
-    # from an app: gevent's pywsgi closes the connection after the response, gunicorn drops
-    # the header and closes kept-alive connections itself once it is stopping.
-    headers = [*_stream_headers(opts, request, []), ("Connection", "close")]
-    start_response("200 OK", headers)
-    return [stopping_body(not opts.disable_sse_formatting, opts.reconnect_spread_ms)]
 
 
 def _requested(
@@ -522,21 +427,6 @@ class _NothingLeft(Exception):
     """Every partition of an ``?until=`` replay is already past it: answer 204."""
 
 
-def nothing_left_response(
-    request: StreamRequest, start_response: StartResponse, options: Options
-) -> Iterable[bytes]:
-    """``204 No Content``: the replay is complete, and per the SSE spec a browser's
-    ``EventSource`` stops reconnecting on it."""
-    headers = [
-        ("Cache-Control", "no-cache"),
-        ("X-Request-ID", request.request_id),
-        VARY,
-        *cors_headers(options, request.origin),
-    ]
-    start_response("204 No Content", headers)
-    return []
-
-
 def _asked_for_less(
     request: StreamRequest, opts: Options
 ) -> tuple[EventFilter | None, ReplayBounds]:
@@ -561,27 +451,6 @@ def _growing_topics(wanted: list[Assignment]) -> list[str]:
     a resumed stream goes on growing too.
     """
     return list(dict.fromkeys(a.topic for a in wanted if a.partition is None))
-
-
-def _stream_headers(
-    opts: Options, request: StreamRequest, starts: list[StartPosition]
-) -> list[tuple[str, str]]:
-    headers = [
-        ("Content-Type", JSON_CONTENT_TYPE if opts.disable_sse_formatting else SSE_CONTENT_TYPE),
-        ("Cache-Control", "no-cache"),
-        ("X-Accel-Buffering", "no"),
-        ("X-Request-ID", request.request_id),
-        VARY,
-        *cors_headers(opts, request.origin),
-    ]
-    resets = [s for s in starts if s.source == "reset"]
-    if resets:
-        # Said in a header too, so a client that only looks at the response knows.
-        summary = ",".join(
-            f"{s.topic}/{s.partition}:{s.requested_offset}->{s.offset}" for s in resets
-        )
-        headers.append(("X-KafkaSSE-Reset", summary))
-    return headers
 
 
 class KafkaSSE:

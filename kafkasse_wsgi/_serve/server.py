@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from .. import __version__
-from .._app import KafkaSSE, answer_other_method
+from .._app import KafkaSSE
 from .._request import parse_request
+from .._responses import answer_other_method
 from .._tail.hub import describe_hubs
 from ..metrics import metrics_app
 from .connections import ClosingRefusals

@@ -13,8 +13,9 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._app import answer_other_method, respond
+from .._app import respond
 from .._request import STREAM_METHODS, parse_request
+from .._responses import answer_other_method
 from ..options import Options
 
 if TYPE_CHECKING:
