@@ -14,7 +14,6 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._access import check_allowed, partition_not_available
 from ._admission import Ticket, admit
 from ._assignments import (
     Assignment,
@@ -56,13 +55,12 @@ from ._responses import (
 )
 from ._start_offsets import resolve_start_positions, resolve_stop_offsets
 from ._stream import EventStream, stopping
-from ._tail import hub
+from ._tail.attach import attach_for_handoff, shares_the_tail, start_on_the_hubs
 from ._tail.hub import TopicHub
 from .errors import (
     InvalidAssignmentError,
     InvalidFilterError,
     KafkaSSEError,
-    TopicNotAvailableError,
 )
 from .log import PACKAGE_LOGGER, RequestLogAdapter
 from .options import Options
@@ -165,16 +163,10 @@ def stream_or_refuse(
             return explain_unavailable(opts, request.request_id) or did_not_answer()
 
         with within(opts.setup_timeout_s, expired):
-            shared = _shares_the_tail(opts, bounds)
+            shared = shares_the_tail(opts, bounds)
             on_hubs = None
-            if shared and _at_the_head(request, wanted, timestamp):
-                # No consumer of its own: the stream starts on its topics' hubs.
-                _attach_hubs(wanted, opts, environ, grant, hubs)
-                on_hubs = _starts_at_the_head(wanted, hubs)
-            elif shared and _resumes_by_offset(wanted, timestamp, opts):
-                # Back after a moment away: its next offsets may all be in the rings still.
-                _attach_hubs(wanted, opts, environ, grant, hubs)
-                on_hubs = _starts_in_the_rings(wanted, hubs)
+            if shared:
+                on_hubs = start_on_the_hubs(request, wanted, timestamp, opts, environ, grant, hubs)
             if on_hubs is not None:
                 starts, cursors = on_hubs
                 _check_partition_count(starts, opts)
@@ -208,10 +200,7 @@ def stream_or_refuse(
                     raise _NothingLeft
                 assign_and_seek(consumer, starts)
                 if shared and request.method != "HEAD":  # a HEAD reads nothing
-                    # It reads through its own consumer until it has caught up with the hubs.
-                    for topic in topics_of(wanted):
-                        if topic not in hubs:
-                            hubs[topic] = hub.attach(topic, opts)
+                    attach_for_handoff(topics_of(wanted), opts, hubs)
     except BaseException as exc:
         _let_go(consumer, hubs, ticket, log)
         if isinstance(exc, _NothingLeft):
@@ -316,104 +305,6 @@ def _requested(
         )
     timestamp = parse_since(at_timestamp) if at_timestamp not in (None, "") else None
     return wanted, timestamp
-
-
-def _shares_the_tail(opts: Options, bounds: ReplayBounds) -> bool:
-    """Whether the stream may read from the shared tail: the option is on, and nothing of
-    the stream runs per record per stream (a ``filterer`` or ``message`` hook, which see
-    each stream's own message) or ends it at a bound (``?until=``/``?limit=``)."""
-    return (
-        opts.shared_tail
-        and not bounds
-        and opts.filterer is None
-        and "message" not in opts.kafka_event_handlers
-    )
-
-
-def _at_the_head(request: StreamRequest, wanted: list[Assignment], timestamp: int | None) -> bool:
-    """Whether every partition starts at its end offset: no id, no time, no offset."""
-    return (
-        not request.last_event_id
-        and timestamp is None
-        and all(a.offset is None and a.timestamp is None for a in wanted)
-    )
-
-
-def _resumes_by_offset(wanted: list[Assignment], timestamp: int | None, opts: Options) -> bool:
-    """Whether the stream resumes from offsets alone, in ids of offsets: then it may start
-    in the hubs' rings (:func:`_starts_in_the_rings`)."""
-    return (
-        timestamp is None and opts.id_mode == "offset" and any(a.offset is not None for a in wanted)
-    )
-
-
-def _attach_hubs(
-    wanted: list[Assignment],
-    opts: Options,
-    environ: WSGIEnvironment,
-    grant: TokenGrant | None,
-    hubs: dict[str, TopicHub],
-) -> None:
-    """Attach to the hub of every topic (into ``hubs``, whatever happens)."""
-    check_allowed(topics_of(wanted), opts, environ, grant)  # existence: the hub's to find
-    try:
-        for topic in topics_of(wanted):
-            hubs[topic] = hub.attach(topic, opts)
-    except TopicNotAvailableError as missing:
-        # Refused exactly as a stream of its own would be (a 404), on the hub's look at the
-        # cluster's topics.
-        if missing.existing is not None:
-            check_allowed(topics_of(wanted), opts, environ, grant, missing.existing)
-        raise
-
-
-def _starts_in_the_rings(
-    wanted: list[Assignment], hubs: dict[str, TopicHub]
-) -> tuple[list[StartPosition], dict[str, int]] | None:
-    """The starts and cursors of a resume whose every next offset lies in its hub's ring
-    (the client was away a moment): it reads from there, as a stream that caught up does.
-    ``None`` when one does not, or the resume needs Kafka (a partition the id leaves out,
-    a timestamp, another cluster's cursor): the stream then reads through its own consumer.
-    """
-    offsets: dict[str, dict[tuple[str, int], int]] = {topic: {} for topic in hubs}
-    starts = []
-    for a in wanted:
-        if a.partition is None:
-            continue  # its other partitions: see below
-        if a.offset is None or a.timestamp is not None or a.cluster is not None:
-            return None
-        offsets[a.topic][(a.topic, a.partition)] = a.offset
-        starts.append(StartPosition(a.topic, a.partition, a.offset, "offset"))
-    for a in wanted:
-        if a.partition is None and set(hubs[a.topic].partitions) - offsets[a.topic].keys():
-            return None  # partitions the id leaves out start at their first record
-    if not all(topic_hub.covers(offsets[topic]) for topic, topic_hub in hubs.items()):
-        return None
-    cursors = {
-        topic: topic_hub.ring.first_unhandled(offsets[topic]) for topic, topic_hub in hubs.items()
-    }
-    return starts, cursors
-
-
-def _starts_at_the_head(
-    wanted: list[Assignment], hubs: dict[str, TopicHub]
-) -> tuple[list[StartPosition], dict[str, int]]:
-    """Every wanted partition where its hub is now, and each hub's next batch: from there
-    the stream reads every batch whole."""
-    starts = []
-    for assignment in wanted:
-        topic_hub = hubs[assignment.topic]
-        if assignment.partition is None:
-            keys = list(topic_hub.partitions)
-        else:
-            keys = [(assignment.topic, assignment.partition)]
-        for key in keys:
-            position = topic_hub.position(key)
-            if position is None:
-                raise partition_not_available(*key)
-            offset, timestamp = position
-            starts.append(StartPosition(key[0], key[1], offset, "latest", timestamp=timestamp))
-    return starts, {topic: topic_hub.ring.next_seq for topic, topic_hub in hubs.items()}
 
 
 def _check_partition_count(starts: list[StartPosition], opts: Options) -> None:

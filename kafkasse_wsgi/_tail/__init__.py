@@ -2,6 +2,8 @@
 
 - :mod:`.hub`: a topic's hub, its consumer and poll loop, opened and closed per worker.
 - :mod:`.ring`: the recent batches of one topic, decoded and formatted once for every client.
+- :mod:`.attach`: whether a stream starts on the hubs (at the head, back in a ring) or reads
+  through its own consumer first.
 - :mod:`.source`: a stream's source on the tail: its own consumer until it catches up, then
   the hubs.
 """
