@@ -1,11 +1,13 @@
-"""Request → stream, or request → JSON error: the two public entry points.
+"""Request → stream, or request → JSON error: the two public entry points, as steps.
 
 :func:`kafka_sse` serves one request inside any WSGI callable, like the Node original's
 ``kafkaSse(req, res, assignments, options, atTimestamp)``; :class:`KafkaSSE` is a complete
 WSGI app that takes the topics from the path (``/topicA,topicB``) and the start time from
-``?since=``. Everything that can fail before the response starts becomes an HTTP error with
-a JSON body (``_responses.py``); after ``start_response``, errors travel inside the stream
-(see ``_stream.py``).
+``?since=``. Both read the request once, then :func:`stream_or_refuse` runs the steps: the
+setup (``_stream_setup.py``: token, assignments, admission, the bounded Kafka part, the
+shared tail's hubs), the stream (``_stream.py``), its headers. Everything that can fail
+before the response starts becomes an HTTP error with a JSON body (``_responses.py``);
+after ``start_response``, errors travel inside the stream.
 """
 
 from __future__ import annotations
@@ -14,36 +16,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._admission import Ticket, admit
-from ._assignments import (
-    Assignment,
-    StartPosition,
-    parse_assignments,
-    parse_last_event_id,
-    parse_since,
-    topics_of,
-)
-from ._broker_probe import explain_unavailable
-from ._consumer import (
-    assign_and_seek,
-    check_topics,
-    close_quietly,
-    did_not_answer,
-    kafka_call,
-    open_consumer,
-    within,
-)
 from ._disconnect import client_socket
-from ._filters import EventFilter, compile_filter
-from ._replay import ReplayBounds, ReplayEnd
-from ._request import (
-    StreamRequest,
-    parse_limit,
-    parse_request,
-    parse_until,
-    resume_within,
-    spell_out,
-)
+from ._request import StreamRequest, parse_request
 from ._responses import (
     answer_other_method,
     error_response,
@@ -53,23 +27,14 @@ from ._responses import (
     stopping_response,
     stream_headers,
 )
-from ._start_offsets import resolve_start_positions, resolve_stop_offsets
 from ._stream import EventStream, stopping
-from ._tail.attach import attach_for_handoff, shares_the_tail, start_on_the_hubs
-from ._tail.hub import TopicHub
-from .errors import (
-    InvalidAssignmentError,
-    InvalidFilterError,
-    KafkaSSEError,
-)
+from ._stream_setup import NothingLeft, StreamSetup
+from .errors import InvalidAssignmentError, KafkaSSEError
 from .log import PACKAGE_LOGGER, RequestLogAdapter
 from .options import Options
-from .tokens import authenticate
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
-
-    from .tokens import TokenGrant
 
 
 def kafka_sse(
@@ -139,131 +104,72 @@ def stream_or_refuse(
     opts: Options,
     at_timestamp: int | str | None,
 ) -> Iterable[bytes]:
-    """Parse → admit → bounded setup → stream, for a request already read."""
+    """Parse → admit → bounded setup → stream, for a request already read.
+
+    What the setup took is given back on every way out before the stream owns it: a
+    refusal, a process that began to stop, a stream that could not be built; from then on
+    the stream's ``close()`` gives it back (it is called here if the headers fail).
+    """
     log = RequestLogAdapter(opts.logger or logging.getLogger(PACKAGE_LOGGER), request.request_id)
     if request.wants_json and not opts.disable_sse_formatting:
         opts = opts.replace(disable_sse_formatting=True)
     if stopping():
         return stopping_response(opts, log, start_response, request)
 
-    ticket = None
-    consumer = None
-    grant = None
-    hubs: dict[str, TopicHub] = {}
-    cursors: dict[str, int] = {}
+    setup = StreamSetup(request, environ, opts, log)
     try:
-        # Before anything that costs: a request without a good token uses no slot, no Kafka.
-        grant = authenticate(environ, opts)
-        wanted, timestamp = _requested(request, assignments, at_timestamp, opts)
-        event_filter, bounds = _asked_for_less(request, opts)
-        growing = _growing_topics(wanted)
-        ticket = admit(request.client_address, opts)
-
-        def expired() -> KafkaSSEError:
-            return explain_unavailable(opts, request.request_id) or did_not_answer()
-
-        with within(opts.setup_timeout_s, expired):
-            shared = shares_the_tail(opts, bounds)
-            on_hubs = None
-            if shared:
-                on_hubs = start_on_the_hubs(request, wanted, timestamp, opts, environ, grant, hubs)
-            if on_hubs is not None:
-                starts, cursors = on_hubs
-                _check_partition_count(starts, opts)
-                opts.call_hook("connected", log, None)
-                replay = None
-            else:
-                consumer = open_consumer(opts, request.request_id)
-                opts.call_hook("connected", log, consumer)
-                check_topics(consumer, topics_of(wanted), opts, environ, grant)
-                wanted = spell_out(
-                    wanted, lambda t: kafka_call("metadata", consumer.partitions_for_topic, t) or ()
-                )
-                starts = resolve_start_positions(
-                    consumer,
-                    wanted,
-                    timestamp,
-                    opts.resume_policy,
-                    log,
-                    id_mode=opts.id_mode,
-                )
-                _check_partition_count(starts, opts)
-                replay = None
-                if bounds:
-                    stops = (
-                        resolve_stop_offsets(consumer, starts, bounds.until)
-                        if bounds.until is not None
-                        else None
-                    )
-                    replay = ReplayEnd(bounds, starts, stops)
-                if replay is not None and replay.finished:
-                    raise _NothingLeft
-                assign_and_seek(consumer, starts)
-                if shared and request.method != "HEAD":  # a HEAD reads nothing
-                    attach_for_handoff(topics_of(wanted), opts, hubs)
+        setup.run(assignments, at_timestamp)
     except BaseException as exc:
-        _let_go(consumer, hubs, ticket, log)
-        if isinstance(exc, _NothingLeft):
+        setup.let_go()
+        if isinstance(exc, NothingLeft):
             return nothing_left_response(request, start_response, opts)
         if not isinstance(exc, Exception):
             raise
         return refuse(exc, request, environ, start_response, opts, log)
 
     if stopping():  # the process began to stop during the setup
-        _let_go(consumer, hubs, ticket, log)
+        setup.let_go()
         return stopping_response(opts, log, start_response, request)
     try:
-        stream = EventStream(
-            consumer,
-            starts,
-            opts,
-            log,
-            ticket,
-            client_socket(environ),
-            event_filter=event_filter,
-            replay=replay,
-            growing_topics=growing,
-            token_expires_at=grant.expires_at if grant is not None else None,
-            hubs=hubs,
-            cursors=cursors,
-        )
+        stream = _stream_of(setup)
     except BaseException as exc:
-        _let_go(consumer, hubs, ticket, log)
+        setup.let_go()
         if not isinstance(exc, Exception):
             raise
         return refuse(exc, request, environ, start_response, opts, log)
     try:
-        return _start_streaming(stream, request, start_response, opts, log, grant, starts, hubs)
+        return _start_streaming(stream, setup, start_response)
     except BaseException:
         stream.end_cause = "error"
         stream.close()  # it holds the ticket, consumer and hubs now
         raise
 
 
-def _let_go(
-    consumer: Any, hubs: dict[str, TopicHub], ticket: Ticket | None, log: logging.LoggerAdapter
-) -> None:
-    """Give back what a stream's setup took, when no stream owns it (yet)."""
-    close_quietly(consumer, log)
-    for attached in hubs.values():
-        attached.release()
-    hubs.clear()
-    if ticket is not None:
-        ticket.release()
+def _stream_of(setup: StreamSetup) -> EventStream:
+    """The response body, handed everything the setup took: from here it owns it."""
+    grant = setup.grant
+    return EventStream(
+        setup.consumer,
+        setup.starts,
+        setup.opts,
+        setup.log,
+        setup.ticket,
+        client_socket(setup.environ),
+        event_filter=setup.event_filter,
+        replay=setup.replay,
+        growing_topics=setup.growing,
+        token_expires_at=grant.expires_at if grant is not None else None,
+        hubs=setup.hubs,
+        cursors=setup.cursors,
+    )
 
 
 def _start_streaming(
-    stream: EventStream,
-    request: StreamRequest,
-    start_response: StartResponse,
-    opts: Options,
-    log: logging.LoggerAdapter,
-    grant: TokenGrant | None,
-    starts: list[StartPosition],
-    hubs: dict[str, TopicHub],
+    stream: EventStream, setup: StreamSetup, start_response: StartResponse
 ) -> Iterable[bytes]:
     """Log the start, send the headers, hand the body to the server (for a HEAD, only the
-    headers: ``hubs`` it attached to are let go at once)."""
+    headers: hubs it attached to are let go at once)."""
+    grant, opts, log = setup.grant, setup.opts, setup.log
     if grant is not None:
         log.info(
             "token of %s grants %s for %.0fs more",
@@ -274,74 +180,17 @@ def _start_streaming(
         )
     opts.call_hook("assigned", log, stream.positions.as_list())
     log.info("stream started: %s", stream.positions.event_id())
-    start_response("200 OK", stream_headers(opts, request, starts))
-    if request.method == "HEAD":
+    start_response("200 OK", stream_headers(opts, setup.request, setup.starts))
+    if setup.request.method == "HEAD":
         # Headers only: a server never writes a HEAD body, so it would never notice the
         # client leaving and the consumer would stay open for good. A HEAD at the head
         # reads from the hubs (no consumer of its own); one it leaves without clients
         # closes now rather than lingering for nobody.
         stream.close()
-        for attached in hubs.values():
+        for attached in setup.hubs.values():
             attached.close_if_unused()
         return []
     return stream
-
-
-def _requested(
-    request: StreamRequest, assignments: Any, at_timestamp: int | str | None, opts: Options
-) -> tuple[list[Assignment], int | None]:
-    """What the application asked for, resumed where ``Last-Event-ID`` says, within limits."""
-    wanted = parse_assignments(assignments)
-    last_event_id = request.last_event_id
-    if last_event_id:
-        limit = opts.max_last_event_id_bytes
-        if limit is not None and len(last_event_id) > limit:
-            raise InvalidAssignmentError(f"Last-Event-ID is too long (at most {limit} bytes)")
-        wanted = resume_within(wanted, parse_last_event_id(last_event_id))
-    topics = topics_of(wanted)
-    if opts.max_topics is not None and len(topics) > opts.max_topics:
-        raise InvalidAssignmentError(
-            f"too many topics in one request ({len(topics)}, at most {opts.max_topics})"
-        )
-    timestamp = parse_since(at_timestamp) if at_timestamp not in (None, "") else None
-    return wanted, timestamp
-
-
-def _check_partition_count(starts: list[StartPosition], opts: Options) -> None:
-    if opts.max_partitions is not None and len(starts) > opts.max_partitions:
-        raise InvalidAssignmentError(
-            f"too many partitions for one stream ({len(starts)}, at most {opts.max_partitions})"
-        )
-
-
-class _NothingLeft(Exception):
-    """Every partition of an ``?until=`` replay is already past it: answer 204."""
-
-
-def _asked_for_less(
-    request: StreamRequest, opts: Options
-) -> tuple[EventFilter | None, ReplayBounds]:
-    """The request's ``?filter=`` (compiled, shared per process) and ``?until=``/``?limit=``."""
-    event_filter = None
-    if request.filter is not None:
-        if not opts.allow_filters:
-            raise InvalidFilterError("this server does not accept ?filter=")
-        event_filter = compile_filter(request.filter, opts.max_filter_length)
-    bounds = ReplayBounds(
-        until=parse_until(request.until) if request.until is not None else None,
-        limit=parse_limit(request.limit) if request.limit is not None else None,
-    )
-    return event_filter, bounds
-
-
-def _growing_topics(wanted: list[Assignment]) -> list[str]:
-    """Topics the stream reads whole: partitions added to them while it runs join it.
-
-    The application's topics requested without a partition. On a resume they are still in
-    ``wanted`` (the id only positions their partitions; see :func:`request.resume_within`), so
-    a resumed stream goes on growing too.
-    """
-    return list(dict.fromkeys(a.topic for a in wanted if a.partition is None))
 
 
 class KafkaSSE:
