@@ -311,6 +311,7 @@ def test_a_token_is_read_from_the_header_then_the_cookie_then_the_query():
         ("Bearer", "C"),  # no token: as without the header, the cookie
         ("Bearer   ", "C"),
         ("Basic dTpw", "C"),  # another scheme (a proxy's): the cookie
+        ("Basic \x80\xe9", "C"),  # werkzeug raises on a Basic header that is not ASCII
         ("Bearer\tH", "C"),  # not the Bearer scheme: a tab is not its separator
     ],
 )
@@ -331,6 +332,27 @@ def test_a_bearer_header_holding_anything_but_one_token_is_refused_not_passed_ov
     assert raised.value.status == 401 and raised.value.bearer_error == "invalid_token"
     assert raised.value.message == "the token is malformed"
     assert authenticate({"HTTP_COOKIE": f"kafkasse_token={cookie}"}, Options(jwt_keys=SECRET))
+
+
+@settings(max_examples=2000, deadline=None, derandomize=True, database=None)
+@given(
+    header=st.one_of(
+        st.text(st.characters(max_codepoint=255)),
+        st.builds(
+            str.__add__,
+            st.sampled_from(["Bearer ", "bearer  ", "Basic ", "Digest ", "Bearer a*="]),
+            st.text(st.characters(max_codepoint=255)),
+        ),
+    )
+)
+def test_any_authorization_header_is_a_token_none_or_a_refusal(header):
+    """A WSGI header is any Latin-1 string: never another exception than a refusal."""
+    try:
+        token = read_token({"HTTP_AUTHORIZATION": header})
+    except InvalidTokenError as refused:
+        assert refused.status in (401, 431)
+    else:
+        assert token is None or (isinstance(token, str) and token)
 
 
 def test_a_query_token_is_redacted_from_the_environ_and_refused_unless_allowed():
