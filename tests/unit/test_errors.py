@@ -152,3 +152,26 @@ def test_kafka_unavailable_keeps_details_apart_from_retry_after() -> None:
 )
 def test_other_errors_send_no_extra_headers(cls: type[KafkaSSEError]) -> None:
     assert cls("x").http_headers() == []
+
+
+def test_no_error_class_is_named_as_one_of_kafka_pythons() -> None:
+    """``errors.OffsetOutOfRangeError`` shared its name with kafka-python's: code reading
+    both (the pump catches kafka-python's) could not tell by the name which one it meant."""
+    import kafka.errors
+
+    def names(module: object) -> set[str]:
+        return {
+            value.__name__
+            for value in vars(module).values()
+            if isinstance(value, type) and issubclass(value, BaseException)
+        }
+
+    assert not names(errors) & names(kafka.errors)
+
+
+def test_a_resume_out_of_range_keeps_its_wire_name_and_its_old_python_name() -> None:
+    """Clients match the JSON body's name, and callers catch the old class name: both stay."""
+    error = errors.ResumeOutOfRangeError("gone", topic="a", partition=0)
+    assert error.status == 410 and isinstance(error, InvalidAssignmentError)
+    assert error.to_dict()["name"] == "OffsetOutOfRangeError"
+    assert errors.OffsetOutOfRangeError is errors.ResumeOutOfRangeError
