@@ -261,11 +261,9 @@ def read_token(
     """The request's token: ``Authorization: Bearer``, else the cookie, else (if allowed) the
     ``access_token`` query parameter. A query token is redacted from the environ at once.
 
-    The header is read by werkzeug's :class:`~werkzeug.datastructures.Authorization`: the
-    scheme in any case, then spaces, then the token. Another scheme (a proxy's ``Basic``) or
-    ``Bearer`` with nothing after it is no token; after ``Bearer``, anything but one token
-    (two words, a second scheme, ``a=b`` parameters) is refused, never passed over for the
-    cookie: it is the client's own credential.
+    The header as werkzeug's ``Authorization`` reads it; another scheme (a proxy's ``Basic``)
+    or ``Bearer`` alone is no token, but anything else than one token after ``Bearer`` is
+    refused, never passed over for the cookie: it is the client's own credential.
 
     :raises InvalidTokenError: a token in the query when that is not allowed (400), a
         malformed Bearer header (401), or a token longer than :data:`MAX_TOKEN_BYTES` (431 in
@@ -291,8 +289,7 @@ def read_token(
 
 
 def _bearer_token(header: str | None) -> str | None:
-    """The token of a ``Bearer`` header; ``None`` for none, another scheme or no token.
-    Several words come back as they are, for :meth:`TokenVerifier.verify` to refuse."""
+    """A ``Bearer`` header's token (several words as they are: ``verify`` refuses them)."""
     try:
         credentials = Authorization.from_header(header)
     except ValueError:  # werkzeug decodes a Basic header and raises on one that is not ASCII
