@@ -67,12 +67,11 @@ class Positions:
         id_mode: str = "offset",
         cluster_id: str | None = None,
     ) -> None:
-        mode = id_mode
-        if mode not in ID_MODES:
-            raise ValueError(f"id_mode must be one of {', '.join(ID_MODES)}, got {mode!r}")
-        self._mode = mode
-        self._shows_offset = mode != "timestamp"
-        self._shows_timestamp = mode != "offset"
+        if id_mode not in ID_MODES:
+            raise ValueError(f"id_mode must be one of {', '.join(ID_MODES)}, got {id_mode!r}")
+        self._mode = id_mode
+        self._shows_offset = id_mode != "timestamp"
+        self._shows_timestamp = id_mode != "offset"
         self._cluster_id = cluster_id
         self._index: dict[tuple[str, int], int] = {}
         self._offsets: list[int] = []

@@ -39,6 +39,7 @@ __all__ = [
     "parse_limit",
     "parse_request",
     "parse_until",
+    "query_parameter",
     "resume_within",
     "spell_out",
 ]
@@ -118,6 +119,11 @@ def parse_request(
 def _last(values: list[str]) -> str | None:
     """A repeated parameter's last value (as when a link appends its own); empty: none."""
     return values[-1] if values and values[-1] != "" else None
+
+
+def query_parameter(environ: WSGIEnvironment, name: str) -> str | None:
+    """``?name=`` read as every stream parameter is: the last one; ``None`` if absent or empty."""
+    return _last(Request(environ, populate_request=False, shallow=True).args.getlist(name))
 
 
 def parse_until(text: str) -> int:

@@ -16,7 +16,7 @@ from ._access import partition_not_available
 from ._assignments import Assignment, StartPosition
 from ._consumer import cluster_id_of, kafka_call
 from ._kafka_internals import connect_to_leaders
-from .errors import OffsetOutOfRangeError
+from .errors import ResumeOutOfRangeError
 from .options import ResumePolicy
 
 
@@ -238,7 +238,7 @@ def apply_resume_policy(
     ``source="reset"`` (the client is told); inside it stays, ``source="offset"``.
 
     :param started: when the stream's setup began (the timestamp of an end-offset start).
-    :raises OffsetOutOfRangeError: outside the range and ``policy`` says ``error``.
+    :raises ResumeOutOfRangeError: outside the range and ``policy`` says ``error``.
     """
     offset = assignment.offset
     assert offset is not None
@@ -254,7 +254,7 @@ def apply_resume_policy(
         return StartPosition(tp.topic, tp.partition, offset, "offset", timestamp=timestamp)
     problem, action = ("too_old", policy.too_old) if offset < first else ("too_new", policy.too_new)
     if action == "error":
-        raise OffsetOutOfRangeError(
+        raise ResumeOutOfRangeError(
             f"Offset {offset} of {tp.topic}/{tp.partition} is no longer available"
             if problem == "too_old"
             else f"Offset {offset} of {tp.topic}/{tp.partition} is past the end of the partition",

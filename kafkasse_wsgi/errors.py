@@ -10,7 +10,9 @@ The tree::
     ├── ConfigurationError           500  the server is set up wrong (bad options)
     ├── InvalidAssignmentError       400  malformed assignments, Last-Event-ID or ``since``,
     │   │                                 or a Last-Event-ID outside the requested topics
-    │   └── OffsetOutOfRangeError    410  a resume offset is outside the partition (policy "error")
+    │   └── ResumeOutOfRangeError    410  a resume offset is outside the partition (policy
+    │                                     "error"); named ``OffsetOutOfRangeError`` in the JSON
+    │                                     body, and importable by that name
     ├── InvalidFilterError           400  a ``?filter=`` that does not parse, too long or too deep
     │   └── InvalidReplayBoundsError 400  a ``?until=``/``?limit=`` that is not one (named
     │                                     ``InvalidFilterError`` in the JSON body)
@@ -128,10 +130,21 @@ class TopicNotAvailableError(KafkaSSEError):
     existing: frozenset[str] | None = None
 
 
-class OffsetOutOfRangeError(InvalidAssignmentError):
-    """A resume offset lies outside the partition and the resume policy says "error"."""
+class ResumeOutOfRangeError(InvalidAssignmentError):
+    """A resume offset lies outside the partition and the resume policy says "error".
+
+    Not named as kafka-python's ``OffsetOutOfRangeError`` (which the pump catches), but the
+    JSON body's ``name`` keeps that name, as clients already match it."""
 
     status = 410
+
+    @property
+    def name(self) -> str:
+        return "OffsetOutOfRangeError"
+
+
+#: This error's name before 0.2.0, kept for code that catches it by that name.
+OffsetOutOfRangeError = ResumeOutOfRangeError
 
 
 class DeserializationError(KafkaSSEError):

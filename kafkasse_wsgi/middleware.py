@@ -51,6 +51,8 @@ class KafkaSSEMiddleware:
         self.streams = KafkaSSE(**options)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        # Not werkzeug's DispatcherMiddleware: it rewrites the server's own environ, whose
+        # PATH_INFO gunicorn's access log (%(U)s) then shows without the prefix.
         path = environ.get("PATH_INFO", "")
         if path != self.prefix and not path.startswith(self.prefix + "/"):
             return self.app(environ, start_response)

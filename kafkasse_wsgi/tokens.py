@@ -31,6 +31,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode
 
+from werkzeug.datastructures import Authorization
+
 from ._internal_topics import is_internal_topic
 from ._tokens.keys import (
     JWKS_DEADLINE_S,
@@ -82,7 +84,6 @@ _PATTERN = re.compile(r"[a-zA-Z0-9._*?-]{1,249}")
 _COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}")
 # JWS compact serialization: three base64url segments, no padding (RFC 7515 §2, §7.1).
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-_BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +(\S+) *")
 
 
 # --- what a token grants ---------------------------------------------------------------------
@@ -260,15 +261,18 @@ def read_token(
     """The request's token: ``Authorization: Bearer``, else the cookie, else (if allowed) the
     ``access_token`` query parameter. A query token is redacted from the environ at once.
 
-    :raises InvalidTokenError: a token in the query when that is not allowed (400), or a
-        token longer than :data:`MAX_TOKEN_BYTES` (431 in a header or cookie, 400 in a query).
+    The header as werkzeug's ``Authorization`` reads it; another scheme (a proxy's ``Basic``)
+    or ``Bearer`` alone is no token, but anything else than one token after ``Bearer`` is
+    refused, never passed over for the cookie: it is the client's own credential.
+
+    :raises InvalidTokenError: a token in the query when that is not allowed (400), a
+        malformed Bearer header (401), or a token longer than :data:`MAX_TOKEN_BYTES` (431 in
+        a header or cookie, 400 in a query).
     """
     query_token = _take_query_token(environ)
     if query_token is not None and not allow_query:
         raise InvalidTokenError.query_refused()
-    authorization = environ.get("HTTP_AUTHORIZATION", "")
-    match = _BEARER.fullmatch(authorization) if authorization else None
-    token: str | None = match.group(1) if match else None
+    token = _bearer_token(environ.get("HTTP_AUTHORIZATION"))
     if token is None:
         cookie = environ.get("HTTP_COOKIE")
         if cookie:
@@ -282,6 +286,19 @@ def read_token(
     if query_token is not None and len(query_token) > MAX_TOKEN_BYTES:
         raise InvalidTokenError.too_large(status=400)
     return query_token or None
+
+
+def _bearer_token(header: str | None) -> str | None:
+    """A ``Bearer`` header's token (several words as they are: ``verify`` refuses them)."""
+    try:
+        credentials = Authorization.from_header(header)
+    except ValueError:  # werkzeug decodes a Basic header and raises on one that is not ASCII
+        return None
+    if credentials is None or credentials.type != "bearer":
+        return None
+    if credentials.token is None:  # auth-params (a=b), which a Bearer header never holds
+        raise InvalidTokenError.invalid("the token is malformed")
+    return credentials.token or None
 
 
 def authenticate(environ: WSGIEnvironment, options: Options) -> TokenGrant | None:

@@ -24,11 +24,10 @@ from collections.abc import Iterable
 from functools import cached_property
 from importlib import resources
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
 
 from .. import __version__
 from .._app import KafkaSSE
-from .._request import parse_request
+from .._request import parse_request, query_parameter
 from .._responses import answer_other_method
 from .._tail.hub import describe_hubs
 from ..metrics import metrics_app
@@ -130,8 +129,7 @@ class StreamServer:
         return []
 
     def _health(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
-        query = parse_qs(environ.get("QUERY_STRING", ""))
-        if query.get("kafka", ["0"])[-1] not in ("1", "true", "yes"):
+        if query_parameter(environ, "kafka") not in ("1", "true", "yes"):
             return _json(start_response, "200 OK", {"status": "ok", "version": __version__})
         unavailable = self._kafka_health.unavailable()
         if unavailable is not None:

@@ -55,10 +55,9 @@ def stream_response(
     """
     captured = capture_kafka_sse(request.environ, assignments, options, at_timestamp)
     if not captured.is_stream:
-        return _complete(captured)
+        return _complete(captured)  # and a HEAD: the engine closed its stream already
     # direct_passthrough: werkzeug returns the body itself to the server (no re-encoding
-    # wrapper), so the server's close() reaches the stream. For HEAD, werkzeug sends no body
-    # and closes the response, which closes the stream too.
+    # wrapper), so the server's close() reaches the stream.
     return Response(
         captured.body,
         status=captured.status,

@@ -40,7 +40,7 @@ ERROR_STATUS = {
     "InvalidAssignmentError": {400},
     "MethodNotAllowedError": {405},
     "TopicNotAvailableError": {404},
-    "OffsetOutOfRangeError": {410},  # errors.OffsetOutOfRangeError.status
+    "OffsetOutOfRangeError": {410},  # errors.ResumeOutOfRangeError.status
 }
 MAX_INT64 = 2**63 - 1
 #: Last millisecond whose ISO form stays inside year 9999 under any UTC offset.

@@ -18,7 +18,7 @@ from kafkasse_wsgi.errors import (
     KafkaStreamError,
     KafkaUnavailableError,
     MethodNotAllowedError,
-    OffsetOutOfRangeError,
+    ResumeOutOfRangeError,
     TooManyStreamsError,
     TopicNotAvailableError,
 )
@@ -31,7 +31,7 @@ from kafkasse_wsgi.errors import (
         (ConfigurationError, 500),
         (InvalidAssignmentError, 400),
         (TopicNotAvailableError, 404),
-        (OffsetOutOfRangeError, 410),
+        (ResumeOutOfRangeError, 410),
         (MethodNotAllowedError, 405),
         (InvalidFilterError, 400),
         (InvalidReplayBoundsError, 400),
@@ -53,11 +53,11 @@ def test_too_many_streams_per_client_is_429_with_retry_after() -> None:
 
 
 def test_every_error_is_a_kafkasse_error() -> None:
-    classes = [
+    classes = {
         value
         for value in vars(errors).values()
         if isinstance(value, type) and issubclass(value, Exception)
-    ]
+    }
     assert len(classes) == 15
     assert all(issubclass(cls, KafkaSSEError) for cls in classes)
 
@@ -69,8 +69,8 @@ def test_method_not_allowed_is_405_with_allow_and_not_an_assignment_error() -> N
     assert not isinstance(error, InvalidAssignmentError)
 
 
-def test_offset_out_of_range_is_an_invalid_assignment() -> None:
-    assert issubclass(OffsetOutOfRangeError, InvalidAssignmentError)
+def test_resume_out_of_range_is_an_invalid_assignment() -> None:
+    assert issubclass(ResumeOutOfRangeError, InvalidAssignmentError)
 
 
 def test_to_dict_has_name_message_origin_and_details() -> None:
@@ -96,7 +96,7 @@ def test_details_cannot_override_the_fixed_fields(key: str) -> None:
 
 
 def test_to_json_is_the_dict_as_json() -> None:
-    error = OffsetOutOfRangeError("gone", topic="a", partition=0, available_offsets=[3, 9])
+    error = ResumeOutOfRangeError("gone", topic="a", partition=0, available_offsets=[3, 9])
     assert error.to_json() == (
         '{"name": "OffsetOutOfRangeError", "message": "gone", "origin": "KafkaSSE", '
         '"topic": "a", "partition": 0, "available_offsets": [3, 9]}'
@@ -152,3 +152,26 @@ def test_kafka_unavailable_keeps_details_apart_from_retry_after() -> None:
 )
 def test_other_errors_send_no_extra_headers(cls: type[KafkaSSEError]) -> None:
     assert cls("x").http_headers() == []
+
+
+def test_no_error_class_is_named_as_one_of_kafka_pythons() -> None:
+    """``errors.OffsetOutOfRangeError`` shared its name with kafka-python's: code reading
+    both (the pump catches kafka-python's) could not tell by the name which one it meant."""
+    import kafka.errors
+
+    def names(module: object) -> set[str]:
+        return {
+            value.__name__
+            for value in vars(module).values()
+            if isinstance(value, type) and issubclass(value, BaseException)
+        }
+
+    assert not names(errors) & names(kafka.errors)
+
+
+def test_a_resume_out_of_range_keeps_its_wire_name_and_its_old_python_name() -> None:
+    """Clients match the JSON body's name, and callers catch the old class name: both stay."""
+    error = ResumeOutOfRangeError("gone", topic="a", partition=0)
+    assert error.status == 410 and isinstance(error, InvalidAssignmentError)
+    assert error.to_dict()["name"] == "OffsetOutOfRangeError"
+    assert errors.OffsetOutOfRangeError is ResumeOutOfRangeError

@@ -33,6 +33,7 @@ from kafkasse_wsgi.tokens import (
     KeySet,
     TokenGrant,
     TokenVerifier,
+    authenticate,
     mint_token,
     read_token,
 )
@@ -298,6 +299,60 @@ def test_a_token_is_read_from_the_header_then_the_cookie_then_the_query():
     assert read_token({"QUERY_STRING": "access_token=Q"}, allow_query=True) == "Q"
     assert read_token({"QUERY_STRING": "access_token=Q", **both}, allow_query=True) == "H"
     assert read_token({}) is None and read_token({"HTTP_COOKIE": "kafkasse_token="}) is None
+
+
+@pytest.mark.parametrize(
+    ("header", "token"),
+    [
+        ("Bearer H", "H"),
+        ("bearer  H ", "H"),  # the scheme in any case; spaces around the token
+        ("BEARER H", "H"),
+        ("Bearer abc==", "abc=="),  # token68 may end in =
+        ("Bearer", "C"),  # no token: as without the header, the cookie
+        ("Bearer   ", "C"),
+        ("Basic dTpw", "C"),  # another scheme (a proxy's): the cookie
+        ("Basic \x80\xe9", "C"),  # werkzeug raises on a Basic header that is not ASCII
+        ("Bearer\tH", "C"),  # not the Bearer scheme: a tab is not its separator
+    ],
+)
+def test_the_bearer_header_is_read_as_werkzeug_reads_it(header, token):
+    environ = {"HTTP_AUTHORIZATION": header, "HTTP_COOKIE": "kafkasse_token=C"}
+    assert read_token(environ) == token
+
+
+@pytest.mark.parametrize("header", ["Bearer a b", "Bearer H, Basic dTpw", "Bearer a=b"])
+def test_a_bearer_header_holding_anything_but_one_token_is_refused_not_passed_over(header):
+    """A Bearer header carrying two words or a second scheme was passed over for the cookie
+    (or answered "a subscriber token is required"): the client's own credential ignored in
+    silence. It is refused as malformed (401 invalid_token), whatever the cookie holds."""
+    cookie = mint_token(SECRET, ["a"])
+    environ = {"HTTP_AUTHORIZATION": header, "HTTP_COOKIE": f"kafkasse_token={cookie}"}
+    with pytest.raises(InvalidTokenError) as raised:
+        authenticate(environ, Options(jwt_keys=SECRET))
+    assert raised.value.status == 401 and raised.value.bearer_error == "invalid_token"
+    assert raised.value.message == "the token is malformed"
+    assert authenticate({"HTTP_COOKIE": f"kafkasse_token={cookie}"}, Options(jwt_keys=SECRET))
+
+
+@settings(max_examples=2000, deadline=None, derandomize=True, database=None)
+@given(
+    header=st.one_of(
+        st.text(st.characters(max_codepoint=255)),
+        st.builds(
+            str.__add__,
+            st.sampled_from(["Bearer ", "bearer  ", "Basic ", "Digest ", "Bearer a*="]),
+            st.text(st.characters(max_codepoint=255)),
+        ),
+    )
+)
+def test_any_authorization_header_is_a_token_none_or_a_refusal(header):
+    """A WSGI header is any Latin-1 string: never another exception than a refusal."""
+    try:
+        token = read_token({"HTTP_AUTHORIZATION": header})
+    except InvalidTokenError as refused:
+        assert refused.status in (401, 431)
+    else:
+        assert token is None or (isinstance(token, str) and token)
 
 
 def test_a_query_token_is_redacted_from_the_environ_and_refused_unless_allowed():
