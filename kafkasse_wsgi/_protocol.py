@@ -4,11 +4,11 @@ A stream reads from a *source*: a private consumer's pump (:mod:`~kafkasse_wsgi.
 the shared tail's (:mod:`~kafkasse_wsgi._tail.source`), both built on
 :class:`~kafkasse_wsgi._queued_source.QueuedSource`. The source only produces queue
 items: byte chunks of formatted events, a :class:`Reset` when partitions moved, then one
-:class:`End`. It never calls up into the stream. Every put waits at most
-``max_blocked_s`` (:func:`put_bounded`), the end included: a source whose client takes
-nothing for that long ends with ``stalled`` set, and the stream, seeing its source end that
-way, cuts the client (who resumes from its last id). Once its source has ended, the stream
-itself gives the client ``max_blocked_s`` per item to take the rest.
+:class:`End`; or :data:`READ`, when the stream's own greenlet is to format what the source
+holds (``source.read()``: the shared tail's rings). It never calls up into the stream. Every
+put of a pump waits at most ``max_blocked_s`` (:func:`put_bounded`), the end included, and
+a write of the stream's body that blocks that long is cut (:mod:`~kafkasse_wsgi._write_watch`):
+the client resumes from its last id.
 """
 
 from __future__ import annotations
@@ -67,8 +67,22 @@ class Reset:
         self.event_id = event_id
 
 
-#: What a source puts in a stream's queue: formatted events (bytes), a reset, the end.
-Item: TypeAlias = bytes | Reset | End
+class _Read:
+    """The type of :data:`READ`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "READ"
+
+
+#: A queue item: the source has data the stream's own greenlet formats by calling the
+#: source's ``read()`` (the shared tail's rings: no greenlet of the source's in between).
+READ = _Read()
+
+#: What a source puts in a stream's queue: formatted events (bytes), a reset, the end, or
+#: :data:`READ`.
+Item: TypeAlias = bytes | Reset | End | _Read
 
 
 class StreamStats:
@@ -168,7 +182,7 @@ class Source(Protocol):
     #: The id of everything queued so far: a client resuming from it skips nothing.
     queued_id: str
     #: The source ended because its client took nothing for ``max_blocked_s`` (no
-    #: :class:`End` queued): the stream is to cut the client.
+    #: :class:`End` queued); the stream's blocked write is cut by the write watch.
     stalled: bool
 
     def start(self) -> Done:
@@ -180,6 +194,15 @@ class Source(Protocol):
         """End the source wherever it is (waiting on Kafka, or on a full queue). Idempotent."""
         ...
 
+    def read(self) -> bytes | End | None:
+        """What the source has for the stream now, formatted by the caller's greenlet (the
+        stream's, on taking :data:`READ`); ``None``: nothing yet."""
+        ...
+
     def progress_id(self) -> str | None:
         """An id to send while idle if dropped records moved it since the last id sent."""
+        ...
+
+    def seconds_to_progress(self) -> float | None:
+        """How long until an id-only frame is due while idle (``None``: none will be)."""
         ...

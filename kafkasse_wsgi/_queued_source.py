@@ -85,6 +85,14 @@ class QueuedSource:
             return None
         return self._progress.take_id(self._positions)
 
+    def read(self) -> bytes | End | None:
+        """Nothing: this source queues what it has (see :data:`~kafkasse_wsgi._protocol.READ`)."""
+        return None
+
+    def seconds_to_progress(self) -> float | None:
+        """How long until an id-only frame is due (see :meth:`progress_id`)."""
+        return self._progress.seconds_to_due()
+
     def _put(self, item: Item) -> None:
         """Queue an item; a client that takes nothing for ``max_blocked_s`` ends the
         source: ``stalled``, and :class:`Stalled` raised."""

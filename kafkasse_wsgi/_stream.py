@@ -11,10 +11,8 @@ same idempotent cleanup (stop the source, close the consumer, log) in a ``finall
 * Kafka or a filterer failed: the pump sends :class:`~kafkasse_wsgi._protocol.End` with the
   error, which goes out as ``event: error`` before the body ends, with the current id: that
   of the last event delivered (the pump queues the events before a failing record first);
-* the client took nothing for ``max_blocked_s``: its source ended ``stalled`` (no end
-  queued), or ended with its end queued (or was stopped by :meth:`end`, its end waiting
-  for room) but the client takes no more of the queue: the stream, watching its source,
-  cuts the client (:meth:`abort`);
+* the client took nothing for ``max_blocked_s``: a write of the body blocked that long, and
+  the :mod:`~kafkasse_wsgi._write_watch` cuts the client (:meth:`abort`);
 * the response was never iterated at all: ``close()`` still cleans up.
 """
 
@@ -32,14 +30,14 @@ import gevent
 from gevent import GreenletExit
 from gevent.queue import Empty, Full
 
-from . import metrics
+from . import _write_watch, metrics
 from ._admission import Ticket
 from ._assignments import StartPosition
 from ._consumer import close_quietly, cluster_id_of
 from ._disconnect import DisconnectWatcher
 from ._filters import EventFilter
 from ._positions import Positions
-from ._protocol import End, Reset, Source, StreamStats, put_bounded
+from ._protocol import READ, End, Reset, Source, StreamStats, put_bounded
 from ._pump import Pump
 from ._replay import END_LIMIT, END_UNTIL, ReplayEnd
 from ._sse import (
@@ -182,11 +180,8 @@ class EventStream:
         self._reader: gevent.Greenlet | None = None
         self._lifetime_timer: gevent.Greenlet | None = None
         self._expiry_timer: gevent.Greenlet | None = None
-        self._end_watch: gevent.Greenlet | None = None
         self._ending = False  # end() ran
         self._end_put: gevent.Greenlet | None = None  # end()'s End waiting for room
-        # When the reader last took an item: a client stuck in a write takes none.
-        self._took_at = time.monotonic()
         self._watcher = (
             DisconnectWatcher(client_socket, self._client_left)
             if client_socket is not None
@@ -218,33 +213,45 @@ class EventStream:
             resets = [start for start in self._starts if start.source == "reset"]
             if resets:
                 first.append(self._format_resets(resets, self._first_id))
-            self._source.start().rawlink(self._source_ended)
+            source = self._source
+            source.start()
             self._start_lifetime_timer()
             if self._watcher is not None:
                 self._watcher.start()
+            blocked_s = options.max_blocked_s
             if first:
+                _write_watch.writing(self, blocked_s)
                 yield b"".join(first)
+                _write_watch.written(self)
             queue = self._queue
             while True:
                 try:
-                    item = queue.get(timeout=options.heartbeat_interval_s)
-                    self._took_at = time.monotonic()
+                    item = queue.get(timeout=self._idle_wait_s())
                 except Empty:
                     # Dropped records moved the id: an id-only frame instead of a heartbeat.
-                    progress = self._source.progress_id()
+                    progress = source.progress_id()
+                    _write_watch.writing(self, blocked_s)
                     yield format_id(progress) if progress else heartbeat
+                    _write_watch.written(self)
                     continue
+                if item is READ:
+                    item = source.read()
+                    if item is None:
+                        continue
                 if type(item) is Reset:
                     item = self._format_resets(item.positions, item.event_id)
                 if type(item) is bytes:
                     self.stats.bytes_sent += len(item)
                     metrics.bytes_sent(len(item))
+                    _write_watch.writing(self, blocked_s)
                     yield item
+                    _write_watch.written(self)
                     continue
                 assert isinstance(item, End)
                 self.end_cause = item.cause
                 last = self._format_end(item)
                 if last:
+                    _write_watch.writing(self, blocked_s)
                     yield last
                 return
         except GreenletExit:
@@ -266,7 +273,7 @@ class EventStream:
         Used for the lifetime limit, token expiry and shutdown: the client gets a complete
         response and reconnects (elsewhere, or later) from its last id. With the queue full
         (the client is behind) the end waits for room; a client that takes nothing for
-        ``max_blocked_s`` meanwhile is cut off by the end watch (:meth:`_watch_the_rest`).
+        ``max_blocked_s`` meanwhile is cut (:mod:`~kafkasse_wsgi._write_watch`).
         """
         if self._closed or self._ending:
             return
@@ -295,31 +302,20 @@ class EventStream:
         if not put_bounded(self._queue, End(cause="client_left"), self._options.max_blocked_s):
             self._log.debug("client left; its stream is still busy writing to it")
 
-    def _source_ended(self, done: object) -> None:
-        """The source's greenlet ended (called in the hub: nothing here may block)."""
-        if not self._closed:
-            self._end_watch = gevent.spawn(self._watch_the_rest)
+    def _idle_wait_s(self) -> float:
+        """How long to wait for the next item: a heartbeat's interval, or less when an
+        id-only frame falls due before."""
+        heartbeat = self._options.heartbeat_interval_s
+        due = self._source.seconds_to_progress()
+        return heartbeat if due is None else min(heartbeat, due)
 
-    def _watch_the_rest(self) -> None:
-        """Cut a client that takes nothing, now that no put of the source waits on it.
-
-        A source that could not queue for ``max_blocked_s`` ended ``stalled``: no end is
-        coming. Otherwise its end is queued, and the client still has to take what is
-        queued before it, each item within ``max_blocked_s``.
-        """
-        limit = self._options.max_blocked_s
-        while not self._closed:
-            idle = time.monotonic() - self._took_at
-            if self._source.stalled or (limit is not None and idle >= limit):
-                self._log.warning(
-                    "client took no data for %gs; ending its stream (it resumes from its last id)",
-                    limit,
-                )
-                self.abort("limit")
-                return
-            if limit is None:
-                return
-            gevent.sleep(limit - idle)
+    def cut_blocked(self) -> None:
+        """A write blocked for ``max_blocked_s`` (see :mod:`~kafkasse_wsgi._write_watch`)."""
+        self._log.warning(
+            "client took no data for %gs; ending its stream (it resumes from its last id)",
+            self._options.max_blocked_s,
+        )
+        self.abort("limit")
 
     def abort(self, cause: str) -> None:
         """Cut the connection now (the client is stuck): kill the greenlet serving it.
@@ -402,7 +398,8 @@ class EventStream:
         _open_streams.discard(self)
         if self._watcher is not None:
             self._watcher.stop()  # before the server reads the next request on the socket
-        for timer in (self._lifetime_timer, self._expiry_timer, self._end_watch, self._end_put):
+        _write_watch.written(self)
+        for timer in (self._lifetime_timer, self._expiry_timer, self._end_put):
             if timer is not None and timer is not gevent.getcurrent():
                 timer.kill(block=False)
         try:

@@ -372,12 +372,6 @@ class TopicHub:
         metrics.tail_ring_bytes(self.ring.bytes - self._reported_bytes)
         self._reported_bytes = self.ring.bytes
 
-    def nudge(self) -> None:
-        """A poll waited ``idle_delay_ms`` for nothing: wake the waiting clients, which
-        then wait without a greenlet of their own (an idle stream would hold its saved
-        stack for nothing). Their streams wait on no timer either."""
-        self._notify()
-
     def _notify(self) -> None:
         arrived, self._arrival = self._arrival, Event()
         arrived.set()
@@ -440,8 +434,6 @@ class TopicHub:
                     self.lag = lag_of(consumer, polled)
                     if self.lag is not None:
                         metrics.tail_hub_lag(self.topic, self.lag)
-                else:
-                    self.nudge()
                 if records:
                     records += self._gather(max_records - len(records))
                 if records or self._added:

@@ -9,6 +9,10 @@ client that falls off the ring's start (it took its data too slowly) goes back t
 consumer of its own at its exact positions, or, with ``max_private_consumers`` of them open
 already, ends with a ``retry:`` hint and its id. Either way its ids go on in the same form:
 the stream's :class:`~kafkasse_wsgi._positions.Positions` are the only positions.
+
+On the rings a stream costs no greenlet of its own: its request's greenlet, which writes its
+body, reads the rings itself when a batch arrives (one wake-up per batch, no queue hop), and
+while it waits it holds only a link on each hub's arrival event.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 import gevent
 from gevent.event import Event
+from gevent.queue import Full
 
 from .. import metrics
 from .._assignments import StartPosition
@@ -32,19 +37,15 @@ from .._consumer import (
 )
 from .._filters import EventFilter
 from .._positions import Positions
-from .._protocol import End, StreamStats
+from .._protocol import READ, End, StreamStats
 from .._pump import Pump, stop_then
-from .._queued_source import QueuedSource, Stalled
+from .._queued_source import QueuedSource, Stalled, end_for
 from .._sse import format_id
 from .._stream_queue import StreamQueue
-from ..errors import KafkaUnavailableError
+from ..errors import KafkaSSEError, KafkaUnavailableError
 from ..options import Options
 from .hub import TopicHub
 from .ring import Delivery, TailBatch, deliver
-
-
-class _Parked(Exception):
-    """The hub is quiet: the greenlet ends, and a batch arriving starts another."""
 
 
 class _FellBehind(Exception):
@@ -53,6 +54,11 @@ class _FellBehind(Exception):
 
 class SharedTailSource(QueuedSource):
     """The :class:`~kafkasse_wsgi._protocol.Source` of a stream on the shared tail.
+
+    On the rings it has no greenlet: a batch arriving puts :data:`~kafkasse_wsgi._protocol.READ`
+    in the stream's queue, and the stream's own greenlet (the request's) calls :meth:`read`,
+    which formats what the rings hold for it. Its own consumer, while it has one, runs as a
+    :class:`~kafkasse_wsgi._pump.Pump` in a greenlet of the source's.
 
     :param hubs: the hub of every topic the stream reads (the stream is a client of each:
         this source releases them when it stops).
@@ -86,36 +92,42 @@ class SharedTailSource(QueuedSource):
         self._hubs = dict(hubs)
         self._consumer = consumer
         self._cursors: dict[str, int] = dict(cursors or {})
-        self._single = next(iter(self._hubs.values())) if len(self._hubs) == 1 else None
+        self._single = len(self._hubs) == 1
         self._cluster_id = next(iter(self._hubs.values())).cluster_id if self._hubs else None
         self._pump: Pump | None = None
-        self._greenlet: gevent.Greenlet | None = None
+        #: The greenlet of the own-consumer phase (``None`` on the rings).
+        self._own: gevent.Greenlet | None = None
         self._done = Event()
-        self._parked = False
+        self._stopped = False
+        self._read_asked = False  # READ is in the queue
+        # Per topic, the arrival event of its hub this source is linked to.
+        self._linked: dict[str, Event] = {}
         # The last ring batch read while the positions were the hub's (single topic only).
         self._aligned_through = -2
         self._released = False
+        self._share = options.queue_bytes / options.queue_size
 
     # Source -------------------------------------------------------------------------------
 
     def start(self) -> Event:
         if self._consumer is None:
             self._log.info("stream on the shared tail of %s", ",".join(self._hubs))
-        self._greenlet = gevent.spawn(self._run)
+            self._ask_to_read()
+        else:
+            self._own = gevent.spawn(self._run_own_consumer, False)
         return self._done
 
     def stop(self) -> None:
-        self._parked = False
+        self._stopped = True
+        self._unlink()
         if self._pump is not None:
             self._pump.stop()  # its loop ends, should its greenlet (ours) outlive the kill
-        greenlet, self._greenlet = self._greenlet, None
+        greenlet, self._own = self._own, None
         stop_then(greenlet, self._close_consumer)
         if not self._released:
             self._released = True
             for hub in self._hubs.values():
                 hub.release()
-        # Done, also when stopped mid-put (end() stops it): the stream then watches that
-        # its client still takes what is queued (a killed pump's greenlet does the same).
         self._done.set()
 
     def progress_id(self) -> str | None:
@@ -123,47 +135,176 @@ class SharedTailSource(QueuedSource):
             return self._pump.progress_id()
         return super().progress_id()
 
-    # Phases -------------------------------------------------------------------------------
-
-    def _unpark(self, arrived: Event) -> None:
-        """The hub's arrival event fired while parked (called in the event loop): go on in
-        a new greenlet if there is news, else wait for the next one."""
-        if not self._parked:
-            return
-        if self._has_news():
-            self._parked = False
-            self._greenlet = gevent.spawn(self._run)
+    def read(self) -> bytes | End | None:
+        """What the rings hold for the stream, formatted (called by the stream's greenlet
+        when it takes :data:`~kafkasse_wsgi._protocol.READ`): a chunk, the end (a hub ended,
+        or the stream fell off a ring with no consumer of its own to be had), or ``None``."""
+        self._read_asked = False
+        if self._stopped or self._own is not None:
+            return None
+        try:
+            chunk = self._read_rings()
+        except _FellBehind:
+            return self._detach()
+        except Exception as exc:
+            # A refusal or a bug: the client gets it as ``event: error`` with its id.
+            self._done.set()
+            return end_for(exc, self._log)
+        ended = self._ended_hub()
+        if chunk:
+            if ended is not None or self._has_news():
+                self._ask_to_read()  # the rest (or the end) after this chunk
+            else:
+                self._link()
+            return chunk
+        if ended is not None:
+            self._done.set()
+            return End(ended)
+        if self._has_news():  # only dropped records so far, and more to look at
+            self._ask_to_read()
         else:
-            self._park()  # a nudge: still quiet
+            self._link()
+        return None
 
-    def _run(self) -> None:
-        try:
-            self._run_phases()
-        except _Parked:
-            self._greenlet = None  # a finished greenlet still weighs kilobytes
+    # The rings ----------------------------------------------------------------------------
+
+    def _ask_to_read(self) -> None:
+        """Have the stream call :meth:`read` (called on the rings, or in the event loop)."""
+        if self._read_asked or self._stopped:
             return
-        self._done.set()
-
-    def _run_phases(self) -> None:
+        self._read_asked = True
         try:
-            while True:
-                if self._consumer is not None and not self._read_own_consumer():
-                    return
-                try:
-                    self._read_hubs()
-                    return
-                except _FellBehind:
-                    pass
-                if not self._detach():
-                    return
-        except _Parked:
-            raise
+            self._queue.put_nowait(READ)
+        except Full:  # only an end fills a queue on the rings: the stream is ending
+            self._read_asked = False
+
+    def _on_arrival(self, arrived: Event) -> None:
+        """A hub's arrival event fired (called in the event loop: nothing here may block)."""
+        if self._own is None:
+            self._ask_to_read()
+
+    def _link(self) -> None:
+        """Wait for the next batch (or end) of every hub, without a greenlet or a timer.
+        Nothing yields between the look at the rings and this."""
+        for topic, hub in self._hubs.items():
+            arrival = hub.arrival()
+            if self._linked.get(topic) is not arrival:
+                arrival.rawlink(self._on_arrival)
+                self._linked[topic] = arrival
+
+    def _unlink(self) -> None:
+        for arrival in self._linked.values():
+            arrival.unlink(self._on_arrival)
+        self._linked.clear()
+
+    def _has_news(self) -> bool:
+        """A batch not read yet in any ring."""
+        return any(self._cursors[topic] < hub.ring.next_seq for topic, hub in self._hubs.items())
+
+    def _ended_hub(self) -> KafkaSSEError | None:
+        """The error of a hub that ended (a closed one's, if it ended without)."""
+        for hub in self._hubs.values():
+            if hub.error is not None or hub.closed:
+                return hub.error or KafkaUnavailableError("the shared tail was closed; reconnect")
+        return None
+
+    def _read_rings(self) -> bytes:
+        """Format the rings' next batches, up to the stream's share of ``queue_bytes``;
+        :class:`_FellBehind` when the next one is gone (and nothing was read before it)."""
+        parts: list[bytes] = []
+        size = 0
+        sent = False
+        dropped_last = False
+        self._in_flight = True
+        try:
+            for topic, hub in self._hubs.items():
+                ring = hub.ring
+                seq = self._cursors[topic]
+                while seq < ring.next_seq and size < self._share:
+                    batch = ring.get(seq)
+                    if batch is None:
+                        if parts:
+                            break  # these first; the next read detaches
+                        raise _FellBehind
+                    delivery = self._deliver(batch)
+                    seq += 1
+                    self._cursors[topic] = seq
+                    if delivery.chunk:
+                        parts.append(delivery.chunk)
+                        size += len(delivery.chunk)
+                    if delivery.sent:
+                        sent = True
+                    if delivery.sent or delivery.dropped_last:
+                        dropped_last = delivery.dropped_last
+        finally:
+            self._in_flight = False
+        if parts or dropped_last:
+            self._progress.note(sent, dropped_last)
+        if self._progress.due():
+            parts.append(format_id(self._progress.take_id(self._positions)))
+        self.queued_id = self._positions.event_id()
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _detach(self) -> End | None:
+        """Fell off a ring: back to a consumer of our own, or end resumably (``slow``)."""
+        cap = self._options.max_private_consumers
+        if cap is not None and private_consumers_open() >= cap:
+            self._log.warning(
+                "ending a slow stream: %d private consumers open (max_private_consumers)",
+                private_consumers_open(),
+            )
+            self._count_detach("private_cap")
+            self._done.set()
+            retry_ms = random.randint(0, self._options.reconnect_spread_ms)
+            return End(cause="slow", retry_ms=retry_ms, event_id=self.queued_id)
+        self._log.info("detached from the shared tail of %s (slow)", ",".join(self._hubs))
+        self._count_detach("slow")
+        self._own = gevent.spawn(self._run_own_consumer, True)
+        return None
+
+    def _count_detach(self, cause: str) -> None:
+        for hub in self._hubs.values():
+            hub.detaches[cause] += 1
+        metrics.tail_detached(cause)
+
+    # Its own consumer ---------------------------------------------------------------------
+
+    def _run_own_consumer(self, detached: bool) -> None:
+        """The own-consumer phase, in a greenlet of its own: open a consumer at the
+        positions (when detached from the rings), pump until caught up with the rings,
+        then hand the stream back to them."""
+        try:
+            if detached:
+                self._open_consumer()
+            if not self._read_own_consumer():
+                self._done.set()  # its end is queued, or it stalled
+                return
+            self._own = None
+            self._read_asked = True
+            self._put(READ)  # after what the pump queued
         except Stalled:
             self.stalled = True
+            self._done.set()
         except Exception as exc:
-            # A refusal, a Kafka error (opening a consumer to detach, say) or a bug: the
+            # A Kafka error (opening a consumer to detach, say), a refusal or a bug: the
             # client gets it as ``event: error`` with its id, and resumes from there.
             self._end_with(exc)
+            self._done.set()
+
+    def _open_consumer(self) -> None:
+        starts = [
+            StartPosition(topic, partition, offset, "offset")
+            for (topic, partition), offset in self._positions.next_offsets().items()
+        ]
+        consumer = None
+        try:
+            with within(self._options.setup_timeout_s):
+                consumer = open_consumer(self._options, f"detached-{id(self):x}")
+                assign_and_seek(consumer, starts)
+        except BaseException:
+            close_quietly(consumer, self._log)
+            raise
+        self._consumer = consumer
 
     def _read_own_consumer(self) -> bool:
         """Run a pump until it hands off (``True``) or the stream ended (``False``)."""
@@ -214,120 +355,6 @@ class SharedTailSource(QueuedSource):
         self._aligned_through = -2  # it may be mid-batch: is_at decides
         return True
 
-    def _detach(self) -> bool:
-        """Fell off a ring: back to a consumer of our own (``True``), or end resumably."""
-        cap = self._options.max_private_consumers
-        topics = ",".join(self._hubs)
-        if cap is not None and private_consumers_open() >= cap:
-            self._log.warning(
-                "ending a slow stream: %d private consumers open (max_private_consumers)",
-                private_consumers_open(),
-            )
-            self._count_detach("private_cap")
-            retry_ms = random.randint(0, self._options.reconnect_spread_ms)
-            self._put(End(cause="slow", retry_ms=retry_ms, event_id=self.queued_id))
-            return False
-        self._log.info("detached from the shared tail of %s (slow)", topics)
-        self._count_detach("slow")
-        starts = [
-            StartPosition(topic, partition, offset, "offset")
-            for (topic, partition), offset in self._positions.next_offsets().items()
-        ]
-        consumer = None
-        try:
-            with within(self._options.setup_timeout_s):
-                consumer = open_consumer(self._options, f"detached-{id(self):x}")
-                assign_and_seek(consumer, starts)
-        except BaseException:
-            close_quietly(consumer, self._log)
-            raise
-        self._consumer = consumer
-        return True
-
-    def _count_detach(self, cause: str) -> None:
-        for hub in self._hubs.values():
-            hub.detaches[cause] += 1
-        metrics.tail_detached(cause)
-
-    def _read_hubs(self) -> None:
-        """Copy from the rings until the stream ends; :class:`_FellBehind` to detach."""
-        share = self._options.queue_bytes / self._options.queue_size
-        while True:
-            parts: list[bytes] = []
-            size = 0
-            sent = False
-            dropped_last = False
-            try:
-                for topic, hub in self._hubs.items():
-                    ring = hub.ring
-                    seq = self._cursors[topic]
-                    while seq < ring.next_seq and size < share:
-                        batch = ring.get(seq)
-                        if batch is None:
-                            raise _FellBehind
-                        self._in_flight = True
-                        delivery = self._deliver(batch)
-                        seq += 1
-                        self._cursors[topic] = seq
-                        if delivery.chunk:
-                            parts.append(delivery.chunk)
-                            size += len(delivery.chunk)
-                        if delivery.sent:
-                            sent = True
-                        if delivery.sent or delivery.dropped_last:
-                            dropped_last = delivery.dropped_last
-            finally:
-                if parts:
-                    self._put(parts[0] if len(parts) == 1 else b"".join(parts))
-                self._in_flight = False
-            if parts or dropped_last:
-                self._progress.note(sent, dropped_last)
-            if self._progress.due():
-                self._put(format_id(self._progress.take_id(self._positions)))
-            if parts:
-                continue
-            if not self._wait_for_batches():
-                return
-
-    def _wait_for_batches(self) -> bool:
-        """Wait for a batch in any ring; ``False`` when a hub ended (its error is queued).
-
-        Raises :class:`_Parked` when a hub's quiet nudge (see :meth:`TopicHub.nudge`) woke
-        a one-topic stream with nothing new: it then waits without a greenlet.
-        """
-        waits = []
-        for topic, hub in self._hubs.items():
-            if hub.error is not None or hub.closed:
-                error = hub.error or KafkaUnavailableError("the shared tail was closed; reconnect")
-                self._put(End(error))
-                return False
-            if self._cursors[topic] < hub.ring.next_seq:
-                return True
-            waits.append(hub.arrival())
-        due = self._progress.seconds_to_due()
-        if due is not None or self._single is None:
-            gevent.wait(waits, count=1, timeout=due)  # a progress frame may be due then
-            return True
-        # No timer per wait: the hub's arrival event is set by a batch, its end, or a nudge.
-        waits[0].wait()
-        if self._has_news():
-            return True
-        self._park()
-        raise _Parked
-
-    def _has_news(self) -> bool:
-        """A batch to read, or the end of a hub, for this one-topic stream."""
-        assert self._single is not None
-        topic, hub = next(iter(self._hubs.items()))
-        return hub.closed or hub.error is not None or self._cursors[topic] < hub.ring.next_seq
-
-    def _park(self) -> None:
-        """Wait for the hub's next arrival without a greenlet. Nothing yields between the
-        look at the ring and the link."""
-        assert self._single is not None
-        self._parked = True
-        self._single.arrival().rawlink(self._unpark)
-
     def _deliver(self, batch: TailBatch) -> Delivery:
         positions = self._positions
         for start in batch.added:
@@ -336,7 +363,7 @@ class SharedTailSource(QueuedSource):
         # Aligned with the hub at the batch before, and nothing joined since: still aligned
         # (the hub's positions before a batch are those after the one before it).
         aligned = (self._aligned_through == batch.seq - 1 and not batch.added) or (
-            self._single is not None
+            self._single
             and positions.is_at(batch.partitions, batch.before_offsets, batch.before_timestamps)
         )
         if aligned:

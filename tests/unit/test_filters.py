@@ -229,3 +229,18 @@ def _json(value: object) -> str:
 
 def test_the_fuzz_ran_2000_expressions():
     assert FUZZ_COUNT["n"] >= 2000
+
+
+@pytest.mark.parametrize("text", ["``", "`foo`", "a == `bar`"])
+def test_a_legacy_string_literal_compiles_as_jmespath_reads_it(text):
+    """JMESPath still reads a backquoted literal that is not JSON as a string, with a
+    PendingDeprecationWarning: the filter compiles, and the warning is not the client's."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compiled = compile_filter(text, 100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = jmespath.search(text, {"a": "bar"})
+    assert compiled.evaluate({"a": "bar"}) == expected
