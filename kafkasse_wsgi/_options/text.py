@@ -1,7 +1,7 @@
 """How an :class:`~kafkasse_wsgi.options.Options` field is written as text: on the
 ``kafkasse-wsgi serve`` command line and in its ``KAFKASSE_*`` variables.
 
-Each field names its :class:`Text` beside its check; ``_serve/config.py`` derives the flag,
+Each field names its :class:`Text` beside its check; ``_serve/specs.py`` derives the flag,
 the variables and the parser from it, so the command learns a new option without changes
 there. The forms shared by many fields, and those with words of their own for ``--help``,
 are named here, which keeps the table in ``options.py`` about one line per field. Pure.
@@ -15,7 +15,7 @@ import dataclasses
 @dataclasses.dataclass(frozen=True)
 class Text:
     """How an option is written as text, on the ``kafkasse-wsgi serve`` command line and in
-    its ``KAFKASSE_*`` variables (``_serve/config.py`` derives the flag and variables from it).
+    its ``KAFKASSE_*`` variables (``_serve/specs.py`` derives the flag and variables from it).
     An option without one (a callable, a logger, a mapping) is set in Python or the config
     file only.
 
