@@ -14,7 +14,7 @@ from typing import Any
 
 from .._kafka_config import LIBRDKAFKA_KEYS
 from ..errors import ConfigurationError
-from .print_config import describe
+from . import print_config
 from .specs import LOG_LEVELS, SERVER_DEFAULTS
 
 
@@ -54,7 +54,7 @@ class ServeConfig:
         values masked and commented out, so the output loads back through ``--config`` (the
         secrets still come from where they came from). Options left at their default are
         listed too, so nothing is hidden."""
-        return describe(self)
+        return print_config.describe(self)
 
     def assign(self, name: str, value: Any, source: str) -> None:
         """A server setting, ``bootstrap_servers`` (a consumer setting) or a stream option."""
