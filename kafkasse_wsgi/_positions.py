@@ -32,7 +32,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._assignments import StartPosition
-from .options import ID_MODES
+
+#: What event ids carry: ``offset`` (default), ``timestamp`` (the Node original's
+#: ``use_timestamp_for_id``), ``cursor`` (offset, timestamp and the Kafka cluster id).
+ID_MODES = ("offset", "timestamp", "cursor")
 
 #: What a Python object (a string, an integer) weighs besides its content, roughly.
 STRING_OVERHEAD_BYTES = 50

@@ -3,20 +3,34 @@
 The names follow the Node KafkaSSE options in Python spelling (``kafkaConfig`` →
 ``kafka_config``); the options of our own (heartbeats, queue and batch sizes) carry their unit
 in the name. Validation happens once, at construction, and names the bad option.
+
+This module is the table: each field with its meaning (the docstring, which the docs and
+``serve --help`` read), default, check and text form. What the table names is beside it, in
+``_options/``: the checks, text forms, defaults, rules between fields, unknown names,
+lifecycle hooks and :class:`ResumePolicy`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import logging
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from ipaddress import IPv4Network, IPv6Network
 from typing import TYPE_CHECKING, Any
 
-from . import _option_fields as checks
 from ._internal_topics import is_internal_topic
+from ._options import fields as checks
+from ._options import text as forms
+from ._options.defaults import Defaults
+from ._options.fields import Check, option
+from ._options.hooks import KAFKA_EVENTS as KAFKA_EVENTS
+from ._options.hooks import call_hook, event_handlers
+from ._options.names import check_names
+from ._options.resume_policy import RESUME_ACTIONS as RESUME_ACTIONS
+from ._options.resume_policy import ResumePolicy, resume_policy
+from ._options.rules import RULES
+from ._options.text import FLOAT_OR_NONE, INT_OR_NONE, Text
+from ._positions import ID_MODES as ID_MODES
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -33,125 +47,9 @@ TrustedNetworks = tuple[IPv4Network | IPv6Network, ...]
 #: ``cors_origins``: ``"*"`` (any origin, without credentials) or the origins allowed.
 CorsOrigins = str | Iterable[str] | None
 
-#: The lifecycle hooks ``kafka_event_handlers`` may name, and what each receives.
-KAFKA_EVENTS: dict[str, str] = {
-    "connected": "(consumer) once the consumer reached the brokers; None on the shared tail",
-    "assigned": "(positions) the concrete starting positions, a list of dicts",
-    "message": "(kafka_message) every message polled, before deserialisation",
-    "error": "(exception) any error that ends the stream",
-    "disconnected": "() after the consumer is closed, however the stream ended",
-}
-
-
-RESUME_ACTIONS = ("earliest", "latest", "error")
-
-#: What event ids carry: ``offset`` (default), ``timestamp`` (the Node original's
-#: ``use_timestamp_for_id``), ``cursor`` (offset, timestamp and the Kafka cluster id).
-ID_MODES = ("offset", "timestamp", "cursor")
-
 
 @dataclasses.dataclass(frozen=True)
-class ResumePolicy:
-    """Where a resume starts when its offset is outside the partition's current range.
-
-    :param too_old: the offset is below the log start (retention deleted it):
-        ``earliest`` (default, loses only what Kafka already deleted), ``latest`` or ``error``.
-    :param too_new: the offset is past the end (e.g. an id from another cluster):
-        ``latest`` (default), ``earliest`` or ``error``.
-    Either way the client is told: an ``event: reset`` and an ``X-KafkaSSE-Reset`` header.
-    The same applies mid-stream, when Kafka deletes data a stream has not read yet (then
-    ``event: reset`` only, or with ``error`` an ``event: error`` that ends the stream).
-    """
-
-    too_old: str = "earliest"
-    too_new: str = "latest"
-
-    def __post_init__(self) -> None:
-        for name in ("too_old", "too_new"):
-            if getattr(self, name) not in RESUME_ACTIONS:
-                raise ConfigurationError(
-                    f"resume_policy.{name} must be one of {', '.join(RESUME_ACTIONS)}"
-                )
-
-
-#: A field's check: ``(name, value) -> value``, normalised (a comma string split, a mapping
-#: made a ``ResumePolicy``...); raises :class:`ConfigurationError` naming the option.
-Check = Callable[[str, Any], Any]
-
-
-@dataclasses.dataclass(frozen=True)
-class Text:
-    """How an option is written as text, on the ``kafkasse-wsgi serve`` command line and in
-    its ``KAFKASSE_*`` variables (``serve_config`` derives the flag and variables from it).
-    An option without one (a callable, a logger, a mapping) is set in Python or the config
-    file only.
-
-    :param kind: how the text is read: ``int``, ``float``, ``str``, ``bool`` (an on/off
-        flag), ``list`` (comma-separated), ``origins``, ``proxies``, ``resume_policy`` or
-        ``key`` (a key source: ``tokens.KeySet``).
-    :param optional: ``none`` (or nothing) means ``None``.
-    :param aliases: older flag names still accepted (``--heartbeat``).
-    :param help: the flag's help, when the docstring's ``:param:`` reads badly there.
-    :param choices: the values allowed, shown in ``--help``.
-    """
-
-    kind: str
-    optional: bool = False
-    aliases: tuple[str, ...] = ()
-    help: str | None = None
-    choices: tuple[str, ...] | None = None
-
-
-_INT_OR_NONE = Text("int", optional=True)
-_FLOAT_OR_NONE = Text("float", optional=True)
-
-
-def _option(
-    default: Any = dataclasses.MISSING,
-    *,
-    factory: Callable[[], Any] | None = None,
-    check: Check | None = None,
-    text: Text | None = None,
-) -> Any:
-    """A field of :class:`Options` with its check and its text form declared beside it."""
-    metadata: dict[str, Any] = {}
-    if check is not None:
-        metadata["check"] = check
-    if text is not None:
-        metadata["text"] = text
-    if factory is not None:
-        return dataclasses.field(default_factory=factory, metadata=metadata)
-    return dataclasses.field(default=default, metadata=metadata)
-
-
-def _resume_policy(name: str, value: Any) -> ResumePolicy:
-    if isinstance(value, Mapping):
-        unknown = sorted(set(value) - {"too_old", "too_new"})
-        if unknown:
-            raise ConfigurationError(f"{name}: unknown key(s) {', '.join(unknown)}")
-        value = ResumePolicy(**value)
-    if not isinstance(value, ResumePolicy):
-        raise ConfigurationError(f"{name} must be a ResumePolicy or a mapping")
-    return value
-
-
-def _event_handlers(name: str, value: Any) -> Any:
-    if value is None:
-        return {}  # readers call ``.get()`` on it for every stream: keep it a mapping
-    if not isinstance(value, Mapping):
-        raise ConfigurationError(f"{name} must be a mapping of event → callable")
-    for event, handler in value.items():
-        if event not in KAFKA_EVENTS:
-            raise ConfigurationError(
-                f"{name}: unknown event {event!r}; known: {', '.join(sorted(KAFKA_EVENTS))}"
-            )
-        if not callable(handler):
-            raise ConfigurationError(f"{name}[{event!r}] must be callable")
-    return value
-
-
-@dataclasses.dataclass(frozen=True)
-class Options:
+class Options(Defaults):
     """Options of one stream (or of every stream of a :class:`~kafkasse_wsgi.KafkaSSE` app).
 
     :param kafka_config: ``KafkaConsumer`` keyword arguments; librdkafka-style dotted keys of
@@ -309,325 +207,137 @@ class Options:
         usual path. A ``deserializer`` of your own replaces this decoding.
     """
 
-    # Not a sleep: an empty poll ends after this long, a record ends it at once. Short waits
-    # only cost CPU (200 idle streams: 0.78 cores at 100 ms, 0.06 at 5000 ms).
-    DEFAULT_IDLE_DELAY_MS = 5000
-    DEFAULT_HEARTBEAT_INTERVAL_S = 15.0
-    DEFAULT_QUEUE_SIZE = 4
-    DEFAULT_QUEUE_BYTES = 1_048_576
-    DEFAULT_BATCH_SIZE = 250
-    DEFAULT_RETRY_MS = None
-    DEFAULT_SETUP_TIMEOUT_S = 10.0
-    DEFAULT_MAX_TOPICS = 50
-    DEFAULT_MAX_PARTITIONS = 1000
-    DEFAULT_MAX_LAST_EVENT_ID_BYTES = 64 * 1024
-    DEFAULT_LIFETIME_JITTER = 0.1
-    DEFAULT_RECONNECT_SPREAD_MS = 2000
-    DEFAULT_MAX_BLOCKED_S = 300.0
-    DEFAULT_BROKER_OUTAGE_TIMEOUT_S = 60.0
-    DEFAULT_ID_MODE = "offset"
-    DEFAULT_CORS_ORIGINS = None
-    DEFAULT_ALLOW_FILTERS = True
-    DEFAULT_MAX_FILTER_LENGTH = 1000
-    DEFAULT_PROGRESS_INTERVAL_S = 5.0
-    DEFAULT_SHARED_TAIL = True
-    DEFAULT_TAIL_LINGER_S = 10.0
-    DEFAULT_TAIL_BATCH_INTERVAL_MS = 50
-    DEFAULT_TAIL_RING_EVENTS = 100_000
-    DEFAULT_TAIL_RING_BYTES = 16 * 1_048_576
-    DEFAULT_TAIL_RING_AGE_S = 120.0
-    DEFAULT_MAX_PRIVATE_CONSUMERS = 500
-    DEFAULT_MAX_HUBS = 64
-    DEFAULT_JWT_TOPICS_CLAIM = "kafkasse.topics"
-    DEFAULT_JWT_COOKIE_NAME = "kafkasse_token"
-
-    kafka_config: Mapping[str, Any] = _option(factory=dict, check=checks.settings)
-    allowed_topics: AllowedTopics = _option(
-        None,
-        check=checks.allowed_topics,
-        text=Text(
-            "list",
-            help="topics clients may read, comma-separated; default: all but the Kafka "
-            "ecosystem's own (_*, connect-configs/-offsets/-status, *-changelog, "
-            "*-repartition), which are served only when named here",
-        ),
+    kafka_config: Mapping[str, Any] = option(factory=dict, check=checks.settings)
+    allowed_topics: AllowedTopics = option(
+        None, check=checks.allowed_topics, text=forms.ALLOWED_TOPICS
     )
-    logger: logging.Logger | logging.LoggerAdapter | None = _option(
+    logger: logging.Logger | logging.LoggerAdapter | None = option(
         None, check=checks.logger_or_none
     )
-    disable_sse_formatting: bool = _option(False, check=checks.switch, text=Text("bool"))
-    deserializer: Callable[[KafkaMessage], KafkaMessage | None] | None = _option(
+    disable_sse_formatting: bool = option(False, check=checks.switch, text=Text("bool"))
+    deserializer: Callable[[KafkaMessage], KafkaMessage | None] | None = option(
         None, check=checks.callable_or_none
     )
-    filterer: Callable[[KafkaMessage], bool] | None = _option(None, check=checks.callable_or_none)
-    use_timestamp_for_id: bool = _option(False, check=checks.switch, text=Text("bool"))
-    id_mode: str = _option(
-        DEFAULT_ID_MODE, check=checks.one_of(ID_MODES), text=Text("str", choices=ID_MODES)
+    filterer: Callable[[KafkaMessage], bool] | None = option(None, check=checks.callable_or_none)
+    use_timestamp_for_id: bool = option(False, check=checks.switch, text=Text("bool"))
+    id_mode: str = option(
+        Defaults.DEFAULT_ID_MODE, check=checks.one_of(ID_MODES), text=Text("str", choices=ID_MODES)
     )
-    kafka_event_handlers: Mapping[str, Callable[..., Any]] = _option(
-        factory=dict, check=_event_handlers
+    kafka_event_handlers: Mapping[str, Callable[..., Any]] = option(
+        factory=dict, check=event_handlers
     )
-    connect_error_handler: Callable[..., Iterable[bytes]] | None = _option(
+    connect_error_handler: Callable[..., Iterable[bytes]] | None = option(
         None, check=checks.callable_or_none
     )
-    idle_delay_ms: int = _option(DEFAULT_IDLE_DELAY_MS, check=checks.integer(0), text=Text("int"))
-    heartbeat_interval_s: float = _option(
-        DEFAULT_HEARTBEAT_INTERVAL_S,
+    idle_delay_ms: int = option(
+        Defaults.DEFAULT_IDLE_DELAY_MS, check=checks.integer(0), text=Text("int")
+    )
+    heartbeat_interval_s: float = option(
+        Defaults.DEFAULT_HEARTBEAT_INTERVAL_S,
         check=checks.seconds(),
         text=Text("float", aliases=("--heartbeat",)),
     )
-    queue_size: int = _option(DEFAULT_QUEUE_SIZE, check=checks.integer(1), text=Text("int"))
-    queue_bytes: int = _option(DEFAULT_QUEUE_BYTES, check=checks.integer(1024), text=Text("int"))
-    batch_size: int = _option(DEFAULT_BATCH_SIZE, check=checks.integer(1), text=Text("int"))
-    retry_ms: int | None = _option(
-        DEFAULT_RETRY_MS, check=checks.integer(0, optional=True), text=_INT_OR_NONE
+    queue_size: int = option(Defaults.DEFAULT_QUEUE_SIZE, check=checks.integer(1), text=Text("int"))
+    queue_bytes: int = option(
+        Defaults.DEFAULT_QUEUE_BYTES, check=checks.integer(1024), text=Text("int")
     )
-    resume_policy: ResumePolicy = _option(
-        factory=ResumePolicy,
-        check=_resume_policy,
-        text=Text(
-            "resume_policy",
-            help="where a resume outside a partition's range starts: too_old=ACTION,"
-            "too_new=ACTION (earliest, latest or error), or one ACTION for both",
-        ),
+    batch_size: int = option(Defaults.DEFAULT_BATCH_SIZE, check=checks.integer(1), text=Text("int"))
+    retry_ms: int | None = option(
+        Defaults.DEFAULT_RETRY_MS, check=checks.integer(0, optional=True), text=INT_OR_NONE
     )
-    setup_timeout_s: float = _option(
-        DEFAULT_SETUP_TIMEOUT_S, check=checks.seconds(), text=Text("float")
+    resume_policy: ResumePolicy = option(
+        factory=ResumePolicy, check=resume_policy, text=forms.RESUME_POLICY
     )
-    max_streams: int | None = _option(None, check=checks.limit, text=_INT_OR_NONE)
-    max_streams_per_client: int | None = _option(None, check=checks.limit, text=_INT_OR_NONE)
-    count_private_clients: bool = _option(True, check=checks.switch, text=Text("bool"))
-    trusted_proxies: int | TrustedNetworks = _option(
-        0,
-        check=checks.trusted_proxies,
-        text=Text(
-            "proxies",
-            help="proxies in front whose X-Forwarded-For counts: how many (the client is the "
-            "entry that many from the right), or their addresses and CIDR ranges, "
-            "comma-separated",
-        ),
+    setup_timeout_s: float = option(
+        Defaults.DEFAULT_SETUP_TIMEOUT_S, check=checks.seconds(), text=Text("float")
     )
-    max_topics: int | None = _option(DEFAULT_MAX_TOPICS, check=checks.limit, text=_INT_OR_NONE)
-    max_partitions: int | None = _option(
-        DEFAULT_MAX_PARTITIONS, check=checks.limit, text=_INT_OR_NONE
+    max_streams: int | None = option(None, check=checks.limit, text=INT_OR_NONE)
+    max_streams_per_client: int | None = option(None, check=checks.limit, text=INT_OR_NONE)
+    count_private_clients: bool = option(True, check=checks.switch, text=Text("bool"))
+    trusted_proxies: int | TrustedNetworks = option(
+        0, check=checks.trusted_proxies, text=forms.TRUSTED_PROXIES
     )
-    max_last_event_id_bytes: int | None = _option(
-        DEFAULT_MAX_LAST_EVENT_ID_BYTES, check=checks.limit, text=_INT_OR_NONE
+    max_topics: int | None = option(
+        Defaults.DEFAULT_MAX_TOPICS, check=checks.limit, text=INT_OR_NONE
     )
-    max_stream_lifetime_s: float | None = _option(
-        None, check=checks.seconds(optional=True), text=_FLOAT_OR_NONE
+    max_partitions: int | None = option(
+        Defaults.DEFAULT_MAX_PARTITIONS, check=checks.limit, text=INT_OR_NONE
     )
-    lifetime_jitter: float = _option(
-        DEFAULT_LIFETIME_JITTER, check=checks.fraction, text=Text("float")
+    max_last_event_id_bytes: int | None = option(
+        Defaults.DEFAULT_MAX_LAST_EVENT_ID_BYTES, check=checks.limit, text=INT_OR_NONE
     )
-    reconnect_spread_ms: int = _option(
-        DEFAULT_RECONNECT_SPREAD_MS, check=checks.integer(0), text=Text("int")
+    max_stream_lifetime_s: float | None = option(
+        None, check=checks.seconds(optional=True), text=FLOAT_OR_NONE
     )
-    max_blocked_s: float | None = _option(
-        DEFAULT_MAX_BLOCKED_S, check=checks.seconds(optional=True), text=_FLOAT_OR_NONE
+    lifetime_jitter: float = option(
+        Defaults.DEFAULT_LIFETIME_JITTER, check=checks.fraction, text=Text("float")
     )
-    broker_outage_timeout_s: float = _option(
-        DEFAULT_BROKER_OUTAGE_TIMEOUT_S, check=checks.seconds(), text=Text("float")
+    reconnect_spread_ms: int = option(
+        Defaults.DEFAULT_RECONNECT_SPREAD_MS, check=checks.integer(0), text=Text("int")
     )
-    cors_origins: CorsOrigins = _option(
-        DEFAULT_CORS_ORIGINS,
-        check=checks.cors_origins,
-        text=Text(
-            "origins",
-            help="origins whose pages may read streams (CORS), comma-separated, or '*' for "
-            "any (without credentials); default: none",
-        ),
+    max_blocked_s: float | None = option(
+        Defaults.DEFAULT_MAX_BLOCKED_S, check=checks.seconds(optional=True), text=FLOAT_OR_NONE
     )
-    allow_filters: bool = _option(DEFAULT_ALLOW_FILTERS, check=checks.switch, text=Text("bool"))
-    max_filter_length: int | None = _option(
-        DEFAULT_MAX_FILTER_LENGTH, check=checks.limit, text=_INT_OR_NONE
+    broker_outage_timeout_s: float = option(
+        Defaults.DEFAULT_BROKER_OUTAGE_TIMEOUT_S, check=checks.seconds(), text=Text("float")
     )
-    progress_interval_s: float | None = _option(
-        DEFAULT_PROGRESS_INTERVAL_S, check=checks.seconds(optional=True), text=_FLOAT_OR_NONE
+    cors_origins: CorsOrigins = option(
+        Defaults.DEFAULT_CORS_ORIGINS, check=checks.cors_origins, text=forms.CORS_ORIGINS
     )
-    shared_tail: bool = _option(DEFAULT_SHARED_TAIL, check=checks.switch, text=Text("bool"))
-    tail_linger_s: float = _option(
-        DEFAULT_TAIL_LINGER_S, check=checks.seconds(), text=Text("float")
+    allow_filters: bool = option(
+        Defaults.DEFAULT_ALLOW_FILTERS, check=checks.switch, text=Text("bool")
     )
-    tail_batch_interval_ms: int = _option(
-        DEFAULT_TAIL_BATCH_INTERVAL_MS, check=checks.integer(0), text=Text("int")
+    max_filter_length: int | None = option(
+        Defaults.DEFAULT_MAX_FILTER_LENGTH, check=checks.limit, text=INT_OR_NONE
     )
-    tail_ring_events: int = _option(
-        DEFAULT_TAIL_RING_EVENTS, check=checks.integer(1), text=Text("int")
+    progress_interval_s: float | None = option(
+        Defaults.DEFAULT_PROGRESS_INTERVAL_S,
+        check=checks.seconds(optional=True),
+        text=FLOAT_OR_NONE,
     )
-    tail_ring_bytes: int = _option(
-        DEFAULT_TAIL_RING_BYTES, check=checks.integer(1024), text=Text("int")
+    shared_tail: bool = option(Defaults.DEFAULT_SHARED_TAIL, check=checks.switch, text=Text("bool"))
+    tail_linger_s: float = option(
+        Defaults.DEFAULT_TAIL_LINGER_S, check=checks.seconds(), text=Text("float")
     )
-    tail_ring_age_s: float = _option(
-        DEFAULT_TAIL_RING_AGE_S, check=checks.seconds(), text=Text("float")
+    tail_batch_interval_ms: int = option(
+        Defaults.DEFAULT_TAIL_BATCH_INTERVAL_MS, check=checks.integer(0), text=Text("int")
     )
-    max_private_consumers: int | None = _option(
-        DEFAULT_MAX_PRIVATE_CONSUMERS, check=checks.limit, text=_INT_OR_NONE
+    tail_ring_events: int = option(
+        Defaults.DEFAULT_TAIL_RING_EVENTS, check=checks.integer(1), text=Text("int")
     )
-    max_hubs: int | None = _option(DEFAULT_MAX_HUBS, check=checks.limit, text=_INT_OR_NONE)
+    tail_ring_bytes: int = option(
+        Defaults.DEFAULT_TAIL_RING_BYTES, check=checks.integer(1024), text=Text("int")
+    )
+    tail_ring_age_s: float = option(
+        Defaults.DEFAULT_TAIL_RING_AGE_S, check=checks.seconds(), text=Text("float")
+    )
+    max_private_consumers: int | None = option(
+        Defaults.DEFAULT_MAX_PRIVATE_CONSUMERS, check=checks.limit, text=INT_OR_NONE
+    )
+    max_hubs: int | None = option(Defaults.DEFAULT_MAX_HUBS, check=checks.limit, text=INT_OR_NONE)
     # The jwt_* values are checked together (they only mean something with jwt_keys), by
-    # _validate_tokens; only the switches are checked alone.
-    jwt_keys: Any = _option(
-        None,
-        text=Text(
-            "key",
-            aliases=("--jwt-key", "--jwt-jwks"),
-            help="subscriber tokens: a JWKS URL (https://…), or a file holding a PEM public "
-            "key, a JWKS or an HS secret; an inline HS secret only in KAFKASSE_JWT_KEYS, never "
-            "on a command line; one key source (a JWKS holds many); default: no tokens",
-        ),
-    )
-    jwt_algorithms: Sequence[str] | None = _option(
-        None,
-        text=Text(
-            "list",
-            optional=True,
-            help="accepted token algorithms, comma-separated (e.g. RS256); default: those of "
-            "the configured keys' kinds, never none",
-        ),
-    )
-    jwt_audience: str | Sequence[str] | None = _option(
-        None,
-        text=Text(
-            "list",
-            optional=True,
-            help="required token audience (aud), comma-separated for several; default: not checked",
-        ),
-    )
-    jwt_issuer: str | None = _option(None, text=Text("str", optional=True))
-    jwt_topics_claim: str = _option(DEFAULT_JWT_TOPICS_CLAIM, text=Text("str"))
-    jwt_required: bool | None = _option(None, check=checks.switch_or_none, text=Text("bool"))
-    jwt_cookie_name: str = _option(DEFAULT_JWT_COOKIE_NAME, text=Text("str"))
-    jwt_allow_query_token: bool = _option(False, check=checks.switch, text=Text("bool"))
-    schema_registry: str | Mapping[str, Any] | None = _option(
-        None,
-        text=Text(
-            "str",
-            optional=True,
-            help="URL of a Confluent-compatible schema registry: Avro, Protobuf and JSON "
-            "Schema records are decoded into JSON (the registry extra); user, password and "
-            "ca_file go in the config file's schema_registry table; default: none",
-        ),
-    )
-
-    def _take_auto_offset_reset(self) -> None:
-        """kafka_config's ``auto_offset_reset`` says where to go when the next offset is gone:
-        that is ``resume_policy.too_old`` here (kafka-python itself never resets: it would
-        do it silently). It fills in the default; a different explicit ``too_old`` is an error.
-        """
-        from ._kafka_config import AUTO_OFFSET_RESET_ACTIONS as actions
-        from ._kafka_config import translate
-
-        translated = translate(self.kafka_config)  # a mistyped key fails here, not per request
-        if "auto_offset_reset" not in translated:
-            return
-        value = translated["auto_offset_reset"]
-        action = actions.get(value) if isinstance(value, str) else None
-        if action is None:
-            raise ConfigurationError(
-                f"kafka_config: auto_offset_reset must be one of {', '.join(actions)}"
-            )
-        too_old = self.resume_policy.too_old
-        if too_old == action:
-            return
-        if too_old != ResumePolicy.too_old:
-            raise ConfigurationError(
-                f"kafka_config auto_offset_reset={value!r} and resume_policy.too_old="
-                f"{too_old!r} disagree; set resume_policy only"
-            )
-        policy = dataclasses.replace(self.resume_policy, too_old=action)
-        object.__setattr__(self, "resume_policy", policy)
+    # _options/rules.py (token_settings); only the switches are checked alone.
+    jwt_keys: Any = option(None, text=forms.JWT_KEYS)
+    jwt_algorithms: Sequence[str] | None = option(None, text=forms.JWT_ALGORITHMS)
+    jwt_audience: str | Sequence[str] | None = option(None, text=forms.JWT_AUDIENCE)
+    jwt_issuer: str | None = option(None, text=Text("str", optional=True))
+    jwt_topics_claim: str = option(Defaults.DEFAULT_JWT_TOPICS_CLAIM, text=Text("str"))
+    jwt_required: bool | None = option(None, check=checks.switch_or_none, text=Text("bool"))
+    jwt_cookie_name: str = option(Defaults.DEFAULT_JWT_COOKIE_NAME, text=Text("str"))
+    jwt_allow_query_token: bool = option(False, check=checks.switch, text=Text("bool"))
+    schema_registry: str | Mapping[str, Any] | None = option(None, text=forms.SCHEMA_REGISTRY)
 
     def __post_init__(self) -> None:
-        """Each field's own check (declared with it, see :func:`_option`), then the checks
-        that involve several fields."""
+        """Each field's own check (declared with it), then the rules that involve several
+        fields (:mod:`~kafkasse_wsgi._options.rules`)."""
         for name, check in _CHECKS:
             value = getattr(self, name)
             checked = check(name, value)
             if checked is not value:
                 object.__setattr__(self, name, checked)
-        self._take_auto_offset_reset()
-        self._take_id_mode()
-        self._validate_tokens()
-        self._take_schema_registry()
-
-    def _take_id_mode(self) -> None:
-        if self.use_timestamp_for_id and self.id_mode == "cursor":
-            raise ConfigurationError(
-                "use_timestamp_for_id=True asks for timestamp ids, id_mode='cursor' for "
-                "cursor ids: set one of them"
-            )
-        if self.use_timestamp_for_id or self.id_mode == "timestamp":
-            # Two spellings of one mode: both read the same afterwards.
-            object.__setattr__(self, "id_mode", "timestamp")
-            object.__setattr__(self, "use_timestamp_for_id", True)
-
-    def _take_schema_registry(self) -> None:
-        """The registry's deserializer becomes the deserializer (the process's one for this
-        registry, so hubs stay shared), unless the application set its own. Nothing is
-        fetched here: a request never waits on the registry before its stream."""
-        if self.schema_registry is None:
-            if getattr(self.deserializer, "is_schema_registry", False):
-                object.__setattr__(self, "deserializer", None)  # replace(schema_registry=None)
-            return
-        from ._extras import MissingExtraError
-        from .schema_registry import deserializer_for
-
-        try:
-            deserializer = deserializer_for(self.schema_registry)
-        except MissingExtraError as missing:  # a setting that cannot work: fails at start-up
-            raise ConfigurationError(str(missing)) from None
-        object.__setattr__(self, "schema_registry", deserializer.config)
-        if self.deserializer is None or getattr(self.deserializer, "is_schema_registry", False):
-            object.__setattr__(self, "deserializer", deserializer)
-
-    def _validate_tokens(self) -> None:
-        """Build the key set once (``replace()`` then reuses it) and check the jwt options."""
-        tokens_configured = self.jwt_keys is not None or any(
-            getattr(self, name) is not None
-            for name in ("jwt_algorithms", "jwt_audience", "jwt_issuer")
-        )
-        if not tokens_configured:
-            if self.jwt_required:
-                raise ConfigurationError("jwt_required needs jwt_keys to verify tokens with")
-            object.__setattr__(self, "jwt_required", False)
-            return
-        from . import tokens
-
-        if self.jwt_keys is None:
-            raise ConfigurationError("jwt_algorithms, jwt_audience and jwt_issuer need jwt_keys")
-        if not isinstance(self.jwt_keys, tokens.KeySet):
-            object.__setattr__(self, "jwt_keys", tokens.KeySet(self.jwt_keys))
-        if self.jwt_required is None:
-            object.__setattr__(self, "jwt_required", True)
-        algorithms = self.jwt_algorithms
-        if algorithms is not None:
-            if isinstance(algorithms, str):
-                algorithms = [a.strip() for a in algorithms.split(",") if a.strip()]
-            algorithms = tuple(algorithms)
-            unknown = [a for a in algorithms if a not in tokens.KNOWN_ALGORITHMS]
-            if unknown or not algorithms:
-                raise ConfigurationError(
-                    f"jwt_algorithms: not accepted: {', '.join(map(repr, unknown)) or 'empty'}; "
-                    f"known: {', '.join(sorted(tokens.KNOWN_ALGORITHMS))} (never 'none')"
-                )
-            object.__setattr__(self, "jwt_algorithms", algorithms)
-        audience = self.jwt_audience
-        if audience is not None:
-            if isinstance(audience, str):
-                audience = [audience]
-            audience = tuple(audience)
-            if not audience or not all(isinstance(a, str) and a for a in audience):
-                raise ConfigurationError("jwt_audience must be a string or a list of strings")
-            object.__setattr__(self, "jwt_audience", audience)
-        if self.jwt_issuer is not None and not (
-            isinstance(self.jwt_issuer, str) and self.jwt_issuer
-        ):
-            raise ConfigurationError("jwt_issuer must be a non-empty string")
-        if not tokens.is_topics_claim_name(self.jwt_topics_claim):
-            raise ConfigurationError("jwt_topics_claim must be a claim name")
-        if not tokens.is_cookie_name(self.jwt_cookie_name):
-            raise ConfigurationError("jwt_cookie_name must be a cookie name (RFC 6265 token)")
+        for rule in RULES:
+            for name, value in rule(self).items():
+                object.__setattr__(self, name, value)
 
     @property
     def token_verifier(self) -> Any:
@@ -660,10 +370,7 @@ class Options:
             raise ConfigurationError(
                 f"options must be an Options, a mapping or None, got {type(options).__name__}"
             )
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ConfigurationError(f"unknown option(s): {', '.join(unknown)}{_hint(unknown)}")
+        check_names(options, [field.name for field in dataclasses.fields(cls)])
         return cls(**options)
 
     def replace(self, **changes: Any) -> Options:
@@ -674,13 +381,7 @@ class Options:
     ) -> None:
         """Call ``kafka_event_handlers[event]`` if set; a hook observes, so if it raises that
         is logged and the stream goes on."""
-        handler = self.kafka_event_handlers.get(event)
-        if handler is None:
-            return
-        try:
-            handler(*args)
-        except Exception:
-            log.warning("kafka_event_handlers[%r] raised", event, exc_info=True)
+        call_hook(self.kafka_event_handlers, event, log, *args)
 
     def is_topic_allowed(self, topic: str, environ: WSGIEnvironment) -> bool:
         allowed = self.allowed_topics
@@ -689,23 +390,6 @@ class Options:
         if callable(allowed):
             return bool(allowed(environ, topic))
         return topic in allowed
-
-
-def _hint(unknown: Sequence[str]) -> str:
-    """``; did you mean allowed_topics?`` for near misses (``alowed_topics``, the Node
-    original's ``allowedTopics``), naming each one when there are several."""
-    known = [field.name for field in dataclasses.fields(Options)]
-    guesses = {}
-    for name in unknown:
-        snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
-        close = difflib.get_close_matches(snake, known, n=1, cutoff=0.75)
-        if close:
-            guesses[name] = close[0]
-    if not guesses:
-        return ""
-    if len(unknown) == 1:
-        return f"; did you mean {guesses[unknown[0]]}?"
-    return "; did you mean " + ", ".join(f"{g} for {n}" for n, g in guesses.items()) + "?"
 
 
 #: Each field's check, in field order (a check returns the value, normalised).

@@ -1,22 +1,49 @@
-"""The checks the fields of :class:`~kafkasse_wsgi.options.Options` declare (integers,
-seconds, switches, topic lists, CORS origins, trusted proxies...). Each takes
-``(name, value)``, returns the value normalised and raises
+"""How a field of :class:`~kafkasse_wsgi.options.Options` is declared: :func:`option` puts
+its check and its text form (:class:`~kafkasse_wsgi._options.text.Text`) beside it, and the
+checks it may name are here (integers, seconds, switches, topic lists, CORS origins, trusted
+proxies...). Each check takes ``(name, value)``, returns the value normalised and raises
 :class:`~kafkasse_wsgi.errors.ConfigurationError` naming the option.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from ipaddress import ip_network
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from .options import Check, TrustedNetworks
+    from ..options import TrustedNetworks
+    from .text import Text
+
+#: A field's check: ``(name, value) -> value``, normalised (a comma string split, a mapping
+#: made a ``ResumePolicy``...); raises :class:`ConfigurationError` naming the option.
+Check = Callable[[str, Any], Any]
+
+
+def option(
+    default: Any = dataclasses.MISSING,
+    *,
+    factory: Callable[[], Any] | None = None,
+    check: Check | None = None,
+    text: Text | None = None,
+) -> Any:
+    """A field of :class:`~kafkasse_wsgi.options.Options` with its check and its text form
+    declared beside it."""
+    metadata: dict[str, Any] = {}
+    if check is not None:
+        metadata["check"] = check
+    if text is not None:
+        metadata["text"] = text
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
 
 #: An origin as browsers send it: scheme://host[:port], no path, no trailing slash.
 _ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s?#]+")
