@@ -25,7 +25,7 @@ from . import baseline, data, fairness, memory, profile, registry, streams, tail
 from .procs import ROOT, Gunicorn, raise_nofile
 
 SECTIONS = ("client", "a", "b", "profile", "c", "g", "d", "e", "f", "h", "i", "j", "k")
-TAIL_PARTS = ("latency", "fanout", "idle", "capacity")
+TAIL_PARTS = ("latency", "fanout", "wide", "idle", "capacity")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -313,6 +313,35 @@ def tail_table(i: dict[str, Any]) -> list[str]:
                 f"ceiling {_n(ceiling)} ev/s (static server, same streams)",
             )
         )
+    wide = i.get("wide", {}).get("shared")
+    if wide:
+        row = i["wide"]
+        name = f"{row['clients']:,} cl @ {row['rate']:,.0f} ev/s"
+        ceiling = row.get("client_ceiling", {}).get("eps")
+        none = "- (a consumer each)"
+        rows += [
+            (
+                f"{name}: delivered",
+                none,
+                f"{100 * wide['delivered_fraction']:.1f}%",
+                "",
+                _target("100%", wide["delivered_fraction"] == 1.0),
+            ),
+            (
+                f"{name}: p99 produce→client",
+                none,
+                _ms(wide["p99_ms"]),
+                "",
+                _target("< 500 ms", wide["p99_ms"] is not None and wide["p99_ms"] < 500.0),
+            ),
+            (
+                f"{name}: p50 / worker cpu",
+                none,
+                f"{_ms(wide['p50_ms'])} / {wide['worker_cpu']:.2f}",
+                "",
+                f"load average {wide['loadavg']:.1f}; client ceiling {_n(ceiling)} ev/s",
+            ),
+        ]
     idle = i.get("idle", {})
     ps, sh = idle.get("per-stream"), idle.get("shared")
     if ps and sh:

@@ -6,7 +6,8 @@ fresh gunicorn server with one gevent worker per run: ``shared`` (default option
 
 1. ``latency``  — 100 clients at the tail, 1,000 ev/s over 3 partitions: % delivered, p99
    produce → client;
-2. ``fanout``   — 1,000 clients at 100 ev/s: the same figures;
+2. ``fanout``   — 1,000 clients at 100 ev/s: the same figures; ``wide``: 10,000 clients at
+   2 ev/s, shared only;
 3. ``idle``     — 10,000 idle clients: RSS per client, the worker's broker connections, time to
    open them all, idle CPU over 20 s. Per-stream at 500 clients only (each would hold a
    consumer and a broker connection); its per-client figures are what it is compared by;
@@ -56,6 +57,10 @@ MODES = ("per-stream", "shared")
 #: of the drain, with this p99 and no stream error.
 KEPT_UP_DELIVERED = 0.99
 KEPT_UP_P99_MS = 1000.0
+#: The wide fan-out (issue 19): this many clients at this rate, shared only (one consumer
+#: per stream for each of them is what the shared tail is there to avoid).
+WIDE_CLIENTS = 10_000
+WIDE_RATE = 2.0
 #: Streams a client opens at a time.
 CONNECT_CONCURRENCY = 100
 
@@ -90,7 +95,11 @@ class Plan:
     @classmethod
     def full(cls) -> Plan:
         return cls(
-            latency={"latency": (100, 1000.0), "fanout": (1000, 100.0)},
+            latency={
+                "latency": (100, 1000.0),
+                "fanout": (1000, 100.0),
+                "wide": (WIDE_CLIENTS, WIDE_RATE),
+            },
             duration_s=8.0,
             idle_shared=10_000,
             idle_per_stream=500,
@@ -109,7 +118,7 @@ class Plan:
     @classmethod
     def quick(cls) -> Plan:
         return cls(
-            latency={"latency": (5, 50.0), "fanout": (10, 20.0)},
+            latency={"latency": (5, 50.0), "fanout": (10, 20.0), "wide": (20, WIDE_RATE)},
             duration_s=1.0,
             idle_shared=50,
             idle_per_stream=10,
@@ -404,7 +413,8 @@ def run(
                 clients, message_bytes, processes, 1, plan.ceiling_s
             )
             # The profiled run comes after, apart: py-spy pauses the worker to sample it.
-            runs = [*MODES, "shared_profiled"] if profile else MODES
+            modes = ("shared",) if part == "wide" else MODES  # 10,000 consumers: no
+            runs = [*modes, "shared_profiled"] if profile else modes
             for mode in runs:
                 profile_to = log_dir / f"profile-i-{part}.txt"
                 row[mode] = r = tail(
