@@ -52,34 +52,13 @@ from ._queued_source import QueuedSource, Stalled
 from ._replay import ReplayEnd
 from ._sse import encode_chunk, format_id, format_id_text, format_json_text, format_message
 from ._start_offsets import apply_resume_policy
+from ._stopping import stop_then
 from ._stream_queue import StreamQueue
 from .errors import (
     DeserializationError,
     FilterError,
 )
 from .options import Options
-
-#: Seconds ``stop()`` waits for the pump to end after killing it.
-STOP_TIMEOUT_S = 5.0
-
-
-def stop_then(greenlet: gevent.Greenlet | None, then: Callable[[], None]) -> None:
-    """Kill ``greenlet`` (waiting up to ``STOP_TIMEOUT_S``) and run ``then`` once it is dead:
-    now, or when it ends. A user's hook may hold a greenlet past the kill (a bare
-    ``except:`` around a retry): what it still uses, its consumer, stays open until then."""
-    if greenlet is None or greenlet.dead or greenlet is gevent.getcurrent():
-        then()
-        return
-    greenlet.kill(block=True, timeout=STOP_TIMEOUT_S)
-    if greenlet.dead:
-        then()
-    else:
-        logging.getLogger(__name__).warning(
-            "%r outlived its kill by %gs; its consumer closes once it ends",
-            greenlet,
-            STOP_TIMEOUT_S,
-        )
-        greenlet.link(lambda _dead: then())
 
 
 class _PartlyProcessed(Exception):

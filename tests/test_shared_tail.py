@@ -42,7 +42,7 @@ from kafka import KafkaProducer
 
 from kafkasse_wsgi import Options
 from kafkasse_wsgi._kafka_config import consumer_config
-from kafkasse_wsgi._pump import STOP_TIMEOUT_S
+from kafkasse_wsgi._stopping import STOP_TIMEOUT_S
 from tests.support.chaos_proxy import ChaosProxy
 from tests.support.clients import SSEReader, parse_block, payloads_of
 from tests.support.kafka import KafkaHelper, unique_topic

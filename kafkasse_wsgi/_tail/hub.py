@@ -50,9 +50,9 @@ from .._message import (
     serialize_message,
 )
 from .._processing_slot import call_with_slot_lent, processing_slot
-from .._pump import stop_then
 from .._queued_source import end_for
 from .._start_offsets import resolve_start_positions
+from .._stopping import stop_then
 from ..errors import (
     DeserializationError,
     KafkaSSEError,
@@ -360,7 +360,7 @@ class TopicHub:
             self._reported_bytes = 0
 
     def _close_consumer(self) -> None:
-        """Once the polling greenlet is dead (see :func:`~kafkasse_wsgi._pump.stop_then`)."""
+        """Once the polling greenlet is dead (see :func:`~kafkasse_wsgi._stopping.stop_then`)."""
         if self._watched is not None:
             self._watched.remove_listener(self._on_metadata)
             self._watched = None
