@@ -10,6 +10,8 @@ to say travels through the queue (:mod:`~kafkasse_wsgi._protocol`): byte chunks,
 :class:`~kafkasse_wsgi._protocol.Reset` when Kafka deleted data the stream had not read yet,
 then one :class:`~kafkasse_wsgi._protocol.End` (with the error that ended the stream, if
 any). A client that takes nothing for ``max_blocked_s`` ends the pump quietly, ``stalled``.
+
+How a record becomes its event's data is :mod:`~kafkasse_wsgi._event_data`'s.
 """
 
 from __future__ import annotations
@@ -29,22 +31,12 @@ from ._batching import records_fitting
 from ._broker_health import BrokerContact, lag_of
 from ._consumer import (
     close_quietly,
-    cluster_id_of,
     end_offsets_of,
     partitions_to_join,
 )
-from ._filters import EventFilter, FilterEvaluationError, take_turn
+from ._event_data import RecordConverter
+from ._filters import EventFilter
 from ._kafka_internals import metadata_of
-from ._message import (
-    KafkaMessage,
-    default_deserializer,
-    default_event_data,
-    deserialize,
-    direct_of,
-    kafka_meta_of,
-    parse_value,
-    serialize_message,
-)
 from ._positions import Positions
 from ._processing_slot import Slot
 from ._protocol import End, IdProgress, Reset, StreamStats
@@ -56,7 +48,6 @@ from ._stopping import stop_then
 from ._stream_queue import StreamQueue
 from .errors import (
     DeserializationError,
-    FilterError,
 )
 from .options import Options
 
@@ -115,33 +106,12 @@ class Pump(QueuedSource):
         self._metadata_changed = True
         self._watched: Any = None  # the metadata cache we listen to
         self._replay = replay
-        self._deserializer = options.deserializer or default_deserializer
-        self._filterer = options.filterer
-        self._on_message: Callable[[KafkaMessage], Any] | None = options.kafka_event_handlers.get(
-            "message"
-        )
-        # Without hooks that could change a message, the value's JSON text is reused as is.
-        fast = (
-            options.deserializer is None and options.filterer is None and self._on_message is None
-        )
-        self._convert: Callable[[Any], str | None]
-        if not fast:
-            self._convert = self._custom_event_data
-        elif event_filter is not None:
-            self._convert = self._filtered_event_data
-        else:
-            self._convert = default_event_data
-        # A deserializer that makes the event's text itself (the schema registry's), when no
-        # hook or filter needs a KafkaMessage: no second dump.
-        self._direct = direct_of(options.deserializer)
-        hooks = (options.filterer, self._on_message, event_filter)
-        if self._direct is not None and hooks == (None, None, None):
-            self._convert = self._direct_event_data
-        # Filter results are shared between the streams of the process that read the same
-        # record on the same cluster (the fast path only: the event is the record's).
-        self._cluster = cluster_id_of(consumer) if fast else None
         self._greenlet: gevent.Greenlet | None = None
         self._slot = Slot()
+        # A record's event data, ``None`` when dropped (its way chosen once: _event_data.py).
+        self._convert = RecordConverter(
+            options, event_filter, consumer, self._slot, stats, log
+        ).convert
         # An event is at least as long as its id (every partition's position), known now.
         self._max_records = self._records_fitting(len(positions.event_id()) if self._sse else 0)
         #: ``hand_off`` said yes: the pump ended without an end, for another source.
@@ -405,86 +375,3 @@ class Pump(QueuedSource):
             self._consumer.pause(TopicPartition(topic, partition))
         except Exception:  # an optimisation only: its records are refused anyway
             self._log.debug("pausing %s/%d failed", topic, partition, exc_info=True)
-
-    def _passes_filter(self, event: Any, event_bytes: int | None = None) -> bool:
-        """The request's ``?filter=`` on one decoded event; one that raises is dropped."""
-        assert self._event_filter is not None
-        try:
-            keep = self._event_filter.matches(event, event_bytes)
-        except FilterEvaluationError as exc:
-            self._stats.filter_errors += 1
-            self._log.debug("filter raised on an event, skipping it: %s", exc)
-            keep = False
-        take_turn(self._slot.lent)  # the slot is lent out while the others run
-        if not keep:
-            self._stats.events_filtered += 1
-        return keep
-
-    def _filtered_event_data(self, record: Any) -> str | None:
-        """:func:`default_event_data` for the events the request's filter passes.
-
-        The filter sees the value with ``_kafka``; a passing event's data is still its own
-        JSON text with ``_kafka`` appended (no re-serialisation).
-        """
-        event_filter = self._event_filter
-        assert event_filter is not None
-        key = None
-        if self._cluster is not None:
-            key = (self._cluster, record.topic, record.partition, record.offset, record.timestamp)
-            known = event_filter.known(key)
-            if known is False:  # another stream evaluated it: not even decoded here
-                self._stats.events_filtered += 1
-                return None
-            if known:
-                return default_event_data(record)
-        # Parsed for the filter only (no text kept): most events are dropped here, and one
-        # that passes is made the fast path's way, its own text with _kafka appended.
-        message = parse_value(record)
-        if event_filter.sees_kafka_meta and isinstance(message, dict):
-            message["_kafka"] = kafka_meta_of(record)  # ours replaces theirs, as on the way out
-        passed = self._passes_filter(message, len(record.value or b""))
-        if key is not None:
-            event_filter.remember(key, passed)
-        return default_event_data(record) if passed else None
-
-    def _direct_event_data(self, record: Any) -> str | None:
-        """The deserializer's own text of the event; the slot is lent while it would wait
-        (a schema to fetch from a registry that may take its time)."""
-        direct = self._direct
-        assert direct is not None
-        if direct.ready(record):
-            return direct.event_data(record)
-        with self._slot.lent():
-            return direct.event_data(record)
-
-    def _custom_event_data(self, record: Any) -> str | None:
-        """Event data through the user's hooks; ``None`` when the filterer drops it.
-
-        The hooks run with the processing slot lent out: one that waits (on a service, a
-        database) lets the other streams work meanwhile.
-        """
-        with self._slot.lent():
-            return self._through_hooks(record)
-
-    def _through_hooks(self, record: Any) -> str | None:
-        kafka_message = KafkaMessage.from_record(record)
-        if self._on_message is not None:
-            try:
-                self._on_message(kafka_message)
-            except Exception:  # a hook observes; like the other hooks, it can't end a stream
-                self._log.warning("kafka_event_handlers['message'] raised", exc_info=True)
-        kafka_message = deserialize(self._deserializer, kafka_message)
-        if self._filterer is not None:
-            try:
-                keep = self._filterer(kafka_message)
-            except Exception as exc:
-                self._log.warning("filterer raised on %r: %r", kafka_message, exc)
-                # Its text is the application's (a query, a credential): the log's, not the
-                # client's.
-                raise FilterError("the filterer failed on this message") from exc
-            if not keep:
-                self._stats.events_filtered += 1
-                return None
-        if self._event_filter is not None and not self._passes_filter(kafka_message.message):
-            return None
-        return serialize_message(kafka_message.message)
