@@ -11,13 +11,13 @@ to say travels through the queue (:mod:`~kafkasse_wsgi._protocol`): byte chunks,
 then one :class:`~kafkasse_wsgi._protocol.End` (with the error that ended the stream, if
 any). A client that takes nothing for ``max_blocked_s`` ends the pump quietly, ``stalled``.
 
-How a record becomes its event's data is :mod:`~kafkasse_wsgi._event_data`'s.
+How a record becomes its event's data is :mod:`~kafkasse_wsgi._event_data`'s; what changes
+when the topics change under the stream, :mod:`~kafkasse_wsgi._mid_stream_changes`'s.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,29 +26,22 @@ from kafka import TopicPartition
 from kafka import errors as kafka_errors
 
 from . import metrics
-from ._assignments import Assignment, StartPosition
 from ._batching import records_fitting
 from ._broker_health import BrokerContact, lag_of
-from ._consumer import (
-    close_quietly,
-    end_offsets_of,
-    partitions_to_join,
-)
+from ._consumer import close_quietly, end_offsets_of
 from ._event_data import RecordConverter
 from ._filters import EventFilter
 from ._kafka_internals import metadata_of
+from ._mid_stream_changes import continue_in_range, join_added_partitions
 from ._positions import Positions
 from ._processing_slot import Slot
-from ._protocol import End, IdProgress, Reset, StreamStats
+from ._protocol import End, IdProgress, StreamStats
 from ._queued_source import QueuedSource, Stalled
 from ._replay import ReplayEnd
 from ._sse import encode_chunk, format_id, format_id_text, format_json_text, format_message
-from ._start_offsets import apply_resume_policy
 from ._stopping import stop_then
 from ._stream_queue import StreamQueue
-from .errors import (
-    DeserializationError,
-)
+from .errors import DeserializationError
 from .options import Options
 
 
@@ -170,7 +163,7 @@ class Pump(QueuedSource):
                     self.handed_off = True
                     return
                 if self._metadata_changed:
-                    self._assign_added_partitions()
+                    self._join_added_partitions()
                 try:
                     # First what is already fetched, in a processing slot (never blocks) ...
                     with self._slot:
@@ -189,7 +182,11 @@ class Pump(QueuedSource):
                 except kafka_errors.OffsetOutOfRangeError as exc:
                     # auto_offset_reset is "none" (_kafka_config.py): kafka-python tells us
                     # instead of moving the consumer silently.
-                    self._continue_in_range(exc.args[0])
+                    reset = continue_in_range(
+                        consumer, exc.args[0], self._positions, options.resume_policy, self._log
+                    )
+                    if reset is not None:
+                        self._put(reset)
                     continue
                 contact.after_poll(bool(batches))
                 if chunk:
@@ -241,62 +238,12 @@ class Pump(QueuedSource):
     def _records_fitting(self, bytes_per_record: float) -> int:
         return records_fitting(self._options, bytes_per_record)
 
-    def _assign_added_partitions(self) -> None:
-        """Partitions added to a topic the stream reads whole join it from their first offset.
-
-        Looked at after each metadata refresh (``metadata_max_age_ms``, see _kafka_config.py).
-        ``assign`` keeps the positions of the partitions already assigned; ids name the new
-        ones from now on, so a resume continues them too. A partition without a leader yet
-        waits for the next refresh, asked for at once.
-        """
+    def _join_added_partitions(self) -> None:
+        """After a metadata refresh: partitions added to the topics read whole join."""
         self._metadata_changed = False
-        consumer = self._consumer
-        added = partitions_to_join(consumer, self._growing_topics)
-        if not added:
-            return
-        assigned = consumer.assignment()
-        first = consumer.beginning_offsets(added)
-        consumer.assign([*assigned, *added])
-        for tp in added:
-            consumer.seek(tp, first[tp])
-            # timestamp 0: from the start of its log, a resume by time starts there too.
-            start = StartPosition(tp.topic, tp.partition, first[tp], "added", timestamp=0)
-            self._positions.add(start)
-            if self._replay is not None:
-                self._replay.add(start)
-        self._log.info(
-            "partitions added to the topic join the stream: %s",
-            ", ".join(f"{tp.topic}/{tp.partition}@{first[tp]}" for tp in added),
+        join_added_partitions(
+            self._consumer, self._growing_topics, self._positions, self._replay, self._log
         )
-
-    def _continue_in_range(self, out_of_range: dict[Any, int]) -> None:
-        """Kafka no longer holds these partitions' next offsets: apply ``resume_policy``.
-
-        Retention or ``delete_records`` removed data the stream had not read yet (too old),
-        or the log was truncated under it (too new). Each partition moves as the policy says
-        and the client gets a :class:`Reset` before the events from there; with ``error``
-        the stream ends, its id still naming the first offset not delivered.
-        """
-        consumer = self._consumer
-        partitions = list(out_of_range)
-        first = consumer.beginning_offsets(partitions)
-        end = consumer.end_offsets(partitions)
-        now_ms = int(time.time() * 1000)
-        moved = []
-        for tp, offset in out_of_range.items():
-            wanted = Assignment(tp.topic, tp.partition, offset=offset)
-            position = apply_resume_policy(
-                tp, wanted, first[tp], end[tp], self._options.resume_policy, self._log, now_ms
-            )
-            # In range again (a race with the deletion): the same offset, nothing to tell.
-            consumer.seek(tp, position.offset)
-            if position.source == "reset":
-                self._positions.move(
-                    tp.topic, tp.partition, position.offset, position.timestamp or 0
-                )
-                moved.append(position)
-        if moved:
-            self._put(Reset(moved, self._positions.event_id()))
 
     def _process(self, batches: dict[Any, list[Any]]) -> bytes:
         """Deserialize, filter and format one poll's records into one chunk of bytes."""
