@@ -11,7 +11,7 @@ own again.
 A hub is opened by its first client (under that request's setup timeout) and closed
 ``tail_linger_s`` after its last client left, so a client that reconnects at once finds
 it still there. It has no consumer group: like every consumer here it only assigns.
-Hubs are per process: under gunicorn each worker has its own.
+Requests find their hubs in the process's registry (:mod:`~kafkasse_wsgi._tail.registry`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import gevent
@@ -27,7 +28,6 @@ from kafka import errors as kafka_errors
 
 from .. import metrics
 from .._access import topics_not_available
-from .._admission import RETRY_AFTER_S
 from .._assignments import Assignment, StartPosition
 from .._batching import records_fitting
 from .._broker_health import BrokerContact, lag_of
@@ -40,7 +40,6 @@ from .._consumer import (
     open_consumer,
     partitions_to_join,
 )
-from .._kafka_config import translate
 from .._kafka_internals import has_broker_connection, metadata_of
 from .._message import (
     KafkaMessage,
@@ -58,7 +57,6 @@ from ..errors import (
     KafkaSSEError,
     KafkaStreamError,
     KafkaUnavailableError,
-    TooManyStreamsError,
 )
 from ..log import PACKAGE_LOGGER
 from ..options import Options
@@ -73,97 +71,18 @@ CLIENT_BATCH_COST_S = 20e-6
 #: Bytes a partition adds to an event's id, besides its topic's name.
 ID_BYTES_PER_PARTITION = 45
 
-_hubs: dict[tuple[Any, ...], TopicHub] = {}
-
-
-def _key(topic: str, options: Options) -> tuple[Any, ...]:
-    """What makes two requests' hubs the same: the topic, the Kafka connection, the
-    deserializer (the hub runs it for everyone) and the hub's own settings."""
-    return (
-        topic,
-        repr(sorted(translate(options.kafka_config).items())),
-        options.deserializer,
-        options.tail_ring_events,
-        options.tail_ring_bytes,
-        options.tail_ring_age_s,
-        options.tail_linger_s,
-        options.tail_batch_interval_ms,
-        options.broker_outage_timeout_s,
-        options.idle_delay_ms,
-        options.batch_size,
-        options.id_mode != "offset",  # whose start timestamps are its records' (_start_offsets.py)
-    )
-
-
-def attach(topic: str, options: Options) -> TopicHub:
-    """The hub of ``topic`` for these options, opened if there is none; the caller is one
-    of its clients until it calls :meth:`TopicHub.release`.
-
-    Opening (or waiting for another request opening it) blocks on Kafka: call it under the
-    request's setup timeout.
-
-    :raises KafkaSSEError: the topic does not exist, or Kafka did not answer.
-    """
-    key = _key(topic, options)
-    found = _hubs.get(key)
-    opening = found is None or found.closed
-    if opening:
-        _make_room(options.max_hubs)
-    hub = TopicHub(topic, options, key) if found is None or opening else found
-    if opening:
-        _hubs[key] = hub
-    hub.take()
-    try:
-        if opening:
-            hub.open()
-        else:
-            hub.wait_open()
-            hub.check_contact()
-    except BaseException:  # a refusal, or the request's setup timeout
-        hub.release()
-        raise
-    return hub
-
-
-def _make_room(max_hubs: int | None) -> None:
-    """Room for one more hub under ``max_hubs``: hubs lingering without clients close first.
-
-    :raises TooManyStreamsError: every hub has clients (503 with ``Retry-After``).
-    """
-    if max_hubs is None or len(_hubs) < max_hubs:
-        return
-    for idle in [hub for hub in _hubs.values() if hub.clients == 0]:
-        idle._shut(None)
-        if len(_hubs) < max_hubs:
-            return
-    raise TooManyStreamsError(
-        f"this server follows as many topics as it can (max_hubs {max_hubs}); try again later",
-        status=503,
-        retry_after_s=RETRY_AFTER_S,
-    )
-
-
-def describe_hubs() -> list[dict[str, Any]]:
-    """The hubs of this process, for the status page and tests."""
-    return [hub.describe() for hub in list(_hubs.values())]
-
-
-def close_all_hubs() -> None:
-    """Close every hub of this process now (its clients end with the error of a closed hub)."""
-    for hub in list(_hubs.values()):
-        hub.fail(KafkaUnavailableError("the shared tail was closed; reconnect"))
-
 
 class TopicHub:
     """One topic's shared consumer and ring (see the module doc).
 
-    :param key: its place in the registry (see :func:`attach`).
+    :param on_closed: called once when the hub closes (its registry forgets it, see
+        :mod:`~kafkasse_wsgi._tail.registry`).
     """
 
-    def __init__(self, topic: str, options: Options, key: tuple[Any, ...]) -> None:
+    def __init__(self, topic: str, options: Options, on_closed: Callable[[TopicHub], None]) -> None:
         self.topic = topic
         self._options = options
-        self._key = key
+        self._on_closed = on_closed
         self.ring = TailRing(
             options.tail_ring_events, options.tail_ring_bytes, options.tail_ring_age_s
         )
@@ -217,6 +136,10 @@ class TopicHub:
         """Close now if no client is left (after a HEAD: nobody is about to come back)."""
         if self.clients == 0:
             self._shut(None)
+
+    def close(self) -> None:
+        """Close now (to make room for another hub); clients left end as with a closed hub."""
+        self._shut(None)
 
     def wait_open(self) -> None:
         """Wait for the client that opens the hub; its failure is ours too."""
@@ -342,8 +265,7 @@ class TopicHub:
         if self.closed:
             return
         self.closed = True
-        if _hubs.get(self._key) is self:
-            del _hubs[self._key]
+        self._on_closed(self)
         if error is not None and self._opened.is_set():
             log.warning("hub for topic %s ended: %s", self.topic, error.message)
         was_open = self._opened.is_set() and self._consumer is not None
