@@ -2,11 +2,11 @@
 
 Most clients of a public stream sit at its live tail, where they all want the same bytes.
 A hub reads a topic once for all of them: one consumer assigned to every partition at the
-end offsets, polling while clients are attached. Each record is decoded and formatted once
-into the hub's :class:`~kafkasse_wsgi._tail.ring.TailRing`; each client's source
-(:mod:`~kafkasse_wsgi._tail.source`) copies from the ring at its own pace. The hub never
-waits for a client: one that falls off the ring's start reads through a consumer of its
-own again.
+end offsets, polling while clients are attached. Each record is decoded once
+(:mod:`~kafkasse_wsgi._tail.decode`) into the hub's :class:`~kafkasse_wsgi._tail.ring.TailRing`;
+each client's source (:mod:`~kafkasse_wsgi._tail.source`) copies from the ring at its own
+pace. The hub never waits for a client: one that falls off the ring's start reads through a
+consumer of its own again.
 
 A hub is opened by its first client (under that request's setup timeout) and closed
 ``tail_linger_s`` after its last client left, so a client that reconnects at once finds
@@ -41,25 +41,18 @@ from .._consumer import (
     partitions_to_join,
 )
 from .._kafka_internals import has_broker_connection, metadata_of
-from .._message import (
-    KafkaMessage,
-    default_event_data,
-    deserialize,
-    direct_of,
-    serialize_message,
-)
-from .._processing_slot import call_with_slot_lent, processing_slot
+from .._processing_slot import processing_slot
 from .._queued_source import end_for
 from .._start_offsets import resolve_start_positions
 from .._stopping import stop_then
 from ..errors import (
-    DeserializationError,
     KafkaSSEError,
     KafkaStreamError,
     KafkaUnavailableError,
 )
 from ..log import PACKAGE_LOGGER
 from ..options import Options
+from .decode import decode_records
 from .ring import SharedRecord, TailBatch, TailRing
 
 log = logging.getLogger(PACKAGE_LOGGER)
@@ -343,14 +336,14 @@ class TopicHub:
                 max_records = self._records_per_batch()
                 with processing_slot():
                     polled = consumer.poll(timeout_ms=0, max_records=max_records)
-                    records = self._decode(polled) if polled else []
+                    records = decode_records(polled, options.deserializer) if polled else []
                 if not polled:
                     polled = consumer.poll(
                         timeout_ms=options.idle_delay_ms, max_records=max_records
                     )
                     if polled:
                         with processing_slot():
-                            records = self._decode(polled)
+                            records = decode_records(polled, options.deserializer)
                 contact.after_poll(bool(polled))
                 if polled:
                     self.lag = lag_of(consumer, polled)
@@ -405,7 +398,7 @@ class TopicHub:
             polled = self._consumer.poll(timeout_ms=left_ms, max_records=room)
             if polled:
                 with processing_slot():
-                    more = self._decode(polled)
+                    more = decode_records(polled, self._options.deserializer)
                 gathered += more
                 room -= len(more)
         return gathered
@@ -429,39 +422,3 @@ class TopicHub:
         self._offsets = list(batch.after_offsets)
         self._timestamps = list(batch.after_timestamps)
         self._notify()
-
-    def _decode(self, polled: dict[Any, list[Any]]) -> list[SharedRecord]:
-        """Each record once, for every client: its event's JSON text, or ``None``."""
-        deserializer = self._options.deserializer
-        direct = direct_of(deserializer)
-        records = []
-        for batch in polled.values():
-            for record in batch:
-                try:
-                    if deserializer is None:
-                        data: str | None = default_event_data(record)
-                    elif direct is not None:  # the registry's: it may wait for a schema
-                        data = (
-                            direct.event_data(record)
-                            if direct.ready(record)
-                            else call_with_slot_lent(direct.event_data, record)
-                        )
-                    else:
-                        data = serialize_message(
-                            deserialize(deserializer, KafkaMessage.from_record(record)).message
-                        )
-                except DeserializationError as exc:
-                    log.warning(
-                        "shared tail: skipping %s/%d@%d: %s",
-                        record.topic,
-                        record.partition,
-                        record.offset,
-                        exc,
-                    )
-                    data = None
-                records.append(
-                    SharedRecord(
-                        record.topic, record.partition, record.offset, record.timestamp, data
-                    )
-                )
-        return records
