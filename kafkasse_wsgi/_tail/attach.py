@@ -127,7 +127,7 @@ def _starts_in_the_rings(
         offsets[a.topic][(a.topic, a.partition)] = a.offset
         starts.append(StartPosition(a.topic, a.partition, a.offset, "offset"))
     for a in wanted:
-        if a.partition is None and set(hubs[a.topic].partitions) - offsets[a.topic].keys():
+        if a.partition is None and set(hubs[a.topic].head.partitions) - offsets[a.topic].keys():
             return None  # partitions the id leaves out start at their first record
     if not all(topic_hub.covers(offsets[topic]) for topic, topic_hub in hubs.items()):
         return None
@@ -146,11 +146,11 @@ def _starts_at_the_head(
     for assignment in wanted:
         topic_hub = hubs[assignment.topic]
         if assignment.partition is None:
-            keys = list(topic_hub.partitions)
+            keys = list(topic_hub.head.partitions)
         else:
             keys = [(assignment.topic, assignment.partition)]
         for key in keys:
-            position = topic_hub.position(key)
+            position = topic_hub.head.position(key)
             if position is None:
                 raise partition_not_available(*key)
             offset, timestamp = position

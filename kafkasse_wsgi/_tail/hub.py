@@ -3,10 +3,11 @@
 Most clients of a public stream sit at its live tail, where they all want the same bytes.
 A hub reads a topic once for all of them: one consumer assigned to every partition at the
 end offsets, polling while clients are attached. Each record is decoded once
-(:mod:`~kafkasse_wsgi._tail.decode`) into the hub's :class:`~kafkasse_wsgi._tail.ring.TailRing`;
-each client's source (:mod:`~kafkasse_wsgi._tail.source`) copies from the ring at its own
-pace. The hub never waits for a client: one that falls off the ring's start reads through a
-consumer of its own again.
+(:mod:`~kafkasse_wsgi._tail.decode`) into the hub's :class:`~kafkasse_wsgi._tail.ring.TailRing`,
+with the hub's positions (:mod:`~kafkasse_wsgi._tail.head`); each client's source
+(:mod:`~kafkasse_wsgi._tail.source`) copies from the ring at its own pace. The hub never
+waits for a client: one that falls off the ring's start reads through a consumer of its
+own again.
 
 A hub is opened by its first client (under that request's setup timeout) and closed
 ``tail_linger_s`` after its last client left, so a client that reconnects at once finds
@@ -53,7 +54,8 @@ from ..errors import (
 from ..log import PACKAGE_LOGGER
 from ..options import Options
 from .decode import decode_records
-from .ring import SharedRecord, TailBatch, TailRing
+from .head import HeadPositions
+from .ring import SharedRecord, TailRing
 
 log = logging.getLogger(PACKAGE_LOGGER)
 
@@ -81,15 +83,8 @@ class TopicHub:
         )
         self._consumer: Any = None
         self.cluster_id: str | None = None
-        #: The hub's partitions in id order, and its position in each (next offset, and
-        #: the timestamp position as :mod:`~kafkasse_wsgi._positions` keeps it).
-        self.partitions: tuple[tuple[str, int], ...] = ()
-        self._index: dict[tuple[str, int], int] = {}
-        self._offsets: list[int] = []
-        self._timestamps: list[int] = []
-        #: Where partitions added while the hub runs started (their first offset).
-        self._joined_at: dict[tuple[str, int], int] = {}
-        self._added: list[StartPosition] = []
+        #: The hub's partitions, and its position in each.
+        self.head = HeadPositions()
         self._metadata_changed = False
         self._watched: Any = None
         self._opened = Event()
@@ -156,37 +151,18 @@ class TopicHub:
         """An event set when the next batch is in the ring (or the hub ended)."""
         return self._arrival
 
-    def position(self, key: tuple[str, int]) -> tuple[int, int] | None:
-        """The hub's next offset and timestamp position in a partition (``None``: not read)."""
-        i = self._index.get(key)
-        return None if i is None else (self._offsets[i], self._timestamps[i])
-
     def covers(self, next_offsets: dict[tuple[str, int], int]) -> bool:
         """Whether a client at ``next_offsets`` (its partitions of this topic) can read on
-        from the ring: each next offset lies between the ring's start and the hub's position.
-        """
+        from the ring of this open hub (see :meth:`HeadPositions.covers`)."""
         if self.closed or not self._opened.is_set():
             return False
-        oldest = self.ring.oldest()
-        for key, offset in next_offsets.items():
-            i = self._index.get(key)
-            if i is None:
-                return False
-            if oldest is None:
-                floor = self._offsets[i]
-            elif key in oldest.partitions:
-                floor = oldest.before_offsets[oldest.partitions.index(key)]
-            else:
-                floor = self._joined_at[key]
-            if not floor <= offset <= self._offsets[i]:
-                return False
-        return True
+        return self.head.covers(next_offsets, self.ring.oldest())
 
     def describe(self) -> dict[str, Any]:
         return {
             "topic": self.topic,
             "clients": self.clients,
-            "partitions": len(self.partitions),
+            "partitions": len(self.head.partitions),
             "ring_events": self.ring.events,
             "ring_bytes": self.ring.bytes,
             "ring_age_s": round(self.ring.age_s(), 3),
@@ -226,7 +202,7 @@ class TopicHub:
             )
             raise
         for start in starts:
-            self._add_partition(start)
+            self.head.add(start)
         self.cluster_id = cluster_id_of(consumer)
         self._watched = metadata_of(consumer)
         if self._watched is not None:
@@ -296,13 +272,6 @@ class TopicHub:
     def _on_metadata(self, cluster: Any) -> None:
         self._metadata_changed = True
 
-    def _add_partition(self, start: StartPosition) -> None:
-        key = (start.topic, start.partition)
-        self._index[key] = len(self._offsets)
-        self._offsets.append(start.offset)
-        self._timestamps.append(start.timestamp or 0)
-        self.partitions = (*self.partitions, key)
-
     def _join_added_partitions(self) -> None:
         """Partitions added to the topic join the hub from their first offset (and its
         clients from the next batch, as in a private stream)."""
@@ -315,10 +284,7 @@ class TopicHub:
         consumer.assign([*consumer.assignment(), *added])
         for tp in added:
             consumer.seek(tp, first[tp])
-            start = StartPosition(tp.topic, tp.partition, first[tp], "added", timestamp=0)
-            self._add_partition(start)
-            self._joined_at[(tp.topic, tp.partition)] = first[tp]
-            self._added.append(start)
+            self.head.join(StartPosition(tp.topic, tp.partition, first[tp], "added", timestamp=0))
         log.info(
             "partitions added to topic %s join its hub: %s",
             self.topic,
@@ -351,7 +317,7 @@ class TopicHub:
                         metrics.tail_hub_lag(self.topic, self.lag)
                 if records:
                     records += self._gather(max_records - len(records))
-                if records or self._added:
+                if records or self.head.joined:
                     self._append(records)
                 self.ring.trim()
                 self._report_ring_bytes()
@@ -375,7 +341,7 @@ class TopicHub:
     def _records_per_batch(self) -> int:
         """As many records as a stream's pump would take: a batch is formatted whole for
         its clients, and every event's id names every partition (kilobytes with many)."""
-        id_bytes = len(self.partitions) * (len(self.topic) + ID_BYTES_PER_PARTITION)
+        id_bytes = len(self.head.partitions) * (len(self.topic) + ID_BYTES_PER_PARTITION)
         return records_fitting(self._options, self._data_bytes + id_bytes)
 
     def batch_interval_s(self) -> float:
@@ -404,21 +370,10 @@ class TopicHub:
         return gathered
 
     def _append(self, records: list[SharedRecord]) -> None:
-        batch = TailBatch(
-            self.ring.next_seq,
-            records,
-            self.partitions,
-            tuple(self._offsets),
-            tuple(self._timestamps),
-            self._added,
-        )
-        self._added = []
-        self.ring.append(batch)
+        self.ring.append(self.head.batch(self.ring.next_seq, records))
         self._appended_at = time.monotonic()
         if records:
             texts = [len(record.data) for record in records if record.data is not None]
             if texts:
                 self._data_bytes = sum(texts) / len(texts)
-        self._offsets = list(batch.after_offsets)
-        self._timestamps = list(batch.after_timestamps)
         self._notify()
