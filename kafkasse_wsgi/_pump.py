@@ -10,12 +10,14 @@ to say travels through the queue (:mod:`~kafkasse_wsgi._protocol`): byte chunks,
 :class:`~kafkasse_wsgi._protocol.Reset` when Kafka deleted data the stream had not read yet,
 then one :class:`~kafkasse_wsgi._protocol.End` (with the error that ended the stream, if
 any). A client that takes nothing for ``max_blocked_s`` ends the pump quietly, ``stalled``.
+
+How a record becomes its event's data is :mod:`~kafkasse_wsgi._event_data`'s; what changes
+when the topics change under the stream, :mod:`~kafkasse_wsgi._mid_stream_changes`'s.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,62 +26,23 @@ from kafka import TopicPartition
 from kafka import errors as kafka_errors
 
 from . import metrics
-from ._assignments import Assignment, StartPosition
 from ._batching import records_fitting
 from ._broker_health import BrokerContact, lag_of
-from ._consumer import (
-    close_quietly,
-    cluster_id_of,
-    end_offsets_of,
-    partitions_to_join,
-)
-from ._filters import EventFilter, FilterEvaluationError, take_turn
+from ._consumer import close_quietly, end_offsets_of
+from ._event_data import RecordConverter
+from ._filters import EventFilter
 from ._kafka_internals import metadata_of
-from ._message import (
-    KafkaMessage,
-    default_deserializer,
-    default_event_data,
-    deserialize,
-    direct_of,
-    kafka_meta_of,
-    parse_value,
-    serialize_message,
-)
+from ._mid_stream_changes import continue_in_range, join_added_partitions
 from ._positions import Positions
 from ._processing_slot import Slot
-from ._protocol import End, IdProgress, Reset, StreamStats
+from ._protocol import End, IdProgress, StreamStats
 from ._queued_source import QueuedSource, Stalled
 from ._replay import ReplayEnd
 from ._sse import encode_chunk, format_id, format_id_text, format_json_text, format_message
-from ._start_offsets import apply_resume_policy
+from ._stopping import stop_then
 from ._stream_queue import StreamQueue
-from .errors import (
-    DeserializationError,
-    FilterError,
-)
+from .errors import DeserializationError
 from .options import Options
-
-#: Seconds ``stop()`` waits for the pump to end after killing it.
-STOP_TIMEOUT_S = 5.0
-
-
-def stop_then(greenlet: gevent.Greenlet | None, then: Callable[[], None]) -> None:
-    """Kill ``greenlet`` (waiting up to ``STOP_TIMEOUT_S``) and run ``then`` once it is dead:
-    now, or when it ends. A user's hook may hold a greenlet past the kill (a bare
-    ``except:`` around a retry): what it still uses, its consumer, stays open until then."""
-    if greenlet is None or greenlet.dead or greenlet is gevent.getcurrent():
-        then()
-        return
-    greenlet.kill(block=True, timeout=STOP_TIMEOUT_S)
-    if greenlet.dead:
-        then()
-    else:
-        logging.getLogger(__name__).warning(
-            "%r outlived its kill by %gs; its consumer closes once it ends",
-            greenlet,
-            STOP_TIMEOUT_S,
-        )
-        greenlet.link(lambda _dead: then())
 
 
 class _PartlyProcessed(Exception):
@@ -136,33 +99,12 @@ class Pump(QueuedSource):
         self._metadata_changed = True
         self._watched: Any = None  # the metadata cache we listen to
         self._replay = replay
-        self._deserializer = options.deserializer or default_deserializer
-        self._filterer = options.filterer
-        self._on_message: Callable[[KafkaMessage], Any] | None = options.kafka_event_handlers.get(
-            "message"
-        )
-        # Without hooks that could change a message, the value's JSON text is reused as is.
-        fast = (
-            options.deserializer is None and options.filterer is None and self._on_message is None
-        )
-        self._convert: Callable[[Any], str | None]
-        if not fast:
-            self._convert = self._custom_event_data
-        elif event_filter is not None:
-            self._convert = self._filtered_event_data
-        else:
-            self._convert = default_event_data
-        # A deserializer that makes the event's text itself (the schema registry's), when no
-        # hook or filter needs a KafkaMessage: no second dump.
-        self._direct = direct_of(options.deserializer)
-        hooks = (options.filterer, self._on_message, event_filter)
-        if self._direct is not None and hooks == (None, None, None):
-            self._convert = self._direct_event_data
-        # Filter results are shared between the streams of the process that read the same
-        # record on the same cluster (the fast path only: the event is the record's).
-        self._cluster = cluster_id_of(consumer) if fast else None
         self._greenlet: gevent.Greenlet | None = None
         self._slot = Slot()
+        # A record's event data, ``None`` when dropped (its way chosen once: _event_data.py).
+        self._convert = RecordConverter(
+            options, event_filter, consumer, self._slot, stats, log
+        ).convert
         # An event is at least as long as its id (every partition's position), known now.
         self._max_records = self._records_fitting(len(positions.event_id()) if self._sse else 0)
         #: ``hand_off`` said yes: the pump ended without an end, for another source.
@@ -221,7 +163,7 @@ class Pump(QueuedSource):
                     self.handed_off = True
                     return
                 if self._metadata_changed:
-                    self._assign_added_partitions()
+                    self._join_added_partitions()
                 try:
                     # First what is already fetched, in a processing slot (never blocks) ...
                     with self._slot:
@@ -240,7 +182,11 @@ class Pump(QueuedSource):
                 except kafka_errors.OffsetOutOfRangeError as exc:
                     # auto_offset_reset is "none" (_kafka_config.py): kafka-python tells us
                     # instead of moving the consumer silently.
-                    self._continue_in_range(exc.args[0])
+                    reset = continue_in_range(
+                        consumer, exc.args[0], self._positions, options.resume_policy, self._log
+                    )
+                    if reset is not None:
+                        self._put(reset)
                     continue
                 contact.after_poll(bool(batches))
                 if chunk:
@@ -292,62 +238,12 @@ class Pump(QueuedSource):
     def _records_fitting(self, bytes_per_record: float) -> int:
         return records_fitting(self._options, bytes_per_record)
 
-    def _assign_added_partitions(self) -> None:
-        """Partitions added to a topic the stream reads whole join it from their first offset.
-
-        Looked at after each metadata refresh (``metadata_max_age_ms``, see _kafka_config.py).
-        ``assign`` keeps the positions of the partitions already assigned; ids name the new
-        ones from now on, so a resume continues them too. A partition without a leader yet
-        waits for the next refresh, asked for at once.
-        """
+    def _join_added_partitions(self) -> None:
+        """After a metadata refresh: partitions added to the topics read whole join."""
         self._metadata_changed = False
-        consumer = self._consumer
-        added = partitions_to_join(consumer, self._growing_topics)
-        if not added:
-            return
-        assigned = consumer.assignment()
-        first = consumer.beginning_offsets(added)
-        consumer.assign([*assigned, *added])
-        for tp in added:
-            consumer.seek(tp, first[tp])
-            # timestamp 0: from the start of its log, a resume by time starts there too.
-            start = StartPosition(tp.topic, tp.partition, first[tp], "added", timestamp=0)
-            self._positions.add(start)
-            if self._replay is not None:
-                self._replay.add(start)
-        self._log.info(
-            "partitions added to the topic join the stream: %s",
-            ", ".join(f"{tp.topic}/{tp.partition}@{first[tp]}" for tp in added),
+        join_added_partitions(
+            self._consumer, self._growing_topics, self._positions, self._replay, self._log
         )
-
-    def _continue_in_range(self, out_of_range: dict[Any, int]) -> None:
-        """Kafka no longer holds these partitions' next offsets: apply ``resume_policy``.
-
-        Retention or ``delete_records`` removed data the stream had not read yet (too old),
-        or the log was truncated under it (too new). Each partition moves as the policy says
-        and the client gets a :class:`Reset` before the events from there; with ``error``
-        the stream ends, its id still naming the first offset not delivered.
-        """
-        consumer = self._consumer
-        partitions = list(out_of_range)
-        first = consumer.beginning_offsets(partitions)
-        end = consumer.end_offsets(partitions)
-        now_ms = int(time.time() * 1000)
-        moved = []
-        for tp, offset in out_of_range.items():
-            wanted = Assignment(tp.topic, tp.partition, offset=offset)
-            position = apply_resume_policy(
-                tp, wanted, first[tp], end[tp], self._options.resume_policy, self._log, now_ms
-            )
-            # In range again (a race with the deletion): the same offset, nothing to tell.
-            consumer.seek(tp, position.offset)
-            if position.source == "reset":
-                self._positions.move(
-                    tp.topic, tp.partition, position.offset, position.timestamp or 0
-                )
-                moved.append(position)
-        if moved:
-            self._put(Reset(moved, self._positions.event_id()))
 
     def _process(self, batches: dict[Any, list[Any]]) -> bytes:
         """Deserialize, filter and format one poll's records into one chunk of bytes."""
@@ -426,86 +322,3 @@ class Pump(QueuedSource):
             self._consumer.pause(TopicPartition(topic, partition))
         except Exception:  # an optimisation only: its records are refused anyway
             self._log.debug("pausing %s/%d failed", topic, partition, exc_info=True)
-
-    def _passes_filter(self, event: Any, event_bytes: int | None = None) -> bool:
-        """The request's ``?filter=`` on one decoded event; one that raises is dropped."""
-        assert self._event_filter is not None
-        try:
-            keep = self._event_filter.matches(event, event_bytes)
-        except FilterEvaluationError as exc:
-            self._stats.filter_errors += 1
-            self._log.debug("filter raised on an event, skipping it: %s", exc)
-            keep = False
-        take_turn(self._slot.lent)  # the slot is lent out while the others run
-        if not keep:
-            self._stats.events_filtered += 1
-        return keep
-
-    def _filtered_event_data(self, record: Any) -> str | None:
-        """:func:`default_event_data` for the events the request's filter passes.
-
-        The filter sees the value with ``_kafka``; a passing event's data is still its own
-        JSON text with ``_kafka`` appended (no re-serialisation).
-        """
-        event_filter = self._event_filter
-        assert event_filter is not None
-        key = None
-        if self._cluster is not None:
-            key = (self._cluster, record.topic, record.partition, record.offset, record.timestamp)
-            known = event_filter.known(key)
-            if known is False:  # another stream evaluated it: not even decoded here
-                self._stats.events_filtered += 1
-                return None
-            if known:
-                return default_event_data(record)
-        # Parsed for the filter only (no text kept): most events are dropped here, and one
-        # that passes is made the fast path's way, its own text with _kafka appended.
-        message = parse_value(record)
-        if event_filter.sees_kafka_meta and isinstance(message, dict):
-            message["_kafka"] = kafka_meta_of(record)  # ours replaces theirs, as on the way out
-        passed = self._passes_filter(message, len(record.value or b""))
-        if key is not None:
-            event_filter.remember(key, passed)
-        return default_event_data(record) if passed else None
-
-    def _direct_event_data(self, record: Any) -> str | None:
-        """The deserializer's own text of the event; the slot is lent while it would wait
-        (a schema to fetch from a registry that may take its time)."""
-        direct = self._direct
-        assert direct is not None
-        if direct.ready(record):
-            return direct.event_data(record)
-        with self._slot.lent():
-            return direct.event_data(record)
-
-    def _custom_event_data(self, record: Any) -> str | None:
-        """Event data through the user's hooks; ``None`` when the filterer drops it.
-
-        The hooks run with the processing slot lent out: one that waits (on a service, a
-        database) lets the other streams work meanwhile.
-        """
-        with self._slot.lent():
-            return self._through_hooks(record)
-
-    def _through_hooks(self, record: Any) -> str | None:
-        kafka_message = KafkaMessage.from_record(record)
-        if self._on_message is not None:
-            try:
-                self._on_message(kafka_message)
-            except Exception:  # a hook observes; like the other hooks, it can't end a stream
-                self._log.warning("kafka_event_handlers['message'] raised", exc_info=True)
-        kafka_message = deserialize(self._deserializer, kafka_message)
-        if self._filterer is not None:
-            try:
-                keep = self._filterer(kafka_message)
-            except Exception as exc:
-                self._log.warning("filterer raised on %r: %r", kafka_message, exc)
-                # Its text is the application's (a query, a credential): the log's, not the
-                # client's.
-                raise FilterError("the filterer failed on this message") from exc
-            if not keep:
-                self._stats.events_filtered += 1
-                return None
-        if self._event_filter is not None and not self._passes_filter(kafka_message.message):
-            return None
-        return serialize_message(kafka_message.message)

@@ -6,6 +6,6 @@ documented view.
 
 from __future__ import annotations
 
-from ._tail.hub import describe_hubs
+from ._tail.registry import describe_hubs
 
 __all__ = ["describe_hubs"]

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from kafkasse_wsgi import KafkaSSE, kafka_sse
-from kafkasse_wsgi._tail.hub import close_all_hubs, describe_hubs
+from kafkasse_wsgi._tail.registry import close_all_hubs, describe_hubs
 from tests.support import fuzz
 from tests.support.fuzz import (
     BASE_TS,

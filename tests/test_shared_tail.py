@@ -42,7 +42,7 @@ from kafka import KafkaProducer
 
 from kafkasse_wsgi import Options
 from kafkasse_wsgi._kafka_config import consumer_config
-from kafkasse_wsgi._pump import STOP_TIMEOUT_S
+from kafkasse_wsgi._stopping import STOP_TIMEOUT_S
 from tests.support.chaos_proxy import ChaosProxy
 from tests.support.clients import SSEReader, parse_block, payloads_of
 from tests.support.kafka import KafkaHelper, unique_topic
@@ -846,7 +846,7 @@ def test_kafka_sse_options_made_per_request_with_a_deserializer_read_through_the
     from werkzeug.test import create_environ
 
     from kafkasse_wsgi import kafka_sse
-    from kafkasse_wsgi._tail.hub import close_all_hubs, describe_hubs
+    from kafkasse_wsgi._tail.registry import close_all_hubs, describe_hubs
 
     topic = make_topic()
     settings = {"kafka_config": {"bootstrap_servers": kafka.bootstrap}, "deserializer": _tagged}

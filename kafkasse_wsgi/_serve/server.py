@@ -7,7 +7,7 @@ GET /healthz              200 {"status": "ok"}; ``?kafka=1`` also asks the broke
                           they don't answer within ``KAFKA_HEALTH_TIMEOUT_S``)
 GET /metrics              Prometheus metrics (all workers under gunicorn)
 GET /_tail                200 {"hubs": [...]}: this process's shared-tail hubs (clients, ring,
-                          handoffs, detaches; see :func:`~kafkasse_wsgi._tail.hub.describe_hubs`)
+                          handoffs, detaches; see :func:`~kafkasse_wsgi.hub.describe_hubs`)
                           These two only on ``--admin-port`` when it is set, and not on the
                           stream port with subscriber tokens on.
 GET /<topic>[,<topic>…]   a stream (``?since=``, ``Last-Event-ID``, ``Accept``)
@@ -29,7 +29,7 @@ from .. import __version__
 from .._app import KafkaSSE
 from .._request import parse_request, query_parameter
 from .._responses import answer_other_method
-from .._tail.hub import describe_hubs
+from .._tail.registry import describe_hubs
 from ..metrics import metrics_app
 from .connections import ClosingRefusals
 from .health import KafkaHealth

@@ -18,7 +18,7 @@ from .._access import check_allowed, partition_not_available
 from .._assignments import Assignment, StartPosition, topics_of
 from ..errors import TopicNotAvailableError
 from ..options import Options
-from . import hub
+from . import registry
 from .hub import TopicHub
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def attach_for_handoff(topics: Sequence[str], opts: Options, hubs: dict[str, Top
     consumer until it has caught up with them."""
     for topic in topics:
         if topic not in hubs:
-            hubs[topic] = hub.attach(topic, opts)
+            hubs[topic] = registry.attach(topic, opts)
 
 
 def _at_the_head(request: StreamRequest, wanted: list[Assignment], timestamp: int | None) -> bool:
@@ -100,7 +100,7 @@ def _attach_hubs(
     check_allowed(topics_of(wanted), opts, environ, grant)  # existence: the hub's to find
     try:
         for topic in topics_of(wanted):
-            hubs[topic] = hub.attach(topic, opts)
+            hubs[topic] = registry.attach(topic, opts)
     except TopicNotAvailableError as missing:
         # Refused exactly as a stream of its own would be (a 404), on the hub's look at the
         # cluster's topics.
@@ -127,7 +127,7 @@ def _starts_in_the_rings(
         offsets[a.topic][(a.topic, a.partition)] = a.offset
         starts.append(StartPosition(a.topic, a.partition, a.offset, "offset"))
     for a in wanted:
-        if a.partition is None and set(hubs[a.topic].partitions) - offsets[a.topic].keys():
+        if a.partition is None and set(hubs[a.topic].head.partitions) - offsets[a.topic].keys():
             return None  # partitions the id leaves out start at their first record
     if not all(topic_hub.covers(offsets[topic]) for topic, topic_hub in hubs.items()):
         return None
@@ -146,11 +146,11 @@ def _starts_at_the_head(
     for assignment in wanted:
         topic_hub = hubs[assignment.topic]
         if assignment.partition is None:
-            keys = list(topic_hub.partitions)
+            keys = list(topic_hub.head.partitions)
         else:
             keys = [(assignment.topic, assignment.partition)]
         for key in keys:
-            position = topic_hub.position(key)
+            position = topic_hub.head.position(key)
             if position is None:
                 raise partition_not_available(*key)
             offset, timestamp = position

@@ -2,8 +2,9 @@
 
 Most clients of a public stream sit at its live tail, where they all want the same bytes.
 A hub reads a topic once for all of them: one consumer assigned to every partition at the
-end offsets, polling while clients are attached. Each record is decoded and formatted once
-into the hub's :class:`~kafkasse_wsgi._tail.ring.TailRing`; each client's source
+end offsets, polling while clients are attached. Each record is decoded once
+(:mod:`~kafkasse_wsgi._tail.decode`) into the hub's :class:`~kafkasse_wsgi._tail.ring.TailRing`,
+with the hub's positions (:mod:`~kafkasse_wsgi._tail.head`); each client's source
 (:mod:`~kafkasse_wsgi._tail.source`) copies from the ring at its own pace. The hub never
 waits for a client: one that falls off the ring's start reads through a consumer of its
 own again.
@@ -11,7 +12,7 @@ own again.
 A hub is opened by its first client (under that request's setup timeout) and closed
 ``tail_linger_s`` after its last client left, so a client that reconnects at once finds
 it still there. It has no consumer group: like every consumer here it only assigns.
-Hubs are per process: under gunicorn each worker has its own.
+Requests find their hubs in the process's registry (:mod:`~kafkasse_wsgi._tail.registry`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import gevent
@@ -27,7 +29,6 @@ from kafka import errors as kafka_errors
 
 from .. import metrics
 from .._access import topics_not_available
-from .._admission import RETRY_AFTER_S
 from .._assignments import Assignment, StartPosition
 from .._batching import records_fitting
 from .._broker_health import BrokerContact, lag_of
@@ -40,29 +41,21 @@ from .._consumer import (
     open_consumer,
     partitions_to_join,
 )
-from .._kafka_config import translate
 from .._kafka_internals import has_broker_connection, metadata_of
-from .._message import (
-    KafkaMessage,
-    default_event_data,
-    deserialize,
-    direct_of,
-    serialize_message,
-)
-from .._processing_slot import call_with_slot_lent, processing_slot
-from .._pump import stop_then
+from .._processing_slot import processing_slot
 from .._queued_source import end_for
 from .._start_offsets import resolve_start_positions
+from .._stopping import stop_then
 from ..errors import (
-    DeserializationError,
     KafkaSSEError,
     KafkaStreamError,
     KafkaUnavailableError,
-    TooManyStreamsError,
 )
 from ..log import PACKAGE_LOGGER
 from ..options import Options
-from .ring import SharedRecord, TailBatch, TailRing
+from .decode import decode_records
+from .head import HeadPositions
+from .ring import SharedRecord, TailRing
 
 log = logging.getLogger(PACKAGE_LOGGER)
 
@@ -73,111 +66,25 @@ CLIENT_BATCH_COST_S = 20e-6
 #: Bytes a partition adds to an event's id, besides its topic's name.
 ID_BYTES_PER_PARTITION = 45
 
-_hubs: dict[tuple[Any, ...], TopicHub] = {}
-
-
-def _key(topic: str, options: Options) -> tuple[Any, ...]:
-    """What makes two requests' hubs the same: the topic, the Kafka connection, the
-    deserializer (the hub runs it for everyone) and the hub's own settings."""
-    return (
-        topic,
-        repr(sorted(translate(options.kafka_config).items())),
-        options.deserializer,
-        options.tail_ring_events,
-        options.tail_ring_bytes,
-        options.tail_ring_age_s,
-        options.tail_linger_s,
-        options.tail_batch_interval_ms,
-        options.broker_outage_timeout_s,
-        options.idle_delay_ms,
-        options.batch_size,
-        options.id_mode != "offset",  # whose start timestamps are its records' (_start_offsets.py)
-    )
-
-
-def attach(topic: str, options: Options) -> TopicHub:
-    """The hub of ``topic`` for these options, opened if there is none; the caller is one
-    of its clients until it calls :meth:`TopicHub.release`.
-
-    Opening (or waiting for another request opening it) blocks on Kafka: call it under the
-    request's setup timeout.
-
-    :raises KafkaSSEError: the topic does not exist, or Kafka did not answer.
-    """
-    key = _key(topic, options)
-    found = _hubs.get(key)
-    opening = found is None or found.closed
-    if opening:
-        _make_room(options.max_hubs)
-    hub = TopicHub(topic, options, key) if found is None or opening else found
-    if opening:
-        _hubs[key] = hub
-    hub.take()
-    try:
-        if opening:
-            hub.open()
-        else:
-            hub.wait_open()
-            hub.check_contact()
-    except BaseException:  # a refusal, or the request's setup timeout
-        hub.release()
-        raise
-    return hub
-
-
-def _make_room(max_hubs: int | None) -> None:
-    """Room for one more hub under ``max_hubs``: hubs lingering without clients close first.
-
-    :raises TooManyStreamsError: every hub has clients (503 with ``Retry-After``).
-    """
-    if max_hubs is None or len(_hubs) < max_hubs:
-        return
-    for idle in [hub for hub in _hubs.values() if hub.clients == 0]:
-        idle._shut(None)
-        if len(_hubs) < max_hubs:
-            return
-    raise TooManyStreamsError(
-        f"this server follows as many topics as it can (max_hubs {max_hubs}); try again later",
-        status=503,
-        retry_after_s=RETRY_AFTER_S,
-    )
-
-
-def describe_hubs() -> list[dict[str, Any]]:
-    """The hubs of this process, for the status page and tests."""
-    return [hub.describe() for hub in list(_hubs.values())]
-
-
-def close_all_hubs() -> None:
-    """Close every hub of this process now (its clients end with the error of a closed hub)."""
-    for hub in list(_hubs.values()):
-        hub.fail(KafkaUnavailableError("the shared tail was closed; reconnect"))
-
 
 class TopicHub:
     """One topic's shared consumer and ring (see the module doc).
 
-    :param key: its place in the registry (see :func:`attach`).
+    :param on_closed: called once when the hub closes (its registry forgets it, see
+        :mod:`~kafkasse_wsgi._tail.registry`).
     """
 
-    def __init__(self, topic: str, options: Options, key: tuple[Any, ...]) -> None:
+    def __init__(self, topic: str, options: Options, on_closed: Callable[[TopicHub], None]) -> None:
         self.topic = topic
         self._options = options
-        self._key = key
+        self._on_closed = on_closed
         self.ring = TailRing(
             options.tail_ring_events, options.tail_ring_bytes, options.tail_ring_age_s
         )
         self._consumer: Any = None
         self.cluster_id: str | None = None
-        #: The hub's partitions in id order, and its position in each (next offset, and
-        #: the timestamp position as :mod:`~kafkasse_wsgi._positions` keeps it).
-        self.partitions: tuple[tuple[str, int], ...] = ()
-        self._index: dict[tuple[str, int], int] = {}
-        self._offsets: list[int] = []
-        self._timestamps: list[int] = []
-        #: Where partitions added while the hub runs started (their first offset).
-        self._joined_at: dict[tuple[str, int], int] = {}
-        self._added: list[StartPosition] = []
+        #: The hub's partitions, and its position in each.
+        self.head = HeadPositions()
         self._metadata_changed = False
         self._watched: Any = None
         self._opened = Event()
@@ -218,6 +125,10 @@ class TopicHub:
         if self.clients == 0:
             self._shut(None)
 
+    def close(self) -> None:
+        """Close now (to make room for another hub); clients left end as with a closed hub."""
+        self._shut(None)
+
     def wait_open(self) -> None:
         """Wait for the client that opens the hub; its failure is ours too."""
         self._opened.wait()
@@ -240,37 +151,18 @@ class TopicHub:
         """An event set when the next batch is in the ring (or the hub ended)."""
         return self._arrival
 
-    def position(self, key: tuple[str, int]) -> tuple[int, int] | None:
-        """The hub's next offset and timestamp position in a partition (``None``: not read)."""
-        i = self._index.get(key)
-        return None if i is None else (self._offsets[i], self._timestamps[i])
-
     def covers(self, next_offsets: dict[tuple[str, int], int]) -> bool:
         """Whether a client at ``next_offsets`` (its partitions of this topic) can read on
-        from the ring: each next offset lies between the ring's start and the hub's position.
-        """
+        from the ring of this open hub (see :meth:`HeadPositions.covers`)."""
         if self.closed or not self._opened.is_set():
             return False
-        oldest = self.ring.oldest()
-        for key, offset in next_offsets.items():
-            i = self._index.get(key)
-            if i is None:
-                return False
-            if oldest is None:
-                floor = self._offsets[i]
-            elif key in oldest.partitions:
-                floor = oldest.before_offsets[oldest.partitions.index(key)]
-            else:
-                floor = self._joined_at[key]
-            if not floor <= offset <= self._offsets[i]:
-                return False
-        return True
+        return self.head.covers(next_offsets, self.ring.oldest())
 
     def describe(self) -> dict[str, Any]:
         return {
             "topic": self.topic,
             "clients": self.clients,
-            "partitions": len(self.partitions),
+            "partitions": len(self.head.partitions),
             "ring_events": self.ring.events,
             "ring_bytes": self.ring.bytes,
             "ring_age_s": round(self.ring.age_s(), 3),
@@ -310,7 +202,7 @@ class TopicHub:
             )
             raise
         for start in starts:
-            self._add_partition(start)
+            self.head.add(start)
         self.cluster_id = cluster_id_of(consumer)
         self._watched = metadata_of(consumer)
         if self._watched is not None:
@@ -342,8 +234,7 @@ class TopicHub:
         if self.closed:
             return
         self.closed = True
-        if _hubs.get(self._key) is self:
-            del _hubs[self._key]
+        self._on_closed(self)
         if error is not None and self._opened.is_set():
             log.warning("hub for topic %s ended: %s", self.topic, error.message)
         was_open = self._opened.is_set() and self._consumer is not None
@@ -360,7 +251,7 @@ class TopicHub:
             self._reported_bytes = 0
 
     def _close_consumer(self) -> None:
-        """Once the polling greenlet is dead (see :func:`~kafkasse_wsgi._pump.stop_then`)."""
+        """Once the polling greenlet is dead (see :func:`~kafkasse_wsgi._stopping.stop_then`)."""
         if self._watched is not None:
             self._watched.remove_listener(self._on_metadata)
             self._watched = None
@@ -381,13 +272,6 @@ class TopicHub:
     def _on_metadata(self, cluster: Any) -> None:
         self._metadata_changed = True
 
-    def _add_partition(self, start: StartPosition) -> None:
-        key = (start.topic, start.partition)
-        self._index[key] = len(self._offsets)
-        self._offsets.append(start.offset)
-        self._timestamps.append(start.timestamp or 0)
-        self.partitions = (*self.partitions, key)
-
     def _join_added_partitions(self) -> None:
         """Partitions added to the topic join the hub from their first offset (and its
         clients from the next batch, as in a private stream)."""
@@ -400,10 +284,7 @@ class TopicHub:
         consumer.assign([*consumer.assignment(), *added])
         for tp in added:
             consumer.seek(tp, first[tp])
-            start = StartPosition(tp.topic, tp.partition, first[tp], "added", timestamp=0)
-            self._add_partition(start)
-            self._joined_at[(tp.topic, tp.partition)] = first[tp]
-            self._added.append(start)
+            self.head.join(StartPosition(tp.topic, tp.partition, first[tp], "added", timestamp=0))
         log.info(
             "partitions added to topic %s join its hub: %s",
             self.topic,
@@ -421,14 +302,14 @@ class TopicHub:
                 max_records = self._records_per_batch()
                 with processing_slot():
                     polled = consumer.poll(timeout_ms=0, max_records=max_records)
-                    records = self._decode(polled) if polled else []
+                    records = decode_records(polled, options.deserializer) if polled else []
                 if not polled:
                     polled = consumer.poll(
                         timeout_ms=options.idle_delay_ms, max_records=max_records
                     )
                     if polled:
                         with processing_slot():
-                            records = self._decode(polled)
+                            records = decode_records(polled, options.deserializer)
                 contact.after_poll(bool(polled))
                 if polled:
                     self.lag = lag_of(consumer, polled)
@@ -436,7 +317,7 @@ class TopicHub:
                         metrics.tail_hub_lag(self.topic, self.lag)
                 if records:
                     records += self._gather(max_records - len(records))
-                if records or self._added:
+                if records or self.head.joined:
                     self._append(records)
                 self.ring.trim()
                 self._report_ring_bytes()
@@ -460,7 +341,7 @@ class TopicHub:
     def _records_per_batch(self) -> int:
         """As many records as a stream's pump would take: a batch is formatted whole for
         its clients, and every event's id names every partition (kilobytes with many)."""
-        id_bytes = len(self.partitions) * (len(self.topic) + ID_BYTES_PER_PARTITION)
+        id_bytes = len(self.head.partitions) * (len(self.topic) + ID_BYTES_PER_PARTITION)
         return records_fitting(self._options, self._data_bytes + id_bytes)
 
     def batch_interval_s(self) -> float:
@@ -483,63 +364,16 @@ class TopicHub:
             polled = self._consumer.poll(timeout_ms=left_ms, max_records=room)
             if polled:
                 with processing_slot():
-                    more = self._decode(polled)
+                    more = decode_records(polled, self._options.deserializer)
                 gathered += more
                 room -= len(more)
         return gathered
 
     def _append(self, records: list[SharedRecord]) -> None:
-        batch = TailBatch(
-            self.ring.next_seq,
-            records,
-            self.partitions,
-            tuple(self._offsets),
-            tuple(self._timestamps),
-            self._added,
-        )
-        self._added = []
-        self.ring.append(batch)
+        self.ring.append(self.head.batch(self.ring.next_seq, records))
         self._appended_at = time.monotonic()
         if records:
             texts = [len(record.data) for record in records if record.data is not None]
             if texts:
                 self._data_bytes = sum(texts) / len(texts)
-        self._offsets = list(batch.after_offsets)
-        self._timestamps = list(batch.after_timestamps)
         self._notify()
-
-    def _decode(self, polled: dict[Any, list[Any]]) -> list[SharedRecord]:
-        """Each record once, for every client: its event's JSON text, or ``None``."""
-        deserializer = self._options.deserializer
-        direct = direct_of(deserializer)
-        records = []
-        for batch in polled.values():
-            for record in batch:
-                try:
-                    if deserializer is None:
-                        data: str | None = default_event_data(record)
-                    elif direct is not None:  # the registry's: it may wait for a schema
-                        data = (
-                            direct.event_data(record)
-                            if direct.ready(record)
-                            else call_with_slot_lent(direct.event_data, record)
-                        )
-                    else:
-                        data = serialize_message(
-                            deserialize(deserializer, KafkaMessage.from_record(record)).message
-                        )
-                except DeserializationError as exc:
-                    log.warning(
-                        "shared tail: skipping %s/%d@%d: %s",
-                        record.topic,
-                        record.partition,
-                        record.offset,
-                        exc,
-                    )
-                    data = None
-                records.append(
-                    SharedRecord(
-                        record.topic, record.partition, record.offset, record.timestamp, data
-                    )
-                )
-        return records

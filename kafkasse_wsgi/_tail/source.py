@@ -38,9 +38,10 @@ from .._consumer import (
 from .._filters import EventFilter
 from .._positions import Positions
 from .._protocol import READ, End, StreamStats
-from .._pump import Pump, stop_then
+from .._pump import Pump
 from .._queued_source import QueuedSource, Stalled, end_for
 from .._sse import format_id
+from .._stopping import stop_then
 from .._stream_queue import StreamQueue
 from ..errors import KafkaSSEError, KafkaUnavailableError
 from ..options import Options

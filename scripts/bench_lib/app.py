@@ -38,7 +38,7 @@ streams = KafkaSSE(kafka_config=_kafka_config, **_options)
 
 def tail_status() -> dict[str, Any]:
     try:
-        from kafkasse_wsgi._tail.hub import describe_hubs
+        from kafkasse_wsgi.hub import describe_hubs
     except ImportError:
         return {"hubs": None}
     return {"hubs": describe_hubs()}

@@ -18,7 +18,7 @@ from kafkasse_wsgi import KafkaMessage, KafkaSSE, kafka_sse
 from kafkasse_wsgi import _admission as admission
 from kafkasse_wsgi._consumer import private_consumers_open
 from kafkasse_wsgi._message import default_deserializer
-from kafkasse_wsgi._pump import STOP_TIMEOUT_S
+from kafkasse_wsgi._stopping import STOP_TIMEOUT_S
 from tests.support import faults
 
 #: How long the sleepy hooks block, cooperatively, per message.

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import gevent
 
-from kafkasse_wsgi import _pump as pump
+from kafkasse_wsgi import _stopping as stopping
 
 
 def test_then_runs_at_once_for_a_greenlet_that_dies_when_killed() -> None:
     done: list[str] = []
     greenlet = gevent.spawn(gevent.sleep, 10)
     gevent.sleep(0)
-    pump.stop_then(greenlet, lambda: done.append("closed"))
+    stopping.stop_then(greenlet, lambda: done.append("closed"))
     assert greenlet.dead and done == ["closed"]
 
 
 def test_then_waits_for_a_greenlet_that_outlives_its_kill(monkeypatch) -> None:
-    monkeypatch.setattr(pump, "STOP_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(stopping, "STOP_TIMEOUT_S", 0.05)
     done: list[str] = []
 
     def stubborn() -> None:
@@ -28,7 +28,7 @@ def test_then_waits_for_a_greenlet_that_outlives_its_kill(monkeypatch) -> None:
 
     greenlet = gevent.spawn(stubborn)
     gevent.sleep(0)
-    pump.stop_then(greenlet, lambda: done.append("closed"))
+    stopping.stop_then(greenlet, lambda: done.append("closed"))
     assert not greenlet.dead and done == []
     greenlet.join(2)
     gevent.sleep(0)  # links run in the next turn of the loop
@@ -37,9 +37,9 @@ def test_then_waits_for_a_greenlet_that_outlives_its_kill(monkeypatch) -> None:
 
 def test_then_runs_at_once_without_a_greenlet_or_from_the_greenlet_itself() -> None:
     done: list[str] = []
-    pump.stop_then(None, lambda: done.append("none"))
+    stopping.stop_then(None, lambda: done.append("none"))
     greenlet = gevent.spawn(
-        lambda: pump.stop_then(gevent.getcurrent(), lambda: done.append("self"))
+        lambda: stopping.stop_then(gevent.getcurrent(), lambda: done.append("self"))
     )
     greenlet.join(1)
     assert done == ["none", "self"]
