@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._disconnect import client_socket
+from ._open_streams import stopping
 from ._request import StreamRequest, parse_request
 from ._responses import (
     answer_other_method,
@@ -27,7 +28,7 @@ from ._responses import (
     stopping_response,
     stream_headers,
 )
-from ._stream import EventStream, stopping
+from ._stream import EventStream
 from ._stream_setup import NothingLeft, StreamSetup
 from .errors import InvalidAssignmentError, KafkaSSEError
 from .log import PACKAGE_LOGGER, RequestLogAdapter

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from . import metrics
 from ._assignments import StartPosition
 from ._cors import VARY, cors_headers, preflight_headers
+from ._open_streams import stopping_body
 from ._request import ALLOWED_METHODS, STREAM_METHODS, StreamRequest
-from ._stream import stopping_body
 from .errors import KafkaSSEError, MethodNotAllowedError
 from .log import PACKAGE_LOGGER
 from .options import Options
@@ -131,7 +131,7 @@ def stopping_response(
     opts: Options, log: logging.LoggerAdapter, start_response: StartResponse, request: StreamRequest
 ) -> list[bytes]:
     """A stream that ends at once, on a connection that closes (a proxy must not send the
-    next request to this process again): see :func:`~kafkasse_wsgi._stream.stopping`."""
+    next request to this process again): see :func:`~kafkasse_wsgi._open_streams.stopping`."""
     log.info("not started: this process is stopping", extra={"end_cause": "shutdown"})
     # WSGI leaves hop-by-hop headers to the server; this one is the exception servers accept
     # from an app: gevent's pywsgi closes the connection after the response, gunicorn drops

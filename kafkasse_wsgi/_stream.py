@@ -22,7 +22,6 @@ import json
 import logging
 import random
 import time
-import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -36,6 +35,7 @@ from ._assignments import StartPosition
 from ._consumer import close_quietly, cluster_id_of
 from ._disconnect import DisconnectWatcher
 from ._filters import EventFilter
+from ._open_streams import open_streams
 from ._positions import Positions
 from ._protocol import READ, End, Reset, Source, StreamStats, put_bounded
 from ._pump import Pump
@@ -57,47 +57,9 @@ from .options import Options
 #: The heartbeat of JSON mode: an empty line, which line-oriented JSON readers skip.
 JSON_HEARTBEAT = b"\n"
 
-_open_streams: weakref.WeakSet[EventStream] = weakref.WeakSet()
-_stopping = False
-
 
 def _cluster_of(hubs: Mapping[str, TopicHub]) -> str | None:
     return next(iter(hubs.values())).cluster_id
-
-
-def end_all_streams(cause: str = "shutdown") -> int:
-    """End every open stream of this process cleanly (see :meth:`EventStream.end`).
-
-    Call it when the process is about to stop: clients get a complete response and a
-    ``retry:`` hint, and resume from their last id on another worker. Returns how many.
-    With ``cause="shutdown"`` the process is stopping from then on (:func:`stopping`).
-    """
-    global _stopping
-    if cause == "shutdown":
-        _stopping = True
-    streams = list(_open_streams)
-    for stream in streams:
-        stream.end(cause)
-    return len(streams)
-
-
-def stopping() -> bool:
-    """Whether this process is stopping: a stream asked for now must end at once.
-
-    A server still answers requests on connections it already has for a moment after it
-    stopped listening (a proxy's kept-alive connections), then kills what is left: a stream
-    started then would be cut, or answered 500 if killed during its setup.
-    """
-    return _stopping
-
-
-def stopping_body(sse: bool, spread_ms: int) -> bytes:
-    """The body for a stream asked for while the process stops: the client comes back
-    (elsewhere) after a spread ``retry:`` wait, from the id it sent."""
-    if not sse:
-        return b""
-    retry_ms = random.randint(0, spread_ms)
-    return STREAM_PREAMBLE + format_retry(retry_ms) + format_comment("end: shutdown")
 
 
 class EventStream:
@@ -190,7 +152,7 @@ class EventStream:
         self._closed = False
         self._started_at = time.monotonic()
         self.end_cause = "client_left"
-        _open_streams.add(self)
+        open_streams.add(self)
         metrics.stream_started()
 
     def __iter__(self) -> Iterator[bytes]:
@@ -395,7 +357,7 @@ class EventStream:
         if self._closed:
             return
         self._closed = True
-        _open_streams.discard(self)
+        open_streams.discard(self)
         if self._watcher is not None:
             self._watcher.stop()  # before the server reads the next request on the socket
         _write_watch.written(self)

@@ -26,7 +26,7 @@ def watch_worker(worker: Any) -> None:
     """Start a greenlet that ends all streams of this process once ``worker.alive`` drops."""
     import gevent
 
-    from ._stream import end_all_streams
+    from ._open_streams import end_all_streams
 
     def watch() -> None:
         while worker.alive:

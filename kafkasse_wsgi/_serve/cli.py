@@ -136,7 +136,7 @@ def _serve_gevent(config: ServeConfig) -> int:
     from gevent.pool import Pool
     from gevent.pywsgi import WSGIServer
 
-    from .._stream import end_all_streams
+    from .._open_streams import end_all_streams
     from ..errors import ConfigurationError
     from ..log import configure_json_logging
     from .config import check
