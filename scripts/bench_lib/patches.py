@@ -30,3 +30,19 @@ def tracemalloc() -> None:
     import tracemalloc as _tracemalloc
 
     _tracemalloc.start(10)
+
+
+@patch
+def gc_off() -> None:
+    """No cyclic garbage collection in the worker: do its pauses make the tail's p99?"""
+    import gc
+
+    gc.disable()
+
+
+@patch
+def client_batch_cost_10us() -> None:
+    """Half the hub's per-client batch cost estimate: batches twice as often under load."""
+    from kafkasse_wsgi._tail import hub
+
+    hub.CLIENT_BATCH_COST_S = 10e-6
