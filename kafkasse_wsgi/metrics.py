@@ -17,7 +17,8 @@ Metrics (all prefixed ``kafkasse_``):
   replays ``until`` and ``event_limit``;
 * ``streams_refused_total{status}`` — requests answered with an HTTP error;
 * ``events_sent_total``, ``events_filtered_total``, ``events_skipped_total``,
-  ``bytes_sent_total``;
+  ``bytes_sent_total`` — added up per process and counted at most a second later
+  (:data:`FLUSH_INTERVAL_S`; at once on a scrape of the same process);
 * shared tail (see :mod:`~kafkasse_wsgi._tail.hub`): ``tail_hubs_open``, ``tail_clients`` and
   ``tail_ring_bytes`` (gauges), ``tail_hub_lag_messages{topic}`` (gauge),
   ``tail_handoffs_total`` (streams that moved from their own consumer to a hub),
@@ -103,6 +104,7 @@ def stream_started() -> None:
 
 
 def stream_ended(cause: str) -> None:
+    flush()
     metrics = _get()
     if metrics:
         metrics["open"].dec()
@@ -116,16 +118,16 @@ def stream_refused(status: int) -> None:
 
 
 def batch_processed(sent: int, filtered: int, skipped: int, lag: int | None) -> None:
-    metrics = _get()
-    if metrics:
-        if sent:
-            metrics["sent"].inc(sent)
-        if filtered:
-            metrics["filtered"].inc(filtered)
-        if skipped:
-            metrics["skipped"].inc(skipped)
-        if lag is not None:
+    if _unavailable:
+        return
+    _pending[0] += sent
+    _pending[1] += filtered
+    _pending[2] += skipped
+    if lag is not None:
+        metrics = _get()
+        if metrics:
             metrics["lag"].observe(lag)
+    _flush_soon()
 
 
 def tail_hub_opened(change: int) -> None:
@@ -165,9 +167,44 @@ def tail_detached(cause: str) -> None:
 
 
 def bytes_sent(count: int) -> None:
+    if _unavailable:
+        return
+    _pending[3] += count
+    _flush_soon()
+
+
+#: The counters every batch of every stream moves (events sent, filtered, skipped; bytes)
+#: are added up here and handed to prometheus_client at most every ``FLUSH_INTERVAL_S``, on
+#: a scrape of this process and when a stream ends: one ``inc`` takes a lock, and a batch
+#: on the shared tail reaches every client of a hub.
+FLUSH_INTERVAL_S = 1.0
+_PENDING_NAMES = ("sent", "filtered", "skipped", "bytes")
+_pending = [0, 0, 0, 0]
+_flush_timer: Any = None
+
+
+def _flush_soon() -> None:
+    global _flush_timer
+    if _flush_timer is None:
+        import gevent
+
+        _flush_timer = gevent.get_hub().loop.timer(FLUSH_INTERVAL_S)
+        _flush_timer.start(flush)
+
+
+def flush() -> None:
+    """Hand the counts added up so far to prometheus_client (see ``FLUSH_INTERVAL_S``)."""
+    global _flush_timer
+    timer, _flush_timer = _flush_timer, None
+    if timer is not None:
+        timer.close()
     metrics = _get()
-    if metrics:
-        metrics["bytes"].inc(count)
+    if not metrics:
+        return
+    for i, name in enumerate(_PENDING_NAMES):
+        count, _pending[i] = _pending[i], 0
+        if count:
+            metrics[name].inc(count)
 
 
 def metrics_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -189,7 +226,7 @@ def metrics_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iter
         body = ConfigurationError(install_hint("/metrics", "metrics")).to_json().encode()
         start_response("501 Not Implemented", [("Content-Type", "application/json")])
         return [body]
-    _get()
+    flush()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 

@@ -14,6 +14,7 @@ import time
 import pytest
 import requests
 
+from kafkasse_wsgi.metrics import FLUSH_INTERVAL_S
 from tests.support.clients import SSEReader, payloads_of
 from tests.support.servers import free_port, start_cli, start_gunicorn
 
@@ -260,7 +261,13 @@ def test_metrics_move_as_streams_open_send_filter_and_close_across_two_workers(
         readers = [SSEReader(f"{server.url}/{topic}?since=0") for _ in range(4)]
         for reader in readers:
             assert [p["n"] for p in payloads_of(reader.read(5))] == [0, 2, 4, 6, 8]
-        text = requests.get(f"{server.url}/metrics", timeout=5).text
+        # The per-batch counters reach prometheus_client at most FLUSH_INTERVAL_S later.
+        deadline = time.monotonic() + FLUSH_INTERVAL_S + 2
+        while True:
+            text = requests.get(f"{server.url}/metrics", timeout=5).text
+            if metric(text, "kafkasse_events_sent_total") >= 20 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert metric(text, "kafkasse_streams_open") == 4
         assert metric(text, "kafkasse_streams_started_total") == 4
         assert metric(text, "kafkasse_events_sent_total") == 20
