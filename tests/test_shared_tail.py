@@ -396,7 +396,9 @@ def test_churn_across_handoffs_loses_and_repeats_nothing(
     # The handoffs really happened, mid-stream too, and the cuts fell on every side of them.
     assert hub["handoffs"] == len(private_events) == figures["metric_handoffs"], figures
     assert figures["handoffs_after_private_events"] >= TAIL_CUTS // 10, figures
-    assert cut_at["inside_own"] >= TAIL_CUTS // 10, figures
+    # Cuts while a request's own consumer's events were still on their way: random; two runs
+    # in five here had 15 and 18 of 200 (under a tenth), so a twentieth at least.
+    assert cut_at["inside_own"] >= TAIL_CUTS // 20, figures
     assert cut_at["at_handoff"] >= 1, figures
     assert cut_at["after_handoff"] >= TAIL_CUTS // 10, figures
 
