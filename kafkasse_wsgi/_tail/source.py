@@ -187,6 +187,8 @@ class SharedTailSource(QueuedSource):
     def _link(self) -> None:
         """Wait for the next batch (or end) of every hub, without a greenlet or a timer.
         Nothing yields between the look at the rings and this."""
+        if self._stopped:  # stopped while read() had lent the worker out (a filter)
+            return
         for topic, hub in self._hubs.items():
             arrival = hub.arrival()
             if self._linked.get(topic) is not arrival:
@@ -248,6 +250,8 @@ class SharedTailSource(QueuedSource):
 
     def _detach(self) -> End | None:
         """Fell off a ring: back to a consumer of our own, or end resumably (``slow``)."""
+        if self._stopped:  # as in _link: nobody would stop that consumer
+            return None
         cap = self._options.max_private_consumers
         if cap is not None and private_consumers_open() >= cap:
             self._log.warning(
