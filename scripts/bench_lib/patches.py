@@ -7,6 +7,7 @@ is used unless ``--patch NAME`` (``BENCH_PATCH``) asks for it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 PATCHES: dict[str, Callable[[], None]] = {}
 
@@ -46,3 +47,26 @@ def client_batch_cost_10us() -> None:
     from kafkasse_wsgi._tail import hub
 
     hub.CLIENT_BATCH_COST_S = 10e-6
+
+
+@patch
+def bare_stream() -> None:
+    """Every stream answered by a bare body (``:ok``, then a wait on an event that never
+    fires): what the server alone costs per idle connection (gunicorn's gevent worker, a
+    greenlet each), the floor under (i) idle's memory per client. Streams nothing."""
+    from gevent.event import Event
+
+    from kafkasse_wsgi import _app
+
+    never = Event()
+
+    def bare(self: Any, environ: Any, start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Type", "text/event-stream")])
+
+        def body() -> Any:
+            yield b":ok\n\n"
+            never.wait()
+
+        return body()
+
+    _app.KafkaSSE.__call__ = bare  # type: ignore[method-assign]
