@@ -233,6 +233,10 @@ class _Lane(threading.Thread):
         self.per_request[rid] += 1
 
 
+# Alone: beside other tests' load the requests hand off a third as often (31-37 handoffs of
+# ~210 requests, against 74-105 alone), and the cuts' spread over the phases, which this
+# test must show to mean anything, thins below a tenth.
+@pytest.mark.serial
 @pytest.mark.timeout(int(CHURN_BUDGET_S + 70))
 def test_churn_across_handoffs_loses_and_repeats_nothing(
     kafka, make_topic, serve, broker_port, tmp_path
@@ -396,9 +400,7 @@ def test_churn_across_handoffs_loses_and_repeats_nothing(
     # The handoffs really happened, mid-stream too, and the cuts fell on every side of them.
     assert hub["handoffs"] == len(private_events) == figures["metric_handoffs"], figures
     assert figures["handoffs_after_private_events"] >= TAIL_CUTS // 10, figures
-    # Cuts while a request's own consumer's events were still on their way: random; two runs
-    # in five here had 15 and 18 of 200 (under a tenth), so a twentieth at least.
-    assert cut_at["inside_own"] >= TAIL_CUTS // 20, figures
+    assert cut_at["inside_own"] >= TAIL_CUTS // 10, figures
     assert cut_at["at_handoff"] >= 1, figures
     assert cut_at["after_handoff"] >= TAIL_CUTS // 10, figures
 
