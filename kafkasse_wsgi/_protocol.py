@@ -14,8 +14,8 @@ the client resumes from its last id.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeAlias
+from collections.abc import Sequence
+from typing import Protocol, TypeAlias
 
 from gevent.queue import Full
 
@@ -166,12 +166,6 @@ def put_bounded(queue: StreamQueue, item: Item, max_blocked_s: float | None) -> 
     return True
 
 
-class Done(Protocol):
-    """What a source's ``start()`` returns: it calls its links once the source is done."""
-
-    def rawlink(self, callback: Callable[[Any], None]) -> None: ...
-
-
 class Source(Protocol):
     """What a stream needs from where its events come from.
 
@@ -185,9 +179,10 @@ class Source(Protocol):
     #: :class:`End` queued); the stream's blocked write is cut by the write watch.
     stalled: bool
 
-    def start(self) -> Done:
-        """Start filling the queue; what it returns fires its links when the source is
-        done: its :class:`End` queued, ``stalled``, or stopped (a greenlet, or an event)."""
+    def start(self) -> object:
+        """Start filling the queue (or asking the stream to :meth:`read`). What it returns
+        is the source's own business (a pump's greenlet); the stream needs nothing back:
+        a blocked write is cut by the write watch, whatever the source does."""
         ...
 
     def stop(self) -> None:

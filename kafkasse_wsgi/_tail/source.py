@@ -98,7 +98,6 @@ class SharedTailSource(QueuedSource):
         self._pump: Pump | None = None
         #: The greenlet of the own-consumer phase (``None`` on the rings).
         self._own: gevent.Greenlet | None = None
-        self._done = Event()
         self._stopped = False
         self._read_asked = False  # READ is in the queue
         # Per topic, the arrival event of its hub this source is linked to.
@@ -110,13 +109,12 @@ class SharedTailSource(QueuedSource):
 
     # Source -------------------------------------------------------------------------------
 
-    def start(self) -> Event:
+    def start(self) -> None:
         if self._consumer is None:
             self._log.info("stream on the shared tail of %s", ",".join(self._hubs))
             self._ask_to_read()
         else:
             self._own = gevent.spawn(self._run_own_consumer, False)
-        return self._done
 
     def stop(self) -> None:
         self._stopped = True
@@ -129,7 +127,6 @@ class SharedTailSource(QueuedSource):
             self._released = True
             for hub in self._hubs.values():
                 hub.release()
-        self._done.set()
 
     def progress_id(self) -> str | None:
         if self._pump is not None:
@@ -149,7 +146,6 @@ class SharedTailSource(QueuedSource):
             return self._detach()
         except Exception as exc:
             # A refusal or a bug: the client gets it as ``event: error`` with its id.
-            self._done.set()
             return end_for(exc, self._log)
         ended = self._ended_hub()
         if chunk:
@@ -159,7 +155,6 @@ class SharedTailSource(QueuedSource):
                 self._link()
             return chunk
         if ended is not None:
-            self._done.set()
             return End(ended)
         if self._has_news():  # only dropped records so far, and more to look at
             self._ask_to_read()
@@ -259,7 +254,6 @@ class SharedTailSource(QueuedSource):
                 private_consumers_open(),
             )
             self._count_detach("private_cap")
-            self._done.set()
             retry_ms = random.randint(0, self._options.reconnect_spread_ms)
             return End(cause="slow", retry_ms=retry_ms, event_id=self.queued_id)
         self._log.info("detached from the shared tail of %s (slow)", ",".join(self._hubs))
@@ -282,19 +276,16 @@ class SharedTailSource(QueuedSource):
             if detached:
                 self._open_consumer()
             if not self._read_own_consumer():
-                self._done.set()  # its end is queued, or it stalled
-                return
+                return  # its end is queued, or it stalled
             self._own = None
             self._read_asked = True
             self._put(READ)  # after what the pump queued
         except Stalled:
             self.stalled = True
-            self._done.set()
         except Exception as exc:
             # A Kafka error (opening a consumer to detach, say), a refusal or a bug: the
             # client gets it as ``event: error`` with its id, and resumes from there.
             self._end_with(exc)
-            self._done.set()
 
     def _open_consumer(self) -> None:
         starts = [
